@@ -1,0 +1,48 @@
+/**
+ * One error tree for the whole project. `code` is machine-readable and stable;
+ * `retriable` tells a retry loop whether trying again can help. Adapters wrap
+ * the SDK's own error as `cause`; only the HTTP adapter turns these into responses.
+ */
+export class OpsfoldError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** A user-supplied value (setting, parameter, file) is wrong; the message names it. */
+export class InvalidInputError extends OpsfoldError {
+  readonly parameter?: string;
+  constructor(message: string, options: { parameter?: string; code?: string; cause?: unknown } = {}) {
+    super(options.code ?? 'invalid_parameter', message, { cause: options.cause });
+    this.parameter = options.parameter;
+  }
+}
+
+/** A required setting is missing or contradicts another one. */
+export class ConfigError extends OpsfoldError {
+  readonly setting: string;
+  constructor(setting: string, message: string) {
+    super('invalid_setting', message);
+    this.setting = setting;
+  }
+}
+
+/** Durable storage (log, tables) failed; usually worth a retry. */
+export class StorageError extends OpsfoldError {
+  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super('storage_error', message, { retriable: options.retriable ?? true, cause: options.cause });
+  }
+}
+
+/** The log holds bytes that are not a valid record (checksum, length, codec). */
+export class CorruptLogError extends OpsfoldError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('corrupt_log', message, { retriable: false, cause: options.cause });
+  }
+}

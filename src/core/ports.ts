@@ -1,0 +1,96 @@
+/**
+ * The contracts between the pure core and the outside world. Adapters in
+ * src/adapters implement them; streams/ and the CLI only see these.
+ */
+
+/** A record as read back from the log. */
+export interface LogRecord {
+  /** Position of this record: reading from it returns this record first. */
+  position: number;
+  /** Position just after this record: reading from it returns the next record. */
+  next: number;
+  /** Wall-clock time of the append (epoch ms), stored in the record; replays use it as processing time. */
+  appendedAtMs: number;
+  payload: Buffer;
+}
+
+export interface AppendResult {
+  /** Position of the first appended record. */
+  first: number;
+  /** Position just after the last appended record (= the log's end after this append). */
+  end: number;
+}
+
+/**
+ * An append-only, durable event log.
+ * - `append` resolves only once every payload is durable (fsynced), in order, contiguous,
+ *   never interleaved with another appender's records (also across processes).
+ * - Positions are opaque, monotonically increasing numbers; 0 is the start of the log.
+ */
+export interface EventLog {
+  append(payloads: readonly Buffer[]): Promise<AppendResult>;
+  /**
+   * Records from `from` (a position returned earlier, or 0), in order, in batches.
+   * With `follow: false` it ends at the log's end as of the call; with `follow: true` it waits
+   * for new appends (also by other processes) until `signal` aborts.
+   */
+  read(from: number, options?: { follow?: boolean; signal?: AbortSignal; maxBatchBytes?: number }): AsyncIterable<LogRecord[]>;
+  /** The current end position (the position the next append will get). */
+  end(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A scalar a table row may hold. */
+export type FieldValue = string | number | boolean | null;
+
+/**
+ * A packed block of a projection: e.g. one counter key's minutes of one hour, or one VM's
+ * minutes of one hour for all its keys. The store does not interpret `data`.
+ */
+export interface StoredBlock {
+  /** Raw (unencoded) id components of the partition, e.g. [key] or [tenant, vm]. */
+  partition: readonly string[];
+  /** The block's row number inside the partition, e.g. the hour start in epoch seconds (>= 0). */
+  row: number;
+  /** Serialized contents; may be large (hundreds of KB): the store splits it as it must. */
+  data: string;
+  /** Log position (a record's `next`) through which this block reflects every event. */
+  appliedThrough: number;
+}
+
+/** A table of packed blocks. Writes replace whole blocks and are idempotent. */
+export interface BlockTable {
+  /** Replaces the given blocks; batched in transactions of at most 100 entities of one partition. */
+  write(blocks: readonly StoredBlock[]): Promise<void>;
+  read(partition: readonly string[], row: number): Promise<StoredBlock | undefined>;
+  /** Blocks with `fromRow <= row <= toRow`, ascending by row. */
+  readRange(partition: readonly string[], fromRow: number, toRow: number): Promise<StoredBlock[]>;
+}
+
+/** A plain row, for ledgers, catalogs and metadata. */
+export interface Row {
+  /** Raw (unencoded) id components of the partition. */
+  partition: readonly string[];
+  /** Raw (unencoded) row key; rows of a partition sort by it (as strings). */
+  row: string;
+  fields: Readonly<Record<string, FieldValue>>;
+}
+
+export interface RowTable {
+  /** Inserts or replaces rows; batched per partition. */
+  upsert(rows: readonly Row[]): Promise<void>;
+  get(partition: readonly string[], row: string): Promise<Row | undefined>;
+  /** Rows of one partition (or of all when `partition` is omitted), ascending by (partition, row). */
+  list(options?: { partition?: readonly string[]; fromRow?: string; toRow?: string; limit?: number }): Promise<Row[]>;
+  /** Deletes one row if it exists. */
+  delete(partition: readonly string[], row: string): Promise<void>;
+}
+
+/** Where projections live: named tables, created on first use. */
+export interface TableStore {
+  blockTable(name: string): Promise<BlockTable>;
+  rowTable(name: string): Promise<RowTable>;
+  /** Names of existing tables that start with `prefix`. */
+  listTables(prefix: string): Promise<string[]>;
+  dropTable(name: string): Promise<void>;
+}
