@@ -1,0 +1,118 @@
+import { CorruptLogError } from './errors';
+import type { MetricsReceived, OpsEvent, IngestSource } from './events';
+import type { Metric } from './metric';
+
+/**
+ * Binary encoding of log payloads. Metrics are the bulk of the log and of every replay, so
+ * they are stored columnar-ish: a string dictionary per record (tenants, VMs and keys repeat
+ * within a message) and a fixed 44-byte row per metric, decoded without JSON.parse.
+ */
+const TYPE_METRICS = 1;
+const VERSION = 1;
+const ABSENT = 0xffffffff;
+const NULL = 0xfffffffe;
+const ROW_BYTES = 16 + 4 * 7;
+const SOURCES: readonly IngestSource[] = ['http', 'cli', 'servicebus', 'simulator'];
+
+export function encodeEvent(event: OpsEvent): Buffer {
+  switch (event.type) {
+    case 'MetricsReceived':
+      return encodeMetrics(event);
+  }
+}
+
+export function decodeEvent(payload: Buffer): OpsEvent {
+  switch (payload[0]) {
+    case TYPE_METRICS:
+      return decodeMetrics(payload);
+    default:
+      throw new CorruptLogError(`unknown event type ${payload[0]} in log payload`);
+  }
+}
+
+function encodeMetrics(event: MetricsReceived): Buffer {
+  const dict = new Map<string, number>();
+  const strings: string[] = [];
+  const id = (s: string | null | undefined): number => {
+    if (s === undefined) return ABSENT;
+    if (s === null) return NULL;
+    let i = dict.get(s);
+    if (i === undefined) {
+      i = strings.length;
+      dict.set(s, i);
+      strings.push(s);
+    }
+    return i;
+  };
+  const rows = Buffer.allocUnsafe(event.metrics.length * ROW_BYTES);
+  let o = 0;
+  for (const m of event.metrics) {
+    rows.writeDoubleLE(m.t, o);
+    rows.writeDoubleLE(m.value, o + 8);
+    rows.writeUInt32LE(id(m.tenant), o + 16);
+    rows.writeUInt32LE(id(m.vm), o + 20);
+    rows.writeUInt32LE(id(m.key), o + 24);
+    rows.writeUInt32LE(id(m.siteName), o + 28);
+    rows.writeUInt32LE(id(m.resourcePoolName), o + 32);
+    rows.writeUInt32LE(id(m.region), o + 36);
+    rows.writeUInt32LE(id(m.machineSize), o + 40);
+    o += ROW_BYTES;
+  }
+  const header = JSON.stringify({
+    s: SOURCES.indexOf(event.source),
+    r: event.receivedAtMs,
+    k: event.idempotencyKey,
+    d: strings,
+    x: event.rejected,
+  });
+  const headerBytes = Buffer.byteLength(header);
+  const out = Buffer.allocUnsafe(2 + 4 + headerBytes + 4 + rows.length);
+  out[0] = TYPE_METRICS;
+  out[1] = VERSION;
+  out.writeUInt32LE(headerBytes, 2);
+  out.write(header, 6, 'utf8');
+  out.writeUInt32LE(event.metrics.length, 6 + headerBytes);
+  rows.copy(out, 10 + headerBytes);
+  return out;
+}
+
+function decodeMetrics(payload: Buffer): MetricsReceived {
+  if (payload[1] !== VERSION) throw new CorruptLogError(`unsupported metrics record version ${payload[1]}`);
+  const headerBytes = payload.readUInt32LE(2);
+  const header = JSON.parse(payload.toString('utf8', 6, 6 + headerBytes)) as {
+    s: number; r: number; k?: string; d: string[]; x: MetricsReceived['rejected'];
+  };
+  const dict = header.d;
+  const n = payload.readUInt32LE(6 + headerBytes);
+  const base = 10 + headerBytes;
+  if (base + n * ROW_BYTES !== payload.length) throw new CorruptLogError('metrics record length does not match its row count');
+  const metrics: Metric[] = new Array(n);
+  const opt = (i: number): string | null | undefined => (i === ABSENT ? undefined : i === NULL ? null : dict[i]);
+  for (let i = 0, o = base; i < n; i++, o += ROW_BYTES) {
+    const m: Metric = {
+      t: payload.readDoubleLE(o),
+      value: payload.readDoubleLE(o + 8),
+      tenant: dict[payload.readUInt32LE(o + 16)],
+      vm: dict[payload.readUInt32LE(o + 20)],
+      key: dict[payload.readUInt32LE(o + 24)],
+    };
+    const site = payload.readUInt32LE(o + 28);
+    if (site !== ABSENT) m.siteName = opt(site);
+    const pool = payload.readUInt32LE(o + 32);
+    if (pool !== ABSENT) m.resourcePoolName = opt(pool);
+    const region = payload.readUInt32LE(o + 36);
+    if (region !== ABSENT) m.region = opt(region);
+    const size = payload.readUInt32LE(o + 40);
+    if (size !== ABSENT) m.machineSize = opt(size);
+    metrics[i] = m;
+  }
+  const event: MetricsReceived = {
+    type: 'MetricsReceived',
+    source: SOURCES[header.s] ?? 'http',
+    receivedAtMs: header.r,
+    metrics,
+    rejected: header.x,
+  };
+  if (header.k !== undefined) event.idempotencyKey = header.k;
+  return event;
+}

@@ -1,0 +1,50 @@
+/** Tumbling event-time windows of one minute, aligned to UTC minutes. */
+export const WINDOW_SECONDS = 60;
+
+/** Start (epoch seconds) of the window a metric with event time `t` belongs to. */
+export function windowStartOf(t: number): number {
+  return Math.floor(t / WINDOW_SECONDS) * WINDOW_SECONDS;
+}
+
+/** Mergeable aggregate of one window. */
+export interface Aggregate {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+/** A closed window, as emitted to subscribers and upserted into the projections. */
+export interface WindowEvent extends Aggregate {
+  key: string;
+  /** Present on per-VM windows, absent on cross-tenant ones. */
+  tenant?: string;
+  vm?: string;
+  windowStart: number;
+  avg: number;
+  /** 1 when first emitted, then 2, 3… for corrections by late data. */
+  revision: number;
+}
+
+/** A metric that arrived later than the allowed lateness, kept in the late-events ledger. */
+export interface LateMetric {
+  /** Log position of the record that held it, and its index there. */
+  position: number;
+  index: number;
+  key: string;
+  tenant: string;
+  vm: string;
+  t: number;
+  value: number;
+  /** The watermark when it arrived. */
+  watermark: number;
+}
+
+export function windowEvent(agg: Aggregate, key: string, windowStart: number, revision: number, tenant?: string, vm?: string): WindowEvent {
+  const event: WindowEvent = { key, windowStart, count: agg.count, sum: agg.sum, min: agg.min, max: agg.max, avg: agg.sum / agg.count, revision };
+  if (tenant !== undefined) {
+    event.tenant = tenant;
+    event.vm = vm;
+  }
+  return event;
+}

@@ -1,0 +1,55 @@
+import { Observable, asyncScheduler, interval, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import type { Metric } from '../src/core/metric';
+import type { LateMetric, WindowEvent } from '../src/core/windowMath';
+import type { WindowFolder } from './WindowFolder';
+
+/** A decoded log record that carries metrics. */
+export interface MetricRecord {
+  position: number;
+  next: number;
+  appendedAtMs: number;
+  metrics: readonly Metric[];
+}
+
+/** What folding one record (or one idle tick) produced. `next` is absent on ticks. */
+export interface FoldStep {
+  next?: number;
+  windows: WindowEvent[];
+  late: LateMetric[];
+}
+
+/**
+ * Folds metric records into closed windows. Each record's append time is its processing
+ * time, so replays close the same windows; with `idleTickMs` the scheduler's clock also
+ * closes idle windows while no record arrives (the live tail).
+ *
+ * @example
+ * records$.pipe(foldWindows(folder, { idleTickMs: 1000 })).subscribe(step => sink(step.windows));
+ */
+export function foldWindows(
+  folder: WindowFolder,
+  { idleTickMs, scheduler = asyncScheduler }: { idleTickMs?: number; scheduler?: SchedulerLike } = {},
+): OperatorFunction<MetricRecord, FoldStep> {
+  return (source) =>
+    new Observable<FoldStep>((subscriber) => {
+      const ticks = idleTickMs === undefined
+        ? undefined
+        : interval(idleTickMs, scheduler).subscribe(() => {
+            const windows = folder.tick(scheduler.now());
+            if (windows.length > 0) subscriber.next({ windows, late: [] });
+          });
+      const records = source.subscribe({
+        next(record) {
+          const idle = folder.tick(record.appendedAtMs);
+          const step = folder.add(record.metrics, record.position, record.next, record.appendedAtMs);
+          subscriber.next({ next: record.next, windows: idle.length ? idle.concat(step.windows) : step.windows, late: step.late });
+        },
+        error: (error) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        ticks?.unsubscribe();
+        records.unsubscribe();
+      };
+    });
+}
