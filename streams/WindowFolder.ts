@@ -19,6 +19,8 @@ interface OpenWindow {
   lastArrivalMs: number;
   /** Log position of the earliest record with an event in this window. */
   minPosition: number;
+  /** The largest event time seen before that record: a restart from `minPosition` resumes with it. */
+  maxEventTimeBefore: number;
   key: string;
   tenant?: string;
   vm?: string;
@@ -60,8 +62,14 @@ export class WindowFolder {
     return this.maxEventTime - this.options.outOfOrderSeconds;
   }
 
+  /**
+   * The state as of `resumePosition()`: re-reading from there must see the watermark each record
+   * first saw, or a metric already merged into a closed window would now be judged too late.
+   */
   checkpoint(): FolderCheckpoint {
-    return { maxEventTime: this.maxEventTime };
+    let maxEventTime = this.maxEventTime;
+    for (const bucket of this.open.values()) for (const w of bucket.windows.values()) if (w.maxEventTimeBefore < maxEventTime) maxEventTime = w.maxEventTimeBefore;
+    return { maxEventTime };
   }
 
   /** Number of open windows (both groupings). */
@@ -174,12 +182,12 @@ export class WindowFolder {
       // Re-reading after a restart: this event is already in the stored window.
       if (stored.appliedThrough >= next) return;
       const { count, sum, min, max, revision } = stored.window;
-      const agg = { ...newWindow(m.key, tenant, vm, position, nowMs), count, sum, min, max };
+      const agg = { ...newWindow(m.key, tenant, vm, position, nowMs, this.maxEventTime), count, sum, min, max };
       addTo(agg, m.value, nowMs);
       revisions.set(revisionId, { agg, windowStart: ws, revision: revision + 1 });
       return;
     }
-    const fresh = newWindow(m.key, tenant, vm, position, nowMs);
+    const fresh = newWindow(m.key, tenant, vm, position, nowMs, this.maxEventTime);
     addTo(fresh, m.value, nowMs);
     if (ws + WINDOW_SECONDS <= watermark) {
       revisions.set(revisionId, { agg: fresh, windowStart: ws, revision: 1 });
@@ -219,8 +227,10 @@ interface Revision {
   revision: number;
 }
 
-function newWindow(key: string, tenant: string | undefined, vm: string | undefined, position: number, nowMs: number): OpenWindow {
-  const w: OpenWindow = { count: 0, sum: 0, min: Infinity, max: -Infinity, lastArrivalMs: nowMs, minPosition: position, key };
+function newWindow(
+  key: string, tenant: string | undefined, vm: string | undefined, position: number, nowMs: number, maxEventTimeBefore: number,
+): OpenWindow {
+  const w: OpenWindow = { count: 0, sum: 0, min: Infinity, max: -Infinity, lastArrivalMs: nowMs, minPosition: position, maxEventTimeBefore, key };
   if (tenant !== undefined) {
     w.tenant = tenant;
     w.vm = vm;

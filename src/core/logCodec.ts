@@ -24,10 +24,24 @@ export function encodeEvent(event: OpsEvent): Buffer {
 export function decodeEvent(payload: Buffer): OpsEvent {
   switch (payload[0]) {
     case TYPE_METRICS:
-      return decodeMetrics(payload);
+      try {
+        return decodeMetrics(payload);
+      } catch (error) {
+        // A short or garbled payload makes Buffer reads throw RangeError and JSON.parse SyntaxError.
+        if (error instanceof CorruptLogError) throw error;
+        throw new CorruptLogError(`unreadable metrics record: ${(error as Error).message}`, { cause: error });
+      }
     default:
       throw new CorruptLogError(`unknown event type ${payload[0]} in log payload`);
   }
+}
+
+/** The rejections and reception facts of a metrics record, without decoding its metrics. */
+export function decodeRejections(payload: Buffer): Pick<MetricsReceived, 'source' | 'receivedAtMs' | 'rejected' | 'idempotencyKey'> & { accepted: number } | undefined {
+  if (payload[0] !== TYPE_METRICS) return undefined;
+  const headerBytes = payload.readUInt32LE(2);
+  const header = JSON.parse(payload.toString('utf8', 6, 6 + headerBytes)) as { s: number; r: number; k?: string; x: MetricsReceived['rejected'] };
+  return { source: SOURCES[header.s] ?? 'http', receivedAtMs: header.r, rejected: header.x, idempotencyKey: header.k, accepted: payload.readUInt32LE(6 + headerBytes) };
 }
 
 function encodeMetrics(event: MetricsReceived): Buffer {

@@ -1,0 +1,65 @@
+import type { BlockTable } from '../src/core/ports';
+import { decodeBlock, slotStartOf, type MinuteWindow } from './minuteBlocks';
+
+export type AggregationBy = 'avg' | 'min' | 'max';
+
+export interface RangeQuery {
+  /** Start of the newest window to include (epoch seconds, a minute boundary). */
+  end: number;
+  minutes: number;
+  aggregationInterval: number;
+  aggregationBy: AggregationBy;
+}
+
+export interface Bucket {
+  timestamp: number;
+  value: number;
+  count: number;
+  windows: number;
+  low: number;
+  high: number;
+}
+
+/** The windows of one series (sub-key of a partition) whose start lies in [end - (minutes-1)*60, end]. */
+export async function readWindows(table: BlockTable, partition: readonly string[], sub: string, end: number, minutes: number): Promise<MinuteWindow[]> {
+  const from = end - (minutes - 1) * 60;
+  const blocks = await table.readRange(partition, slotStartOf(from), slotStartOf(end));
+  const out: MinuteWindow[] = [];
+  for (const block of blocks) {
+    for (const w of decodeBlock(block).get(sub) ?? []) if (w.windowStart >= from && w.windowStart <= end) out.push(w);
+  }
+  return out.sort((a, b) => a.windowStart - b.windowStart);
+}
+
+/**
+ * Groups windows into epoch-aligned buckets of `aggregationInterval` minutes. A bucket's value
+ * is the avg, min or max of its windows' averages; count sums metrics; low/high are the
+ * extreme single values.
+ */
+export function bucketWindows(windows: readonly MinuteWindow[], aggregationInterval: number, aggregationBy: AggregationBy): Bucket[] {
+  const width = aggregationInterval * 60;
+  const buckets = new Map<number, { avgs: number[]; count: number; low: number; high: number }>();
+  for (const w of windows) {
+    const timestamp = Math.floor(w.windowStart / width) * width;
+    let b = buckets.get(timestamp);
+    if (!b) {
+      b = { avgs: [], count: 0, low: Infinity, high: -Infinity };
+      buckets.set(timestamp, b);
+    }
+    b.avgs.push(w.sum / w.count);
+    b.count += w.count;
+    if (w.min < b.low) b.low = w.min;
+    if (w.max > b.high) b.high = w.max;
+  }
+  return [...buckets.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([timestamp, b]) => ({ timestamp, value: combine(b.avgs, aggregationBy), count: b.count, windows: b.avgs.length, low: b.low, high: b.high }));
+}
+
+function combine(values: readonly number[], by: AggregationBy): number {
+  if (by === 'min') return Math.min(...values);
+  if (by === 'max') return Math.max(...values);
+  let sum = 0;
+  for (const v of values) sum += v;
+  return sum / values.length;
+}

@@ -1,0 +1,149 @@
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+
+/**
+ * The part of Azurite's (undocumented) server classes we use: `TableServer` / `BlobServer` from
+ * `azurite/dist/src/…`, as its own `azurite-table` / `azurite-blob` entry points build them.
+ */
+interface AzuriteServer {
+  readonly httpServer: Server;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+type ServerClass = new (configuration: unknown) => AzuriteServer;
+type ConfigurationClass = new (...args: unknown[]) => unknown;
+
+/** Azurite's well-known development account. */
+export const DEV_ACCOUNT_NAME = 'devstoreaccount1';
+export const DEV_ACCOUNT_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface EmbeddedAzuriteOptions {
+  /** Directory to persist into (created if missing); everything stays in memory when omitted. */
+  location?: string;
+  /** Interface to listen on. */
+  host?: string;
+  /** Also start the Blob service. */
+  blob?: boolean;
+  /** Seconds an idle keep-alive connection stays open. */
+  keepAliveTimeoutSeconds?: number;
+}
+
+const loadDefault = <T>(path: string): T => (require(path) as { default: T }).default;
+
+const urlHost = (host: string): string => {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return reachable.includes(':') ? `[${reachable}]` : reachable;
+};
+
+const portOf = (server: AzuriteServer): number => (server.httpServer.address() as AddressInfo).port;
+
+/**
+ * Azurite's Table service (and, when asked, its Blob service) running inside this process on
+ * ports the OS picks: no child process, no access or debug log, no telemetry, API version check
+ * skipped. With a `location` the data survives a stop and a start on the same directory.
+ *
+ * @example
+ * const azurite = await EmbeddedAzurite.start({ location: './data/azurite' });
+ * const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
+ * // …
+ * await azurite.stop();
+ */
+export class EmbeddedAzurite {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    private readonly servers: readonly AzuriteServer[],
+    readonly host: string,
+    readonly tablePort: number,
+    readonly blobPort: number | undefined,
+  ) {}
+
+  static async start(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
+    const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5 } = options;
+    if (location !== undefined) await mkdir(location, { recursive: true });
+    const servers: AzuriteServer[] = [];
+    try {
+      servers.push(createTableServer(host, keepAliveTimeoutSeconds, location));
+      await servers[0].start();
+      if (blob) {
+        servers.push(createBlobServer(host, keepAliveTimeoutSeconds, location));
+        await servers[1].start();
+      }
+    } catch (error) {
+      await Promise.allSettled(servers.map(closeServer));
+      throw error;
+    }
+    return new EmbeddedAzurite(servers, host, portOf(servers[0]), blob ? portOf(servers[1]) : undefined);
+  }
+
+  get tableEndpoint(): string {
+    return `http://${urlHost(this.host)}:${this.tablePort}/${DEV_ACCOUNT_NAME}`;
+  }
+
+  get tableConnectionString(): string {
+    return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT_NAME};AccountKey=${DEV_ACCOUNT_KEY};` +
+      `TableEndpoint=${this.tableEndpoint};`;
+  }
+
+  /** Present only when started with `blob: true`. */
+  get blobConnectionString(): string | undefined {
+    if (this.blobPort === undefined) return undefined;
+    return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT_NAME};AccountKey=${DEV_ACCOUNT_KEY};` +
+      `BlobEndpoint=http://${urlHost(this.host)}:${this.blobPort}/${DEV_ACCOUNT_NAME};`;
+  }
+
+  /** Closes the servers and their connections, saving persisted data; safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= Promise.all(this.servers.map(closeServer)).then(() => undefined);
+    return this.stopping;
+  }
+}
+
+function createTableServer(host: string, keepAliveTimeoutSeconds: number, location: string | undefined): AzuriteServer {
+  const TableServer = loadDefault<ServerClass>('azurite/dist/src/table/TableServer');
+  const TableConfiguration = loadDefault<ConfigurationClass>('azurite/dist/src/table/TableConfiguration');
+  const configuration = new TableConfiguration(
+    host, 0, keepAliveTimeoutSeconds,
+    join(location ?? '.', '__azurite_db_table__.json'), // metadataDBPath (unused in memory)
+    false, false, undefined, undefined, // enableDebugLog, enableAccessLog, accessLogWriteStream, debugLogFilePath
+    true, true, // loose, skipApiVersionCheck
+    '', '', '', undefined, false, // cert, key, pwd, oauth, disableProductStyleUrl
+    location === undefined, // isMemoryPersistence
+  );
+  return new TableServer(configuration);
+}
+
+function createBlobServer(host: string, keepAliveTimeoutSeconds: number, location: string | undefined): AzuriteServer {
+  const BlobServer = loadDefault<ServerClass>('azurite/dist/src/blob/BlobServer');
+  const BlobConfiguration = loadDefault<ConfigurationClass>('azurite/dist/src/blob/BlobConfiguration');
+  const memory = require('azurite/dist/src/common/persistence/MemoryExtentStore') as {
+    MemoryExtentChunkStore: new (sizeLimit: number) => unknown;
+    DEFAULT_EXTENT_MEMORY_LIMIT: number;
+  };
+  const inMemory = location === undefined;
+  const configuration = new BlobConfiguration(
+    host, 0, keepAliveTimeoutSeconds,
+    join(location ?? '.', '__azurite_db_blob__.json'),
+    join(location ?? '.', '__azurite_db_blob_extent__.json'),
+    [{ locationId: 'Default', locationPath: join(location ?? '.', '__blobstorage__'), maxConcurrency: 10 }],
+    false, undefined, false, undefined, // enableAccessLog, accessLogWriteStream, enableDebugLog, debugLogFilePath
+    true, true, // loose, skipApiVersionCheck
+    '', '', '', undefined, false, // cert, key, pwd, oauth, disableProductStyleUrl
+    inMemory,
+    // this instance's own memory, not Azurite's process-wide shared store
+    inMemory ? new memory.MemoryExtentChunkStore(memory.DEFAULT_EXTENT_MEMORY_LIMIT) : undefined,
+  );
+  return new BlobServer(configuration);
+}
+
+/** Azurite's close() does not wait for the listening socket; wait for it so the process can exit. */
+async function closeServer(server: AzuriteServer): Promise<void> {
+  if (!server.httpServer.listening) return;
+  const closed = once(server.httpServer, 'close');
+  await server.close();
+  await closed;
+}

@@ -1,0 +1,116 @@
+import { odata, TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
+import { InvalidInputError } from '../../core/errors';
+import type { BlockTable, RowTable, TableStore } from '../../core/ports';
+import { TableStorageBlockTable } from './TableStorageBlockTable';
+import { TableStorageRowTable } from './TableStorageRowTable';
+import { isNotFound } from './toStorageError';
+import { validateTableName } from './validateTableName';
+import { withRetry, type RetryOptions } from './withRetry';
+
+export interface TableStorageStoreOptions {
+  /** Allow plain http; on by default when the table endpoint is http on 127.0.0.1, localhost or ::1. */
+  allowInsecureConnection?: boolean;
+  /** Put before every table name (e.g. a deployment or test run); `listTables` strips it again. */
+  tablePrefix?: string;
+  /** Partitions written in parallel by one `write` / `upsert`. */
+  partitionConcurrency?: number;
+  /** Backoff for retriable failures (5xx, timeouts, network). */
+  retry?: RetryOptions;
+}
+
+const LOOPBACK_HTTP = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/i;
+
+/** The table endpoint a connection string names (the emulator's for `UseDevelopmentStorage=true`). */
+function tableEndpointOf(connectionString: string): string | undefined {
+  if (/UseDevelopmentStorage=true/i.test(connectionString)) return 'http://127.0.0.1:10002/devstoreaccount1';
+  return /(?:^|;)\s*TableEndpoint=([^;]+)/i.exec(connectionString)?.[1]?.trim();
+}
+
+/**
+ * `TableStore` on Azure Table Storage (or Azurite). Tables are created on first use (once per
+ * store); names follow Table Storage's rule and a bad one is refused with a message that says so.
+ *
+ * @example
+ * const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString, { tablePrefix: 'v2' });
+ * const minutes = await store.blockTable('minuteAverages');
+ */
+export class TableStorageStore implements TableStore {
+  private readonly tables = new Map<string, Promise<TableClient>>();
+  private readonly service: TableServiceClient;
+
+  private constructor(
+    private readonly connectionString: string,
+    private readonly clientOptions: TableServiceClientOptions,
+    private readonly tablePrefix: string,
+    private readonly tableOptions: { partitionConcurrency: number; retry: RetryOptions },
+  ) {
+    this.service = TableServiceClient.fromConnectionString(connectionString, clientOptions);
+  }
+
+  static fromConnectionString(connectionString: string, options: TableStorageStoreOptions = {}): TableStorageStore {
+    const { tablePrefix = '', partitionConcurrency = 4, retry = {} } = options;
+    if (tablePrefix !== '' && !/^[A-Za-z][A-Za-z0-9]*$/.test(tablePrefix)) {
+      throw new InvalidInputError(
+        `invalid table prefix ${JSON.stringify(tablePrefix)}: it must start with a letter and hold only letters and digits`,
+        { parameter: 'tablePrefix' },
+      );
+    }
+    const allowInsecureConnection =
+      options.allowInsecureConnection ?? LOOPBACK_HTTP.test(tableEndpointOf(connectionString) ?? '');
+    // withRetry is our one retry loop; the SDK's would multiply its attempts.
+    const clientOptions: TableServiceClientOptions = { allowInsecureConnection, retryOptions: { maxRetries: 0 } };
+    return new TableStorageStore(connectionString, clientOptions, tablePrefix, { partitionConcurrency, retry });
+  }
+
+  async blockTable(name: string): Promise<BlockTable> {
+    const client = await this.table(name);
+    return new TableStorageBlockTable(client, this.tableOptions);
+  }
+
+  async rowTable(name: string): Promise<RowTable> {
+    const client = await this.table(name);
+    return new TableStorageRowTable(client, this.tableOptions);
+  }
+
+  async listTables(prefix: string): Promise<string[]> {
+    const full = this.tablePrefix + prefix;
+    // Table names are letters and digits only, so '{' sorts after every name that starts with `full`.
+    const filter = full === '' ? undefined : odata`TableName ge ${full} and TableName lt ${full + '{'}`;
+    return withRetry('list tables', async () => {
+      const names: string[] = [];
+      for await (const table of this.service.listTables({ queryOptions: { filter } })) {
+        if (table.name?.startsWith(full)) names.push(table.name.slice(this.tablePrefix.length));
+      }
+      return names.sort();
+    }, this.tableOptions.retry);
+  }
+
+  async dropTable(name: string): Promise<void> {
+    const full = this.fullName(name);
+    this.tables.delete(full);
+    try {
+      await withRetry(`drop table ${full}`, () => this.service.deleteTable(full), this.tableOptions.retry);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  private fullName(name: string): string {
+    if (typeof name !== 'string' || name === '') validateTableName(name);
+    return validateTableName(this.tablePrefix + name);
+  }
+
+  /** The client of a table, creating the table the first time (a failed creation is tried again next time). */
+  private table(name: string): Promise<TableClient> {
+    const full = this.fullName(name);
+    let table = this.tables.get(full);
+    if (table === undefined) {
+      table = withRetry(`create table ${full}`, () => this.service.createTable(full), this.tableOptions.retry).then(() =>
+        TableClient.fromConnectionString(this.connectionString, full, this.clientOptions),
+      );
+      table.catch(() => this.tables.delete(full));
+      this.tables.set(full, table);
+    }
+    return table;
+  }
+}

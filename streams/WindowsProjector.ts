@@ -1,0 +1,188 @@
+import { Subject, type Observable } from 'rxjs';
+import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/core/ports';
+import { decodeEvent } from '../src/core/logCodec';
+import type { LateMetric, WindowEvent } from '../src/core/windowMath';
+import { MinuteBlocks } from '../projections/minuteBlocks';
+import { positionRow, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { WindowFolder, type WindowOptions } from './WindowFolder';
+import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
+import { SerialQueue } from './SerialQueue';
+import type { Checkpoint, ProjectionVersions } from './projectionVersions';
+
+export interface WindowsProjectorOptions {
+  log: EventLog;
+  tables: TableStore;
+  versions: ProjectionVersions;
+  tablePrefix: string;
+  version: number;
+  windows: WindowOptions;
+  /** How often dirty blocks are written and a checkpoint taken (processing time). */
+  flushIntervalMs: number;
+  /** Follow the log's tail (the service) or stop at its end (a rebuild). */
+  follow: boolean;
+  /** Called once per batch of records with how far the fold has come (for progress bars). */
+  onProgress?: (position: number) => void;
+  now?: () => number;
+}
+
+export interface ProjectorStats {
+  position: number;
+  watermark: number;
+  windowsEmitted: number;
+  revisions: number;
+  late: number;
+  metrics: number;
+  flushes: number;
+}
+
+/**
+ * Folds the log into the minute-average projections: cross-tenant and per-VM blocks, the
+ * late-events ledger and the catalog. Effects are written before the checkpoint that covers
+ * them, and every write is idempotent, so a crash at any moment neither loses nor doubles.
+ */
+export class WindowsProjector {
+  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, flushes: 0 };
+  private readonly windowSubject = new Subject<WindowEvent>();
+  /** Every emitted window revision, as it is emitted. */
+  readonly windows$: Observable<WindowEvent> = this.windowSubject.asObservable();
+  private readonly names: WindowTables;
+  private readonly writes = new SerialQueue();
+  private lateRows: Row[] = [];
+  private catalogRows = new Map<string, Row>();
+  private readonly knownKeys = new Map<string, number>();
+  private readonly vmNewest = new Map<string, { tenant: string; vm: string; newest: Record<string, number>; dirty: boolean }>();
+  private processedThrough = 0;
+
+  constructor(private readonly options: WindowsProjectorOptions) {
+    this.names = windowTables(options.tablePrefix, options.version);
+  }
+
+  /** Runs until the log's end (follow: false) or until `signal` aborts (follow: true). */
+  async run(signal?: AbortSignal): Promise<ProjectorStats> {
+    const { log, tables, versions, version, flushIntervalMs, follow } = this.options;
+    const now = this.options.now ?? Date.now;
+    const [minute, vmMinute, late, catalog] = await Promise.all([
+      tables.blockTable(this.names.minute),
+      tables.blockTable(this.names.vmMinute),
+      tables.rowTable(this.names.late),
+      tables.rowTable(this.names.catalog),
+    ]);
+    const checkpoint = await versions.checkpoint('windows', version);
+    const fresh = checkpoint === undefined;
+    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint);
+    if (!fresh) await this.loadCatalog(catalog);
+    this.processedThrough = checkpoint?.position ?? 0;
+    const records = new Subject<MetricRecord>();
+    const folded = records.pipe(foldWindows(folder, follow ? { idleTickMs: Math.min(1000, this.options.windows.idleCloseSeconds * 1000) } : {}));
+    const subscription = folded.subscribe((step) => this.take(step));
+    const flush = () => this.writes.run(() => this.flush(folder, { minute, vmMinute, late, catalog }));
+    const timer = follow ? setInterval(() => void flush().catch((e) => records.error(e)), flushIntervalMs) : undefined;
+    let lastFlush = now();
+    try {
+      for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal })) {
+        for (const record of batch) {
+          const event = decodeEvent(record.payload);
+          if (event.type === 'MetricsReceived' && event.metrics.length > 0) {
+            await this.prefetch(folder, event.metrics, minute, vmMinute);
+            this.stats.metrics += event.metrics.length;
+            records.next({ position: record.position, next: record.next, appendedAtMs: record.appendedAtMs, metrics: event.metrics });
+          }
+          this.processedThrough = Math.max(this.processedThrough, record.next);
+        }
+        this.options.onProgress?.(this.processedThrough);
+        if (now() - lastFlush >= flushIntervalMs) {
+          await flush();
+          lastFlush = now();
+        }
+      }
+      if (!follow) for (const w of folder.closeAll()) this.publish(w);
+      await flush();
+    } finally {
+      if (timer) clearInterval(timer);
+      subscription.unsubscribe();
+      records.complete();
+    }
+    return this.stats;
+  }
+
+  private take(step: FoldStep): void {
+    for (const w of step.windows) this.publish(w);
+    for (const m of step.late) this.lateRows.push(lateRow(m));
+    this.stats.late += step.late.length;
+  }
+
+  private publish(w: WindowEvent): void {
+    this.stats.windowsEmitted++;
+    if (w.revision > 1) this.stats.revisions++;
+    this.noteCatalog(w);
+    this.windowSubject.next(w);
+  }
+
+  private noteCatalog(w: WindowEvent): void {
+    if (w.tenant === undefined) {
+      const newest = this.knownKeys.get(w.key);
+      if (newest === undefined || w.windowStart > newest) {
+        this.knownKeys.set(w.key, w.windowStart);
+        this.catalogRows.set(`k${w.key}`, { partition: ['key'], row: w.key, fields: { key: w.key, newest: w.windowStart } });
+      }
+      return;
+    }
+    const id = `${w.tenant}\u0000${w.vm}`;
+    let entry = this.vmNewest.get(id);
+    if (!entry) {
+      entry = { tenant: w.tenant, vm: w.vm as string, newest: {}, dirty: true };
+      this.vmNewest.set(id, entry);
+    }
+    if (!(entry.newest[w.key] >= w.windowStart)) {
+      entry.newest[w.key] = w.windowStart;
+      entry.dirty = true;
+    }
+  }
+
+  private async loadCatalog(catalog: RowTable): Promise<void> {
+    for (const row of await catalog.list()) {
+      if (row.partition[0] === 'key') this.knownKeys.set(String(row.fields.key), Number(row.fields.newest));
+      else this.vmNewest.set(`${row.fields.tenant}\u0000${row.fields.vm}`, {
+        tenant: String(row.fields.tenant), vm: String(row.fields.vm), newest: JSON.parse(String(row.fields.newest)) as Record<string, number>, dirty: false,
+      });
+    }
+  }
+
+  private async prefetch(folder: WindowFolder, metrics: Parameters<WindowFolder['blocksToLoad']>[0], minute: BlockTable, vmMinute: BlockTable): Promise<void> {
+    const needed = folder.blocksToLoad(metrics);
+    for (let i = 0; i < needed.length; i += 16) {
+      await Promise.all(needed.slice(i, i + 16).map(async ({ grouping, partition, slot }) => {
+        const blocks = grouping === 'minute' ? folder.cross : folder.perVm;
+        blocks.load(partition, slot, await (grouping === 'minute' ? minute : vmMinute).read(partition, slot));
+      }));
+    }
+  }
+
+  private async flush(folder: WindowFolder, t: { minute: BlockTable; vmMinute: BlockTable; late: RowTable; catalog: RowTable }): Promise<void> {
+    const position = this.processedThrough;
+    const crossBlocks = folder.cross.takeDirty(position);
+    const vmBlocks = folder.perVm.takeDirty(position);
+    const lateRows = this.lateRows;
+    this.lateRows = [];
+    const catalogRows = [...this.catalogRows.values()];
+    this.catalogRows = new Map();
+    for (const entry of this.vmNewest.values()) {
+      if (!entry.dirty) continue;
+      entry.dirty = false;
+      catalogRows.push({ partition: ['vm', entry.tenant], row: entry.vm, fields: { tenant: entry.tenant, vm: entry.vm, newest: JSON.stringify(entry.newest) } });
+    }
+    await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
+    const checkpoint: Checkpoint = { position, resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, atMs: Date.now() };
+    await this.options.versions.saveCheckpoint('windows', this.options.version, checkpoint);
+    const evictBefore = folder.watermark - this.options.windows.allowedLatenessSeconds;
+    folder.cross.evict(evictBefore);
+    folder.perVm.evict(evictBefore);
+    this.stats.position = position;
+    this.stats.watermark = folder.watermark;
+    this.stats.flushes++;
+  }
+}
+
+function lateRow(m: LateMetric): Row {
+  return { partition: [m.key], row: positionRow(m.position, m.index), fields: { tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark: m.watermark } };
+}

@@ -1,0 +1,183 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MinuteBlocks, decodeBlock, slotStartOf } from '../../projections/minuteBlocks';
+import type { StoredBlock } from '../../src/core/ports';
+import type { WindowEvent } from '../../src/core/windowMath';
+import { TENANT_A, TENANT_B, VM_1, VM_2 } from '../support/metricBuilders';
+
+/** 2022-03-30T11:00:00Z, the start of a 15-minute slot. */
+const SLOT = 1648638000;
+
+function vmWindow(fields: Partial<WindowEvent> & { windowStart: number; key: string }): WindowEvent {
+  const w = { tenant: TENANT_A, vm: VM_1, count: 2, sum: 10, min: 4, max: 6, revision: 1, ...fields };
+  return { ...w, avg: w.sum / w.count };
+}
+
+function crossWindow(fields: Partial<WindowEvent> & { windowStart: number; key: string }): WindowEvent {
+  const w = { count: 1, sum: 3, min: 3, max: 3, revision: 1, ...fields };
+  return { ...w, avg: w.sum / w.count };
+}
+
+describe('MinuteBlocks', () => {
+  it('slotStartOf floors a window start to its 15-minute slot', () => {
+    assert.equal(slotStartOf(SLOT), SLOT);
+    assert.equal(slotStartOf(SLOT + 840), SLOT);
+    assert.equal(slotStartOf(SLOT + 900), SLOT + 900);
+    assert.equal(slotStartOf(SLOT - 60), SLOT - 900);
+  });
+
+  describe('apply, then takeDirty, then decodeBlock', () => {
+    it('gives back the applied per-VM windows, one block per (tenant, vm) and slot, keyed by counter key', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      blocks.apply(vmWindow({ key: 'win_cpu.percent', windowStart: SLOT + 60, count: 3, sum: 4.5, min: -1.25, max: 5, revision: 2 }));
+      blocks.apply(vmWindow({ key: 'win_cpu.percent', windowStart: SLOT }));
+      blocks.apply(vmWindow({ key: 'win_disk.percent_idle_time', windowStart: SLOT + 840, count: 1, sum: 7, min: 7, max: 7 }));
+      blocks.apply(vmWindow({ key: 'win_cpu.percent', windowStart: SLOT + 900 }));
+      blocks.apply(vmWindow({ key: 'win_cpu.percent', windowStart: SLOT, tenant: TENANT_B, vm: VM_2, count: 5, sum: 50, min: 1, max: 20 }));
+
+      const stored = blocks.takeDirty(420);
+
+      const summary = stored.map((b) => [b.partition, b.row, b.appliedThrough, [...decodeBlock(b)]]);
+      assert.deepStrictEqual(summary.sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1), [
+        [[TENANT_A, VM_1], SLOT, 420, [
+          ['win_cpu.percent', [
+            { windowStart: SLOT, count: 2, sum: 10, min: 4, max: 6, revision: 1 },
+            { windowStart: SLOT + 60, count: 3, sum: 4.5, min: -1.25, max: 5, revision: 2 },
+          ]],
+          ['win_disk.percent_idle_time', [{ windowStart: SLOT + 840, count: 1, sum: 7, min: 7, max: 7, revision: 1 }]],
+        ]],
+        [[TENANT_A, VM_1], SLOT + 900, 420, [['win_cpu.percent', [{ windowStart: SLOT + 900, count: 2, sum: 10, min: 4, max: 6, revision: 1 }]]]],
+        [[TENANT_B, VM_2], SLOT, 420, [['win_cpu.percent', [{ windowStart: SLOT, count: 5, sum: 50, min: 1, max: 20, revision: 1 }]]]],
+      ].sort((a, b) => JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    });
+
+    it('gives back cross-tenant windows under the sub-key "", partitioned by counter key', () => {
+      const blocks = new MinuteBlocks('minute', true);
+      blocks.apply(crossWindow({ key: 'win_cpu.percent', windowStart: SLOT + 120, count: 4, sum: 2, min: 0, max: 1 }));
+
+      const [stored, ...rest] = blocks.takeDirty(7);
+
+      assert.deepEqual(rest, []);
+      assert.deepStrictEqual(stored.partition, ['win_cpu.percent']);
+      assert.equal(stored.row, SLOT);
+      assert.deepStrictEqual([...decodeBlock(stored)], [['', [{ windowStart: SLOT + 120, count: 4, sum: 2, min: 0, max: 1, revision: 1 }]]]);
+    });
+
+    it('keeps only the latest revision of a window applied twice', () => {
+      const blocks = new MinuteBlocks('minute', true);
+      blocks.apply(crossWindow({ key: 'k', windowStart: SLOT, count: 1, sum: 1, min: 1, max: 1, revision: 1 }));
+      blocks.apply(crossWindow({ key: 'k', windowStart: SLOT, count: 2, sum: 3, min: 1, max: 2, revision: 2 }));
+
+      const [stored] = blocks.takeDirty(1);
+
+      assert.deepStrictEqual(decodeBlock(stored).get(''), [{ windowStart: SLOT, count: 2, sum: 3, min: 1, max: 2, revision: 2 }]);
+    });
+  });
+
+  describe('takeDirty', () => {
+    it('clears the dirty marks, so a second call returns only blocks changed since', () => {
+      const blocks = new MinuteBlocks('minute', true);
+      blocks.apply(crossWindow({ key: 'a', windowStart: SLOT }));
+      blocks.apply(crossWindow({ key: 'b', windowStart: SLOT }));
+      const first = blocks.takeDirty(10);
+
+      const second = blocks.takeDirty(20);
+      blocks.apply(crossWindow({ key: 'b', windowStart: SLOT + 60 }));
+      const third = blocks.takeDirty(30);
+
+      assert.equal(first.length, 2);
+      assert.deepEqual(second, []);
+      assert.deepStrictEqual(third.map((b) => [b.partition, b.appliedThrough]), [[['b'], 30]]);
+      assert.deepStrictEqual(decodeBlock(third[0]).get('')?.map((w) => w.windowStart), [SLOT, SLOT + 60], 'the whole block is written, not only the change');
+    });
+
+    it('marks the block as reflecting the log through the given position, as get then reports', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      blocks.apply(vmWindow({ key: 'k', windowStart: SLOT }));
+
+      blocks.takeDirty(99);
+
+      assert.equal(blocks.get([TENANT_A, VM_1], 'k', SLOT)?.appliedThrough, 99);
+    });
+  });
+
+  describe('load and get', () => {
+    const stored: StoredBlock = {
+      partition: [TENANT_A, VM_1],
+      row: SLOT,
+      data: JSON.stringify({ 'win_cpu.percent': [[2, 3, 12, 1, 8, 4]], 'k.other': [[14, 1, 5, 5, 5, 1]] }),
+      appliedThrough: 1234,
+    };
+
+    it('after loading a stored block, get returns its window and the position it reflects', () => {
+      const blocks = new MinuteBlocks('vmMinute', false);
+      const id = MinuteBlocks.blockId([TENANT_A, VM_1], SLOT);
+      const loadedBefore = blocks.isLoaded(id);
+
+      blocks.load([TENANT_A, VM_1], SLOT, stored);
+
+      assert.equal(loadedBefore, false);
+      assert.equal(blocks.isLoaded(id), true);
+      assert.deepStrictEqual(blocks.get([TENANT_A, VM_1], 'win_cpu.percent', SLOT + 120), {
+        window: { count: 3, sum: 12, min: 1, max: 8, revision: 4 }, appliedThrough: 1234,
+      });
+      assert.deepStrictEqual(blocks.get([TENANT_A, VM_1], 'k.other', SLOT + 840)?.window, { count: 1, sum: 5, min: 5, max: 5, revision: 1 });
+      assert.equal(blocks.get([TENANT_A, VM_1], 'win_cpu.percent', SLOT + 60), undefined, 'a minute without a window');
+      assert.equal(blocks.get([TENANT_A, VM_1], 'k.unknown', SLOT + 120), undefined);
+      assert.equal(blocks.get([TENANT_A, VM_2], 'win_cpu.percent', SLOT + 120), undefined);
+    });
+
+    it('loading an absent block marks it loaded and empty', () => {
+      const blocks = new MinuteBlocks('vmMinute', false);
+
+      blocks.load([TENANT_A, VM_1], SLOT, undefined);
+
+      assert.equal(blocks.isLoaded(MinuteBlocks.blockId([TENANT_A, VM_1], SLOT)), true);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'win_cpu.percent', SLOT + 120), undefined);
+    });
+
+    it('does not replace a block already in memory, which may be newer than the table', () => {
+      const blocks = new MinuteBlocks('vmMinute', false);
+      blocks.load([TENANT_A, VM_1], SLOT, undefined);
+      blocks.apply(vmWindow({ key: 'win_cpu.percent', windowStart: SLOT + 120, count: 9, sum: 9, min: 1, max: 1, revision: 5 }));
+
+      blocks.load([TENANT_A, VM_1], SLOT, stored);
+
+      assert.equal(blocks.get([TENANT_A, VM_1], 'win_cpu.percent', SLOT + 120)?.window.count, 9);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'k.other', SLOT + 840), undefined);
+    });
+
+    it('a complete (fresh rebuild) state counts every block as loaded', () => {
+      assert.equal(new MinuteBlocks('minute', true).isLoaded(MinuteBlocks.blockId(['k'], SLOT)), true);
+    });
+  });
+
+  describe('evict', () => {
+    it('drops clean blocks whose slot ended at or before the bound, and keeps dirty and later ones', () => {
+      const blocks = new MinuteBlocks('minute', false);
+      blocks.apply(crossWindow({ key: 'clean.old', windowStart: SLOT }));
+      blocks.apply(crossWindow({ key: 'clean.current', windowStart: SLOT + 900 }));
+      blocks.takeDirty(1);
+      blocks.apply(crossWindow({ key: 'dirty.old', windowStart: SLOT + 60 }));
+      const loaded = (key: string, slot: number) => blocks.isLoaded(MinuteBlocks.blockId([key], slot));
+
+      blocks.evict(SLOT + 900);
+
+      assert.equal(blocks.size, 2);
+      assert.equal(loaded('clean.old', SLOT), false);
+      assert.equal(loaded('dirty.old', SLOT), true);
+      assert.equal(loaded('clean.current', SLOT + 900), true);
+      assert.equal(blocks.get(['dirty.old'], '', SLOT + 60)?.window.count, 1);
+    });
+
+    it('keeps a clean block whose slot has not ended by the bound', () => {
+      const blocks = new MinuteBlocks('minute', false);
+      blocks.apply(crossWindow({ key: 'k', windowStart: SLOT }));
+      blocks.takeDirty(1);
+
+      blocks.evict(SLOT + 899);
+
+      assert.equal(blocks.size, 1);
+    });
+  });
+});
