@@ -1,0 +1,261 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { InvalidInputError, OpsfoldError, StorageError } from '../../core/errors';
+import type { BlockTable, RowTable } from '../../core/ports';
+import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
+import { openApiDocument } from './openapi';
+import { aggregationByParam, intParam, parseQuery, requiredString, toParam } from './params';
+
+export interface IngestAnswer {
+  accepted: number;
+  rejected: { index: number; reason: string }[];
+  duplicate?: true;
+}
+
+export interface ApiDeps {
+  /** May throw InvalidInputError for a body that is not a SPOC message. */
+  ingest(body: unknown, idempotencyKey?: string): Promise<IngestAnswer>;
+  /** Ports for the active projection version. */
+  minuteTable(): Promise<BlockTable>;
+  vmMinuteTable(): Promise<BlockTable>;
+  catalog(): Promise<RowTable>;
+  rejects(): Promise<RowTable>;
+  health(): Record<string, unknown>;
+  metricsText(): string;
+  apiToken?: string;
+}
+
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** An HTTP-level error with its status, code and optional parameter, turned into the error object. */
+export class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly parameter?: string) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+interface ErrorBody {
+  error: { code: string; parameter?: string; message: string };
+}
+
+function errorBody(code: string, message: string, parameter?: string): ErrorBody {
+  return { error: parameter === undefined ? { code, message } : { code, parameter, message } };
+}
+
+const RANGE_PARAMS = ['key', 'minutes', 'aggregationInterval', 'aggregationBy', 'to'] as const;
+const TENANT_PARAMS = [...RANGE_PARAMS, 'tenant', 'vm'] as const;
+
+function queryString(req: Request): string {
+  const url = req.originalUrl ?? req.url;
+  const i = url.indexOf('?');
+  return i < 0 ? '' : url.slice(i + 1);
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+  if (!m) return false;
+  const a = createHash('sha256').update(m[1]).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+interface RangeRequest {
+  key: string;
+  minutes: number;
+  aggregationInterval: number;
+  aggregationBy: AggregationBy;
+  to?: number;
+}
+
+function parseRange(params: Map<string, string>): RangeRequest {
+  return {
+    key: requiredString(params, 'key'),
+    minutes: intParam(params, 'minutes', 60, 1, 10080),
+    aggregationInterval: intParam(params, 'aggregationInterval', 1, 1, 1440),
+    aggregationBy: aggregationByParam(params),
+    to: toParam(params),
+  };
+}
+
+function finiteNumber(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** The VM catalog row's `newest` field: a JSON object key → newest window start. */
+function vmNewest(raw: unknown, key: string): number | undefined {
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    if (parsed && typeof parsed === 'object' && Object.prototype.hasOwnProperty.call(parsed, key)) {
+      return finiteNumber((parsed as Record<string, unknown>)[key]);
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+export function createApp(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  if (deps.apiToken) {
+    const token = deps.apiToken;
+    app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
+      if (tokenMatches(req.get('authorization'), token)) return next();
+      next(new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer <token>'));
+    });
+  }
+
+  app.post('/v1/spoc', express.text({ type: '*/*', limit: MAX_BODY_BYTES }), async (req: Request, res: Response) => {
+    const text = typeof req.body === 'string' ? req.body : '';
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON');
+    }
+    const key = req.get('idempotency-key');
+    const answer = await deps.ingest(body, key === undefined || key === '' ? undefined : key);
+    res.status(202).json(answer);
+  });
+
+  app.get('/v1/get-data', async (req: Request, res: Response) => {
+    const q = parseRange(parseQuery(queryString(req), RANGE_PARAMS));
+    let end = q.to;
+    if (end === undefined) {
+      const row = await (await deps.catalog()).get(['key'], q.key);
+      const newest = finiteNumber(row?.fields.newest);
+      end = newest === undefined ? undefined : Math.floor(newest / 60) * 60;
+    }
+    let data: Bucket[] = [];
+    if (end !== undefined) {
+      const windows = await readWindows(await deps.minuteTable(), [q.key], '', end, q.minutes);
+      data = bucketWindows(windows, q.aggregationInterval, q.aggregationBy);
+    }
+    res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
+  });
+
+  app.get('/v1/get-tenant-data', async (req: Request, res: Response) => {
+    const params = parseQuery(queryString(req), TENANT_PARAMS);
+    const q = parseRange(params);
+    const tenant = requiredString(params, 'tenant');
+    const vm = requiredString(params, 'vm');
+    let end = q.to;
+    if (end === undefined) {
+      const row = await (await deps.catalog()).get(['vm', tenant], vm);
+      const newest = vmNewest(row?.fields.newest, q.key);
+      end = newest === undefined ? undefined : Math.floor(newest / 60) * 60;
+    }
+    let data: (Bucket & { average: number | null })[] = [];
+    if (end !== undefined) {
+      const [vmWindows, crossWindows] = await Promise.all([
+        deps.vmMinuteTable().then((t) => readWindows(t, [tenant, vm], q.key, end, q.minutes)),
+        deps.minuteTable().then((t) => readWindows(t, [q.key], '', end, q.minutes)),
+      ]);
+      const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));
+      data = bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy).map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
+    }
+    res.json({ key: q.key, tenant, vm, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
+  });
+
+  app.get('/v1/keys', async (req: Request, res: Response) => {
+    parseQuery(queryString(req), []);
+    const rows = await (await deps.catalog()).list({ partition: ['key'] });
+    res.json({ keys: rows.map((r) => ({ key: r.row, newest: finiteNumber(r.fields.newest) ?? null })) });
+  });
+
+  app.get('/v1/tenants', async (req: Request, res: Response) => {
+    parseQuery(queryString(req), []);
+    const rows = await (await deps.catalog()).list();
+    const byTenant = new Map<string, string[]>();
+    for (const r of rows) {
+      if (r.partition[0] !== 'vm' || r.partition.length < 2) continue;
+      const tenant = r.partition[1];
+      let vms = byTenant.get(tenant);
+      if (!vms) byTenant.set(tenant, (vms = []));
+      vms.push(r.row);
+    }
+    const tenants = [...byTenant.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([tenant, vms]) => ({ tenant, vms: [...vms].sort() }));
+    res.json({ tenants });
+  });
+
+  app.get('/v1/rejects', async (req: Request, res: Response) => {
+    const params = parseQuery(queryString(req), ['limit']);
+    const limit = intParam(params, 'limit', 100, 1, 1000);
+    const rows = await (await deps.rejects()).list({ limit });
+    res.json({ rejects: rows.slice(0, limit).map((r) => ({ row: r.row, ...r.fields })) });
+  });
+
+  app.get('/healthz', (_req: Request, res: Response) => {
+    res.json(deps.health());
+  });
+
+  app.get('/metrics', (_req: Request, res: Response) => {
+    res.type('text/plain; version=0.0.4; charset=utf-8').send(deps.metricsText());
+  });
+
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.json(openApiDocument);
+  });
+
+  app.get('/', (_req: Request, res: Response) => {
+    res.type('html').send(INDEX_HTML);
+  });
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const { status, body } = toErrorResponse(err);
+    res.status(status).json(body);
+  });
+
+  return app;
+}
+
+/** Maps any thrown value to a status and an error object; never leaks a stack trace. */
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.parameter) };
+  if (err instanceof InvalidInputError) return { status: 400, body: errorBody(err.code, err.message, err.parameter) };
+  if (err instanceof StorageError) return { status: 503, body: errorBody(err.code, 'storage is unavailable; try again') };
+  if (err instanceof OpsfoldError) return { status: 500, body: errorBody('internal_error', 'internal error') };
+  // body-parser errors carry `type` and `status`.
+  const e = err as { type?: unknown; status?: unknown; statusCode?: unknown } | null;
+  if (e && typeof e === 'object') {
+    if (e.type === 'entity.too.large') return { status: 413, body: errorBody('payload_too_large', `the request body exceeds ${MAX_BODY_BYTES} bytes`) };
+    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const code = typeof e.type === 'string' ? e.type.replace(/[^a-z0-9]+/gi, '_') : 'bad_request';
+      return { status, body: errorBody(code, 'the request could not be read') };
+    }
+  }
+  return { status: 500, body: errorBody('internal_error', 'internal error') };
+}
+
+const INDEX_HTML = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>opsfold</title></head>
+<body>
+<h1>opsfold</h1>
+<p>Minute-window averages of IT-operations telemetry. The dashboard comes later.</p>
+<ul>
+<li><a href="/v1/keys">/v1/keys</a></li>
+<li><a href="/v1/tenants">/v1/tenants</a></li>
+<li><a href="/v1/get-data">/v1/get-data?key=…</a></li>
+<li><a href="/v1/get-tenant-data">/v1/get-tenant-data?key=…&amp;tenant=…&amp;vm=…</a></li>
+<li><a href="/v1/rejects">/v1/rejects</a></li>
+<li>POST /v1/spoc</li>
+<li><a href="/healthz">/healthz</a></li>
+<li><a href="/metrics">/metrics</a></li>
+<li><a href="/openapi.json">/openapi.json</a></li>
+</ul>
+</body></html>
+`;

@@ -1,0 +1,88 @@
+/** Hand-written OpenAPI 3.1 description of the read/ingest API (DESIGN §5). */
+const errorRef = { $ref: '#/components/schemas/Error' };
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorRef } } });
+const q = (name: string, schema: Record<string, unknown>, required = false, description?: string) => ({ name, in: 'query', required, schema, ...(description ? { description } : {}) });
+const rangeParams = [
+  q('minutes', { type: 'integer', minimum: 1, maximum: 10080, default: 60 }),
+  q('aggregationInterval', { type: 'integer', minimum: 1, maximum: 1440, default: 1 }),
+  q('aggregationBy', { type: 'string', enum: ['avg', 'min', 'max'], default: 'avg' }),
+  q('to', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the minute; defaults to the newest window.'),
+];
+const json = (schema: Record<string, unknown>, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'opsfold API', version: '0.1.0', description: 'Minute-window averages of IT-operations telemetry. Parameter values may be wrapped in double quotes.' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: {
+        type: 'object',
+        required: ['error'],
+        properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, parameter: { type: 'string' }, message: { type: 'string' } } } },
+      },
+      Bucket: {
+        type: 'object',
+        properties: {
+          timestamp: { type: 'integer' }, value: { type: 'number' }, count: { type: 'integer' }, windows: { type: 'integer' }, low: { type: 'number' }, high: { type: 'number' },
+        },
+      },
+    },
+  },
+  security: [{ bearer: [] }, {}],
+  paths: {
+    '/v1/spoc': {
+      post: {
+        summary: 'Ingest one SPOC message',
+        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['metrics'] } } } },
+        responses: {
+          '202': json({ type: 'object', properties: { accepted: { type: 'integer' }, rejected: { type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, reason: { type: 'string' } } } }, duplicate: { type: 'boolean' } } }, 'Accepted'),
+          '400': errorResponse('Not JSON or not a SPOC message'),
+          '401': errorResponse('Missing or wrong bearer token'),
+          '413': errorResponse('Body above 256 KB'),
+        },
+      },
+    },
+    '/v1/get-data': {
+      get: {
+        summary: 'Cross-tenant minute averages of one key, bucketed',
+        parameters: [q('key', { type: 'string' }, true), ...rangeParams],
+        responses: {
+          '200': json({ type: 'object', properties: { key: { type: 'string' }, minutes: { type: 'integer' }, aggregationInterval: { type: 'integer' }, aggregationBy: { type: 'string' }, data: { type: 'array', items: { $ref: '#/components/schemas/Bucket' } } } }),
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
+    '/v1/get-tenant-data': {
+      get: {
+        summary: "One VM's minute averages of one key, bucketed, with the cross-tenant average beside each point",
+        parameters: [q('key', { type: 'string' }, true), q('tenant', { type: 'string' }, true), q('vm', { type: 'string' }, true), ...rangeParams],
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              key: { type: 'string' }, tenant: { type: 'string' }, vm: { type: 'string' }, minutes: { type: 'integer' }, aggregationInterval: { type: 'integer' }, aggregationBy: { type: 'string' },
+              data: { type: 'array', items: { allOf: [{ $ref: '#/components/schemas/Bucket' }, { type: 'object', properties: { average: { type: ['number', 'null'] } } }] } },
+            },
+          }),
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
+    '/v1/keys': { get: { summary: 'Known counter keys', responses: { '200': json({ type: 'object', properties: { keys: { type: 'array', items: { type: 'object', properties: { key: { type: 'string' }, newest: { type: ['integer', 'null'] } } } } } }) } } },
+    '/v1/tenants': { get: { summary: 'Known tenants and their VMs', responses: { '200': json({ type: 'object', properties: { tenants: { type: 'array', items: { type: 'object', properties: { tenant: { type: 'string' }, vms: { type: 'array', items: { type: 'string' } } } } } } }) } } },
+    '/v1/rejects': {
+      get: {
+        summary: 'Rejected metrics',
+        parameters: [q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 })],
+        responses: { '200': json({ type: 'object', properties: { rejects: { type: 'array', items: { type: 'object' } } } }), '400': errorResponse('Invalid parameter') },
+      },
+    },
+    '/healthz': { get: { summary: 'Health', security: [], responses: { '200': json({ type: 'object' }) } } },
+    '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'OK', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+    '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } } },
+  },
+} as const;

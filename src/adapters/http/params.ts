@@ -1,0 +1,59 @@
+import { InvalidInputError } from '../../core/errors';
+import type { AggregationBy } from '../../../projections/minuteQueries';
+
+/** Parses a query string strictly: unknown names and repeated names are rejected; surrounding double quotes are stripped. */
+export function parseQuery(search: string, allowed: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const params = new URLSearchParams(search);
+  for (const [name, raw] of params) {
+    if (!allowed.includes(name)) throw new InvalidInputError(`unknown parameter "${name}"; allowed: ${allowed.join(', ')}`, { parameter: name });
+    if (out.has(name)) throw new InvalidInputError(`parameter "${name}" given more than once`, { parameter: name });
+    out.set(name, unquote(raw));
+  }
+  return out;
+}
+
+export function unquote(value: string): string {
+  return value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+}
+
+export function requiredString(params: Map<string, string>, name: string): string {
+  const v = params.get(name);
+  if (v === undefined || v === '') throw new InvalidInputError(`parameter "${name}" is required`, { parameter: name });
+  return v;
+}
+
+export function intParam(params: Map<string, string>, name: string, def: number, min: number, max: number): number {
+  const v = params.get(name);
+  if (v === undefined) return def;
+  if (!/^[+-]?\d+$/.test(v.trim())) throw new InvalidInputError(`parameter "${name}" must be an integer, got "${v}"`, { parameter: name });
+  const n = Number(v.trim());
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidInputError(`parameter "${name}" must be between ${min} and ${max}, got ${v}`, { parameter: name });
+  return n;
+}
+
+export function aggregationByParam(params: Map<string, string>, name = 'aggregationBy'): AggregationBy {
+  const v = params.get(name);
+  if (v === undefined) return 'avg';
+  if (v === 'avg' || v === 'min' || v === 'max') return v;
+  throw new InvalidInputError(`parameter "${name}" must be one of avg, min, max, got "${v}"`, { parameter: name });
+}
+
+/** `to`: epoch seconds or ISO 8601, floored to the minute; undefined when absent. */
+export function toParam(params: Map<string, string>, name = 'to'): number | undefined {
+  const v = params.get(name);
+  if (v === undefined) return undefined;
+  const s = v.trim();
+  let seconds: number;
+  if (/^\d+$/.test(s)) {
+    seconds = Number(s);
+  } else if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(s)) {
+    const ms = Date.parse(s);
+    if (Number.isNaN(ms)) throw new InvalidInputError(`parameter "${name}" is not a valid ISO 8601 time: "${v}"`, { parameter: name });
+    seconds = Math.floor(ms / 1000);
+  } else {
+    throw new InvalidInputError(`parameter "${name}" must be epoch seconds or ISO 8601, got "${v}"`, { parameter: name });
+  }
+  if (!Number.isSafeInteger(seconds) || seconds < 0) throw new InvalidInputError(`parameter "${name}" is out of range: "${v}"`, { parameter: name });
+  return Math.floor(seconds / 60) * 60;
+}
