@@ -1,0 +1,89 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const BIN = resolve(__dirname, '../../../bin/opsfold.js');
+const KEY = 'win_cpu.percent';
+const T0 = 1_700_000_000 - (1_700_000_000 % 60);
+
+function startService(dataDir: string): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
+    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolvePromise, reject) => {
+    let text = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      text += d.toString();
+      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
+      if (m) resolvePromise({ child, base: m[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
+  });
+}
+
+/** Message i: one metric per (tenant, minute) for tenants a/b+ and c#?, values chosen here. */
+function message(i: number): { metrics: Record<string, unknown>[] } {
+  return {
+    metrics: ["a/b+=", "c#?'"].map((tenant, j) => ({
+      timestamp: T0 + (i % 6) * 60 + j, MaskedTenantId: tenant, MaskedVMName: 'vm/1', PerfType: 'win_cpu', PerfName: 'percent', PerfValue: i * 10 + j,
+    })),
+  };
+}
+
+async function post(base: string, i: number): Promise<number> {
+  const res = await fetch(`${base}/v1/spoc`, { method: 'POST', body: JSON.stringify(message(i)), headers: { 'content-type': 'application/json', 'idempotency-key': `m${i}` } });
+  return res.status;
+}
+
+async function totals(base: string): Promise<{ count: number }> {
+  const res = await fetch(`${base}/v1/get-data?key=${encodeURIComponent(KEY)}&minutes=10&to=${T0 + 9 * 60}`);
+  const body = (await res.json()) as { data: { count: number }[] };
+  return { count: body.data.reduce((s, d) => s + d.count, 0) };
+}
+
+describe('the service survives kill -9 right after a 202', () => {
+  let dir: string;
+  let child: ChildProcess | undefined;
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-crash-')); });
+  after(async () => {
+    child?.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('after a restart every acknowledged metric is counted exactly once, and a retried message is a duplicate', async () => {
+    const first = await startService(join(dir, 'data'));
+    child = first.child;
+    for (let i = 0; i < 6; i++) assert.equal(await post(first.base, i), 202);
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+
+    const second = await startService(join(dir, 'data'));
+    child = second.child;
+    // The client did not see the last answer and retries: same key, nothing appended.
+    const retry = await fetch(`${second.base}/v1/spoc`, { method: 'POST', body: JSON.stringify(message(5)), headers: { 'idempotency-key': 'm5' } });
+    assert.equal(retry.status, 202);
+    assert.equal(((await retry.json()) as { duplicate?: boolean }).duplicate, true);
+    for (let i = 6; i < 12; i++) assert.equal(await post(second.base, i), 202);
+
+    const expected = 12 * 2;
+    let got = 0;
+    for (let attempt = 0; attempt < 100 && got !== expected; attempt++) {
+      await new Promise((r) => setTimeout(r, 200));
+      got = (await totals(second.base)).count;
+    }
+    assert.equal(got, expected);
+    // Per minute: values i*10 + j for i ≡ minute (mod 6); the average of minute 0 is computed here.
+    const res = await fetch(`${second.base}/v1/get-data?key=${encodeURIComponent(KEY)}&minutes=6&to=${T0 + 5 * 60}`);
+    const body = (await res.json()) as { data: { timestamp: number; value: number; count: number }[] };
+    const minute0 = [0, 1, 60, 61];
+    assert.deepEqual(body.data[0], { ...body.data[0], timestamp: T0, count: 4 });
+    assert.ok(Math.abs(body.data[0].value - minute0.reduce((a, b) => a + b) / 4) < 1e-9);
+    second.child.kill('SIGTERM');
+    await new Promise((r) => second.child.once('exit', r));
+    child = undefined;
+  });
+});
