@@ -1,0 +1,243 @@
+/**
+ * Throughput benchmark (a script, not a test: prints figures, asserts nothing).
+ *
+ *   npm run bench -- --metrics 200000        (or BENCH_METRICS=200000 npm run bench)
+ *
+ * N SPOC metrics = 200 tenants × 10 VMs × 25 keys, one per VM/key/minute, over N/50,000
+ * minutes, streamed from the simulator (never all in memory). Phases:
+ *   baseline  – read the messages back from an NDJSON file and JSON.parse each line
+ *   ingest    – validate + encode + append to a fresh FileLog in groups of 64
+ *   replay/mem – WindowsProjector over the log into an in-memory TableStore
+ *   replay/ats – WindowsProjector over the log into Table Storage (embedded Azurite, in memory)
+ * Target: replay into Table Storage ≤ 2× the baseline's time.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { FileLog } from '../../src/adapters/fileLog/FileLog';
+import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
+import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
+import { encodeEvent } from '../../src/core/logCodec';
+import type { TableStore } from '../../src/core/ports';
+import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { ProjectionVersions } from '../../streams/projectionVersions';
+import { WindowsProjector } from '../../streams/WindowsProjector';
+import { MemoryTableStore } from '../support/memoryTableStore';
+
+const TENANTS = 200;
+const VMS = 10;
+const KEYS = 25;
+const PER_MINUTE = TENANTS * VMS * KEYS;
+const START_SECONDS = 1_699_999_200; // an hour boundary
+const APPEND_GROUP = 64;
+const TARGET_RATIO = 2;
+
+interface PhaseResult {
+  phase: string;
+  seconds: number;
+  metrics: number;
+  bytes: number;
+  rssMb: number;
+  baseline?: boolean;
+  informational?: boolean;
+}
+
+function parseMetrics(): number {
+  const argv = process.argv.slice(2);
+  let raw = process.env.BENCH_METRICS;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--metrics') raw = argv[i + 1];
+    else if (argv[i].startsWith('--metrics=')) raw = argv[i].slice('--metrics='.length);
+  }
+  const n = raw === undefined ? 1_000_000 : Number(raw.replace(/[_,]/g, ''));
+  if (!Number.isInteger(n) || n < PER_MINUTE) {
+    throw new Error(`--metrics must be an integer ≥ ${PER_MINUTE} (one simulated minute), got ${raw}`);
+  }
+  return n;
+}
+
+function messages(minutes: number) {
+  return simulateSpoc({ tenants: TENANTS, vmsPerTenant: VMS, keys: KEYS, startSeconds: START_SECONDS, minutes, seed: 42 });
+}
+
+const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
+const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await dirBytes(p);
+    else if (entry.isFile()) total += (await stat(p)).size;
+  }
+  return total;
+}
+
+async function writeNdjson(file: string, minutes: number): Promise<{ metrics: number; bytes: number }> {
+  const out = createWriteStream(file);
+  let metrics = 0;
+  for (const message of messages(minutes)) {
+    metrics += message.metrics.length;
+    if (!out.write(JSON.stringify(message) + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'finish');
+  return { metrics, bytes: (await stat(file)).size };
+}
+
+async function readNdjson(file: string): Promise<number> {
+  const lines = readline.createInterface({ input: createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+  let metrics = 0;
+  for await (const line of lines) {
+    if (line.length === 0) continue;
+    metrics += (JSON.parse(line) as { metrics: unknown[] }).metrics.length;
+  }
+  return metrics;
+}
+
+async function ingest(logDir: string, minutes: number): Promise<{ metrics: number; rejected: number; records: number }> {
+  const log = await FileLog.open(logDir);
+  let metrics = 0;
+  let rejected = 0;
+  let records = 0;
+  let group: Buffer[] = [];
+  try {
+    for (const message of messages(minutes)) {
+      const v = validateSpocMessage(message);
+      metrics += v.metrics.length;
+      rejected += v.rejected.length;
+      group.push(encodeEvent({ type: 'MetricsReceived', source: 'simulator', receivedAtMs: Date.now(), metrics: v.metrics, rejected: v.rejected }));
+      if (group.length === APPEND_GROUP) {
+        await log.append(group);
+        records += group.length;
+        group = [];
+      }
+    }
+    if (group.length > 0) {
+      await log.append(group);
+      records += group.length;
+    }
+  } finally {
+    await log.close();
+  }
+  return { metrics, rejected, records };
+}
+
+async function replay(logDir: string, tables: TableStore) {
+  const log = await FileLog.open(logDir);
+  try {
+    const projector = new WindowsProjector({
+      log,
+      tables,
+      versions: new ProjectionVersions(await tables.rowTable('benchMeta')),
+      tablePrefix: 'bench',
+      version: 1,
+      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800 },
+      flushIntervalMs: 5000,
+      follow: false,
+    });
+    return await projector.run();
+  } finally {
+    await log.close();
+  }
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function printTable(results: PhaseResult[]): void {
+  const base = results.find((r) => r.baseline)!;
+  const header = ['phase', 'seconds', 'metrics/s', 'MB/s', '× baseline', 'peak RSS MB'];
+  const rows = results.map((r) => [
+    r.phase,
+    fmt(r.seconds, 3),
+    fmt(r.metrics / r.seconds),
+    fmt(r.bytes / 1e6 / r.seconds, 1),
+    r.informational ? '-' : fmt(r.seconds / base.seconds, 2),
+    fmt(r.rssMb, 0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+async function main(): Promise<void> {
+  const requested = parseMetrics();
+  const minutes = Math.floor(requested / PER_MINUTE);
+  const n = minutes * PER_MINUTE;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'opsfold-bench-'));
+  const ndjson = path.join(root, 'messages.ndjson');
+  const logDir = path.join(root, 'log');
+  const results: PhaseResult[] = [];
+  console.log(`opsfold bench: ${fmt(n)} metrics = ${TENANTS} tenants × ${VMS} VMs × ${KEYS} keys × ${minutes} minutes` +
+    ` (${fmt(TENANTS * minutes)} messages of ${VMS * KEYS} metrics); node ${process.version}, ${os.cpus()[0]?.model ?? '?'}`);
+  if (n !== requested) console.log(`(rounded down from ${fmt(requested)} to whole minutes)`);
+  let azurite: EmbeddedAzurite | undefined;
+  try {
+    // 0. generate + write NDJSON (informational: the simulator's and JSON.stringify's cost)
+    gc();
+    let t = process.hrtime.bigint();
+    const written = await writeNdjson(ndjson, minutes);
+    results.push({ phase: 'generate+write NDJSON', seconds: seconds(t), metrics: written.metrics, bytes: written.bytes, rssMb: peakRssMb(), informational: true });
+
+    // 1. baseline: read + JSON.parse
+    gc();
+    t = process.hrtime.bigint();
+    const parsed = await readNdjson(ndjson);
+    results.push({ phase: 'baseline read+parse', seconds: seconds(t), metrics: parsed, bytes: written.bytes, rssMb: peakRssMb(), baseline: true });
+    await rm(ndjson, { force: true });
+
+    // 2. ingest (includes the simulator's generation of the messages)
+    gc();
+    t = process.hrtime.bigint();
+    const ingested = await ingest(logDir, minutes);
+    const ingestSeconds = seconds(t);
+    const logBytes = await dirBytes(logDir);
+    results.push({ phase: 'ingest (FileLog)', seconds: ingestSeconds, metrics: ingested.metrics, bytes: logBytes, rssMb: peakRssMb() });
+
+    // 3. replay into memory
+    gc();
+    t = process.hrtime.bigint();
+    const memStats = await replay(logDir, new MemoryTableStore());
+    results.push({ phase: 'replay → memory', seconds: seconds(t), metrics: memStats.metrics, bytes: logBytes, rssMb: peakRssMb() });
+
+    // 4. replay into Table Storage (embedded Azurite, in memory)
+    gc();
+    azurite = await EmbeddedAzurite.start();
+    const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
+    t = process.hrtime.bigint();
+    const atsStats = await replay(logDir, store);
+    results.push({ phase: 'replay → Table Storage', seconds: seconds(t), metrics: atsStats.metrics, bytes: logBytes, rssMb: peakRssMb() });
+    await azurite.stop();
+    azurite = undefined;
+
+    console.log();
+    printTable(results);
+    console.log();
+    console.log(`log: ${fmt(ingested.records)} records, ${fmt(logBytes / 1e6, 1)} MB (${fmt(logBytes / ingested.metrics, 1)} B/metric); ` +
+      `NDJSON ${fmt(written.bytes / 1e6, 1)} MB; rejected ${fmt(ingested.rejected)}`);
+    console.log(`replay → memory: windows ${fmt(memStats.windowsEmitted)}, revisions ${fmt(memStats.revisions)}, late ${fmt(memStats.late)}, flushes ${memStats.flushes}`);
+    console.log(`replay → Table Storage: windows ${fmt(atsStats.windowsEmitted)}, revisions ${fmt(atsStats.revisions)}, late ${fmt(atsStats.late)}, flushes ${atsStats.flushes}`);
+    console.log('MB/s: baseline = NDJSON bytes; ingest and replays = log bytes on disk. Peak RSS is the process maximum so far (maxRSS).');
+    const base = results.find((r) => r.baseline)!;
+    const ats = results[results.length - 1];
+    const ratio = ats.seconds / base.seconds;
+    console.log(`target: replay into Table Storage ≤ ${TARGET_RATIO}× baseline — ${ratio <= TARGET_RATIO ? 'MET' : 'NOT MET'} (${fmt(ratio, 2)}×)`);
+  } finally {
+    if (azurite) await azurite.stop().catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
