@@ -47,8 +47,8 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     rejects: () => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejectsVersion).rejects),
     health: () => ({
       status: failure ? 'failing' : 'ok',
-      source: simulate ? 'simulated' : 'api',
-      simulated: simulate,
+      source: settings.simulate ? 'simulated' : 'api',
+      simulated: settings.simulate,
       projector: { position: projector.stats.position, watermark: projector.stats.watermark, metrics: projector.stats.metrics },
       versions: { windows: windowsVersion, rejects: rejectsVersion },
     }),
@@ -67,9 +67,8 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     const s = app.listen(settings.port, settings.host, () => resolve(s));
   });
   const port = (server.address() as { port: number }).port;
-  const simulate = settings.simulate;
   let simTimer: NodeJS.Timeout | undefined;
-  if (simulate) {
+  if (settings.simulate) {
     process.stderr.write('opsfold: SIMULATED source: the built-in SPOC simulator is feeding the log (--no-simulate turns it off)\n');
     let minute = Math.floor(Date.now() / 60000) * 60;
     simTimer = setInterval(() => {

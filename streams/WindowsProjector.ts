@@ -171,6 +171,8 @@ export class WindowsProjector {
       entry.dirty = false;
       catalogRows.push({ partition: ['vm', entry.tenant], row: entry.vm, fields: { tenant: entry.tenant, vm: entry.vm, newest: JSON.stringify(entry.newest) } });
     }
+    const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
+    if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
     await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
     const checkpoint: Checkpoint = { position, resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, atMs: Date.now() };
     await this.options.versions.saveCheckpoint('windows', this.options.version, checkpoint);
