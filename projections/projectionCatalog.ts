@@ -16,6 +16,9 @@ export interface WindowTables {
   catalog: string;
 }
 
+/** Per-VM blocks share a storage partition per tenant, so one transaction writes up to 100 VMs' blocks. */
+export const VM_MINUTE_LAYOUT = { partitionDepth: 1 } as const;
+
 export function windowTables(prefix: string, version: number): WindowTables {
   return {
     minute: `${prefix}MinuteV${version}`,

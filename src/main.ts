@@ -7,7 +7,7 @@ import { createApp } from './adapters/http/createApp';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { RejectsProjector } from '../streams/RejectsProjector';
-import { rejectTables, windowTables } from '../projections/projectionCatalog';
+import { rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../projections/projectionCatalog';
 
 /**
  * The composition root: the file log, the Table endpoint (embedded Azurite by default), the
@@ -42,7 +42,7 @@ export async function startService(settings: Settings): Promise<{ port: number; 
       return answer;
     },
     minuteTable: () => rt.tables.blockTable(names.minute),
-    vmMinuteTable: () => rt.tables.blockTable(names.vmMinute),
+    vmMinuteTable: () => rt.tables.blockTable(names.vmMinute, VM_MINUTE_LAYOUT),
     catalog: () => rt.tables.rowTable(names.catalog),
     rejects: () => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejectsVersion).rejects),
     health: () => ({

@@ -3,7 +3,7 @@ import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/cor
 import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
 import { MinuteBlocks } from '../projections/minuteBlocks';
-import { positionRow, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
 import { SerialQueue } from './SerialQueue';
@@ -63,7 +63,7 @@ export class WindowsProjector {
     const now = this.options.now ?? Date.now;
     const [minute, vmMinute, late, catalog] = await Promise.all([
       tables.blockTable(this.names.minute),
-      tables.blockTable(this.names.vmMinute),
+      tables.blockTable(this.names.vmMinute, VM_MINUTE_LAYOUT),
       tables.rowTable(this.names.late),
       tables.rowTable(this.names.catalog),
     ]);

@@ -86,9 +86,18 @@ export interface RowTable {
   delete(partition: readonly string[], row: string): Promise<void>;
 }
 
+/**
+ * How a block table lays its blocks out in storage: the first `partitionDepth` components of a
+ * block's partition are the storage partition (default: all), so blocks that share them can be
+ * written in one transaction. Readers and writers of one table must use the same layout.
+ */
+export interface BlockLayout {
+  partitionDepth?: number;
+}
+
 /** Where projections live: named tables, created on first use. */
 export interface TableStore {
-  blockTable(name: string): Promise<BlockTable>;
+  blockTable(name: string, layout?: BlockLayout): Promise<BlockTable>;
   rowTable(name: string): Promise<RowTable>;
   /** Names of existing tables that start with `prefix`. */
   listTables(prefix: string): Promise<string[]>;

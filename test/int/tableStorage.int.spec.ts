@@ -58,6 +58,36 @@ describe('Table Storage adapter on an embedded Azurite', () => {
     assert.deepEqual(await storedRowKeys('blocks', partition), ['000000000007']);
   });
 
+  it('with partitionDepth 1, keeps the blocks of many VMs of one tenant in one storage partition, each readable on its own', async () => {
+    const perTenant = await store.blockTable('vmBlocks', { partitionDepth: 1 });
+    const vms = ['vm-1', 'vm/2', "vm'3|x", 'vm#4?%', VM];
+    const written = vms.flatMap((vm, i) => [block([TENANT, vm], 900, `first ${vm}`, 10 + i), block([TENANT, vm], 1800, `second ${vm}`, 20 + i)]);
+    await perTenant.write([...written, block(['another tenant', 'vm-1'], 900, 'elsewhere', 1)]);
+    for (const vm of vms) {
+      assert.deepEqual(await perTenant.readRange([TENANT, vm], 0, 10_000), written.filter((b) => b.partition[1] === vm));
+      assert.deepEqual(await perTenant.read([TENANT, vm], 1800), written.find((b) => b.partition[1] === vm && b.row === 1800));
+    }
+    assert.deepEqual((await perTenant.read(['another tenant', 'vm-1'], 900))?.data, 'elsewhere');
+    // One storage partition per tenant: the VM is part of the RowKey.
+    const keys = await storedRowKeys('vmBlocks', [TENANT]);
+    assert.equal(keys.length, vms.length * 2);
+    assert.deepEqual(await storedRowKeys('vmBlocks', [TENANT, 'vm-1']), []);
+  });
+
+  it('with partitionDepth 1, a block that shrinks loses its overflow pages and its neighbours keep theirs', async () => {
+    const perTenant = await store.blockTable('vmShrink', { partitionDepth: 1 });
+    const big = (seed: number) => Array.from({ length: 1_500_000 }, (_, i) => String.fromCharCode(33 + ((i + seed) % 90))).join('');
+    await perTenant.write([block([TENANT, 'a'], 1, big(1), 5), block([TENANT, 'b'], 1, big(2), 5)]);
+    // A second table object knows nothing of the first's writes, so it must look for stale pages.
+    const fresh = await store.blockTable('vmShrink', { partitionDepth: 1 });
+    await fresh.write([block([TENANT, 'a'], 1, 'small now', 6)]);
+    assert.deepEqual(await fresh.read([TENANT, 'a'], 1), block([TENANT, 'a'], 1, 'small now', 6));
+    assert.equal((await fresh.read([TENANT, 'b'], 1))?.data, big(2));
+    const keys = await storedRowKeys('vmShrink', [TENANT]);
+    assert.deepEqual(keys.filter((k) => k.startsWith('a|')), ['a|000000000001']);
+    assert.ok(keys.filter((k) => k.startsWith('b|')).length > 1, 'b keeps its overflow pages');
+  });
+
   it('round-trips multi-byte unicode data larger than one entity', async () => {
     const data = '漢字é😀"\\\n'.repeat(120_000); // ~1.1M UTF-16 units, ~2.4 MB as UTF-8
     await blocks.write([block(['unicode'], 1, data)]);

@@ -1,10 +1,9 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import type { BlockTable, StoredBlock } from '../../core/ports';
 import {
-  assertBlockRow, blockRowKey, fromBlockEntities, lastRowKeyOf, MAX_ROW, ROW_DIGITS, toBlockEntities,
+  assertBlockRow, blockKeys, blockRowKey, fromBlockEntities, lastRowKeyOf, mainRowKeyOf, MAX_ROW, ROW_DIGITS, toBlockEntities,
   type BlockEntityGroup, type EncodedBlock,
 } from './blockEntities';
-import { assertKeyLength, encodePartition } from './keyEncoding';
 import { mapConcurrently } from './mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
 import { isNotFound } from './toStorageError';
@@ -15,7 +14,12 @@ export interface BlockTableOptions {
   partitionConcurrency?: number;
   /** Backoff for retriable failures. */
   retry?: RetryOptions;
+  /** How many leading components of a block's partition form the PartitionKey (the rest prefix the RowKey). */
+  partitionDepth?: number;
 }
+
+/** Page counts remembered per block, so a rewrite need not look for stale overflow pages; bounded. */
+const MAX_KNOWN_PAGES = 200_000;
 
 /**
  * `BlockTable` on one Azure table: PartitionKey = encodePartition(block.partition), RowKey = the
@@ -25,25 +29,29 @@ export interface BlockTableOptions {
 export class TableStorageBlockTable implements BlockTable {
   private readonly partitionConcurrency: number;
   private readonly retry: RetryOptions;
+  private readonly depth: number;
+  /** `PartitionKey\u0000RowKey` → pages the stored block has, as this table last wrote or read it. */
+  private readonly knownPages = new Map<string, number>();
 
   constructor(
     private readonly client: TableClient,
-    { partitionConcurrency = 4, retry = {} }: BlockTableOptions = {},
+    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity }: BlockTableOptions = {},
   ) {
     this.partitionConcurrency = partitionConcurrency;
     this.retry = retry;
+    this.depth = partitionDepth;
   }
 
   async write(blocks: readonly StoredBlock[]): Promise<void> {
-    const byPartition = new Map<string, Map<number, EncodedBlock>>();
+    const byPartition = new Map<string, Map<string, EncodedBlock>>();
     for (const block of blocks) {
-      const encoded = toBlockEntities(block);
-      const rows = byPartition.get(encoded.partitionKey) ?? new Map<number, EncodedBlock>();
-      rows.set(encoded.row, encoded); // the last write of a row wins, as it would one by one
+      const encoded = toBlockEntities(block, this.depth);
+      const rows = byPartition.get(encoded.partitionKey) ?? new Map<string, EncodedBlock>();
+      rows.set(encoded.rowKey, encoded); // the last write of a block wins, as it would one by one
       byPartition.set(encoded.partitionKey, rows);
     }
     await mapConcurrently([...byPartition], this.partitionConcurrency, ([partitionKey, rows]) =>
-      this.writePartition(partitionKey, [...rows.values()].sort((a, b) => a.row - b.row)),
+      this.writePartition(partitionKey, [...rows.values()].sort((a, b) => (a.rowKey < b.rowKey ? -1 : a.rowKey > b.rowKey ? 1 : 0))),
     );
   }
 
@@ -57,16 +65,18 @@ export class TableStorageBlockTable implements BlockTable {
     const from = Math.max(0, Math.ceil(fromRow));
     const to = Math.min(MAX_ROW, Math.floor(toRow));
     if (Number.isNaN(from) || Number.isNaN(to) || from > to) return [];
-    const partitionKey = encodePartition(partition);
-    assertKeyLength(partitionKey, `partition ${JSON.stringify(partition)}`);
-    const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${blockRowKey(from)} and RowKey le ${lastRowKeyOf(to)}`;
+    const { partitionKey, rowPrefix } = blockKeys(partition, this.depth);
+    const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${blockRowKey(from, rowPrefix)} and RowKey le ${lastRowKeyOf(to, rowPrefix)}`;
     return withRetry(`read blocks of ${this.client.tableName}`, async () => {
       const groups = new Map<number, BlockEntityGroup>();
       for await (const entity of this.client.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
         const rowKey = entity.rowKey as string;
-        const row = Number(rowKey.slice(0, ROW_DIGITS));
+        const row = Number(rowKey.slice(rowPrefix.length, rowPrefix.length + ROW_DIGITS));
         const group = groups.get(row) ?? { overflow: [] };
-        if (rowKey.length === ROW_DIGITS) group.main = entity;
+        if (rowKey.length === rowPrefix.length + ROW_DIGITS) {
+          group.main = entity;
+          this.remember(partitionKey, rowKey, Number(entity.pages));
+        }
         else group.overflow.push(entity);
         groups.set(row, group);
       }
@@ -87,7 +97,7 @@ export class TableStorageBlockTable implements BlockTable {
       const stale = await this.staleOverflowKeys(partitionKey, blocks);
       const units = blocks.map((block): SizedAction[] => [
         ...block.upserts,
-        ...(stale.get(block.row) ?? []).map((rowKey): SizedAction => ({
+        ...(stale.get(block.rowKey) ?? []).map((rowKey): SizedAction => ({
           action: ['delete', { partitionKey, rowKey }],
           bytes: 300,
         })),
@@ -97,6 +107,7 @@ export class TableStorageBlockTable implements BlockTable {
           const submit = (): Promise<unknown> => this.client.submitTransaction(actions);
           await withRetry(`write blocks to ${this.client.tableName}`, submit, this.retry);
         }
+        for (const block of blocks) this.remember(partitionKey, block.rowKey, block.pages);
         return;
       } catch (error) {
         if (attempt > 1 || stale.size === 0 || !isNotFound(error)) throw error;
@@ -104,22 +115,32 @@ export class TableStorageBlockTable implements BlockTable {
     }
   }
 
-  /** RowKeys of overflow pages that the new versions of `blocks` no longer use, by row. */
-  private async staleOverflowKeys(partitionKey: string, blocks: readonly EncodedBlock[]): Promise<Map<number, string[]>> {
-    const newPages = new Map(blocks.map((block) => [block.row, block.pages]));
-    const first = blockRowKey(blocks[0].row);
-    const last = lastRowKeyOf(blocks[blocks.length - 1].row);
+  /**
+   * RowKeys of overflow pages that the new versions of `blocks` no longer use, by main RowKey.
+   * Blocks whose stored page count this table knows and that do not shrink need no query.
+   */
+  private async staleOverflowKeys(partitionKey: string, blocks: readonly EncodedBlock[]): Promise<Map<string, string[]>> {
+    const newPages = new Map(blocks.map((block) => [block.rowKey, block.pages]));
+    const unsure = blocks.filter((block) => !((this.knownPages.get(`${partitionKey}\u0000${block.rowKey}`) ?? Infinity) <= block.pages));
+    if (unsure.length === 0) return new Map();
+    const first = unsure[0].rowKey;
+    const last = `${unsure[unsure.length - 1].rowKey}~999`;
     const filter = odata`PartitionKey eq ${partitionKey} and RowKey gt ${first} and RowKey le ${last} and page ge ${1}`;
     return withRetry(`find overflow pages in ${this.client.tableName}`, async () => {
-      const stale = new Map<number, string[]>();
+      const stale = new Map<string, string[]>();
       const query = this.client.listEntities<{ page: number }>({ queryOptions: { filter, select: ['RowKey', 'page'] } });
       for await (const entity of query) {
         const rowKey = entity.rowKey as string;
-        const row = Number(rowKey.slice(0, ROW_DIGITS));
-        const pages = newPages.get(row);
-        if (pages !== undefined && Number(entity.page) >= pages) stale.set(row, [...(stale.get(row) ?? []), rowKey]);
+        const main = mainRowKeyOf(rowKey);
+        const pages = newPages.get(main);
+        if (pages !== undefined && Number(entity.page) >= pages) stale.set(main, [...(stale.get(main) ?? []), rowKey]);
       }
       return stale;
     }, this.retry);
+  }
+
+  private remember(partitionKey: string, rowKey: string, pages: number): void {
+    if (this.knownPages.size >= MAX_KNOWN_PAGES) this.knownPages.clear();
+    this.knownPages.set(`${partitionKey}\u0000${rowKey}`, pages);
   }
 }

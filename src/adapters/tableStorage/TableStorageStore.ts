@@ -1,6 +1,6 @@
 import { odata, TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
 import { InvalidInputError } from '../../core/errors';
-import type { BlockTable, RowTable, TableStore } from '../../core/ports';
+import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../core/ports';
 import { TableStorageBlockTable } from './TableStorageBlockTable';
 import { TableStorageRowTable } from './TableStorageRowTable';
 import { isNotFound } from './toStorageError';
@@ -62,9 +62,9 @@ export class TableStorageStore implements TableStore {
     return new TableStorageStore(connectionString, clientOptions, tablePrefix, { partitionConcurrency, retry });
   }
 
-  async blockTable(name: string): Promise<BlockTable> {
+  async blockTable(name: string, layout: BlockLayout = {}): Promise<BlockTable> {
     const client = await this.table(name);
-    return new TableStorageBlockTable(client, this.tableOptions);
+    return new TableStorageBlockTable(client, { ...this.tableOptions, ...layout });
   }
 
   async rowTable(name: string): Promise<RowTable> {

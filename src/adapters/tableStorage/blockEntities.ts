@@ -2,7 +2,7 @@ import type { TableEntity } from '@azure/data-tables';
 import { InvalidInputError, StorageError } from '../../core/errors';
 import type { StoredBlock } from '../../core/ports';
 import type { SizedAction } from './packTransactions';
-import { assertKeyLength, encodePartition } from './keyEncoding';
+import { assertKeyLength, encodePartition, PARTITION_SEPARATOR } from './keyEncoding';
 
 /**
  * How a block maps onto entities. The main entity (RowKey = row, 12 digits) holds `pages`,
@@ -24,10 +24,32 @@ export const MAX_PAGES = 1000;
 const MAX_CHUNKS_PER_PAGE = 240;
 const ENTITY_OVERHEAD_BYTES = 400;
 
-export const blockRowKey = (row: number): string => String(row).padStart(ROW_DIGITS, '0');
-export const overflowRowKey = (row: number, page: number): string => `${blockRowKey(row)}~${String(page).padStart(3, '0')}`;
+export const blockRowKey = (row: number, prefix = ''): string => prefix + String(row).padStart(ROW_DIGITS, '0');
+export const overflowRowKey = (row: number, page: number, prefix = ''): string => `${blockRowKey(row, prefix)}~${String(page).padStart(3, '0')}`;
 /** The largest RowKey a block's entities can have. */
-export const lastRowKeyOf = (row: number): string => overflowRowKey(row, MAX_PAGES - 1);
+export const lastRowKeyOf = (row: number, prefix = ''): string => overflowRowKey(row, MAX_PAGES - 1, prefix);
+/** The main entity's RowKey of any of a block's entities (overflow pages end in `~NNN`). */
+export const mainRowKeyOf = (rowKey: string): string => (/~\d{3}$/.test(rowKey) ? rowKey.slice(0, -4) : rowKey);
+
+/**
+ * Where a block's id goes: the first `depth` components of its partition form the PartitionKey,
+ * the rest (if any) prefix the RowKey (`vm|000001699999200`). A shallower PartitionKey puts many
+ * small blocks into one partition, so one transaction writes up to 100 of them.
+ */
+export interface BlockKeys {
+  partitionKey: string;
+  /** Encoded remaining components and `|`, or '' when the whole partition is the PartitionKey. */
+  rowPrefix: string;
+}
+
+export function blockKeys(partition: readonly string[], depth: number): BlockKeys {
+  const cut = Math.min(Math.max(1, depth), partition.length);
+  const partitionKey = encodePartition(partition.slice(0, cut));
+  assertKeyLength(partitionKey, `partition ${JSON.stringify(partition)}`);
+  const rowPrefix = cut < partition.length ? encodePartition(partition.slice(cut)) + PARTITION_SEPARATOR : '';
+  assertKeyLength(rowPrefix + 'x'.repeat(ROW_DIGITS + 4), `block id ${JSON.stringify(partition)}`);
+  return { partitionKey, rowPrefix };
+}
 
 /** Throws unless `row` is an integer block row number that fits in the 12-digit RowKey. */
 export function assertBlockRow(row: number): void {
@@ -40,6 +62,8 @@ export function assertBlockRow(row: number): void {
 export interface EncodedBlock {
   partitionKey: string;
   row: number;
+  /** RowKey of the main entity. */
+  rowKey: string;
   /** Upserts: overflow pages first, the main entity last (a reader trusts the main entity). */
   upserts: SizedAction[];
   pages: number;
@@ -87,14 +111,13 @@ function groupIntoPages(chunks: readonly string[]): Page[] {
 }
 
 /** Splits a block into the entities that store it. */
-export function toBlockEntities(block: StoredBlock): EncodedBlock {
+export function toBlockEntities(block: StoredBlock, depth = Infinity): EncodedBlock {
   assertBlockRow(block.row);
   if (typeof block.data !== 'string') throw new InvalidInputError('block data must be a string');
   if (!Number.isFinite(block.appliedThrough)) {
     throw new InvalidInputError(`block appliedThrough must be a finite number, got ${block.appliedThrough}`);
   }
-  const partitionKey = encodePartition(block.partition);
-  assertKeyLength(partitionKey, `partition ${JSON.stringify(block.partition)}`);
+  const { partitionKey, rowPrefix } = blockKeys(block.partition, depth);
   const pages = groupIntoPages(splitIntoChunks(block.data));
   if (pages.length > MAX_PAGES) {
     throw new InvalidInputError(`block data of ${block.data.length} characters needs more than ${MAX_PAGES} entities`);
@@ -102,12 +125,12 @@ export function toBlockEntities(block: StoredBlock): EncodedBlock {
   const appliedThrough = { value: block.appliedThrough, type: 'Double' as const };
   const entities = pages.map((page, index): SizedAction => {
     const entity: TableEntity = index === 0
-      ? { partitionKey, rowKey: blockRowKey(block.row), pages: pages.length, chars: block.data.length, appliedThrough }
-      : { partitionKey, rowKey: overflowRowKey(block.row, index), page: index, appliedThrough };
+      ? { partitionKey, rowKey: blockRowKey(block.row, rowPrefix), pages: pages.length, chars: block.data.length, appliedThrough }
+      : { partitionKey, rowKey: overflowRowKey(block.row, index, rowPrefix), page: index, appliedThrough };
     page.chunks.forEach((chunk, i) => (entity[`d${i}`] = chunk));
     return { action: ['upsert', entity, 'Replace'], bytes: page.bytes + ENTITY_OVERHEAD_BYTES + 2 * partitionKey.length };
   });
-  return { partitionKey, row: block.row, pages: pages.length, upserts: [...entities.slice(1), entities[0]] };
+  return { partitionKey, row: block.row, rowKey: blockRowKey(block.row, rowPrefix), pages: pages.length, upserts: [...entities.slice(1), entities[0]] };
 }
 
 /** A block's entities as read back: the main entity and the overflow pages, in any order. */
