@@ -24,42 +24,75 @@ export function slotStartOf(windowStart: number): number {
 
 class Block {
   readonly series = new Map<string, Float64Array>();
-  dirty = false;
   constructor(readonly partition: readonly string[], readonly slot: number, public appliedThrough: number) {}
+}
+
+/** One partition's blocks by slot start. */
+export class BlockPartition {
+  readonly slots = new Map<number, Block>();
+  constructor(readonly partition: readonly string[]) {}
 }
 
 /**
  * In-memory state of one grouping's blocks: the recent ones (those late data may still
  * revise), loaded from the table on first use after a restart, written back when dirty.
+ * Partitions are found through nested maps (key, or tenant then VM), never through joined
+ * strings: the fold looks one up for every metric.
  */
 export class MinuteBlocks {
-  private readonly blocks = new Map<string, Block>();
+  private readonly partitions = new Map<string, BlockPartition | Map<string, BlockPartition>>();
+  private readonly dirty = new Set<Block>();
+  private count = 0;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
   constructor(readonly grouping: Grouping, private readonly complete = false) {}
 
-  static blockId(partition: readonly string[], slot: number): string {
-    return `${partition.join('\u0000')}\u0001${slot}`;
+  /** The partition of a cross-tenant key (`b` undefined) or of a tenant's VM, created on demand. */
+  partitionOf(a: string, b?: string): BlockPartition {
+    if (b === undefined) {
+      let p = this.partitions.get(a) as BlockPartition | undefined;
+      if (!p) this.partitions.set(a, (p = new BlockPartition([a])));
+      return p;
+    }
+    let vms = this.partitions.get(a) as Map<string, BlockPartition> | undefined;
+    if (!vms) this.partitions.set(a, (vms = new Map()));
+    let p = vms.get(b);
+    if (!p) vms.set(b, (p = new BlockPartition([a, b])));
+    return p;
+  }
+
+  private partitionFor(partition: readonly string[]): BlockPartition {
+    return this.grouping === 'minute' ? this.partitionOf(partition[0]) : this.partitionOf(partition[0], partition[1]);
   }
 
   /** Whether `get` can answer for this block without loading it first. */
-  isLoaded(id: string): boolean {
-    return this.complete || this.blocks.has(id);
+  isLoaded(partition: readonly string[], slot: number): boolean {
+    return this.complete || this.partitionFor(partition).slots.has(slot);
+  }
+
+  /** Same as `isLoaded`, for a partition already in hand. */
+  isLoadedIn(p: BlockPartition, slot: number): boolean {
+    return this.complete || p.slots.has(slot);
   }
 
   /** Installs a block read from the table (or its absence), unless a newer one is already here. */
   load(partition: readonly string[], slot: number, stored: StoredBlock | undefined): void {
-    const id = MinuteBlocks.blockId(partition, slot);
-    if (this.blocks.has(id)) return;
-    const block = new Block(partition, slot, stored?.appliedThrough ?? -1);
+    const p = this.partitionFor(partition);
+    if (p.slots.has(slot)) return;
+    const block = new Block(p.partition, slot, stored?.appliedThrough ?? -1);
     if (stored) decodeInto(block, stored.data);
-    this.blocks.set(id, block);
+    p.slots.set(slot, block);
+    this.count++;
   }
 
   /** The stored window and the position its block reflects, or undefined when there is none. */
   get(partition: readonly string[], sub: string, windowStart: number): { window: StoredWindow; appliedThrough: number } | undefined {
+    return this.getIn(this.partitionFor(partition), sub, windowStart);
+  }
+
+  getIn(p: BlockPartition, sub: string, windowStart: number): { window: StoredWindow; appliedThrough: number } | undefined {
     const slot = slotStartOf(windowStart);
-    const block = this.blocks.get(MinuteBlocks.blockId(partition, slot));
+    const block = p.slots.get(slot);
     const row = block?.series.get(sub);
     if (!block || !row) return undefined;
     const o = ((windowStart - slot) / 60) * FIELDS;
@@ -69,70 +102,102 @@ export class MinuteBlocks {
 
   /** Folds one emitted window revision in (the projection's evolve step). */
   apply(event: WindowEvent): void {
-    const partition = this.grouping === 'minute' ? [event.key] : [event.tenant as string, event.vm as string];
-    const sub = this.grouping === 'minute' ? '' : event.key;
-    const slot = slotStartOf(event.windowStart);
-    const id = MinuteBlocks.blockId(partition, slot);
-    let block = this.blocks.get(id);
+    const p = this.grouping === 'minute' ? this.partitionOf(event.key) : this.partitionOf(event.tenant as string, event.vm as string);
+    this.applyIn(p, this.grouping === 'minute' ? '' : event.key, event.windowStart, event, event.revision);
+  }
+
+  /** `apply` for a partition already in hand. */
+  applyIn(p: BlockPartition, sub: string, windowStart: number, agg: Aggregate, revision: number): void {
+    const slot = slotStartOf(windowStart);
+    let block = p.slots.get(slot);
     if (!block) {
-      block = new Block(partition, slot, -1);
-      this.blocks.set(id, block);
+      p.slots.set(slot, (block = new Block(p.partition, slot, -1)));
+      this.count++;
     }
     let row = block.series.get(sub);
     if (!row) {
       row = new Float64Array(MINUTES * FIELDS);
       block.series.set(sub, row);
     }
-    const o = ((event.windowStart - slot) / 60) * FIELDS;
-    row[o] = event.count;
-    row[o + 1] = event.sum;
-    row[o + 2] = event.min;
-    row[o + 3] = event.max;
-    row[o + 4] = event.revision;
-    block.dirty = true;
+    const o = ((windowStart - slot) / 60) * FIELDS;
+    row[o] = agg.count;
+    row[o + 1] = agg.sum;
+    row[o + 2] = agg.min;
+    row[o + 3] = agg.max;
+    row[o + 4] = revision;
+    this.dirty.add(block);
   }
 
   /** The dirty blocks as table rows, marked as reflecting the log through `appliedThrough`; clears the dirty marks. */
   takeDirty(appliedThrough: number): StoredBlock[] {
     const out: StoredBlock[] = [];
-    for (const block of this.blocks.values()) {
-      if (!block.dirty) continue;
-      block.dirty = false;
+    for (const block of this.dirty) {
       block.appliedThrough = appliedThrough;
       out.push({ partition: block.partition, row: block.slot, data: encodeBlock(block.series), appliedThrough });
     }
+    this.dirty.clear();
     return out;
   }
 
   /** Forgets clean blocks whose slot ended at or before `before` (no data can revise them any more). */
   evict(before: number): void {
-    for (const [id, block] of this.blocks) {
-      if (!block.dirty && block.slot + SLOT_SECONDS <= before) this.blocks.delete(id);
+    const evictIn = (p: BlockPartition): void => {
+      for (const [slot, block] of p.slots) {
+        if (!this.dirty.has(block) && slot + SLOT_SECONDS <= before) {
+          p.slots.delete(slot);
+          this.count--;
+        }
+      }
+    };
+    // Partitions stay (one per key or VM, so bounded by the fleet): open windows hold on to them.
+    for (const entry of this.partitions.values()) {
+      if (entry instanceof BlockPartition) evictIn(entry);
+      else for (const p of entry.values()) evictIn(p);
     }
   }
 
   get size(): number {
-    return this.blocks.size;
+    return this.count;
   }
 }
 
+/**
+ * A block's data: `{ sub: [[minute, count, sum, min, max, revision], …] }`, where a first
+ * revision of a single metric (count 1: sum = min = max) is written `[minute, value]`: per-VM
+ * windows mostly hold one metric, and this keeps their blocks about a third as large.
+ */
 function encodeBlock(series: Map<string, Float64Array>): string {
-  const out: Record<string, number[][]> = {};
+  let out = '{';
   for (const [sub, row] of series) {
-    const windows: number[][] = [];
+    if (out.length > 1) out += ',';
+    out += JSON.stringify(sub) + ':[';
+    let first = true;
     for (let i = 0; i < MINUTES; i++) {
       const o = i * FIELDS;
-      if (row[o] !== 0) windows.push([i, row[o], row[o + 1], row[o + 2], row[o + 3], row[o + 4]]);
+      if (row[o] === 0) continue;
+      if (!first) out += ',';
+      first = false;
+      const single = row[o] === 1 && row[o + 4] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
+      out += single ? `[${i},${num(row[o + 1])}]` : `[${i},${row[o]},${num(row[o + 1])},${num(row[o + 2])},${num(row[o + 3])},${row[o + 4]}]`;
     }
-    out[sub] = windows;
+    out += ']';
   }
-  return JSON.stringify(out);
+  return out + '}';
 }
+
+/** A number as JSON writes it (-0 as 0). */
+const num = (n: number): string => JSON.stringify(n);
+
+const unpack = (w: number[]): [number, number, number, number, number, number] =>
+  w.length === 2 ? [w[0], 1, w[1], w[1], w[1], 1] : (w as [number, number, number, number, number, number]);
 
 function decodeInto(block: Block, data: string): void {
   for (const [sub, windows] of Object.entries(JSON.parse(data) as Record<string, number[][]>)) {
     const row = new Float64Array(MINUTES * FIELDS);
-    for (const [i, c, s, mn, mx, r] of windows) row.set([c, s, mn, mx, r], i * FIELDS);
+    for (const w of windows) {
+      const [i, c, s, mn, mx, r] = unpack(w);
+      row.set([c, s, mn, mx, r], i * FIELDS);
+    }
     block.series.set(sub, row);
   }
 }
@@ -146,7 +211,7 @@ export interface MinuteWindow extends StoredWindow {
 export function decodeBlock(stored: StoredBlock): Map<string, MinuteWindow[]> {
   const out = new Map<string, MinuteWindow[]>();
   for (const [sub, windows] of Object.entries(JSON.parse(stored.data) as Record<string, number[][]>)) {
-    out.set(sub, windows.map(([i, count, sum, min, max, revision]) => ({ windowStart: stored.row + i * 60, count, sum, min, max, revision })));
+    out.set(sub, windows.map(unpack).map(([i, count, sum, min, max, revision]) => ({ windowStart: stored.row + i * 60, count, sum, min, max, revision })));
   }
   return out;
 }

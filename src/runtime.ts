@@ -24,7 +24,7 @@ export async function openRuntime(settings: Settings, options: { log?: boolean }
   let azurite: EmbeddedAzurite | undefined;
   let connectionString = settings.tablesConnectionString;
   if (connectionString === undefined) {
-    azurite = await EmbeddedAzurite.start({ location: join(settings.dataDir, 'azurite') });
+    azurite = await EmbeddedAzurite.start({ location: join(settings.dataDir, 'azurite'), childProcess: true });
     connectionString = azurite.tableConnectionString;
     if (options.log !== false) process.stderr.write(`opsfold: embedded Azurite (Table Storage) on 127.0.0.1:${azurite.tablePort}, data in ${join(settings.dataDir, 'azurite')}\n`);
   }

@@ -1,6 +1,6 @@
 import type { Metric } from '../src/core/metric';
 import { windowEvent, windowStartOf, WINDOW_SECONDS, type LateMetric, type WindowEvent } from '../src/core/windowMath';
-import { MinuteBlocks, slotStartOf } from '../projections/minuteBlocks';
+import { MinuteBlocks, slotStartOf, type BlockPartition } from '../projections/minuteBlocks';
 
 export interface WindowOptions {
   /** Watermark = largest event time seen minus this. */
@@ -24,6 +24,9 @@ interface OpenWindow {
   key: string;
   tenant?: string;
   vm?: string;
+  /** Where the window goes when it closes: its projection partition and sub-key. */
+  part: BlockPartition;
+  sub: string;
 }
 
 export interface FoldResult {
@@ -62,28 +65,28 @@ export class WindowFolder {
     return this.maxEventTime - this.options.outOfOrderSeconds;
   }
 
-  /**
-   * The state as of `resumePosition()`: re-reading from there must see the watermark each record
-   * first saw, or a metric already merged into a closed window would now be judged too late.
-   */
-  checkpoint(): FolderCheckpoint {
-    let maxEventTime = this.maxEventTime;
-    for (const bucket of this.open.values()) for (const w of bucket.windows.values()) if (w.maxEventTimeBefore < maxEventTime) maxEventTime = w.maxEventTimeBefore;
-    return { maxEventTime };
-  }
-
   /** Number of open windows (both groupings). */
   get openCount(): number {
     let n = 0;
-    for (const bucket of this.open.values()) n += bucket.windows.size;
+    for (const bucket of this.open.values()) n += bucket.size;
     return n;
   }
 
   /** Earliest log position an open window depends on; a restart must re-read from there. */
   resumePosition(fallback: number): number {
     let min = fallback;
-    for (const bucket of this.open.values()) for (const w of bucket.windows.values()) if (w.minPosition < min) min = w.minPosition;
+    for (const bucket of this.open.values()) for (const w of windowsOf(bucket)) if (w.minPosition < min) min = w.minPosition;
     return min;
+  }
+
+  /**
+   * The state as of `resumePosition()`: re-reading from there must see the watermark each record
+   * first saw, or a metric already merged into a closed window would now be judged too late.
+   */
+  checkpoint(): FolderCheckpoint {
+    let maxEventTime = this.maxEventTime;
+    for (const bucket of this.open.values()) for (const w of windowsOf(bucket)) if (w.maxEventTimeBefore < maxEventTime) maxEventTime = w.maxEventTimeBefore;
+    return { maxEventTime };
   }
 
   /** Blocks that must be loaded into the projection state before `add(metrics)` can decide. */
@@ -94,10 +97,14 @@ export class WindowFolder {
       const ws = windowStartOf(m.t);
       if (ws + WINDOW_SECONDS <= lateBound) continue;
       const slot = slotStartOf(ws);
-      const crossId = MinuteBlocks.blockId([m.key], slot);
-      if (!this.cross.isLoaded(crossId) && !need.has(`c${crossId}`)) need.set(`c${crossId}`, { grouping: 'minute', partition: [m.key], slot });
-      const vmId = MinuteBlocks.blockId([m.tenant, m.vm], slot);
-      if (!this.perVm.isLoaded(vmId) && !need.has(`v${vmId}`)) need.set(`v${vmId}`, { grouping: 'vmMinute', partition: [m.tenant, m.vm], slot });
+      if (!this.cross.isLoadedIn(this.cross.partitionOf(m.key), slot)) {
+        const id = `c${m.key}${SEP}${slot}`;
+        if (!need.has(id)) need.set(id, { grouping: 'minute', partition: [m.key], slot });
+      }
+      if (!this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
+        const id = `v${m.tenant}${SEP}${m.vm}${SEP}${slot}`;
+        if (!need.has(id)) need.set(id, { grouping: 'vmMinute', partition: [m.tenant, m.vm], slot });
+      }
     }
     return [...need.values()];
   }
@@ -111,6 +118,7 @@ export class WindowFolder {
     const watermark = this.watermark;
     const lateBound = watermark - this.options.allowedLatenessSeconds;
     const revisions = new Map<string, Revision>();
+    const step: Step = { position, next, nowMs: processingTimeMs, watermark, revisions };
     let maxT = this.maxEventTime;
     for (let index = 0; index < metrics.length; index++) {
       const m = metrics[index];
@@ -120,12 +128,15 @@ export class WindowFolder {
         result.late.push({ position, index, key: m.key, tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark });
         continue;
       }
-      this.fold(m, ws, m.key, this.cross, [m.key], '', undefined, undefined, position, next, processingTimeMs, watermark, revisions);
-      this.fold(m, ws, `${m.tenant}${SEP}${m.vm}${SEP}${m.key}`, this.perVm, [m.tenant, m.vm], m.key, m.tenant, m.vm, position, next, processingTimeMs, watermark, revisions);
+      let bucket = this.open.get(ws);
+      const crossOpen = bucket?.cross.get(m.key);
+      if (crossOpen) addTo(crossOpen, m.value, processingTimeMs);
+      else bucket = this.foldNew(m, ws, bucket, undefined, step);
+      const vmOpen = bucket?.vm.get(m.tenant)?.get(m.vm)?.get(m.key);
+      if (vmOpen) addTo(vmOpen, m.value, processingTimeMs);
+      else this.foldNew(m, ws, bucket, this.perVm.partitionOf(m.tenant, m.vm), step);
     }
-    for (const { agg, windowStart, revision } of revisions.values()) {
-      this.emit(windowEvent(agg, agg.key, windowStart, revision, agg.tenant, agg.vm), result);
-    }
+    for (const { agg, windowStart, revision } of revisions.values()) this.emit(agg, windowStart, revision, result);
     this.maxEventTime = maxT;
     this.closeThrough(this.watermark, result);
     return result;
@@ -139,16 +150,27 @@ export class WindowFolder {
       // minArrivalMs is a lower bound (arrivals only grow), so most buckets are skipped unscanned.
       if (bucket.minArrivalMs > idleBefore) continue;
       let min = Infinity;
-      for (const [id, w] of bucket.windows) {
-        if (w.lastArrivalMs > idleBefore) {
-          if (w.lastArrivalMs < min) min = w.lastArrivalMs;
-          continue;
+      const visit = (windows: Map<string, OpenWindow>): void => {
+        for (const [id, w] of windows) {
+          if (w.lastArrivalMs > idleBefore) {
+            if (w.lastArrivalMs < min) min = w.lastArrivalMs;
+            continue;
+          }
+          windows.delete(id);
+          bucket.size--;
+          this.emit(w, ws, 1, result);
         }
-        bucket.windows.delete(id);
-        this.emit(windowEvent(w, w.key, ws, 1, w.tenant, w.vm), result);
+      };
+      visit(bucket.cross);
+      for (const [tenant, vms] of bucket.vm) {
+        for (const [vm, keys] of vms) {
+          visit(keys);
+          if (keys.size === 0) vms.delete(vm);
+        }
+        if (vms.size === 0) bucket.vm.delete(tenant);
       }
       bucket.minArrivalMs = min;
-      if (bucket.windows.size === 0) this.open.delete(ws);
+      if (bucket.size === 0) this.open.delete(ws);
     }
     return result.windows;
   }
@@ -160,63 +182,83 @@ export class WindowFolder {
     return result.windows;
   }
 
-  private fold(
-    m: Metric, ws: number, id: string, blocks: MinuteBlocks, partition: string[], sub: string,
-    tenant: string | undefined, vm: string | undefined, position: number, next: number, nowMs: number, watermark: number,
-    revisions: Map<string, Revision>,
-  ): void {
-    const bucket = this.open.get(ws);
-    const open = bucket?.windows.get(id);
-    if (open) {
-      addTo(open, m.value, nowMs);
-      return;
-    }
-    const revisionId = `${ws}${SEP}${id}`;
-    const pending = revisions.get(revisionId);
-    if (pending) {
-      addTo(pending.agg, m.value, nowMs);
-      return;
-    }
-    const stored = blocks.get(partition, sub, ws);
-    if (stored) {
+  /**
+   * A metric for a window that is not open (cross-tenant when `part` is undefined, else the
+   * VM's): a pending revision of a closed window, a revision of a stored one, a window the
+   * watermark has already passed (emitted with this record), or a new open window.
+   */
+  private foldNew(m: Metric, ws: number, bucket: Bucket | undefined, part: BlockPartition | undefined, step: Step): Bucket | undefined {
+    const blocks = part === undefined ? this.cross : this.perVm;
+    const p = part ?? this.cross.partitionOf(m.key);
+    const sub = part === undefined ? '' : m.key;
+    const stored = blocks.getIn(p, sub, ws);
+    const closed = stored !== undefined || ws + WINDOW_SECONDS <= step.watermark;
+    if (closed) {
+      const revisionId = part === undefined ? `${ws}${SEP}${m.key}` : `${ws}${SEP}${m.tenant}${SEP}${m.vm}${SEP}${m.key}`;
+      const pending = step.revisions.get(revisionId);
+      if (pending) {
+        addTo(pending.agg, m.value, step.nowMs);
+        return bucket;
+      }
       // Re-reading after a restart: this event is already in the stored window.
-      if (stored.appliedThrough >= next) return;
-      const { count, sum, min, max, revision } = stored.window;
-      const agg = { ...newWindow(m.key, tenant, vm, position, nowMs, this.maxEventTime), count, sum, min, max };
-      addTo(agg, m.value, nowMs);
-      revisions.set(revisionId, { agg, windowStart: ws, revision: revision + 1 });
-      return;
+      if (stored && stored.appliedThrough >= step.next) return bucket;
+      const agg = newWindow(m, part !== undefined, p, sub, step.position, step.nowMs, this.maxEventTime);
+      if (stored) Object.assign(agg, { count: stored.window.count, sum: stored.window.sum, min: stored.window.min, max: stored.window.max });
+      addTo(agg, m.value, step.nowMs);
+      step.revisions.set(revisionId, { agg, windowStart: ws, revision: stored ? stored.window.revision + 1 : 1 });
+      return bucket;
     }
-    const fresh = newWindow(m.key, tenant, vm, position, nowMs, this.maxEventTime);
-    addTo(fresh, m.value, nowMs);
-    if (ws + WINDOW_SECONDS <= watermark) {
-      revisions.set(revisionId, { agg: fresh, windowStart: ws, revision: 1 });
-      return;
+    const fresh = newWindow(m, part !== undefined, p, sub, step.position, step.nowMs, this.maxEventTime);
+    addTo(fresh, m.value, step.nowMs);
+    if (!bucket) this.open.set(ws, (bucket = { cross: new Map(), vm: new Map(), size: 0, minArrivalMs: step.nowMs }));
+    else if (step.nowMs < bucket.minArrivalMs) bucket.minArrivalMs = step.nowMs;
+    bucket.size++;
+    if (part === undefined) {
+      bucket.cross.set(m.key, fresh);
+      return bucket;
     }
-    if (bucket) {
-      bucket.windows.set(id, fresh);
-      if (nowMs < bucket.minArrivalMs) bucket.minArrivalMs = nowMs;
-    } else {
-      this.open.set(ws, { windows: new Map([[id, fresh]]), minArrivalMs: nowMs });
-    }
+    let vms = bucket.vm.get(m.tenant);
+    if (!vms) bucket.vm.set(m.tenant, (vms = new Map()));
+    let keys = vms.get(m.vm);
+    if (!keys) vms.set(m.vm, (keys = new Map()));
+    keys.set(m.key, fresh);
+    return bucket;
   }
 
   private closeThrough(watermark: number, result: FoldResult): void {
     const starts = [...this.open.keys()].filter((ws) => ws + WINDOW_SECONDS <= watermark).sort((a, b) => a - b);
     for (const ws of starts) {
-      for (const w of (this.open.get(ws) as Bucket).windows.values()) this.emit(windowEvent(w, w.key, ws, 1, w.tenant, w.vm), result);
+      for (const w of windowsOf(this.open.get(ws) as Bucket)) this.emit(w, ws, 1, result);
       this.open.delete(ws);
     }
   }
 
-  private emit(ev: WindowEvent, result: FoldResult): void {
-    (ev.tenant === undefined ? this.cross : this.perVm).apply(ev);
-    result.windows.push(ev);
+  private emit(w: OpenWindow, windowStart: number, revision: number, result: FoldResult): void {
+    (w.tenant === undefined ? this.cross : this.perVm).applyIn(w.part, w.sub, windowStart, w, revision);
+    result.windows.push(windowEvent(w, w.key, windowStart, revision, w.tenant, w.vm));
   }
 }
 
+/** Per-record context of `add`. */
+interface Step {
+  position: number;
+  next: number;
+  nowMs: number;
+  watermark: number;
+  revisions: Map<string, Revision>;
+}
+
+function* windowsOf(bucket: Bucket): Iterable<OpenWindow> {
+  yield* bucket.cross.values();
+  for (const vms of bucket.vm.values()) for (const keys of vms.values()) yield* keys.values();
+}
+
 interface Bucket {
-  windows: Map<string, OpenWindow>;
+  /** Cross-tenant windows by key. */
+  cross: Map<string, OpenWindow>;
+  /** Per-VM windows by tenant, VM and key (nested maps: no joined id strings on the hot path). */
+  vm: Map<string, Map<string, Map<string, OpenWindow>>>;
+  size: number;
   /** A lower bound of the windows' last arrival times. */
   minArrivalMs: number;
 }
@@ -228,12 +270,12 @@ interface Revision {
 }
 
 function newWindow(
-  key: string, tenant: string | undefined, vm: string | undefined, position: number, nowMs: number, maxEventTimeBefore: number,
+  m: Metric, perVm: boolean, part: BlockPartition, sub: string, position: number, nowMs: number, maxEventTimeBefore: number,
 ): OpenWindow {
-  const w: OpenWindow = { count: 0, sum: 0, min: Infinity, max: -Infinity, lastArrivalMs: nowMs, minPosition: position, maxEventTimeBefore, key };
-  if (tenant !== undefined) {
-    w.tenant = tenant;
-    w.vm = vm;
+  const w: OpenWindow = { count: 0, sum: 0, min: Infinity, max: -Infinity, lastArrivalMs: nowMs, minPosition: position, maxEventTimeBefore, key: m.key, part, sub };
+  if (perVm) {
+    w.tenant = m.tenant;
+    w.vm = m.vm;
   }
   return w;
 }

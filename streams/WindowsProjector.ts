@@ -78,6 +78,7 @@ export class WindowsProjector {
     const flush = () => this.writes.run(() => this.flush(folder, { minute, vmMinute, late, catalog }));
     const timer = follow ? setInterval(() => void flush().catch((e) => records.error(e)), flushIntervalMs) : undefined;
     let lastFlush = now();
+    let inFlight: Promise<void> | undefined;
     try {
       for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal })) {
         for (const record of batch) {
@@ -91,10 +92,14 @@ export class WindowsProjector {
         }
         this.options.onProgress?.(this.processedThrough);
         if (now() - lastFlush >= flushIntervalMs) {
-          await flush();
+          // One flush in flight while the fold goes on: its blocks were encoded when it began.
+          await inFlight;
+          inFlight = flush();
+          inFlight.catch(() => undefined); // awaited (and thrown) at the next flush or the end
           lastFlush = now();
         }
       }
+      await inFlight;
       if (!follow) for (const w of folder.closeAll()) this.publish(w);
       await flush();
     } finally {

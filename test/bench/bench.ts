@@ -8,7 +8,7 @@
  *   baseline  – read the messages back from an NDJSON file and JSON.parse each line
  *   ingest    – validate + encode + append to a fresh FileLog in groups of 64
  *   replay/mem – WindowsProjector over the log into an in-memory TableStore
- *   replay/ats – WindowsProjector over the log into Table Storage (embedded Azurite, in memory)
+ *   replay/ats – WindowsProjector over the log into Table Storage (embedded Azurite in its own process, in memory)
  * Target: replay into Table Storage ≤ 2× the baseline's time.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -211,7 +211,7 @@ async function main(): Promise<void> {
 
     // 4. replay into Table Storage (embedded Azurite, in memory)
     gc();
-    azurite = await EmbeddedAzurite.start();
+    azurite = await EmbeddedAzurite.start({ childProcess: true }); // as `opsfold start` / `replay` run it
     const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
     t = process.hrtime.bigint();
     const atsStats = await replay(logDir, store);

@@ -111,13 +111,13 @@ describe('MinuteBlocks', () => {
 
     it('after loading a stored block, get returns its window and the position it reflects', () => {
       const blocks = new MinuteBlocks('vmMinute', false);
-      const id = MinuteBlocks.blockId([TENANT_A, VM_1], SLOT);
-      const loadedBefore = blocks.isLoaded(id);
+      const id = [TENANT_A, VM_1];
+      const loadedBefore = blocks.isLoaded(id, SLOT);
 
       blocks.load([TENANT_A, VM_1], SLOT, stored);
 
       assert.equal(loadedBefore, false);
-      assert.equal(blocks.isLoaded(id), true);
+      assert.equal(blocks.isLoaded(id, SLOT), true);
       assert.deepStrictEqual(blocks.get([TENANT_A, VM_1], 'win_cpu.percent', SLOT + 120), {
         window: { count: 3, sum: 12, min: 1, max: 8, revision: 4 }, appliedThrough: 1234,
       });
@@ -132,7 +132,7 @@ describe('MinuteBlocks', () => {
 
       blocks.load([TENANT_A, VM_1], SLOT, undefined);
 
-      assert.equal(blocks.isLoaded(MinuteBlocks.blockId([TENANT_A, VM_1], SLOT)), true);
+      assert.equal(blocks.isLoaded([TENANT_A, VM_1], SLOT), true);
       assert.equal(blocks.get([TENANT_A, VM_1], 'win_cpu.percent', SLOT + 120), undefined);
     });
 
@@ -148,7 +148,7 @@ describe('MinuteBlocks', () => {
     });
 
     it('a complete (fresh rebuild) state counts every block as loaded', () => {
-      assert.equal(new MinuteBlocks('minute', true).isLoaded(MinuteBlocks.blockId(['k'], SLOT)), true);
+      assert.equal(new MinuteBlocks("minute", true).isLoaded(["k"], SLOT), true);
     });
   });
 
@@ -159,7 +159,7 @@ describe('MinuteBlocks', () => {
       blocks.apply(crossWindow({ key: 'clean.current', windowStart: SLOT + 900 }));
       blocks.takeDirty(1);
       blocks.apply(crossWindow({ key: 'dirty.old', windowStart: SLOT + 60 }));
-      const loaded = (key: string, slot: number) => blocks.isLoaded(MinuteBlocks.blockId([key], slot));
+      const loaded = (key: string, slot: number) => blocks.isLoaded([key], slot);
 
       blocks.evict(SLOT + 900);
 

@@ -1,8 +1,10 @@
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
+import { StorageError } from '../../core/errors';
 
 /**
  * The part of Azurite's (undocumented) server classes we use: `TableServer` / `BlobServer` from
@@ -30,7 +32,16 @@ export interface EmbeddedAzuriteOptions {
   blob?: boolean;
   /** Seconds an idle keep-alive connection stays open. */
   keepAliveTimeoutSeconds?: number;
+  /**
+   * Run Azurite in a child process of its own (forked from node_modules, IPC to this one), so
+   * the storage emulator gets its own core instead of sharing this event loop. The child
+   * stops when told, and exits at once when this process goes away (even by `kill -9`).
+   */
+  childProcess?: boolean;
 }
+
+/** What the child sends once its servers listen, or when they could not start. */
+type ChildMessage = { ready: true; tablePort: number; blobPort?: number } | { ready: false; error: string };
 
 const loadDefault = <T>(path: string): T => (require(path) as { default: T }).default;
 
@@ -60,11 +71,13 @@ export class EmbeddedAzurite {
     readonly host: string,
     readonly tablePort: number,
     readonly blobPort: number | undefined,
+    private readonly child?: ChildProcess,
   ) {}
 
   static async start(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
     const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5 } = options;
     if (location !== undefined) await mkdir(location, { recursive: true });
+    if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds });
     const servers: AzuriteServer[] = [];
     try {
       servers.push(createTableServer(host, keepAliveTimeoutSeconds, location));
@@ -98,8 +111,49 @@ export class EmbeddedAzurite {
 
   /** Closes the servers and their connections, saving persisted data; safe to call twice. */
   stop(): Promise<void> {
+    const child = this.child;
+    if (child) {
+      this.stopping ??= child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => {
+        child.ref();
+        child.once('exit', () => resolve());
+        child.send('stop');
+      });
+    }
     this.stopping ??= Promise.all(this.servers.map(closeServer)).then(() => undefined);
     return this.stopping;
+  }
+
+  private static async startChild(options: EmbeddedAzuriteOptions): Promise<EmbeddedAzurite> {
+    const child = fork(join(__dirname, 'azuriteChild.js'), [JSON.stringify(options)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const answer = await new Promise<ChildMessage>((resolve) => {
+      child.once('message', (message) => resolve(message as ChildMessage));
+      child.once('exit', (code, signal) => resolve({ ready: false, error: `the Azurite child process exited (${signal ?? code}) before it listened` }));
+    });
+    if (!answer.ready) {
+      child.kill();
+      throw new StorageError(`could not start embedded Azurite: ${answer.error}`, { retriable: false });
+    }
+    child.unref();
+    child.channel?.unref();
+    return new EmbeddedAzurite([], options.host ?? '127.0.0.1', answer.tablePort, answer.blobPort, child);
+  }
+
+  /** The child's side of `childProcess: true` (see azuriteChild.ts). */
+  static async serveForParent(options: EmbeddedAzuriteOptions): Promise<void> {
+    const send = (message: ChildMessage): void => void process.send?.(message);
+    let azurite: EmbeddedAzurite;
+    try {
+      azurite = await EmbeddedAzurite.start({ ...options, childProcess: false });
+    } catch (error) {
+      send({ ready: false, error: (error as Error).message });
+      process.exit(1);
+    }
+    process.on('message', (message) => {
+      if (message === 'stop') void azurite.stop().finally(() => process.exit(0));
+    });
+    // The parent went away without a word (crash, kill -9): stop serving at once, as it would have.
+    process.on('disconnect', () => process.exit(0));
+    send({ ready: true, tablePort: azurite.tablePort, blobPort: azurite.blobPort });
   }
 }
 

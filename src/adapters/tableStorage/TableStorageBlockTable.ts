@@ -16,6 +16,8 @@ export interface BlockTableOptions {
   retry?: RetryOptions;
   /** How many leading components of a block's partition form the PartitionKey (the rest prefix the RowKey). */
   partitionDepth?: number;
+  /** The table was created empty for this object (a rebuild): a block it never wrote has no pages to clean up. */
+  createdEmpty?: boolean;
 }
 
 /** Page counts remembered per block, so a rewrite need not look for stale overflow pages; bounded. */
@@ -32,11 +34,14 @@ export class TableStorageBlockTable implements BlockTable {
   private readonly depth: number;
   /** `PartitionKey\u0000RowKey` → pages the stored block has, as this table last wrote or read it. */
   private readonly knownPages = new Map<string, number>();
+  /** Pages assumed for a block not in `knownPages` (cleared when the map is full, so not for tables created empty). */
+  private unknownPages: number;
 
   constructor(
     private readonly client: TableClient,
-    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity }: BlockTableOptions = {},
+    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity, createdEmpty = false }: BlockTableOptions = {},
   ) {
+    this.unknownPages = createdEmpty ? 0 : Infinity;
     this.partitionConcurrency = partitionConcurrency;
     this.retry = retry;
     this.depth = partitionDepth;
@@ -121,7 +126,7 @@ export class TableStorageBlockTable implements BlockTable {
    */
   private async staleOverflowKeys(partitionKey: string, blocks: readonly EncodedBlock[]): Promise<Map<string, string[]>> {
     const newPages = new Map(blocks.map((block) => [block.rowKey, block.pages]));
-    const unsure = blocks.filter((block) => !((this.knownPages.get(`${partitionKey}\u0000${block.rowKey}`) ?? Infinity) <= block.pages));
+    const unsure = blocks.filter((block) => !((this.knownPages.get(`${partitionKey}\u0000${block.rowKey}`) ?? this.unknownPages) <= block.pages));
     if (unsure.length === 0) return new Map();
     const first = unsure[0].rowKey;
     const last = `${unsure[unsure.length - 1].rowKey}~999`;
@@ -140,7 +145,10 @@ export class TableStorageBlockTable implements BlockTable {
   }
 
   private remember(partitionKey: string, rowKey: string, pages: number): void {
-    if (this.knownPages.size >= MAX_KNOWN_PAGES) this.knownPages.clear();
+    if (this.knownPages.size >= MAX_KNOWN_PAGES) {
+      this.knownPages.clear();
+      this.unknownPages = Infinity; // forgotten blocks may have pages again
+    }
     this.knownPages.set(`${partitionKey}\u0000${rowKey}`, pages);
   }
 }

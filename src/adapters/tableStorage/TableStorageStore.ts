@@ -35,7 +35,7 @@ function tableEndpointOf(connectionString: string): string | undefined {
  * const minutes = await store.blockTable('minuteAverages');
  */
 export class TableStorageStore implements TableStore {
-  private readonly tables = new Map<string, Promise<TableClient>>();
+  private readonly tables = new Map<string, Promise<{ client: TableClient; created: boolean }>>();
   private readonly service: TableServiceClient;
 
   private constructor(
@@ -63,12 +63,15 @@ export class TableStorageStore implements TableStore {
   }
 
   async blockTable(name: string, layout: BlockLayout = {}): Promise<BlockTable> {
-    const client = await this.table(name);
-    return new TableStorageBlockTable(client, { ...this.tableOptions, ...layout });
+    const table = await this.table(name);
+    // Only the first block table object on a table this store created may rely on it having started empty.
+    const createdEmpty = table.created;
+    table.created = false;
+    return new TableStorageBlockTable(table.client, { ...this.tableOptions, ...layout, createdEmpty });
   }
 
   async rowTable(name: string): Promise<RowTable> {
-    const client = await this.table(name);
+    const { client } = await this.table(name);
     return new TableStorageRowTable(client, this.tableOptions);
   }
 
@@ -100,14 +103,20 @@ export class TableStorageStore implements TableStore {
     return validateTableName(this.tablePrefix + name);
   }
 
-  /** The client of a table, creating the table the first time (a failed creation is tried again next time). */
-  private table(name: string): Promise<TableClient> {
+  /**
+   * The client of a table, creating the table the first time (a failed creation is tried again
+   * next time); `created` when this call made it, so it started empty.
+   */
+  private table(name: string): Promise<{ client: TableClient; created: boolean }> {
     const full = this.fullName(name);
     let table = this.tables.get(full);
     if (table === undefined) {
-      table = withRetry(`create table ${full}`, () => this.service.createTable(full), this.tableOptions.retry).then(() =>
-        TableClient.fromConnectionString(this.connectionString, full, this.clientOptions),
-      );
+      let status = 0;
+      const create = () => this.service.createTable(full, { onResponse: (response) => (status = response.status) });
+      table = withRetry(`create table ${full}`, create, this.tableOptions.retry).then(() => ({
+        client: TableClient.fromConnectionString(this.connectionString, full, this.clientOptions),
+        created: status === 201 || status === 204,
+      }));
       table.catch(() => this.tables.delete(full));
       this.tables.set(full, table);
     }
