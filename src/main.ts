@@ -1,13 +1,17 @@
 import type { Server } from 'node:http';
 import type { Settings } from './config/settings';
-import { openRuntime, activeVersion } from './runtime';
+import { openRuntime } from './runtime';
 import { Ingestor } from './core/Ingestor';
 import { validateSpocMessage } from './core/validateSpoc';
 import { createApp } from './adapters/http/createApp';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { RejectsProjector } from '../streams/RejectsProjector';
-import { rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../projections/projectionCatalog';
+import { rejectTables, tablesOf, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
+import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
+
+/** How often the service looks for a version activated by a rebuild. */
+const VERSION_POLL_MS = 2000;
 
 /**
  * The composition root: the file log, the Table endpoint (embedded Azurite by default), the
@@ -15,22 +19,28 @@ import { rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../projections/pro
  * simulator. Resolves with a handle whose `stop()` flushes, checkpoints and stops Azurite.
  */
 export async function startService(settings: Settings): Promise<{ port: number; stop(): Promise<void> }> {
-  const rt = await openRuntime(settings);
-  const abort = new AbortController();
+  const rt = await openRuntime(settings, { service: true });
   const ingestor = new Ingestor(rt.log);
   await ingestor.recover();
-  const windowsVersion = await activeVersion(rt.versions, 'windows');
-  const rejectsVersion = await activeVersion(rt.versions, 'rejects');
   const common = { log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs };
-  const projector = new WindowsProjector({ ...common, version: windowsVersion, windows: settings });
-  const rejects = new RejectsProjector({ ...common, version: rejectsVersion });
-  let failure: unknown;
-  const running = Promise.all([projector.run(abort.signal), rejects.run(abort.signal)]).catch((error) => {
-    failure = error;
-    process.stderr.write(`opsfold: projector stopped: ${(error as Error).message}\n`);
+  const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}\n`);
+  // A rebuild (`opsfold replay`, here or in another process) activates a new version: follow it, then drop the old tables.
+  const retire = (projection: ProjectionName) => async (from: number, to: number) => {
+    process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
+    for (const table of tablesOf(projection, settings.tablePrefix, from)) await rt.tables.dropTable(table);
+    await rt.versions.forget(projection, from);
+  };
+  const windows = new ProjectionSupervisor({
+    projection: 'windows', versions: rt.versions, pollMs: VERSION_POLL_MS, onSwitch: retire('windows'), onError: report('windows'),
+    create: (version) => new WindowsProjector({ ...common, version, windows: settings }),
   });
+  const rejects = new ProjectionSupervisor({
+    projection: 'rejects', versions: rt.versions, pollMs: VERSION_POLL_MS, onSwitch: retire('rejects'), onError: report('rejects'),
+    create: (version) => new RejectsProjector({ ...common, version }),
+  });
+  await windows.start();
+  await rejects.start();
   const counters = { ingested: 0, rejected: 0 };
-  const names = windowTables(settings.tablePrefix, windowsVersion);
   const app = createApp({
     apiToken: settings.apiToken,
     async ingest(body, idempotencyKey) {
@@ -41,25 +51,25 @@ export async function startService(settings: Settings): Promise<{ port: number; 
       }
       return answer;
     },
-    minuteTable: () => rt.tables.blockTable(names.minute),
-    vmMinuteTable: () => rt.tables.blockTable(names.vmMinute, VM_MINUTE_LAYOUT),
-    catalog: () => rt.tables.rowTable(names.catalog),
-    rejects: () => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejectsVersion).rejects),
+    minuteTable: () => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version).minute),
+    vmMinuteTable: () => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version).vmMinute, VM_MINUTE_LAYOUT),
+    catalog: () => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version).catalog),
+    rejects: () => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version).rejects),
     health: () => ({
-      status: failure ? 'failing' : 'ok',
+      status: windows.failure || rejects.failure ? 'failing' : 'ok',
       source: settings.simulate ? 'simulated' : 'api',
       simulated: settings.simulate,
-      projector: { position: projector.stats.position, watermark: projector.stats.watermark, metrics: projector.stats.metrics },
-      versions: { windows: windowsVersion, rejects: rejectsVersion },
+      projector: { position: windows.projector.stats.position, watermark: windows.projector.stats.watermark, metrics: windows.projector.stats.metrics },
+      versions: { windows: windows.version, rejects: rejects.version },
     }),
     metricsText: () => [
       `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
       `# TYPE opsfold_metrics_rejected_total counter`, `opsfold_metrics_rejected_total ${counters.rejected}`,
-      `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projector.stats.late}`,
-      `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${projector.stats.windowsEmitted}`,
-      `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projector.stats.revisions}`,
-      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${Number.isFinite(projector.stats.watermark) ? Date.now() / 1000 - projector.stats.watermark : 0}`,
-      `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projector.stats.position}`,
+      `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${windows.projector.stats.late}`,
+      `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${windows.projector.stats.windowsEmitted}`,
+      `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${windows.projector.stats.revisions}`,
+      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${Number.isFinite(windows.projector.stats.watermark) ? Date.now() / 1000 - windows.projector.stats.watermark : 0}`,
+      `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${windows.projector.stats.position}`,
       '',
     ].join('\n'),
   });
@@ -86,8 +96,8 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     async stop() {
       if (simTimer) clearInterval(simTimer);
       await new Promise((resolve) => server.close(resolve));
-      abort.abort();
-      await running;
+      await windows.stop();
+      await rejects.stop();
       await rt.close();
     },
   };

@@ -1,8 +1,10 @@
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLog } from './adapters/fileLog/FileLog';
 import { EmbeddedAzurite } from './adapters/azurite/EmbeddedAzurite';
 import { TableStorageStore } from './adapters/tableStorage/TableStorageStore';
 import type { Settings } from './config/settings';
+import { ConfigError } from './core/errors';
 import { metaTable, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 
@@ -12,27 +14,76 @@ export interface Runtime {
   tables: TableStorageStore;
   versions: ProjectionVersions;
   azurite?: EmbeddedAzurite;
+  /** A service runs on this data dir: its projectors follow version switches, and its Azurite is shared. */
+  service?: ServiceFile;
   close(): Promise<void>;
 }
 
+/** What a running service leaves in its data dir so that CLI commands find it. */
+export interface ServiceFile {
+  pid: number;
+  host: string;
+  /** Port of the service's embedded Azurite Table service, when it runs one. */
+  tablePort?: number;
+}
+
+const serviceFilePath = (dataDir: string): string => join(dataDir, 'service.json');
+
+/** The service running on `dataDir`, if its file names a live process. */
+export async function runningService(dataDir: string): Promise<ServiceFile | undefined> {
+  let file: ServiceFile;
+  try {
+    file = JSON.parse(await readFile(serviceFilePath(dataDir), 'utf8')) as ServiceFile;
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(file.pid, 0);
+    return file;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM' ? file : undefined; // gone: a file left by a crash
+  }
+}
+
 /**
- * Opens the file log and the Table endpoint: the one in TABLES_CONNECTION_STRING, or an
- * Azurite started here, persisted under the data dir.
+ * Opens the file log and the Table endpoint: the one in TABLES_CONNECTION_STRING, or the
+ * embedded Azurite of a service running on the same data dir, or an Azurite started here,
+ * persisted under the data dir. With `service: true` this process becomes that service
+ * (and refuses to start beside another one).
  */
-export async function openRuntime(settings: Settings, options: { log?: boolean } = {}): Promise<Runtime> {
+export async function openRuntime(settings: Settings, options: { log?: boolean; service?: boolean } = {}): Promise<Runtime> {
+  const running = await runningService(settings.dataDir);
+  if (options.service && running && running.pid !== process.pid) {
+    throw new ConfigError('OPSFOLD_DATA_DIR', `a service (pid ${running.pid}) already runs on the data dir ${settings.dataDir}; stop it first or choose another --data-dir`);
+  }
   const log = await FileLog.open(join(settings.dataDir, 'log'));
   let azurite: EmbeddedAzurite | undefined;
   let connectionString = settings.tablesConnectionString;
-  if (connectionString === undefined) {
-    azurite = await EmbeddedAzurite.start({ location: join(settings.dataDir, 'azurite'), childProcess: true });
+  if (connectionString === undefined && running?.tablePort !== undefined && !options.service) {
+    connectionString = EmbeddedAzurite.tableConnectionStringFor(running.host, running.tablePort);
+  } else if (connectionString === undefined) {
+    try {
+      azurite = await EmbeddedAzurite.start({ location: join(settings.dataDir, 'azurite'), childProcess: true });
+    } catch (error) {
+      await log.close();
+      throw error;
+    }
     connectionString = azurite.tableConnectionString;
     if (options.log !== false) process.stderr.write(`opsfold: embedded Azurite (Table Storage) on 127.0.0.1:${azurite.tablePort}, data in ${join(settings.dataDir, 'azurite')}\n`);
   }
   const tables = TableStorageStore.fromConnectionString(connectionString);
   const versions = new ProjectionVersions(await tables.rowTable(metaTable(settings.tablePrefix)));
+  let service = options.service ? undefined : running;
+  if (options.service) {
+    service = { pid: process.pid, host: azurite?.host ?? settings.host, tablePort: azurite?.tablePort };
+    const file = serviceFilePath(settings.dataDir);
+    await writeFile(`${file}.tmp`, JSON.stringify(service));
+    await rename(`${file}.tmp`, file);
+  }
   return {
-    log, tables, versions, azurite,
+    log, tables, versions, azurite, service,
     async close() {
+      if (options.service && (await runningService(settings.dataDir))?.pid === process.pid) await rm(serviceFilePath(settings.dataDir), { force: true });
       await log.close();
       await azurite?.stop();
     },
@@ -40,9 +91,6 @@ export async function openRuntime(settings: Settings, options: { log?: boolean }
 }
 
 /** The active version of a projection, making version 1 active on a fresh store. */
-export async function activeVersion(versions: ProjectionVersions, projection: ProjectionName): Promise<number> {
-  const active = await versions.active(projection);
-  if (active !== undefined) return active;
-  await versions.activate(projection, 1);
-  return 1;
+export function activeVersion(versions: ProjectionVersions, projection: ProjectionName): Promise<number> {
+  return versions.activeOrFirst(projection);
 }

@@ -24,6 +24,14 @@ export class ProjectionVersions {
     return row ? Number(row.fields.version) : undefined;
   }
 
+  /** The active version, making version 1 active on a fresh store. */
+  async activeOrFirst(projection: ProjectionName): Promise<number> {
+    const active = await this.active(projection);
+    if (active !== undefined) return active;
+    await this.activate(projection, 1);
+    return 1;
+  }
+
   async activate(projection: ProjectionName, version: number): Promise<void> {
     await this.meta.upsert([{ partition: ['active'], row: projection, fields: { version } }]);
   }

@@ -103,8 +103,13 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
       }
       await rt.versions.activate(name, version);
       if (old !== undefined && old !== version) {
-        for (const table of tablesOf(name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
-        await rt.versions.forget(name, old);
+        if (rt.service) {
+          // The running service still folds into the old version until it notices the switch; it drops the old tables then.
+          process.stderr.write(`opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`);
+        } else {
+          for (const table of tablesOf(name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
+          await rt.versions.forget(name, old);
+        }
       }
     }
     return 0;

@@ -98,8 +98,13 @@ export class EmbeddedAzurite {
   }
 
   get tableConnectionString(): string {
+    return EmbeddedAzurite.tableConnectionStringFor(this.host, this.tablePort);
+  }
+
+  /** The connection string of an Azurite Table service already listening (e.g. the running service's). */
+  static tableConnectionStringFor(host: string, tablePort: number): string {
     return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT_NAME};AccountKey=${DEV_ACCOUNT_KEY};` +
-      `TableEndpoint=${this.tableEndpoint};`;
+      `TableEndpoint=http://${urlHost(host)}:${tablePort}/${DEV_ACCOUNT_NAME};`;
   }
 
   /** Present only when started with `blob: true`. */
