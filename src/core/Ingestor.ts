@@ -23,10 +23,11 @@ export class Ingestor {
 
   constructor(private readonly log: EventLog, private readonly now: () => number = Date.now) {}
 
-  /** Reads the idempotency keys of the last 25 hours back from the log. */
+  /** Reads the idempotency keys of the last 25 hours back from the log (only its recent part, where the log can tell). */
   async recover(): Promise<void> {
     const since = this.now() - IDEMPOTENCY_WINDOW_MS;
-    for await (const batch of this.log.read(0)) {
+    const from = (await this.log.positionSince?.(since)) ?? 0;
+    for await (const batch of this.log.read(from)) {
       for (const record of batch) {
         if (record.appendedAtMs < since) continue;
         const facts = decodeRejections(record.payload);

@@ -37,6 +37,11 @@ export interface EventLog {
   read(from: number, options?: { follow?: boolean; signal?: AbortSignal; maxBatchBytes?: number }): AsyncIterable<LogRecord[]>;
   /** The current end position (the position the next append will get). */
   end(): Promise<number>;
+  /**
+   * A position at or before the first record appended at or after `timeMs` (0 when the log
+   * cannot tell): where a reader interested only in recent records may start.
+   */
+  positionSince?(timeMs: number): Promise<number>;
   close(): Promise<void>;
 }
 

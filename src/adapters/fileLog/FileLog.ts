@@ -8,6 +8,7 @@ import { LogWriter, type TailRepair } from './LogWriter';
 import { MAX_PAYLOAD_BYTES } from './recordFormat';
 import { readRecords } from './readRecords';
 import { notifyAppend } from './waitForAppend';
+import { listSegments } from './segmentFiles';
 
 export type { TailRepair } from './LogWriter';
 
@@ -144,6 +145,22 @@ export class FileLog implements EventLog {
 
   async end(): Promise<number> {
     return (await this.writer.probeEnd()).end;
+  }
+
+  /**
+   * The base of the first segment last written at or after `timeMs` (its mtime), so whole
+   * older segments are skipped; the end when none is. Files copied without their times only
+   * look newer, which reads more, never less.
+   */
+  async positionSince(timeMs: number): Promise<number> {
+    for (const segment of await listSegments(this.dir)) {
+      try {
+        if ((await fs.stat(segment.path)).mtimeMs >= timeMs) return segment.base;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    return this.end();
   }
 
   /** Waits for queued appends, ends followers, closes the files. */
