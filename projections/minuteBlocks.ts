@@ -27,9 +27,10 @@ class Block {
   constructor(readonly partition: readonly string[], readonly slot: number, public appliedThrough: number) {}
 }
 
-/** One partition's blocks by slot start. */
+/** One partition's blocks by slot start, and the newest window start of each sub-key (the catalog). */
 export class BlockPartition {
   readonly slots = new Map<number, Block>();
+  readonly newest = new Map<string, number>();
   constructor(readonly partition: readonly string[]) {}
 }
 
@@ -42,6 +43,7 @@ export class BlockPartition {
 export class MinuteBlocks {
   private readonly partitions = new Map<string, BlockPartition | Map<string, BlockPartition>>();
   private readonly dirty = new Set<Block>();
+  private readonly catalogDirty = new Set<BlockPartition>();
   private count = 0;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
@@ -126,6 +128,23 @@ export class MinuteBlocks {
     row[o + 3] = agg.max;
     row[o + 4] = revision;
     this.dirty.add(block);
+    if (!(p.newest.get(sub)! >= windowStart)) {
+      p.newest.set(sub, windowStart);
+      this.catalogDirty.add(p);
+    }
+  }
+
+  /** Partitions whose newest window moved since the last call (their catalog rows need writing). */
+  takeCatalog(): BlockPartition[] {
+    const out = [...this.catalogDirty];
+    this.catalogDirty.clear();
+    return out;
+  }
+
+  /** Restores a partition's catalog entry read back after a restart (newer windows still win). */
+  seedCatalog(partition: readonly string[], newest: Record<string, number>): void {
+    const p = this.partitionFor(partition);
+    for (const [sub, ws] of Object.entries(newest)) if (!(p.newest.get(sub)! >= ws)) p.newest.set(sub, ws);
   }
 
   /** The dirty blocks as table rows, marked as reflecting the log through `appliedThrough`; clears the dirty marks. */

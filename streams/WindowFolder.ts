@@ -51,6 +51,10 @@ export class WindowFolder {
   private maxEventTime: number;
   /** Open windows bucketed by window start. */
   private readonly open = new Map<number, Bucket>();
+  /** Build a WindowEvent for every emitted revision (off when nobody listens, e.g. a rebuild). */
+  events = true;
+  /** Window revisions emitted so far, and how many of them were corrections (revision > 1). */
+  readonly emitted = { windows: 0, revisions: 0 };
 
   constructor(
     private readonly options: WindowOptions,
@@ -235,7 +239,9 @@ export class WindowFolder {
 
   private emit(w: OpenWindow, windowStart: number, revision: number, result: FoldResult): void {
     (w.tenant === undefined ? this.cross : this.perVm).applyIn(w.part, w.sub, windowStart, w, revision);
-    result.windows.push(windowEvent(w, w.key, windowStart, revision, w.tenant, w.vm));
+    this.emitted.windows++;
+    if (revision > 1) this.emitted.revisions++;
+    if (this.events) result.windows.push(windowEvent(w, w.key, windowStart, revision, w.tenant, w.vm));
   }
 }
 

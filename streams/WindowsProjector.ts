@@ -48,10 +48,8 @@ export class WindowsProjector {
   private readonly names: WindowTables;
   private readonly writes = new SerialQueue();
   private lateRows: Row[] = [];
-  private catalogRows = new Map<string, Row>();
-  private readonly knownKeys = new Map<string, number>();
-  private readonly vmNewest = new Map<string, { tenant: string; vm: string; newest: Record<string, number>; dirty: boolean }>();
   private processedThrough = 0;
+  private folder?: WindowFolder;
 
   constructor(private readonly options: WindowsProjectorOptions) {
     this.names = windowTables(options.tablePrefix, options.version);
@@ -70,7 +68,8 @@ export class WindowsProjector {
     const checkpoint = await versions.checkpoint('windows', version);
     const fresh = checkpoint === undefined;
     const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint);
-    if (!fresh) await this.loadCatalog(catalog);
+    this.folder = folder;
+    if (!fresh) await this.loadCatalog(folder, catalog);
     this.processedThrough = checkpoint?.position ?? 0;
     const records = new Subject<MetricRecord>();
     const folded = records.pipe(foldWindows(folder, follow ? { idleTickMs: Math.min(1000, this.options.windows.idleCloseSeconds * 1000) } : {}));
@@ -86,6 +85,7 @@ export class WindowsProjector {
           if (event.type === 'MetricsReceived' && event.metrics.length > 0) {
             await this.prefetch(folder, event.metrics, minute, vmMinute);
             this.stats.metrics += event.metrics.length;
+            folder.events = this.windowSubject.observed;
             records.next({ position: record.position, next: record.next, appendedAtMs: record.appendedAtMs, metrics: event.metrics });
           }
           this.processedThrough = Math.max(this.processedThrough, record.next);
@@ -100,7 +100,8 @@ export class WindowsProjector {
         }
       }
       await inFlight;
-      if (!follow) for (const w of folder.closeAll()) this.publish(w);
+      folder.events = this.windowSubject.observed;
+      if (!follow) this.take({ windows: folder.closeAll(), late: [] });
       await flush();
     } finally {
       if (timer) clearInterval(timer);
@@ -112,44 +113,23 @@ export class WindowsProjector {
 
   private take(step: FoldStep): void {
     for (const w of step.windows) this.publish(w);
+    if (this.folder) {
+      this.stats.windowsEmitted = this.folder.emitted.windows;
+      this.stats.revisions = this.folder.emitted.revisions;
+    }
     for (const m of step.late) this.lateRows.push(lateRow(m));
     this.stats.late += step.late.length;
   }
 
   private publish(w: WindowEvent): void {
-    this.stats.windowsEmitted++;
-    if (w.revision > 1) this.stats.revisions++;
-    this.noteCatalog(w);
     this.windowSubject.next(w);
   }
 
-  private noteCatalog(w: WindowEvent): void {
-    if (w.tenant === undefined) {
-      const newest = this.knownKeys.get(w.key);
-      if (newest === undefined || w.windowStart > newest) {
-        this.knownKeys.set(w.key, w.windowStart);
-        this.catalogRows.set(`k${w.key}`, { partition: ['key'], row: w.key, fields: { key: w.key, newest: w.windowStart } });
-      }
-      return;
-    }
-    const id = `${w.tenant}\u0000${w.vm}`;
-    let entry = this.vmNewest.get(id);
-    if (!entry) {
-      entry = { tenant: w.tenant, vm: w.vm as string, newest: {}, dirty: true };
-      this.vmNewest.set(id, entry);
-    }
-    if (!(entry.newest[w.key] >= w.windowStart)) {
-      entry.newest[w.key] = w.windowStart;
-      entry.dirty = true;
-    }
-  }
-
-  private async loadCatalog(catalog: RowTable): Promise<void> {
+  /** Seeds the newest-window catalog from its table, so a restart never moves an entry back. */
+  private async loadCatalog(folder: WindowFolder, catalog: RowTable): Promise<void> {
     for (const row of await catalog.list()) {
-      if (row.partition[0] === 'key') this.knownKeys.set(String(row.fields.key), Number(row.fields.newest));
-      else this.vmNewest.set(`${row.fields.tenant}\u0000${row.fields.vm}`, {
-        tenant: String(row.fields.tenant), vm: String(row.fields.vm), newest: JSON.parse(String(row.fields.newest)) as Record<string, number>, dirty: false,
-      });
+      if (row.partition[0] === 'key') folder.cross.seedCatalog([String(row.fields.key)], { '': Number(row.fields.newest) });
+      else folder.perVm.seedCatalog([String(row.fields.tenant), String(row.fields.vm)], JSON.parse(String(row.fields.newest)) as Record<string, number>);
     }
   }
 
@@ -169,13 +149,12 @@ export class WindowsProjector {
     const vmBlocks = folder.perVm.takeDirty(position);
     const lateRows = this.lateRows;
     this.lateRows = [];
-    const catalogRows = [...this.catalogRows.values()];
-    this.catalogRows = new Map();
-    for (const entry of this.vmNewest.values()) {
-      if (!entry.dirty) continue;
-      entry.dirty = false;
-      catalogRows.push({ partition: ['vm', entry.tenant], row: entry.vm, fields: { tenant: entry.tenant, vm: entry.vm, newest: JSON.stringify(entry.newest) } });
-    }
+    const catalogRows: Row[] = [
+      ...folder.cross.takeCatalog().map(({ partition: [key], newest }): Row => ({ partition: ['key'], row: key, fields: { key, newest: newest.get('') as number } })),
+      ...folder.perVm.takeCatalog().map(({ partition: [tenant, vm], newest }): Row => ({
+        partition: ['vm', tenant], row: vm, fields: { tenant, vm, newest: JSON.stringify(Object.fromEntries(newest)) },
+      })),
+    ];
     const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
     if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
     await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
@@ -186,6 +165,8 @@ export class WindowsProjector {
     folder.perVm.evict(evictBefore);
     this.stats.position = position;
     this.stats.watermark = folder.watermark;
+    this.stats.windowsEmitted = folder.emitted.windows;
+    this.stats.revisions = folder.emitted.revisions;
     this.stats.flushes++;
   }
 }
