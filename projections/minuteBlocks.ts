@@ -234,3 +234,29 @@ export function decodeBlock(stored: StoredBlock): Map<string, MinuteWindow[]> {
   }
   return out;
 }
+
+/**
+ * One block from the partial blocks of several scopes (the log partitions that each folded a
+ * share of the same windows): counts and sums add up, min and max combine, and the revision is
+ * the sum of the partial revisions, so it grows whenever any part is revised.
+ */
+export function mergeBlocks(parts: readonly StoredBlock[]): StoredBlock {
+  if (parts.length === 1) return parts[0];
+  const series = new Map<string, Float64Array>();
+  for (const part of parts) {
+    for (const [sub, windows] of decodeBlock(part)) {
+      let row = series.get(sub);
+      if (!row) series.set(sub, (row = new Float64Array(MINUTES * FIELDS)));
+      for (const w of windows) {
+        const o = ((w.windowStart - part.row) / 60) * FIELDS;
+        const empty = row[o] === 0;
+        row[o] += w.count;
+        row[o + 1] += w.sum;
+        row[o + 2] = empty ? w.min : Math.min(row[o + 2], w.min);
+        row[o + 3] = empty ? w.max : Math.max(row[o + 3], w.max);
+        row[o + 4] += w.revision;
+      }
+    }
+  }
+  return { partition: parts[0].partition, row: parts[0].row, data: encodeBlock(series), appliedThrough: Math.min(...parts.map((p) => p.appliedThrough)) };
+}

@@ -1,3 +1,5 @@
+import type { TableStore } from '../src/core/ports';
+
 /**
  * The projections opsfold maintains, and the tables each version of them owns. A rebuild
  * writes version N+1 beside N and switches readers over when it is complete.
@@ -19,21 +21,34 @@ export interface WindowTables {
 /** Per-VM blocks share a storage partition per tenant, so one transaction writes up to 100 VMs' blocks. */
 export const VM_MINUTE_LAYOUT = { partitionDepth: 1 } as const;
 
-export function windowTables(prefix: string, version: number): WindowTables {
+/**
+ * A log partition's share of a projection: '' with the file log (one scope), `P<id>` for each
+ * Event Hubs partition, whose processor folds into tables of its own (see scopedTables.ts).
+ * Per-VM blocks need no scope: all of a tenant's events are in one partition.
+ */
+export function scopeOfPartition(partitionId: string): string {
+  if (!/^\d{1,4}$/.test(partitionId)) throw new Error(`unexpected Event Hubs partition id ${JSON.stringify(partitionId)}`);
+  return `P${partitionId}`;
+}
+
+export function windowTables(prefix: string, version: number, scope = ''): WindowTables {
   return {
-    minute: `${prefix}MinuteV${version}`,
+    minute: `${prefix}MinuteV${version}${scope}`,
     vmMinute: `${prefix}VmMinuteV${version}`,
-    late: `${prefix}LateV${version}`,
-    catalog: `${prefix}CatalogV${version}`,
+    late: `${prefix}LateV${version}${scope}`,
+    catalog: `${prefix}CatalogV${version}${scope}`,
   };
 }
 
-export function rejectTables(prefix: string, version: number): { rejects: string } {
-  return { rejects: `${prefix}RejectsV${version}` };
+export function rejectTables(prefix: string, version: number, scope = ''): { rejects: string } {
+  return { rejects: `${prefix}RejectsV${version}${scope}` };
 }
 
-export function tablesOf(projection: ProjectionName, prefix: string, version: number): string[] {
-  return Object.values(projection === 'windows' ? windowTables(prefix, version) : rejectTables(prefix, version));
+/** Every table of one version of a projection, of every scope, that exists in `store`. */
+export async function tablesOf(store: Pick<TableStore, 'listTables'>, projection: ProjectionName, prefix: string, version: number): Promise<string[]> {
+  const names: string[] = Object.values(projection === 'windows' ? windowTables(prefix, version) : rejectTables(prefix, version));
+  const scoped = (table: string) => names.some((name) => table === name || (table.startsWith(name) && /^P\d+$/.test(table.slice(name.length))));
+  return (await store.listTables(prefix)).filter(scoped);
 }
 
 export function metaTable(prefix: string): string {

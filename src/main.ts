@@ -9,6 +9,8 @@ import { WindowsProjector } from '../streams/WindowsProjector';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { rejectTables, tablesOf, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
+import type { ProjectionVersions } from '../streams/projectionVersions';
+import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
 
 /** How often the service looks for a version activated by a rebuild. */
 const VERSION_POLL_MS = 2000;
@@ -27,7 +29,7 @@ export async function startService(settings: Settings): Promise<{ port: number; 
   // A rebuild (`opsfold replay`, here or in another process) activates a new version: follow it, then drop the old tables.
   const retire = (projection: ProjectionName) => async (from: number, to: number) => {
     process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
-    for (const table of tablesOf(projection, settings.tablePrefix, from)) await rt.tables.dropTable(table);
+    for (const table of await tablesOf(rt.tables, projection, settings.tablePrefix, from)) await rt.tables.dropTable(table);
     await rt.versions.forget(projection, from);
   };
   const windows = new ProjectionSupervisor({
@@ -41,6 +43,7 @@ export async function startService(settings: Settings): Promise<{ port: number; 
   await windows.start();
   await rejects.start();
   const counters = { ingested: 0, rejected: 0 };
+  const scopes = scopeCache(rt.versions);
   const app = createApp({
     apiToken: settings.apiToken,
     async ingest(body, idempotencyKey) {
@@ -51,10 +54,14 @@ export async function startService(settings: Settings): Promise<{ port: number; 
       }
       return answer;
     },
-    minuteTable: () => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version).minute),
+    // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
+    minuteTable: async () => new MergedBlockTable(await Promise.all((await scopes('windows', windows.version))
+      .map((scope) => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version, scope).minute)))),
     vmMinuteTable: () => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version).vmMinute, VM_MINUTE_LAYOUT),
-    catalog: () => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version).catalog),
-    rejects: () => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version).rejects),
+    catalog: async () => new UnionRowTable(await Promise.all((await scopes('windows', windows.version))
+      .map((scope) => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version, scope).catalog))), newerCatalogRow),
+    rejects: async () => new UnionRowTable(await Promise.all((await scopes('rejects', rejects.version))
+      .map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version, scope).rejects)))),
     health: () => ({
       status: windows.failure || rejects.failure ? 'failing' : 'ok',
       source: settings.simulate ? 'simulated' : 'api',
@@ -100,5 +107,19 @@ export async function startService(settings: Settings): Promise<{ port: number; 
       await rejects.stop();
       await rt.close();
     },
+  };
+}
+
+/** The scopes of a projection version, looked up at most every few seconds (they change only when partitions do). */
+function scopeCache(versions: ProjectionVersions, ttlMs = 5000): (projection: ProjectionName, version: number) => Promise<string[]> {
+  const cache = new Map<string, { at: number; scopes: Promise<string[]> }>();
+  return (projection, version) => {
+    const id = `${projection}/${version}`;
+    const hit = cache.get(id);
+    if (hit && Date.now() - hit.at < ttlMs) return hit.scopes;
+    const scopes = versions.scopes(projection, version);
+    cache.set(id, { at: Date.now(), scopes });
+    scopes.catch(() => cache.delete(id));
+    return scopes;
   };
 }

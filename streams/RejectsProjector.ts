@@ -1,7 +1,7 @@
 import type { EventLog, Row, TableStore } from '../src/core/ports';
 import { decodeRejections } from '../src/core/logCodec';
 import { positionRow, rejectTables } from '../projections/projectionCatalog';
-import type { ProjectionVersions } from './projectionVersions';
+import type { Checkpoint, ProjectionVersions } from './projectionVersions';
 
 /**
  * Folds the rejections recorded with every SPOC message into the rejects ledger: one row per
@@ -10,19 +10,29 @@ import type { ProjectionVersions } from './projectionVersions';
 export class RejectsProjector {
   rejected = 0;
 
-  constructor(private readonly options: { log: EventLog; tables: TableStore; versions: ProjectionVersions; tablePrefix: string; version: number; follow: boolean; flushIntervalMs: number; onProgress?: (position: number) => void }) {}
+  constructor(private readonly options: {
+    log: EventLog; tables: TableStore; versions: ProjectionVersions; tablePrefix: string; version: number; follow: boolean; flushIntervalMs: number;
+    onProgress?: (position: number) => void;
+    /** The log partition folded ('' for the whole file log). */
+    scope?: string;
+    /** After each checkpoint is durable. */
+    onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
+  }) {}
 
   async run(signal?: AbortSignal): Promise<number> {
     const { log, tables, versions, version, follow, flushIntervalMs } = this.options;
-    const ledger = await tables.rowTable(rejectTables(this.options.tablePrefix, version).rejects);
-    const checkpoint = await versions.checkpoint('rejects', version);
+    const { scope, onCheckpoint } = this.options;
+    const ledger = await tables.rowTable(rejectTables(this.options.tablePrefix, version, scope).rejects);
+    const checkpoint = await versions.checkpoint('rejects', version, scope);
     let position = checkpoint?.position ?? 0;
     let pending: Row[] = [];
     let lastFlush = Date.now();
     const flush = async () => {
       await ledger.upsert(pending);
       pending = [];
-      await versions.saveCheckpoint('rejects', version, { position, resumeFrom: position, maxEventTime: 0, atMs: Date.now() });
+      const saved = { position, resumeFrom: position, maxEventTime: 0, atMs: Date.now() };
+      await versions.saveCheckpoint('rejects', version, saved, scope);
+      await onCheckpoint?.(saved);
       lastFlush = Date.now();
     };
     for await (const batch of log.read(position, { follow, signal })) {

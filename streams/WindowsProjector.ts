@@ -22,6 +22,10 @@ export interface WindowsProjectorOptions {
   follow: boolean;
   /** Called once per batch of records with how far the fold has come (for progress bars). */
   onProgress?: (position: number) => void;
+  /** The log partition this projector folds ('' for the whole file log); see scopeOfPartition. */
+  scope?: string;
+  /** After each checkpoint is durable (e.g. to move an Event Hubs checkpoint to `resumeFrom`). */
+  onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
   now?: () => number;
 }
 
@@ -52,7 +56,7 @@ export class WindowsProjector {
   private folder?: WindowFolder;
 
   constructor(private readonly options: WindowsProjectorOptions) {
-    this.names = windowTables(options.tablePrefix, options.version);
+    this.names = windowTables(options.tablePrefix, options.version, options.scope);
   }
 
   /** Runs until the log's end (follow: false) or until `signal` aborts (follow: true). */
@@ -65,7 +69,7 @@ export class WindowsProjector {
       tables.rowTable(this.names.late),
       tables.rowTable(this.names.catalog),
     ]);
-    const checkpoint = await versions.checkpoint('windows', version);
+    const checkpoint = await versions.checkpoint('windows', version, this.options.scope);
     const fresh = checkpoint === undefined;
     const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint);
     this.folder = folder;
@@ -159,7 +163,8 @@ export class WindowsProjector {
     if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
     await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
     const checkpoint: Checkpoint = { position, resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, atMs: Date.now() };
-    await this.options.versions.saveCheckpoint('windows', this.options.version, checkpoint);
+    await this.options.versions.saveCheckpoint('windows', this.options.version, checkpoint, this.options.scope);
+    await this.options.onCheckpoint?.(checkpoint);
     const evictBefore = folder.watermark - this.options.windows.allowedLatenessSeconds;
     folder.cross.evict(evictBefore);
     folder.perVm.evict(evictBefore);

@@ -39,20 +39,31 @@ export class ProjectionVersions {
   /** The newest version number ever used (active or being rebuilt). */
   async latest(projection: ProjectionName): Promise<number> {
     const rows = await this.meta.list({ partition: ['checkpoint', projection] });
-    const versions = rows.map((r) => Number(r.row));
+    const versions = rows.map((r) => parseInt(r.row, 10));
     return Math.max(0, (await this.active(projection)) ?? 0, ...versions);
   }
 
-  async checkpoint(projection: ProjectionName, version: number): Promise<Checkpoint | undefined> {
-    const row = await this.meta.get(['checkpoint', projection], String(version));
+  /** A checkpoint of one scope of a version ('' with the file log; `P<id>` per Event Hubs partition). */
+  async checkpoint(projection: ProjectionName, version: number, scope = ''): Promise<Checkpoint | undefined> {
+    const row = await this.meta.get(['checkpoint', projection], checkpointRow(version, scope));
     return row ? (JSON.parse(String(row.fields.json)) as Checkpoint) : undefined;
   }
 
-  async saveCheckpoint(projection: ProjectionName, version: number, checkpoint: Checkpoint): Promise<void> {
-    await this.meta.upsert([{ partition: ['checkpoint', projection], row: String(version), fields: { json: JSON.stringify(checkpoint) } }]);
+  async saveCheckpoint(projection: ProjectionName, version: number, checkpoint: Checkpoint, scope = ''): Promise<void> {
+    await this.meta.upsert([{ partition: ['checkpoint', projection], row: checkpointRow(version, scope), fields: { json: JSON.stringify(checkpoint) } }]);
+  }
+
+  /** The scopes that have folded into a version so far ([''] when none has yet). */
+  async scopes(projection: ProjectionName, version: number): Promise<string[]> {
+    const found = (await this.meta.list({ partition: ['checkpoint', projection] }))
+      .filter((r) => parseInt(r.row, 10) === version)
+      .map((r) => r.row.slice(String(version).length).replace(/^\//, ''));
+    return found.length > 0 ? found.sort() : [''];
   }
 
   async forget(projection: ProjectionName, version: number): Promise<void> {
-    await this.meta.delete(['checkpoint', projection], String(version));
+    for (const scope of await this.scopes(projection, version)) await this.meta.delete(['checkpoint', projection], checkpointRow(version, scope));
   }
 }
+
+const checkpointRow = (version: number, scope: string): string => (scope === '' ? String(version) : `${version}/${scope}`);

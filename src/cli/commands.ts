@@ -107,7 +107,7 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
           // The running service still folds into the old version until it notices the switch; it drops the old tables then.
           process.stderr.write(`opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`);
         } else {
-          for (const table of tablesOf(name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
+          for (const table of await tablesOf(rt.tables, name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
           await rt.versions.forget(name, old);
         }
       }
@@ -158,7 +158,7 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   try {
     const latest = await rt.versions.latest(projection as ProjectionName);
     for (let v = 1; v <= latest; v++) {
-      for (const table of tablesOf(projection as ProjectionName, settings.tablePrefix, v)) await rt.tables.dropTable(table);
+      for (const table of await tablesOf(rt.tables, projection as ProjectionName, settings.tablePrefix, v)) await rt.tables.dropTable(table);
       await rt.versions.forget(projection as ProjectionName, v);
     }
     await rt.versions.activate(projection as ProjectionName, latest + 1);
