@@ -27,6 +27,15 @@ export const SETTINGS = {
   tablesConnectionString: { env: 'TABLES_CONNECTION_STRING', kind: 'secret', doc: 'Azure Table Storage connection string; when unset, opsfold starts Azurite itself under the data dir.' },
   tablePrefix: { env: 'OPSFOLD_TABLE_PREFIX', kind: 'string', default: 'opsfold', doc: 'Prefix of every table opsfold creates (letters and digits).' },
   flushIntervalMs: { env: 'OPSFOLD_FLUSH_INTERVAL_MS', kind: 'int', default: 1000, min: 50, max: 600000, doc: 'How often projections are written and checkpointed.' },
+  tablesEndpoint: { env: 'TABLES_ENDPOINT', kind: 'string', doc: 'Table Storage endpoint (https://ACCOUNT.table.core.windows.net) used with DefaultAzureCredential, instead of a connection string.' },
+  eventHubsConnectionString: { env: 'EVENTHUBS_CONNECTION_STRING', kind: 'secret', doc: 'Event Hubs namespace connection string: the log is then the Event Hub, not the file log.' },
+  eventHubsNamespace: { env: 'EVENTHUBS_NAMESPACE', kind: 'string', doc: 'Event Hubs namespace (NAME.servicebus.windows.net) used with DefaultAzureCredential, instead of a connection string.' },
+  eventHubName: { env: 'EVENTHUB_NAME', kind: 'string', default: 'opsfold-events', doc: 'The Event Hub that is the log (partition key: tenant, or team).' },
+  eventHubConsumerGroup: { env: 'EVENTHUB_CONSUMER_GROUP', kind: 'string', default: '$Default', doc: 'Consumer group the processor instances share.' },
+  checkpointStorageConnectionString: { env: 'CHECKPOINT_STORAGE_CONNECTION_STRING', kind: 'secret', doc: 'Blob Storage connection string for Event Hubs checkpoints and partition ownership.' },
+  checkpointStorageUrl: { env: 'CHECKPOINT_STORAGE_URL', kind: 'string', doc: 'Blob Storage account URL (https://ACCOUNT.blob.core.windows.net) used with DefaultAzureCredential.' },
+  checkpointContainer: { env: 'CHECKPOINT_CONTAINER', kind: 'string', default: 'opsfold-checkpoints', doc: 'Blob container of the checkpoints; one per projection version is made from it (NAME-wN-rN).' },
+  windowEventHubName: { env: 'WINDOW_EVENTHUB_NAME', kind: 'string', default: 'opsfold-windows', doc: 'Event Hub that window events are published to (partition key: counter key), when Event Hubs is configured.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -42,6 +51,15 @@ export interface Settings {
   readonly tablesConnectionString?: string;
   readonly tablePrefix: string;
   readonly flushIntervalMs: number;
+  readonly tablesEndpoint?: string;
+  readonly eventHubsConnectionString?: string;
+  readonly eventHubsNamespace?: string;
+  readonly eventHubName: string;
+  readonly eventHubConsumerGroup: string;
+  readonly checkpointStorageConnectionString?: string;
+  readonly checkpointStorageUrl?: string;
+  readonly checkpointContainer: string;
+  readonly windowEventHubName: string;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */

@@ -27,8 +27,17 @@ export interface AppendResult {
  *   never interleaved with another appender's records (also across processes).
  * - Positions are opaque, monotonically increasing numbers; 0 is the start of the log.
  */
+/** How an append is routed where the log has partitions. */
+export interface AppendOptions {
+  /**
+   * One per payload: records with one key stay in order in one partition (the tenant for
+   * metrics, the team for backlog samples). A log of one partition (the file log) ignores them.
+   */
+  partitionKeys?: readonly (string | undefined)[];
+}
+
 export interface EventLog {
-  append(payloads: readonly Buffer[]): Promise<AppendResult>;
+  append(payloads: readonly Buffer[], options?: AppendOptions): Promise<AppendResult>;
   /**
    * Records from `from` (a position returned earlier, or 0), in order, in batches.
    * With `follow: false` it ends at the log's end as of the call; with `follow: true` it waits
@@ -107,4 +116,16 @@ export interface TableStore {
   /** Names of existing tables that start with `prefix`. */
   listTables(prefix: string): Promise<string[]>;
   dropTable(name: string): Promise<void>;
+}
+
+/**
+ * The write side of a log alone: on Event Hubs appends go to the hub and reading is the
+ * processors' business; the file log is both.
+ */
+export type EventAppender = Pick<EventLog, 'append'> & Partial<Pick<EventLog, 'read' | 'positionSince'>>;
+
+/** Idempotency keys remembered durably outside the log (where the log cannot be scanned for them). */
+export interface IdempotencyLedger {
+  get(key: string): Promise<{ accepted: number; rejected: { index: number; reason: string }[]; atMs: number } | undefined>;
+  put(key: string, answer: { accepted: number; rejected: { index: number; reason: string }[] }, atMs: number): Promise<void>;
 }

@@ -1,0 +1,111 @@
+import {
+  earliestEventPosition, type CheckpointStore, type EventHubConsumerClient, type PartitionContext, type ReceivedEventData, type Subscription,
+} from '@azure/event-hubs';
+import type { Checkpoint } from '../../../streams/projectionVersions';
+import { PartitionFeed } from './PartitionFeed';
+
+/** What runs over one partition: projectors reading their own feed, each checkpointing on its own. */
+export interface PartitionWork {
+  /** One feed per projector; each gets every event. */
+  feeds: PartitionFeed[];
+  /** Runs until the feeds end or `signal` aborts. */
+  run(signal: AbortSignal): Promise<unknown>;
+}
+
+export interface EventHubsProcessorOptions {
+  consumer: EventHubConsumerClient;
+  checkpointStore: CheckpointStore;
+  /**
+   * Builds the work of a partition this instance now owns. `onCheckpoint(i)` is what projector i
+   * calls after each of its checkpoints; the hub's checkpoint follows the slowest projector.
+   */
+  createWork(partitionId: string, onCheckpoint: (projector: number) => (checkpoint: Checkpoint) => Promise<void>): PartitionWork;
+  maxBatchSize?: number;
+  maxWaitTimeInSeconds?: number;
+  onError?(error: Error, partitionId?: string): void;
+}
+
+interface Claimed {
+  work: PartitionWork;
+  abort: AbortController;
+  running: Promise<unknown>;
+  resumeFrom: number[];
+  context: PartitionContext;
+}
+
+/**
+ * Runs the projections over an Event Hub with the SDK's own load balancing: instances that
+ * share the consumer group and the Blob checkpoint store split the partitions among them, and
+ * take over the partitions of an instance that stops. Each owned partition gets its own
+ * projectors (one scope each); the hub's checkpoint of a partition is set, after their
+ * checkpoints are durable, to just before the earliest record any of them still needs, so a
+ * new owner re-reads from there and the projections' skip rule counts nothing twice.
+ */
+export class EventHubsProcessor {
+  private subscription?: Subscription;
+  private readonly claimed = new Map<string, Claimed>();
+
+  constructor(private readonly options: EventHubsProcessorOptions) {}
+
+  /** Partitions this instance owns right now. */
+  get partitions(): string[] {
+    return [...this.claimed.keys()].sort();
+  }
+
+  start(): void {
+    const { consumer, maxBatchSize = 500, maxWaitTimeInSeconds = 1 } = this.options;
+    this.subscription = consumer.subscribe({
+      processInitialize: async (context) => this.claim(context),
+      processEvents: async (events, context) => this.deliver(events, context),
+      processError: async (error, context) => this.options.onError?.(error as Error, context.partitionId || undefined),
+      processClose: async (_reason, context) => this.release(context.partitionId),
+    }, { startPosition: earliestEventPosition, maxBatchSize, maxWaitTimeInSeconds });
+  }
+
+  async stop(): Promise<void> {
+    await this.subscription?.close();
+    this.subscription = undefined;
+    await Promise.all([...this.claimed.keys()].map((id) => this.release(id)));
+  }
+
+  private claim(context: PartitionContext): void {
+    const id = context.partitionId;
+    if (this.claimed.has(id)) return;
+    const resumeFrom: number[] = [];
+    const work = this.options.createWork(id, (projector) => async (checkpoint) => {
+      resumeFrom[projector] = checkpoint.resumeFrom;
+      await this.moveCheckpoint(id);
+    });
+    const abort = new AbortController();
+    const running = work.run(abort.signal).catch((error: unknown) => this.options.onError?.(error as Error, id));
+    this.claimed.set(id, { work, abort, running, resumeFrom, context });
+  }
+
+  private async deliver(events: ReceivedEventData[], context: PartitionContext): Promise<void> {
+    const claimed = this.claimed.get(context.partitionId);
+    if (!claimed || events.length === 0) return;
+    await Promise.all(claimed.work.feeds.map((feed) => feed.push(events)));
+  }
+
+  /** The hub's checkpoint goes to the event just before the earliest record a projector still needs. */
+  private async moveCheckpoint(id: string): Promise<void> {
+    const claimed = this.claimed.get(id);
+    if (!claimed || claimed.resumeFrom.length < claimed.work.feeds.length || claimed.resumeFrom.includes(undefined as unknown as number)) return;
+    const before = Math.min(...claimed.resumeFrom) - 1;
+    const feed = claimed.work.feeds[0];
+    const offset = feed.offsetOf(before);
+    if (before < 0 || offset === undefined) return; // nothing before it was read in this ownership: the hub's checkpoint stays
+    const { fullyQualifiedNamespace, eventHubName, consumerGroup } = claimed.context;
+    await this.options.checkpointStore.updateCheckpoint({ fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId: id, sequenceNumber: before, offset });
+    for (const f of claimed.work.feeds) f.forgetBefore(before);
+  }
+
+  private async release(id: string): Promise<void> {
+    const claimed = this.claimed.get(id);
+    if (!claimed) return;
+    this.claimed.delete(id);
+    claimed.abort.abort();
+    await Promise.all(claimed.work.feeds.map((feed) => feed.close()));
+    await claimed.running;
+  }
+}
