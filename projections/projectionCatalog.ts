@@ -51,6 +51,11 @@ export async function tablesOf(store: Pick<TableStore, 'listTables'>, projection
   return (await store.listTables(prefix)).filter(scoped);
 }
 
+/** Idempotency keys of appends to a log that cannot be read back at start (Event Hubs). */
+export function idempotencyTable(prefix: string): string {
+  return `${prefix}Idempotency`;
+}
+
 export function metaTable(prefix: string): string {
   return `${prefix}Meta`;
 }

@@ -5,15 +5,15 @@ import { Ingestor } from './core/Ingestor';
 import { validateSpocMessage } from './core/validateSpoc';
 import { createApp } from './adapters/http/createApp';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
-import { WindowsProjector } from '../streams/WindowsProjector';
-import { RejectsProjector } from '../streams/RejectsProjector';
-import { rejectTables, tablesOf, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
-import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
+import { TableIdempotencyLedger } from './core/idempotencyLedger';
+import { createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
+import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
+import { DistributedProjections } from './distributed';
+import { LocalProjections, type ProjectionHost } from './localProjections';
+import { idempotencyTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
 
-/** How often the service looks for a version activated by a rebuild. */
-const VERSION_POLL_MS = 2000;
 
 /**
  * The composition root: the file log, the Table endpoint (embedded Azurite by default), the
@@ -22,26 +22,19 @@ const VERSION_POLL_MS = 2000;
  */
 export async function startService(settings: Settings): Promise<{ port: number; stop(): Promise<void> }> {
   const rt = await openRuntime(settings, { service: true });
-  const ingestor = new Ingestor(rt.log);
+  const distributed = eventHubsConfigured(settings);
+  // On Event Hubs the hub is the log: appends go to it, and keys are remembered in a table (the hub cannot be scanned at start).
+  const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
+  const ingestor = producer
+    ? new Ingestor(new EventHubsAppender(producer), Date.now, new TableIdempotencyLedger(await rt.tables.rowTable(idempotencyTable(settings.tablePrefix))))
+    : new Ingestor(rt.log);
   await ingestor.recover();
-  const common = { log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs };
-  const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}\n`);
-  // A rebuild (`opsfold replay`, here or in another process) activates a new version: follow it, then drop the old tables.
-  const retire = (projection: ProjectionName) => async (from: number, to: number) => {
-    process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
-    for (const table of await tablesOf(rt.tables, projection, settings.tablePrefix, from)) await rt.tables.dropTable(table);
-    await rt.versions.forget(projection, from);
-  };
-  const windows = new ProjectionSupervisor({
-    projection: 'windows', versions: rt.versions, pollMs: VERSION_POLL_MS, onSwitch: retire('windows'), onError: report('windows'),
-    create: (version) => new WindowsProjector({ ...common, version, windows: settings }),
-  });
-  const rejects = new ProjectionSupervisor({
-    projection: 'rejects', versions: rt.versions, pollMs: VERSION_POLL_MS, onSwitch: retire('rejects'), onError: report('rejects'),
-    create: (version) => new RejectsProjector({ ...common, version }),
-  });
-  await windows.start();
-  await rejects.start();
+  const projections: ProjectionHost = distributed
+    ? new DistributedProjections({ settings, tables: rt.tables, versions: rt.versions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
+    : new LocalProjections({ settings, log: rt.log, tables: rt.tables, versions: rt.versions });
+  await projections.start();
+  const windows = { get version() { return projections.versions.windows; } };
+  const rejects = { get version() { return projections.versions.rejects; } };
   const counters = { ingested: 0, rejected: 0 };
   const scopes = scopeCache(rt.versions);
   const app = createApp({
@@ -63,20 +56,21 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     rejects: async () => new UnionRowTable(await Promise.all((await scopes('rejects', rejects.version))
       .map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version, scope).rejects)))),
     health: () => ({
-      status: windows.failure || rejects.failure ? 'failing' : 'ok',
+      status: projections.failure ? 'failing' : 'ok',
       source: settings.simulate ? 'simulated' : 'api',
       simulated: settings.simulate,
-      projector: { position: windows.projector.stats.position, watermark: windows.projector.stats.watermark, metrics: windows.projector.stats.metrics },
-      versions: { windows: windows.version, rejects: rejects.version },
+      log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file' },
+      projector: { position: projections.stats.position, watermark: projections.stats.watermark, metrics: projections.stats.metrics },
+      versions: projections.versions,
     }),
     metricsText: () => [
       `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
       `# TYPE opsfold_metrics_rejected_total counter`, `opsfold_metrics_rejected_total ${counters.rejected}`,
-      `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${windows.projector.stats.late}`,
-      `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${windows.projector.stats.windowsEmitted}`,
-      `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${windows.projector.stats.revisions}`,
-      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${Number.isFinite(windows.projector.stats.watermark) ? Date.now() / 1000 - windows.projector.stats.watermark : 0}`,
-      `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${windows.projector.stats.position}`,
+      `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projections.stats.late}`,
+      `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${projections.stats.windowsEmitted}`,
+      `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projections.stats.revisions}`,
+      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : 0}`,
+      `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
       '',
     ].join('\n'),
   });
@@ -103,8 +97,8 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     async stop() {
       if (simTimer) clearInterval(simTimer);
       await new Promise((resolve) => server.close(resolve));
-      await windows.stop();
-      await rejects.stop();
+      await projections.stop();
+      await producer?.close();
       await rt.close();
     },
   };

@@ -1,0 +1,140 @@
+import { Subject, type Observable } from 'rxjs';
+import type { CheckpointStore, EventHubConsumerClient } from '@azure/event-hubs';
+import type { Settings } from './config/settings';
+import type { TableStore } from './core/ports';
+import type { WindowEvent } from './core/windowMath';
+import { checkpointContainerFor, createCheckpointStore, createConsumer } from './adapters/eventHubs/azureClients';
+import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
+import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
+import { scopeOfPartition } from '../projections/projectionCatalog';
+import type { ProjectionVersions } from '../streams/projectionVersions';
+import { RejectsProjector } from '../streams/RejectsProjector';
+import { WindowsProjector } from '../streams/WindowsProjector';
+
+/** The figures /healthz and /metrics show, summed over the partitions this instance owns. */
+export interface DistributedStats {
+  partitions: string[];
+  metrics: number;
+  late: number;
+  windowsEmitted: number;
+  revisions: number;
+  /** The slowest owned partition's watermark (event time, epoch seconds). */
+  watermark: number;
+  rejected: number;
+}
+
+export interface DistributedOptions {
+  settings: Settings;
+  tables: TableStore;
+  versions: ProjectionVersions;
+  /** How often the active versions are looked up (a rebuild may have switched them). */
+  versionPollMs?: number;
+  /** For tests: a consumer and a checkpoint store made elsewhere (else from the settings). */
+  connect?: (container: string) => Promise<{ consumer: EventHubConsumerClient; checkpointStore: CheckpointStore }>;
+  onError?: (error: Error, partitionId?: string) => void;
+}
+
+/**
+ * The projections over an Event Hub: one EventHubsProcessor for the active pair of versions
+ * (windows, rejects), with its own checkpoint container, sharing the partitions with every
+ * other instance on the same consumer group. When a rebuild activates another version, the
+ * processor is replaced by one for the new pair; its projectors resume from their checkpoints.
+ */
+export class DistributedProjections {
+  private current?: { windows: number; rejects: number; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
+  private readonly projectors = new Map<string, { windows: WindowsProjector; rejects: RejectsProjector }>();
+  private timer?: NodeJS.Timeout;
+  private switching?: Promise<void>;
+
+  constructor(private readonly options: DistributedOptions) {}
+
+  /** Every window revision the partitions owned here emit (cross-tenant ones are this partition's share). */
+  readonly windows$: Observable<WindowEvent> = new Subject<WindowEvent>();
+
+  get versions(): { windows: number; rejects: number } {
+    return { windows: this.current?.windows ?? 0, rejects: this.current?.rejects ?? 0 };
+  }
+
+  get stats(): DistributedStats {
+    const all = [...this.projectors.entries()];
+    return {
+      partitions: all.map(([id]) => id).sort(),
+      metrics: sum(all.map(([, p]) => p.windows.stats.metrics)),
+      late: sum(all.map(([, p]) => p.windows.stats.late)),
+      windowsEmitted: sum(all.map(([, p]) => p.windows.stats.windowsEmitted)),
+      revisions: sum(all.map(([, p]) => p.windows.stats.revisions)),
+      watermark: all.length === 0 ? -Infinity : Math.min(...all.map(([, p]) => p.windows.stats.watermark)),
+      rejected: sum(all.map(([, p]) => p.rejects.rejected)),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { versions, versionPollMs = 2000 } = this.options;
+    await this.launch(await versions.activeOrFirst('windows'), await versions.activeOrFirst('rejects'));
+    this.timer = setInterval(() => {
+      this.switching ??= this.poll().catch((error: unknown) => this.options.onError?.(error as Error)).finally(() => (this.switching = undefined));
+    }, versionPollMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.switching;
+    await this.halt();
+  }
+
+  private async poll(): Promise<void> {
+    const windows = (await this.options.versions.active('windows')) ?? this.versions.windows;
+    const rejects = (await this.options.versions.active('rejects')) ?? this.versions.rejects;
+    if (windows === this.versions.windows && rejects === this.versions.rejects) return;
+    await this.halt();
+    await this.launch(windows, rejects);
+  }
+
+  private async launch(windowsVersion: number, rejectsVersion: number): Promise<void> {
+    const { settings, tables, versions } = this.options;
+    const container = checkpointContainerFor(settings.checkpointContainer, windowsVersion, rejectsVersion);
+    const { consumer, checkpointStore } = this.options.connect
+      ? await this.options.connect(container)
+      : await (async () => {
+        const store = await createCheckpointStore(settings, container);
+        return { consumer: createConsumer(settings, store), checkpointStore: store };
+      })();
+    const out = this.windows$ as Subject<WindowEvent>;
+    const processor = new EventHubsProcessor({
+      consumer,
+      checkpointStore,
+      onError: this.options.onError,
+      createWork: (partitionId, onCheckpoint) => {
+        const scope = scopeOfPartition(partitionId);
+        const feeds = [new PartitionFeed(partitionId), new PartitionFeed(partitionId)];
+        const common = { tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs, scope };
+        const windows = new WindowsProjector({ ...common, log: feeds[0], version: windowsVersion, windows: settings, onCheckpoint: onCheckpoint(0) });
+        const rejects = new RejectsProjector({ ...common, log: feeds[1], version: rejectsVersion, onCheckpoint: onCheckpoint(1) });
+        const subscription = windows.windows$.subscribe(out);
+        this.projectors.set(partitionId, { windows, rejects });
+        return {
+          feeds,
+          run: async (signal) => {
+            try {
+              await Promise.all([windows.run(signal), rejects.run(signal)]);
+            } finally {
+              subscription.unsubscribe();
+              if (this.projectors.get(partitionId)?.windows === windows) this.projectors.delete(partitionId);
+            }
+          },
+        };
+      },
+    });
+    this.current = { windows: windowsVersion, rejects: rejectsVersion, processor, consumer };
+    processor.start();
+  }
+
+  private async halt(): Promise<void> {
+    const current = this.current;
+    if (!current) return;
+    await current.processor.stop();
+    await current.consumer.close();
+  }
+}
+
+const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
