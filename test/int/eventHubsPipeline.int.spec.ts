@@ -1,0 +1,151 @@
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventHubConsumerClient, EventHubProducerClient } from '@azure/event-hubs';
+import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { EventHubsAppender } from '../../src/adapters/eventHubs/EventHubsAppender';
+import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
+import { loadSettings } from '../../src/config/settings';
+import { Ingestor } from '../../src/core/Ingestor';
+import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { DistributedProjections } from '../../src/distributed';
+import { decodeBlock } from '../../projections/minuteBlocks';
+import { metaTable, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { MergedBlockTable } from '../../projections/scopedTables';
+import { ProjectionVersions } from '../../streams/projectionVersions';
+import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
+import { closeLater } from '../support/closeLater';
+import { eventually } from '../support/eventually';
+
+const HUB = 'opsfold-events';
+const T0 = 1_700_000_040 - (1_700_000_040 % 900); // a 15-minute slot boundary
+const KEYS = ['win_cpu.percent', 'win_mem.used'];
+const TENANTS = ['tenant/A+==', 'tenant/B#?', "tenant'C", 'tenant D', 'tenant/E', 'tenant/F'];
+
+/** Message n of tenant t: one metric per key for two VMs, a minute each, some out of order. */
+function message(t: number, n: number): Record<string, unknown> {
+  const minute = n % 2 === 0 ? n : n - 1; // pairs arrive as (n, n-1): out of order within the tolerance
+  return {
+    metrics: KEYS.flatMap((key, k) => ['vm/1', 'vm+2'].map((vm, v) => ({
+      timestamp: T0 + minute * 60 + 7 + v, MaskedTenantId: TENANTS[t], MaskedVMName: vm,
+      PerfType: key.split('.')[0], PerfName: key.split('.')[1], PerfValue: (t + 1) * 10 + n + k * 0.5 + v * 0.25,
+    }))),
+  };
+}
+
+/** The expected cross-tenant windows, computed here from the raw messages. */
+function expectedCross(messages: Record<string, unknown>[]): Map<string, { count: number; sum: number; min: number; max: number }> {
+  const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
+  for (const m of messages) {
+    for (const x of m.metrics as { timestamp: number; PerfType: string; PerfName: string; PerfValue: number }[]) {
+      const id = `${x.PerfType}.${x.PerfName}@${Math.floor(x.timestamp / 60) * 60}`;
+      const w = out.get(id) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
+      w.count++;
+      w.sum += x.PerfValue;
+      w.min = Math.min(w.min, x.PerfValue);
+      w.max = Math.max(w.max, x.PerfValue);
+      out.set(id, w);
+    }
+  }
+  return out;
+}
+
+async function setup(t: TestContext) {
+  const later = closeLater(t);
+  const emu = later(await startAmqpEmulator({ eventHubs: [{ name: HUB, partitions: 4 }] }));
+  const azurite = await EmbeddedAzurite.start({ blob: true });
+  later({ close: () => azurite.stop() });
+  const { settings } = loadSettings({}, {
+    EVENTHUBS_CONNECTION_STRING: emu.connectionString(), EVENTHUB_NAME: HUB, OPSFOLD_TABLE_PREFIX: 'eh', OPSFOLD_FLUSH_INTERVAL_MS: '100',
+    WINDOW_IDLE_CLOSE_SECONDS: '1', CHECKPOINT_STORAGE_CONNECTION_STRING: azurite.blobConnectionString,
+  });
+  const tables = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
+  const versions = new ProjectionVersions(await tables.rowTable(metaTable('eh')));
+  const retryOptions = { maxRetries: 2, retryDelayInMs: 100 };
+  const producer = later(new EventHubProducerClient(emu.connectionString(), HUB, { retryOptions }));
+  const ingestor = new Ingestor(new EventHubsAppender(producer));
+  const blobs = BlobServiceClient.fromConnectionString(azurite.blobConnectionString!);
+  /** An instance of the processor, with fast load balancing so that takeovers happen within a test. */
+  const instance = () => {
+    const projections = new DistributedProjections({
+      settings, tables, versions, versionPollMs: 200,
+      connect: async (container) => {
+        const client = blobs.getContainerClient(container);
+        await client.createIfNotExists();
+        const checkpointStore = new BlobCheckpointStore(client);
+        const consumer = new EventHubConsumerClient('$Default', emu.connectionString(), HUB, checkpointStore, {
+          retryOptions, loadBalancingOptions: { strategy: 'greedy', updateIntervalInMs: 200, partitionOwnershipExpirationIntervalInMs: 1500 },
+        });
+        return { consumer, checkpointStore };
+      },
+    });
+    later({ close: () => projections.stop() });
+    return projections;
+  };
+  /** Cross-tenant windows read back merged over the partitions' scopes. */
+  const readCross = async (): Promise<Map<string, { count: number; sum: number; min: number; max: number }>> => {
+    const scopes = await versions.scopes('windows', 1);
+    const merged = new MergedBlockTable(await Promise.all(scopes.map((s) => tables.blockTable(windowTables('eh', 1, s).minute))));
+    const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
+    for (const key of KEYS) {
+      for (const block of await merged.readRange([key], T0 - 900, T0 + 900)) {
+        for (const w of decodeBlock(block).get('')!) out.set(`${key}@${w.windowStart}`, { count: w.count, sum: w.sum, min: w.min, max: w.max });
+      }
+    }
+    return out;
+  };
+  return { emu, ingestor, instance, readCross, tables, versions };
+}
+
+const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+const same = (got: Map<string, { count: number; sum: number; min: number; max: number }>, want: Map<string, { count: number; sum: number; min: number; max: number }>) =>
+  got.size === want.size && [...want].every(([id, w]) => {
+    const g = got.get(id);
+    return g !== undefined && g.count === w.count && close(g.sum, w.sum) && g.min === w.min && g.max === w.max;
+  });
+
+describe('projections over Event Hubs with the real SDK clients, the AMQP emulator and Azurite', () => {
+  it('folds every partition into its own scope, and the merged cross-tenant windows equal a batch computation', async (t) => {
+    const { emu, ingestor, instance, readCross, tables } = await setup(t);
+    const messages = TENANTS.flatMap((_, tIndex) => [0, 1, 2, 3, 4, 5].map((n) => message(tIndex, n)));
+    for (const m of messages) await ingestor.ingest(validateSpocMessage(m), 'http');
+    const used = new Set(emu.hub(HUB).events().map((e) => e.partitionId));
+    assert.ok(used.size > 1, 'the tenants spread over several partitions');
+
+    const projections = instance();
+    await projections.start();
+    const want = expectedCross(messages);
+    const got = await eventually('the merged windows', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
+    assert.equal(got.size, want.size);
+    assert.deepEqual(projections.stats.partitions, ['0', '1', '2', '3']);
+    assert.equal(projections.stats.metrics, messages.length * 4);
+
+    // Per-VM windows are whole in one partition: tenant A's vm/1 got values 10+n for n = 0…5, two a minute (minutes 0, 2, 4).
+    const vm = await (await tables.blockTable(windowTables('eh', 1).vmMinute, VM_MINUTE_LAYOUT)).readRange([TENANTS[0], 'vm/1'], T0, T0);
+    const cpu = decodeBlock(vm[0]).get(KEYS[0])!;
+    assert.deepEqual(cpu.map((w) => [w.windowStart, w.count, w.sum]), [[T0, 2, 10 + 11], [T0 + 120, 2, 12 + 13], [T0 + 240, 2, 14 + 15]]);
+  });
+
+  it('two instances share four partitions; when one stops halfway the other takes its partitions over and the results stay exact', async (t) => {
+    const { ingestor, instance, readCross } = await setup(t);
+    const first = TENANTS.flatMap((_, tIndex) => [0, 1, 2].map((n) => message(tIndex, n)));
+    const second = TENANTS.flatMap((_, tIndex) => [3, 4, 5].map((n) => message(tIndex, n)));
+    const a = instance();
+    const b = instance();
+    await a.start();
+    await b.start();
+    await eventually('both instances to own partitions', () => a.stats.partitions.length > 0 && b.stats.partitions.length > 0
+      && a.stats.partitions.length + b.stats.partitions.length === 4, 20_000);
+    for (const m of first) await ingestor.ingest(validateSpocMessage(m), 'http');
+    const wantFirst = expectedCross(first);
+    await eventually('the first half', async () => same(await readCross(), wantFirst), 20_000);
+
+    await a.stop();
+    await eventually('the survivor to own all partitions', () => b.stats.partitions.length === 4, 20_000);
+    for (const m of second) await ingestor.ingest(validateSpocMessage(m), 'http');
+    const want = expectedCross([...first, ...second]);
+    const got = await eventually('every window, exact', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
+    assert.equal(got.size, want.size);
+  });
+});
