@@ -6,7 +6,8 @@ import type { WindowEvent } from './core/windowMath';
 import { checkpointContainerFor, createCheckpointStore, createConsumer } from './adapters/eventHubs/azureClients';
 import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
 import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
-import { scopeOfPartition } from '../projections/projectionCatalog';
+import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
+import { scopeOfPartition, windowTables } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
@@ -108,7 +109,12 @@ export class DistributedProjections {
         const scope = scopeOfPartition(partitionId);
         const feeds = [new PartitionFeed(partitionId), new PartitionFeed(partitionId)];
         const common = { tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs, scope };
-        const windows = new WindowsProjector({ ...common, log: feeds[0], version: windowsVersion, windows: settings, onCheckpoint: onCheckpoint(0) });
+        const windows = new WindowsProjector({
+          ...common, log: feeds[0], version: windowsVersion, windows: settings, onCheckpoint: onCheckpoint(0),
+          onCrossTenantFlushed: async (partial) => {
+            for (const w of await this.mergeCrossTenant(partial, windowsVersion, scope)) out.next(w);
+          },
+        });
         const rejects = new RejectsProjector({ ...common, log: feeds[1], version: rejectsVersion, onCheckpoint: onCheckpoint(1) });
         const subscription = windows.windows$.subscribe(out);
         this.projectors.set(partitionId, { windows, rejects });
@@ -127,6 +133,40 @@ export class DistributedProjections {
     });
     this.current = { windows: windowsVersion, rejects: rejectsVersion, processor, consumer };
     processor.start();
+  }
+
+  /**
+   * A partition's share of cross-tenant windows, just made durable, combined with the other
+   * scopes' stored shares. Each partition does this after its own write, so of two partitions
+   * closing the same window the later one reads both shares: the last revision emitted is whole.
+   * The revision of a combined window is the sum of the shares' revisions.
+   */
+  private async mergeCrossTenant(partial: readonly WindowEvent[], version: number, own: string): Promise<WindowEvent[]> {
+    const { tables, versions, settings } = this.options;
+    const others = (await versions.scopes('windows', version)).filter((s) => s !== own && s !== '');
+    if (others.length === 0) return [...partial];
+    const otherTables = await Promise.all(others.map((s) => tables.blockTable(windowTables(settings.tablePrefix, version, s).minute)));
+    const stored = new Map<string, Map<number, MinuteWindow>[]>();
+    for (const w of partial) {
+      const id = `${w.key}\u0000${slotStartOf(w.windowStart)}`;
+      if (stored.has(id)) continue;
+      const slot = slotStartOf(w.windowStart);
+      const blocks = await Promise.all(otherTables.map((t) => t.read([w.key], slot)));
+      stored.set(id, blocks.map((b) => new Map((b ? decodeBlock(b).get('') ?? [] : []).map((x) => [x.windowStart, x]))));
+    }
+    return partial.map((w) => {
+      let { count, sum, min, max, revision } = w;
+      for (const share of stored.get(`${w.key}\u0000${slotStartOf(w.windowStart)}`)!) {
+        const x = share.get(w.windowStart);
+        if (!x) continue;
+        count += x.count;
+        sum += x.sum;
+        min = Math.min(min, x.min);
+        max = Math.max(max, x.max);
+        revision += x.revision;
+      }
+      return { key: w.key, windowStart: w.windowStart, count, sum, min, max, avg: sum / count, revision };
+    });
   }
 
   private async halt(): Promise<void> {

@@ -26,6 +26,12 @@ export interface WindowsProjectorOptions {
   scope?: string;
   /** After each checkpoint is durable (e.g. to move an Event Hubs checkpoint to `resumeFrom`). */
   onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
+  /**
+   * With a scope, this projector's cross-tenant windows are only its partition's share: they are
+   * then held back from `windows$` and handed here after the flush that made them durable, so
+   * that whoever merges them with the other scopes' shares reads after this share was written.
+   */
+  onCrossTenantFlushed?: (windows: WindowEvent[]) => Promise<void>;
   now?: () => number;
 }
 
@@ -52,6 +58,7 @@ export class WindowsProjector {
   private readonly names: WindowTables;
   private readonly writes = new SerialQueue();
   private lateRows: Row[] = [];
+  private crossPending: WindowEvent[] = [];
   private processedThrough = 0;
   private folder?: WindowFolder;
 
@@ -89,7 +96,7 @@ export class WindowsProjector {
           if (event.type === 'MetricsReceived' && event.metrics.length > 0) {
             await this.prefetch(folder, event.metrics, minute, vmMinute);
             this.stats.metrics += event.metrics.length;
-            folder.events = this.windowSubject.observed;
+            folder.events = this.eventsWanted;
             records.next({ position: record.position, next: record.next, appendedAtMs: record.appendedAtMs, metrics: event.metrics });
           }
           this.processedThrough = Math.max(this.processedThrough, record.next);
@@ -104,7 +111,7 @@ export class WindowsProjector {
         }
       }
       await inFlight;
-      folder.events = this.windowSubject.observed;
+      folder.events = this.eventsWanted;
       if (!follow) this.take({ windows: folder.closeAll(), late: [] });
       await flush();
     } finally {
@@ -126,7 +133,13 @@ export class WindowsProjector {
   }
 
   private publish(w: WindowEvent): void {
-    this.windowSubject.next(w);
+    if (w.tenant === undefined && this.options.onCrossTenantFlushed) this.crossPending.push(w);
+    else this.windowSubject.next(w);
+  }
+
+  /** Whether window events are wanted at all (building them costs a replay noticeable time). */
+  private get eventsWanted(): boolean {
+    return this.windowSubject.observed || this.options.onCrossTenantFlushed !== undefined;
   }
 
   /** Seeds the newest-window catalog from its table, so a restart never moves an entry back. */
@@ -153,6 +166,8 @@ export class WindowsProjector {
     const vmBlocks = folder.perVm.takeDirty(position);
     const lateRows = this.lateRows;
     this.lateRows = [];
+    const cross = this.crossPending;
+    this.crossPending = [];
     const catalogRows: Row[] = [
       ...folder.cross.takeCatalog().map(({ partition: [key], newest }): Row => ({ partition: ['key'], row: key, fields: { key, newest: newest.get('') as number } })),
       ...folder.perVm.takeCatalog().map(({ partition: [tenant, vm], newest }): Row => ({
@@ -165,6 +180,7 @@ export class WindowsProjector {
     const checkpoint: Checkpoint = { position, resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, atMs: Date.now() };
     await this.options.versions.saveCheckpoint('windows', this.options.version, checkpoint, this.options.scope);
     await this.options.onCheckpoint?.(checkpoint);
+    if (cross.length > 0) await this.options.onCrossTenantFlushed?.(cross);
     const evictBefore = folder.watermark - this.options.windows.allowedLatenessSeconds;
     folder.cross.evict(evictBefore);
     folder.perVm.evict(evictBefore);

@@ -5,6 +5,7 @@ import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { EventHubsAppender } from '../../src/adapters/eventHubs/EventHubsAppender';
+import { WindowEventPublisher } from '../../src/adapters/eventHubs/WindowEventPublisher';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
 import { loadSettings } from '../../src/config/settings';
 import { Ingestor } from '../../src/core/Ingestor';
@@ -19,6 +20,7 @@ import { closeLater } from '../support/closeLater';
 import { eventually } from '../support/eventually';
 
 const HUB = 'opsfold-events';
+const WINDOWS_HUB = 'opsfold-windows';
 const T0 = 1_700_000_040 - (1_700_000_040 % 900); // a 15-minute slot boundary
 const KEYS = ['win_cpu.percent', 'win_mem.used'];
 const TENANTS = ['tenant/A+==', 'tenant/B#?', "tenant'C", 'tenant D', 'tenant/E', 'tenant/F'];
@@ -53,7 +55,7 @@ function expectedCross(messages: Record<string, unknown>[]): Map<string, { count
 
 async function setup(t: TestContext) {
   const later = closeLater(t);
-  const emu = later(await startAmqpEmulator({ eventHubs: [{ name: HUB, partitions: 4 }] }));
+  const emu = later(await startAmqpEmulator({ eventHubs: [{ name: HUB, partitions: 4 }, { name: WINDOWS_HUB, partitions: 2 }] }));
   const azurite = await EmbeddedAzurite.start({ blob: true });
   later({ close: () => azurite.stop() });
   const { settings } = loadSettings({}, {
@@ -95,7 +97,8 @@ async function setup(t: TestContext) {
     }
     return out;
   };
-  return { emu, ingestor, instance, readCross, tables, versions };
+  const windowsProducer = later(new EventHubProducerClient(emu.connectionString(), WINDOWS_HUB, { retryOptions }));
+  return { emu, ingestor, instance, readCross, tables, versions, windowsProducer };
 }
 
 const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
@@ -107,17 +110,34 @@ const same = (got: Map<string, { count: number; sum: number; min: number; max: n
 
 describe('projections over Event Hubs with the real SDK clients, the AMQP emulator and Azurite', () => {
   it('folds every partition into its own scope, and the merged cross-tenant windows equal a batch computation', async (t) => {
-    const { emu, ingestor, instance, readCross, tables } = await setup(t);
+    const { emu, ingestor, instance, readCross, tables, windowsProducer } = await setup(t);
     const messages = TENANTS.flatMap((_, tIndex) => [0, 1, 2, 3, 4, 5].map((n) => message(tIndex, n)));
     for (const m of messages) await ingestor.ingest(validateSpocMessage(m), 'http');
     const used = new Set(emu.hub(HUB).events().map((e) => e.partitionId));
     assert.ok(used.size > 1, 'the tenants spread over several partitions');
 
     const projections = instance();
+    const publisher = new WindowEventPublisher(windowsProducer);
+    publisher.start(projections.windows$);
+    t.after(() => publisher.stop());
     await projections.start();
     const want = expectedCross(messages);
     const got = await eventually('the merged windows', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
     assert.equal(got.size, want.size);
+
+    // Other services get every revision on the windows hub, partition key = counter key; the last
+    // revision of each cross-tenant window is the whole window, merged over the partitions.
+    const published = await eventually('the published cross-tenant windows', () => {
+      const last = new Map<string, { count: number; sum: number; min: number; max: number; revision: number }>();
+      for (const e of emu.hub(WINDOWS_HUB).events()) {
+        const w = e.body as { key: string; tenant?: string; windowStart: number; count: number; sum: number; min: number; max: number; revision: number };
+        assert.equal(e.partitionKey, w.key);
+        const id = `${w.key}@${w.windowStart}`;
+        if (w.tenant === undefined && !(last.get(id)?.revision! > w.revision)) last.set(id, w);
+      }
+      return same(last, want) ? last : undefined;
+    }, 20_000);
+    assert.equal(published.size, want.size);
     assert.deepEqual(projections.stats.partitions, ['0', '1', '2', '3']);
     assert.equal(projections.stats.metrics, messages.length * 4);
 
