@@ -2,7 +2,7 @@
  * The projections opsfold maintains, and the tables each version of them owns. A rebuild
  * writes version N+1 beside N and switches readers over when it is complete.
  */
-export const PROJECTIONS = ['windows', 'rejects'] as const;
+export const PROJECTIONS = ['windows', 'rejects', 'backlog'] as const;
 export type ProjectionName = (typeof PROJECTIONS)[number];
 
 export interface WindowTables {
@@ -29,8 +29,28 @@ export function rejectTables(prefix: string, version: number): { rejects: string
   return { rejects: `${prefix}RejectsV${version}` };
 }
 
+export interface BacklogTables {
+  /** Daily snapshots: partition [team], row = local date YYYY-MM-DD. */
+  daily: string;
+  /** Every distinct sample: partition [team], row = its instant as ISO 8601 UTC. */
+  samples: string;
+  /** What exists: partition ['teams'], one row per team. */
+  teams: string;
+}
+
+export function backlogTables(prefix: string, version: number): BacklogTables {
+  return { daily: `${prefix}BacklogDailyV${version}`, samples: `${prefix}BacklogSamplesV${version}`, teams: `${prefix}BacklogTeamsV${version}` };
+}
+
 export function tablesOf(projection: ProjectionName, prefix: string, version: number): string[] {
-  return Object.values(projection === 'windows' ? windowTables(prefix, version) : rejectTables(prefix, version));
+  switch (projection) {
+    case 'windows':
+      return Object.values(windowTables(prefix, version));
+    case 'rejects':
+      return Object.values(rejectTables(prefix, version));
+    case 'backlog':
+      return Object.values(backlogTables(prefix, version));
+  }
 }
 
 export function metaTable(prefix: string): string {
