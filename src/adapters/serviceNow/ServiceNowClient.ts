@@ -129,7 +129,8 @@ export class ServiceNowClient implements IncidentCounter {
       throw new AttemptError(`the answer was cut off: ${causeMessage(error)}`, true);
     }
     if (res.status >= 500 || res.status === 429) {
-      const retryAfter = Number(res.headers.get('retry-after'));
+      const header = res.headers.get('retry-after');
+      const retryAfter = header === null || header.trim() === '' ? NaN : Number(header);
       throw new AttemptError(`HTTP ${res.status}`, true, res.status, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined);
     }
     if (res.status < 200 || res.status >= 300) throw new AttemptError(`HTTP ${res.status}: ${text.slice(0, 200)}`, false, res.status);
