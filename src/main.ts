@@ -8,13 +8,18 @@ import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { rejectTables, windowTables } from '../projections/projectionCatalog';
+import { resolveSecrets } from './config/secrets';
+import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 
 /**
  * The composition root: the file log, the Table endpoint (embedded Azurite by default), the
  * projectors following the log, the ingestor, the read API and, with no real source, the
  * simulator. Resolves with a handle whose `stop()` flushes, checkpoints and stops Azurite.
  */
-export async function startService(settings: Settings): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startService(configured: Settings): Promise<{ port: number; stop(): Promise<void> }> {
+  const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
+  const settings = await resolveSecrets(configured, { log: note });
+  const snowClient = dailyPollClientFrom(settings, note);
   const rt = await openRuntime(settings);
   const abort = new AbortController();
   const ingestor = new Ingestor(rt.log);
@@ -24,8 +29,9 @@ export async function startService(settings: Settings): Promise<{ port: number; 
   const common = { log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs };
   const projector = new WindowsProjector({ ...common, version: windowsVersion, windows: settings });
   const rejects = new RejectsProjector({ ...common, version: rejectsVersion });
+  const backlog = await startBacklog(settings, rt, abort.signal, { log: note, client: snowClient });
   let failure: unknown;
-  const running = Promise.all([projector.run(abort.signal), rejects.run(abort.signal)]).catch((error) => {
+  const running = Promise.all([projector.run(abort.signal), rejects.run(abort.signal), backlog.running]).catch((error) => {
     failure = error;
     process.stderr.write(`opsfold: projector stopped: ${(error as Error).message}\n`);
   });
@@ -45,12 +51,14 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     vmMinuteTable: () => rt.tables.blockTable(names.vmMinute),
     catalog: () => rt.tables.rowTable(names.catalog),
     rejects: () => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejectsVersion).rejects),
+    backlog: backlog.api,
     health: () => ({
       status: failure ? 'failing' : 'ok',
       source: settings.simulate ? 'simulated' : 'api',
       simulated: settings.simulate,
       projector: { position: projector.stats.position, watermark: projector.stats.watermark, metrics: projector.stats.metrics },
       versions: { windows: windowsVersion, rejects: rejectsVersion },
+      backlog: backlog.health(),
     }),
     metricsText: () => [
       `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
@@ -86,6 +94,7 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     async stop() {
       if (simTimer) clearInterval(simTimer);
       await new Promise((resolve) => server.close(resolve));
+      await backlog.stop();
       abort.abort();
       await running;
       await rt.close();
