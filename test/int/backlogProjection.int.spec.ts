@@ -170,6 +170,12 @@ describe('BacklogDaily projection on Azurite', () => {
       assert.equal(odd.text.split('\r\n')[1], `2024-03-10T19:00:00-04:00,7,2024-03-10,1,,0,${ODD_TEAM}`);
     });
 
+    it('both routes are described in /openapi.json', async () => {
+      const doc = JSON.parse((await get('/openapi.json')).text);
+      assert.deepEqual(doc.paths['/v1/backlog'].get.parameters.map((p: { name: string }) => p.name), ['team', 'from', 'to', 'format']);
+      assert.ok(doc.paths['/v1/backlog/teams'].get);
+    });
+
     it('GET /v1/backlog/teams lists the teams with their first and last dates', async () => {
       const res = await get('/v1/backlog/teams');
       assert.deepEqual(JSON.parse(res.text), {
