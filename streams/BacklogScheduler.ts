@@ -109,8 +109,13 @@ export class BacklogScheduler {
     this.gaveUp.clear();
     this.retryAt = undefined;
     if (!onStart) return;
-    const sampled = await this.options.sampledTeamsOn(date);
-    for (const team of this.options.teams) if (sampled.has(team)) this.done.add(team);
+    try {
+      const sampled = await this.options.sampledTeamsOn(date);
+      for (const team of this.options.teams) if (sampled.has(team)) this.done.add(team);
+    } catch (error) {
+      // Not knowing today's samples, poll: an extra sample changes at most which one is the day's last.
+      this.options.onError?.(error);
+    }
   }
 
   private pending(): string[] {

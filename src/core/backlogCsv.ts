@@ -29,7 +29,7 @@ const COUNT = /^\+?(\d+)(?:\.0*)?$/;
  * its line, so that a caller can refuse the whole file.
  */
 export function parseBacklogCsv(text: string, zone: string): { samples: CsvSample[]; errors: LineError[] } {
-  const tz = timeZone(zone, '--timezone');
+  const tz = timeZone(zone, 'timezone');
   const { records, error } = csvRecords(text);
   const errors: LineError[] = error ? [error] : [];
   if (records.length === 0) {

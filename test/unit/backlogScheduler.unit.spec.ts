@@ -103,6 +103,30 @@ describe('the backlog scheduler, on a test clock', () => {
       assert.deepEqual(h.polls, [{ at: '2024-04-07T12:00:00.000Z', teams: ['Support'], reason: 'catch-up' }]);
     });
 
+    it('when today\'s samples cannot be read, it polls rather than skip the day', async () => {
+      const clock = new TestClock(Date.parse('2024-10-27T21:30:00Z'));
+      const polls: string[] = [];
+      const errors: unknown[] = [];
+      const scheduler = new BacklogScheduler({
+        teams: ['EUC'], pollAt: { hour: 19, minute: 0 }, timezone: 'Europe/London', clock,
+        poll: async (teams) => {
+          polls.push(new Date(clock.now()).toISOString());
+          return { failed: [] };
+        },
+        sampledTeamsOn: async () => {
+          throw new Error('log unreadable');
+        },
+        onError: (e) => errors.push(e),
+      });
+      const running = scheduler.run();
+      await clock.runUntil(Date.parse('2024-10-27T21:30:01Z'));
+      await scheduler.stop();
+      await running;
+
+      assert.deepEqual(polls, ['2024-10-27T21:30:00.000Z']);
+      assert.equal(errors.length, 1);
+    });
+
     it('a local date is the zone\'s: 00:30 in Sydney is after no poll time yet, whatever the UTC date', async () => {
       const h = harness({ zone: 'Australia/Sydney', startIso: '2024-04-06T13:30:00Z' }); // 00:30 AEDT on 04-07
       await h.until('2024-04-07T08:59:59Z');
