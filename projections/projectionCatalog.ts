@@ -4,7 +4,7 @@ import type { TableStore } from '../src/core/ports';
  * The projections opsfold maintains, and the tables each version of them owns. A rebuild
  * writes version N+1 beside N and switches readers over when it is complete.
  */
-export const PROJECTIONS = ['windows', 'rejects'] as const;
+export const PROJECTIONS = ['windows', 'rejects', 'backlog'] as const;
 export type ProjectionName = (typeof PROJECTIONS)[number];
 
 export interface WindowTables {
@@ -44,9 +44,24 @@ export function rejectTables(prefix: string, version: number, scope = ''): { rej
   return { rejects: `${prefix}RejectsV${version}${scope}` };
 }
 
+export interface BacklogTables {
+  /** Daily snapshots: partition [team], row = local date YYYY-MM-DD. */
+  daily: string;
+  /** Every distinct sample: partition [team], row = its instant as ISO 8601 UTC. */
+  samples: string;
+  /** What exists: partition ['teams'], one row per team. */
+  teams: string;
+}
+
+export function backlogTables(prefix: string, version: number): BacklogTables {
+  return { daily: `${prefix}BacklogDailyV${version}`, samples: `${prefix}BacklogSamplesV${version}`, teams: `${prefix}BacklogTeamsV${version}` };
+}
+
 /** Every table of one version of a projection, of every scope, that exists in `store`. */
 export async function tablesOf(store: Pick<TableStore, 'listTables'>, projection: ProjectionName, prefix: string, version: number): Promise<string[]> {
-  const names: string[] = Object.values(projection === 'windows' ? windowTables(prefix, version) : rejectTables(prefix, version));
+  const names: string[] = Object.values(
+    projection === 'windows' ? windowTables(prefix, version) : projection === 'rejects' ? rejectTables(prefix, version) : backlogTables(prefix, version),
+  );
   const scoped = (table: string) => names.some((name) => table === name || (table.startsWith(name) && /^P\d+$/.test(table.slice(name.length))));
   return (await store.listTables(prefix)).filter(scoped);
 }

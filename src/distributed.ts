@@ -11,6 +11,7 @@ import { scopeOfPartition, windowTables } from '../projections/projectionCatalog
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
+import { BacklogProjector } from '../streams/BacklogProjector';
 
 /** The figures /healthz and /metrics show, summed over the partitions this instance owns. */
 export interface DistributedStats {
@@ -42,8 +43,8 @@ export interface DistributedOptions {
  * processor is replaced by one for the new pair; its projectors resume from their checkpoints.
  */
 export class DistributedProjections {
-  private current?: { windows: number; rejects: number; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
-  private readonly projectors = new Map<string, { windows: WindowsProjector; rejects: RejectsProjector }>();
+  private current?: { windows: number; rejects: number; backlog: number; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
+  private readonly projectors = new Map<string, { windows: WindowsProjector; rejects: RejectsProjector; backlog: BacklogProjector }>();
   private timer?: NodeJS.Timeout;
   private switching?: Promise<void>;
 
@@ -52,8 +53,8 @@ export class DistributedProjections {
   /** Every window revision the partitions owned here emit (cross-tenant ones are this partition's share). */
   readonly windows$: Observable<WindowEvent> = new Subject<WindowEvent>();
 
-  get versions(): { windows: number; rejects: number } {
-    return { windows: this.current?.windows ?? 0, rejects: this.current?.rejects ?? 0 };
+  get versions(): { windows: number; rejects: number; backlog: number } {
+    return { windows: this.current?.windows ?? 0, rejects: this.current?.rejects ?? 0, backlog: this.current?.backlog ?? 0 };
   }
 
   get stats(): DistributedStats {
@@ -71,7 +72,7 @@ export class DistributedProjections {
 
   async start(): Promise<void> {
     const { versions, versionPollMs = 2000 } = this.options;
-    await this.launch(await versions.activeOrFirst('windows'), await versions.activeOrFirst('rejects'));
+    await this.launch({ windows: await versions.activeOrFirst('windows'), rejects: await versions.activeOrFirst('rejects'), backlog: await versions.activeOrFirst('backlog') });
     this.timer = setInterval(() => {
       this.switching ??= this.poll().catch((error: unknown) => this.options.onError?.(error as Error)).finally(() => (this.switching = undefined));
     }, versionPollMs);
@@ -84,16 +85,17 @@ export class DistributedProjections {
   }
 
   private async poll(): Promise<void> {
-    const windows = (await this.options.versions.active('windows')) ?? this.versions.windows;
-    const rejects = (await this.options.versions.active('rejects')) ?? this.versions.rejects;
-    if (windows === this.versions.windows && rejects === this.versions.rejects) return;
+    const next = { ...this.versions };
+    for (const p of ['windows', 'rejects', 'backlog'] as const) next[p] = (await this.options.versions.active(p)) ?? next[p];
+    if (next.windows === this.versions.windows && next.rejects === this.versions.rejects && next.backlog === this.versions.backlog) return;
     await this.halt();
-    await this.launch(windows, rejects);
+    await this.launch(next);
   }
 
-  private async launch(windowsVersion: number, rejectsVersion: number): Promise<void> {
+  private async launch(active: { windows: number; rejects: number; backlog: number }): Promise<void> {
     const { settings, tables, versions } = this.options;
-    const container = checkpointContainerFor(settings.checkpointContainer, windowsVersion, rejectsVersion);
+    const { windows: windowsVersion, rejects: rejectsVersion, backlog: backlogVersion } = active;
+    const container = checkpointContainerFor(settings.checkpointContainer, active);
     const { consumer, checkpointStore } = this.options.connect
       ? await this.options.connect(container)
       : await (async () => {
@@ -107,7 +109,7 @@ export class DistributedProjections {
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
         const scope = scopeOfPartition(partitionId);
-        const feeds = [new PartitionFeed(partitionId), new PartitionFeed(partitionId)];
+        const feeds = [new PartitionFeed(partitionId), new PartitionFeed(partitionId), new PartitionFeed(partitionId)];
         const common = { tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs, scope };
         const windows = new WindowsProjector({
           ...common, log: feeds[0], version: windowsVersion, windows: settings, onCheckpoint: onCheckpoint(0),
@@ -116,13 +118,14 @@ export class DistributedProjections {
           },
         });
         const rejects = new RejectsProjector({ ...common, log: feeds[1], version: rejectsVersion, onCheckpoint: onCheckpoint(1) });
+        const backlog = new BacklogProjector({ ...common, log: feeds[2], version: backlogVersion, timezone: settings.backlogTimezone, onCheckpoint: onCheckpoint(2) });
         const subscription = windows.windows$.subscribe(out);
-        this.projectors.set(partitionId, { windows, rejects });
+        this.projectors.set(partitionId, { windows, rejects, backlog });
         return {
           feeds,
           run: async (signal) => {
             try {
-              await Promise.all([windows.run(signal), rejects.run(signal)]);
+              await Promise.all([windows.run(signal), rejects.run(signal), backlog.run(signal)]);
             } finally {
               subscription.unsubscribe();
               if (this.projectors.get(partitionId)?.windows === windows) this.projectors.delete(partitionId);
@@ -131,7 +134,7 @@ export class DistributedProjections {
         };
       },
     });
-    this.current = { windows: windowsVersion, rejects: rejectsVersion, processor, consumer };
+    this.current = { ...active, processor, consumer };
     processor.start();
   }
 

@@ -6,11 +6,12 @@ import { tablesOf, type ProjectionName } from '../projections/projectionCatalog'
 import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
+import { BacklogProjector } from '../streams/BacklogProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
 
 /** What the service needs of its projections, on the file log or on Event Hubs. */
 export interface ProjectionHost {
-  readonly versions: { windows: number; rejects: number };
+  readonly versions: { windows: number; rejects: number; backlog: number };
   readonly stats: { metrics: number; late: number; windowsEmitted: number; revisions: number; watermark: number; position?: number; partitions?: string[] };
   /** Every window revision emitted here. */
   readonly windows$: Observable<WindowEvent>;
@@ -27,6 +28,7 @@ export class LocalProjections implements ProjectionHost {
   readonly windows$ = new Subject<WindowEvent>();
   private readonly windows: ProjectionSupervisor<WindowsProjector>;
   private readonly rejects: ProjectionSupervisor<RejectsProjector>;
+  private readonly backlog: ProjectionSupervisor<BacklogProjector>;
   private forwarding?: Subscription;
 
   constructor(options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
@@ -51,10 +53,14 @@ export class LocalProjections implements ProjectionHost {
       projection: 'rejects', versions, pollMs: versionPollMs, onSwitch: retire('rejects'), onError: report('rejects'),
       create: (version) => new RejectsProjector({ ...common, version }),
     });
+    this.backlog = new ProjectionSupervisor({
+      projection: 'backlog', versions, pollMs: versionPollMs, onSwitch: retire('backlog'), onError: report('backlog'),
+      create: (version) => new BacklogProjector({ ...common, version, timezone: settings.backlogTimezone }),
+    });
   }
 
-  get versions(): { windows: number; rejects: number } {
-    return { windows: this.windows.version, rejects: this.rejects.version };
+  get versions(): { windows: number; rejects: number; backlog: number } {
+    return { windows: this.windows.version, rejects: this.rejects.version, backlog: this.backlog.version };
   }
 
   get stats(): ProjectionHost['stats'] {
@@ -63,17 +69,19 @@ export class LocalProjections implements ProjectionHost {
   }
 
   get failure(): unknown {
-    return this.windows.failure ?? this.rejects.failure;
+    return this.windows.failure ?? this.rejects.failure ?? this.backlog.failure;
   }
 
   async start(): Promise<void> {
     await this.windows.start();
     await this.rejects.start();
+    await this.backlog.start();
   }
 
   async stop(): Promise<void> {
     await this.windows.stop();
     await this.rejects.stop();
+    await this.backlog.stop();
     this.forwarding?.unsubscribe();
   }
 }

@@ -6,13 +6,13 @@ import { validateSpocMessage } from './core/validateSpoc';
 import { createApp } from './adapters/http/createApp';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
-import { createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
-import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
 import { DistributedProjections } from './distributed';
 import { LocalProjections, type ProjectionHost } from './localProjections';
 import { idempotencyTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
+import { resolveSecrets } from './config/secrets';
+import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 
 
 /**
@@ -20,19 +20,22 @@ import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections
  * projectors following the log, the ingestor, the read API and, with no real source, the
  * simulator. Resolves with a handle whose `stop()` flushes, checkpoints and stops Azurite.
  */
-export async function startService(settings: Settings): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startService(configured: Settings): Promise<{ port: number; stop(): Promise<void> }> {
+  const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
+  const settings = await resolveSecrets(configured, { log: note });
+  const snowClient = dailyPollClientFrom(settings, note);
   const rt = await openRuntime(settings, { service: true });
-  const distributed = eventHubsConfigured(settings);
+  const distributed = rt.distributed;
   // On Event Hubs the hub is the log: appends go to it, and keys are remembered in a table (the hub cannot be scanned at start).
-  const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
-  const ingestor = producer
-    ? new Ingestor(new EventHubsAppender(producer), Date.now, new TableIdempotencyLedger(await rt.tables.rowTable(idempotencyTable(settings.tablePrefix))))
+  const ingestor = distributed
+    ? new Ingestor(rt.appender, Date.now, new TableIdempotencyLedger(await rt.tables.rowTable(idempotencyTable(settings.tablePrefix))))
     : new Ingestor(rt.log);
   await ingestor.recover();
   const projections: ProjectionHost = distributed
     ? new DistributedProjections({ settings, tables: rt.tables, versions: rt.versions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
     : new LocalProjections({ settings, log: rt.log, tables: rt.tables, versions: rt.versions });
   await projections.start();
+  const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
   const windows = { get version() { return projections.versions.windows; } };
   const rejects = { get version() { return projections.versions.rejects; } };
   const counters = { ingested: 0, rejected: 0 };
@@ -55,6 +58,7 @@ export async function startService(settings: Settings): Promise<{ port: number; 
       .map((scope) => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version, scope).catalog))), newerCatalogRow),
     rejects: async () => new UnionRowTable(await Promise.all((await scopes('rejects', rejects.version))
       .map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version, scope).rejects)))),
+    backlog: backlog.api,
     health: () => ({
       status: projections.failure ? 'failing' : 'ok',
       source: settings.simulate ? 'simulated' : 'api',
@@ -62,6 +66,7 @@ export async function startService(settings: Settings): Promise<{ port: number; 
       log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file' },
       projector: { position: projections.stats.position, watermark: projections.stats.watermark, metrics: projections.stats.metrics },
       versions: projections.versions,
+      backlog: backlog.health(),
     }),
     metricsText: () => [
       `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
@@ -97,8 +102,8 @@ export async function startService(settings: Settings): Promise<{ port: number; 
     async stop() {
       if (simTimer) clearInterval(simTimer);
       await new Promise((resolve) => server.close(resolve));
+      await backlog.stop();
       await projections.stop();
-      await producer?.close();
       await rt.close();
     },
   };

@@ -5,12 +5,20 @@ import { EmbeddedAzurite } from './adapters/azurite/EmbeddedAzurite';
 import { TableStorageStore } from './adapters/tableStorage/TableStorageStore';
 import type { Settings } from './config/settings';
 import { ConfigError } from './core/errors';
+import type { EventAppender } from './core/ports';
+import { createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
+import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
 import { metaTable, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 
 /** The outside things every command needs: the log, the tables, the projection versions. */
 export interface Runtime {
+  /** The file log (on Event Hubs it stays unused by the service; CLI reads of history need the hub). */
   log: FileLog;
+  /** Where appends go: the Event Hub when one is configured, else the file log. */
+  appender: EventAppender;
+  /** Whether the log is an Event Hub. */
+  distributed: boolean;
   tables: TableStorageStore;
   versions: ProjectionVersions;
   azurite?: EmbeddedAzurite;
@@ -72,6 +80,9 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     if (options.log !== false) process.stderr.write(`opsfold: embedded Azurite (Table Storage) on 127.0.0.1:${azurite.tablePort}, data in ${join(settings.dataDir, 'azurite')}\n`);
   }
   const tables = TableStorageStore.fromConnectionString(connectionString);
+  const distributed = eventHubsConfigured(settings);
+  const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
+  const appender: EventAppender = producer ? new EventHubsAppender(producer) : log;
   const versions = new ProjectionVersions(await tables.rowTable(metaTable(settings.tablePrefix)));
   let service = options.service ? undefined : running;
   if (options.service) {
@@ -81,8 +92,9 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     await rename(`${file}.tmp`, file);
   }
   return {
-    log, tables, versions, azurite, service,
+    log, appender, distributed, tables, versions, azurite, service,
     async close() {
+      await producer?.close();
       if (options.service && (await runningService(settings.dataDir))?.pid === process.pid) await rm(serviceFilePath(settings.dataDir), { force: true });
       await log.close();
       await azurite?.stop();

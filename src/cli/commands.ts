@@ -7,6 +7,7 @@ import { parseSpocMessage } from '../core/validateSpoc';
 import { OpsfoldError } from '../core/errors';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { RejectsProjector } from '../../streams/RejectsProjector';
+import { BacklogProjector } from '../../streams/BacklogProjector';
 import { PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
@@ -96,6 +97,10 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
         const stats = await new WindowsProjector({ ...common, windows: settings }).run();
         bar.stop();
         process.stdout.write(`${JSON.stringify({ projection: name, version, metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, seconds: (Date.now() - started) / 1000 })}\n`);
+      } else if (name === 'backlog') {
+        const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone }).run();
+        bar.stop();
+        process.stdout.write(`${JSON.stringify({ projection: name, version, samples: stats.samples, duplicates: stats.duplicates, timezone: settings.backlogTimezone, seconds: (Date.now() - started) / 1000 })}\n`);
       } else {
         const rejected = await new RejectsProjector(common).run();
         bar.stop();

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { OpsfoldError } from '../core/errors';
+import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
 import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
@@ -40,12 +41,24 @@ export function main(argv: string[]): void {
     .description('append SPOC messages through the same validation as the API').addOption(dataDir())
     .action((file, o) => exitWith(() => ingestCommand(file, flagsOf(o))));
 
+  program.command('import-backlog').argument('<file>', 'CSV with a header naming timestamp and backlog_incident_count (other columns are ignored)')
+    .description("append one team's backlog history; all or nothing, with line-numbered errors; the same rows twice add nothing")
+    .requiredOption('--team <name>', 'the team the history belongs to')
+    .requiredOption('--timezone <iana>', 'time zone of timestamps without an offset, e.g. America/New_York')
+    .addOption(dataDir())
+    .addHelpText('after', '\nA naive time that occurs twice when the clocks go back is the earlier instant; one the clocks skip is an error.\nExample: opsfold import-backlog --team EUC --timezone America/New_York euc_backlog.csv')
+    .action((file, o) => exitWith(() => importBacklogCommand(file, { team: o.team, timezone: o.timezone }, flagsOf(o))));
+
+  program.command('poll-backlog').description("read each BACKLOG_TEAMS team's open incident count from ServiceNow now, once, and append the samples")
+    .option('--team <name>', 'only this team of BACKLOG_TEAMS').addOption(dataDir())
+    .action((o) => exitWith(() => pollBacklogCommand({ team: o.team }, flagsOf(o))));
+
   program.command('rejects').description('list the rejects ledger (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many rows', '1000')
     .action((o) => exitWith(() => rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
-    .option('--projection <name>', 'windows, rejects or all', 'all').addOption(dataDir())
+    .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())
     .action((o) => exitWith(() => replayCommand(o.projection, flagsOf(o))));
 
   program.command('simulate').description('append synthetic SPOC traffic to the log (labelled simulated)')
@@ -57,7 +70,7 @@ export function main(argv: string[]): void {
       start: o.start === undefined ? undefined : Number(o.start), seed: Number(o.seed),
     }, flagsOf(o))));
 
-  program.command('cleanup').description("drop every version of a projection's tables").requiredOption('--projection <name>', 'windows or rejects').addOption(dataDir())
+  program.command('cleanup').description("drop every version of a projection's tables").requiredOption('--projection <name>', 'windows, rejects or backlog').addOption(dataDir())
     .action((o) => exitWith(() => cleanupCommand(o.projection, flagsOf(o))));
 
   program.command('config').description('print the effective settings and where each came from (secrets masked)').addOption(dataDir())

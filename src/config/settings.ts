@@ -1,6 +1,10 @@
-import { ConfigError } from '../core/errors';
+import { ConfigError, InvalidInputError } from '../core/errors';
+import { parseBacklogTeams, type BacklogTeam } from '../core/backlogTeam';
+import { formatPollAt, parsePollAt } from '../core/pollSchedule';
+import { isHttpsOrLoopback } from '../core/secureUrl';
+import { isTimeZone } from '../core/zonedTime';
 
-type Kind = 'string' | 'int' | 'bool' | 'secret';
+type Kind = 'string' | 'int' | 'bool' | 'secret' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName';
 
 interface SettingSpec {
   env: string;
@@ -36,6 +40,22 @@ export const SETTINGS = {
   checkpointStorageUrl: { env: 'CHECKPOINT_STORAGE_URL', kind: 'string', doc: 'Blob Storage account URL (https://ACCOUNT.blob.core.windows.net) used with DefaultAzureCredential.' },
   checkpointContainer: { env: 'CHECKPOINT_CONTAINER', kind: 'string', default: 'opsfold-checkpoints', doc: 'Blob container of the checkpoints; one per projection version is made from it (NAME-wN-rN).' },
   windowEventHubName: { env: 'WINDOW_EVENTHUB_NAME', kind: 'string', default: 'opsfold-windows', doc: 'Event Hub that window events are published to (partition key: counter key), when Event Hubs is configured.' },
+  backlogTimezone: { env: 'BACKLOG_TIMEZONE', kind: 'timezone', default: 'UTC', doc: 'IANA time zone of the backlog: the daily poll time and the local dates of the snapshots (never the machine\'s zone).' },
+  backlogPollAt: { env: 'BACKLOG_POLL_AT', kind: 'timeOfDay', default: '19:00', doc: 'Local time of the daily ServiceNow poll, HH:mm.' },
+  backlogTeams: { env: 'BACKLOG_TEAMS', kind: 'backlogTeams', doc: 'Teams to poll, JSON: [{"team":"EUC","query":"active=true^assignment_group.name=EUC"}].' },
+  serviceNowInstanceUrl: { env: 'SERVICENOW_INSTANCE_URL', kind: 'httpsOrLoopbackUrl', doc: 'ServiceNow instance, https://<name>.service-now.com (plain http only on loopback, for tests).' },
+  serviceNowAuth: { env: 'SERVICENOW_AUTH', kind: 'serviceNowAuth', default: 'basic', doc: 'basic, or oauth (password grant at /oauth_token.do, then Bearer).' },
+  serviceNowUsername: { env: 'SERVICENOW_USERNAME', kind: 'string', doc: 'ServiceNow user (or Key Vault secret SERVICENOW_USERNAME_SECRET).' },
+  serviceNowPassword: { env: 'SERVICENOW_PASSWORD', kind: 'secret', doc: 'ServiceNow password (or Key Vault secret SERVICENOW_PASSWORD_SECRET).' },
+  serviceNowClientId: { env: 'SERVICENOW_CLIENT_ID', kind: 'string', doc: 'OAuth client id, with SERVICENOW_AUTH=oauth.' },
+  serviceNowClientSecret: { env: 'SERVICENOW_CLIENT_SECRET', kind: 'secret', doc: 'OAuth client secret, with SERVICENOW_AUTH=oauth (or Key Vault secret SERVICENOW_CLIENT_SECRET_SECRET).' },
+  serviceNowTimeoutMs: { env: 'SERVICENOW_TIMEOUT_MS', kind: 'int', default: 30000, min: 100, max: 600000, doc: 'Timeout of one ServiceNow request.' },
+  serviceNowAttempts: { env: 'SERVICENOW_ATTEMPTS', kind: 'int', default: 4, min: 1, max: 20, doc: 'Attempts per request on 5xx, 429, timeouts and network errors, with exponential backoff.' },
+  keyVaultUrl: { env: 'KEY_VAULT_URL', kind: 'httpsUrl', doc: 'Azure Key Vault (https://<name>.vault.azure.net): secrets not set in the environment are read from it with DefaultAzureCredential.' },
+  serviceNowUsernameSecret: { env: 'SERVICENOW_USERNAME_SECRET', kind: 'secretName', default: 'servicenow-username', doc: 'Key Vault secret holding SERVICENOW_USERNAME.' },
+  serviceNowPasswordSecret: { env: 'SERVICENOW_PASSWORD_SECRET', kind: 'secretName', default: 'servicenow-password', doc: 'Key Vault secret holding SERVICENOW_PASSWORD.' },
+  serviceNowClientSecretSecret: { env: 'SERVICENOW_CLIENT_SECRET_SECRET', kind: 'secretName', default: 'servicenow-client-secret', doc: 'Key Vault secret holding SERVICENOW_CLIENT_SECRET.' },
+  apiTokenSecret: { env: 'OPSFOLD_API_TOKEN_SECRET', kind: 'secretName', default: 'opsfold-api-token', doc: 'Key Vault secret holding OPSFOLD_API_TOKEN.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -60,6 +80,22 @@ export interface Settings {
   readonly checkpointStorageUrl?: string;
   readonly checkpointContainer: string;
   readonly windowEventHubName: string;
+  readonly backlogTimezone: string;
+  readonly backlogPollAt: string;
+  readonly backlogTeams?: readonly BacklogTeam[];
+  readonly serviceNowInstanceUrl?: string;
+  readonly serviceNowAuth: 'basic' | 'oauth';
+  readonly serviceNowUsername?: string;
+  readonly serviceNowPassword?: string;
+  readonly serviceNowClientId?: string;
+  readonly serviceNowClientSecret?: string;
+  readonly serviceNowTimeoutMs: number;
+  readonly serviceNowAttempts: number;
+  readonly keyVaultUrl?: string;
+  readonly serviceNowUsernameSecret: string;
+  readonly serviceNowPasswordSecret: string;
+  readonly serviceNowClientSecretSecret: string;
+  readonly apiTokenSecret: string;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */
@@ -84,7 +120,7 @@ export function loadSettings(
   return { settings: Object.freeze(values) as unknown as Settings, sources };
 }
 
-function parse(name: string, spec: SettingSpec, raw: string | number | boolean, fromFlag: boolean): string | number | boolean {
+function parse(name: string, spec: SettingSpec, raw: string | number | boolean, fromFlag: boolean): unknown {
   const where = fromFlag ? `--${kebab(name)}` : spec.env;
   switch (spec.kind) {
     case 'int': {
@@ -102,8 +138,39 @@ function parse(name: string, spec: SettingSpec, raw: string | number | boolean, 
       if (['0', 'false', 'no', 'off'].includes(s)) return false;
       throw new ConfigError(spec.env, `${where} must be true or false, got ${JSON.stringify(raw)}`);
     }
+    case 'timezone':
+      if (!isTimeZone(String(raw))) throw new ConfigError(spec.env, `${where} must be an IANA time zone such as America/New_York, got ${JSON.stringify(raw)}`);
+      return String(raw);
+    case 'timeOfDay':
+      return rethrowAs(spec.env, () => formatPollAt(parsePollAt(String(raw), where)));
+    case 'backlogTeams':
+      return rethrowAs(spec.env, () => Object.freeze(parseBacklogTeams(String(raw), where).map((t) => Object.freeze(t))));
+    case 'httpsOrLoopbackUrl':
+    case 'httpsUrl': {
+      const url = String(raw).trim();
+      const ok = spec.kind === 'httpsUrl' ? /^https:\/\/[^/\s]+/i.test(url) && isHttpsOrLoopback(url) : isHttpsOrLoopback(url);
+      if (!ok) throw new ConfigError(spec.env, `${where} must be an https URL${spec.kind === 'httpsUrl' ? '' : ' (plain http only for a loopback address)'}, got ${JSON.stringify(raw)}`);
+      return url.replace(/\/+$/, '');
+    }
+    case 'serviceNowAuth': {
+      const s = String(raw).trim().toLowerCase();
+      if (s !== 'basic' && s !== 'oauth') throw new ConfigError(spec.env, `${where} must be basic or oauth, got ${JSON.stringify(raw)}`);
+      return s;
+    }
+    case 'secretName':
+      if (!/^[0-9A-Za-z-]{1,127}$/.test(String(raw))) throw new ConfigError(spec.env, `${where} must be a Key Vault secret name (1 to 127 letters, digits and dashes), got ${JSON.stringify(raw)}`);
+      return String(raw);
     default:
       return String(raw);
+  }
+}
+
+function rethrowAs<T>(env: string, job: () => T): T {
+  try {
+    return job();
+  } catch (error) {
+    if (error instanceof InvalidInputError) throw new ConfigError(env, error.message);
+    throw error;
   }
 }
 
@@ -115,7 +182,7 @@ function kebab(name: string): string {
 export function describeSettings(settings: Settings, sources: Record<SettingName, SettingSource>): { name: string; env: string; value: string; source: SettingSource }[] {
   return (Object.entries(SETTINGS) as [SettingName, SettingSpec][]).map(([name, spec]) => {
     const value = settings[name];
-    const shown = value === undefined ? '' : spec.kind === 'secret' ? '****' : String(value);
+    const shown = value === undefined ? '' : spec.kind === 'secret' ? '****' : typeof value === 'object' ? JSON.stringify(value) : String(value);
     return { name, env: spec.env, value: shown, source: sources[name] };
   });
 }

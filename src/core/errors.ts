@@ -46,3 +46,19 @@ export class CorruptLogError extends OpsfoldError {
     super('corrupt_log', message, { retriable: false, cause: options.cause });
   }
 }
+
+/** An outside service (ServiceNow, Key Vault) failed or answered something unusable. */
+export class UpstreamError extends OpsfoldError {
+  readonly status?: number;
+  constructor(message: string, options: { retriable?: boolean; status?: number; cause?: unknown; code?: string } = {}) {
+    super(options.code ?? 'upstream_error', message, { retriable: options.retriable ?? false, cause: options.cause });
+    this.status = options.status;
+  }
+}
+
+/** An outside service refused our credentials (401) or our rights (403): trying again cannot help. */
+export class UpstreamAuthError extends UpstreamError {
+  constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
+    super(message, { ...options, retriable: false, code: 'upstream_unauthorized' });
+  }
+}

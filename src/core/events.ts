@@ -18,5 +18,32 @@ export interface MetricsReceived {
   rejected: RejectedMetric[];
 }
 
+/** Where a backlog sample came from: ServiceNow's Aggregate API, or an imported CSV history file. */
+export type BacklogSource = 'servicenow' | 'csv';
+
+/**
+ * One team's number of open incidents at one instant. Its identity is team + instant: the first
+ * sample of an identity in the log counts, a later one with the same identity changes nothing.
+ */
+export interface BacklogSample {
+  team: string;
+  /** The instant the count was read (epoch ms, UTC). */
+  sampledAtMs: number;
+  count: number;
+  /** The ServiceNow `sysparm_query` that produced the count, when polled. */
+  query?: string;
+}
+
+/** Backlog samples recorded together: one poll of every team, or one CSV import (all or nothing). */
+export interface BacklogSampled {
+  type: 'BacklogSampled';
+  source: BacklogSource;
+  /** Wall-clock time of the append, epoch ms. */
+  recordedAtMs: number;
+  /** What was read: the CSV file's name, or the ServiceNow instance. */
+  origin?: string;
+  samples: BacklogSample[];
+}
+
 /** Everything the log can hold. Later sources add their events here. */
-export type OpsEvent = MetricsReceived;
+export type OpsEvent = MetricsReceived | BacklogSampled;

@@ -1,11 +1,13 @@
 import { CorruptLogError } from './errors';
 import type { MetricsReceived, OpsEvent, IngestSource } from './events';
 import type { Metric } from './metric';
+import { decodeBacklog, encodeBacklog, TYPE_BACKLOG } from './backlogCodec';
 
 /**
  * Binary encoding of log payloads. Metrics are the bulk of the log and of every replay, so
  * they are stored columnar-ish: a string dictionary per record (tenants, VMs and keys repeat
  * within a message) and a fixed 44-byte row per metric, decoded without JSON.parse.
+ * The first byte of every payload is its record type: 1 metrics, 2 backlog samples (backlogCodec.ts).
  */
 const TYPE_METRICS = 1;
 const VERSION = 1;
@@ -18,6 +20,8 @@ export function encodeEvent(event: OpsEvent): Buffer {
   switch (event.type) {
     case 'MetricsReceived':
       return encodeMetrics(event);
+    case 'BacklogSampled':
+      return encodeBacklog(event);
   }
 }
 
@@ -31,8 +35,11 @@ export function decodeEvent(payload: Buffer): OpsEvent {
         if (error instanceof CorruptLogError) throw error;
         throw new CorruptLogError(`unreadable metrics record: ${(error as Error).message}`, { cause: error });
       }
+    case TYPE_BACKLOG:
+      return decodeBacklog(payload) as OpsEvent;
     default:
-      throw new CorruptLogError(`unknown event type ${payload[0]} in log payload`);
+      // A reader older than the writer meets a type it does not know: say so rather than guess.
+      throw new CorruptLogError(`unknown event type ${payload[0]} in log payload (written by a newer opsfold?)`);
   }
 }
 

@@ -80,8 +80,8 @@ export async function createCheckpointStore(settings: Settings, container: strin
 }
 
 /** A container name for one pair of projection versions: lower-case letters, digits and hyphens. */
-export function checkpointContainerFor(base: string, windowsVersion: number, rejectsVersion: number): string {
-  const name = `${base}-w${windowsVersion}-r${rejectsVersion}`.toLowerCase();
+export function checkpointContainerFor(base: string, versions: { windows: number; rejects: number; backlog: number }): string {
+  const name = `${base}-w${versions.windows}-r${versions.rejects}-b${versions.backlog}`.toLowerCase();
   if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(name)) {
     throw new ConfigError('CHECKPOINT_CONTAINER', `CHECKPOINT_CONTAINER ${JSON.stringify(base)} does not make a valid container name (${name}): use lower-case letters, digits and single hyphens`);
   }

@@ -5,6 +5,7 @@ import { InvalidInputError, OpsfoldError, StorageError } from '../../core/errors
 import type { BlockTable, RowTable } from '../../core/ports';
 import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
 import { openApiDocument } from './openapi';
+import { backlogRoutes, type BacklogApi } from './backlogRoutes';
 import { aggregationByParam, intParam, parseQuery, requiredString, toParam } from './params';
 
 export interface IngestAnswer {
@@ -24,6 +25,8 @@ export interface ApiDeps {
   health(): Record<string, unknown>;
   metricsText(): string;
   apiToken?: string;
+  /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
+  backlog?: BacklogApi;
 }
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -193,6 +196,8 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ rejects: rows.slice(0, limit).map((r) => ({ row: r.row, ...r.fields })) });
   });
 
+  if (deps.backlog) app.use(backlogRoutes(deps.backlog));
+
   app.get('/healthz', (_req: Request, res: Response) => {
     res.json(deps.health());
   });
@@ -252,6 +257,7 @@ const INDEX_HTML = `<!doctype html>
 <li><a href="/v1/get-data">/v1/get-data?key=…</a></li>
 <li><a href="/v1/get-tenant-data">/v1/get-tenant-data?key=…&amp;tenant=…&amp;vm=…</a></li>
 <li><a href="/v1/rejects">/v1/rejects</a></li>
+<li><a href="/v1/backlog/teams">/v1/backlog/teams</a>, /v1/backlog?team=…</li>
 <li>POST /v1/spoc</li>
 <li><a href="/healthz">/healthz</a></li>
 <li><a href="/metrics">/metrics</a></li>

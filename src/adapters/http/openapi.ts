@@ -81,6 +81,60 @@ export const openApiDocument = {
         responses: { '200': json({ type: 'object', properties: { rejects: { type: 'array', items: { type: 'object' } } } }), '400': errorResponse('Invalid parameter') },
       },
     },
+    '/v1/backlog': {
+      get: {
+        summary: "One team's daily backlog snapshots: the last sample of each local date in the backlog time zone",
+        parameters: [
+          q('team', { type: 'string' }, true),
+          q('from', { type: 'string', format: 'date' }, false, 'First local date, YYYY-MM-DD (inclusive).'),
+          q('to', { type: 'string', format: 'date' }, false, 'Last local date, YYYY-MM-DD (inclusive).'),
+          q('format', { type: 'string', enum: ['json', 'csv'], default: 'json' }, false, 'csv: timestamp,backlog_incident_count,date,samples,change,gap_days,team, the timestamp in local time with its offset.'),
+        ],
+        responses: {
+          '200': {
+            description: 'OK',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    team: { type: 'string' }, timezone: { type: 'string' },
+                    data: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          date: { type: 'string', format: 'date' }, count: { type: 'integer' }, sampledAt: { type: 'string', format: 'date-time' },
+                          samples: { type: 'integer' }, change: { type: ['integer', 'null'] }, gapDays: { type: 'integer' },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+              'text/csv': { schema: { type: 'string' } },
+            },
+          },
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
+    '/v1/backlog/teams': {
+      get: {
+        summary: 'Teams with backlog snapshots',
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              timezone: { type: 'string' },
+              teams: { type: 'array', items: { type: 'object', properties: { team: { type: 'string' }, from: { type: ['string', 'null'] }, to: { type: ['string', 'null'] }, snapshots: { type: 'integer' }, samples: { type: 'integer' } } } },
+            },
+          }),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
     '/healthz': { get: { summary: 'Health', security: [], responses: { '200': json({ type: 'object' }) } } },
     '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'OK', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
     '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } } },
