@@ -1,6 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FileLog } from '../adapters/fileLog/FileLog';
+import { createProducer, eventHubsConfigured } from '../adapters/eventHubs/azureClients';
+import { EventHubsAppender } from '../adapters/eventHubs/EventHubsAppender';
+import { openRuntime } from '../runtime';
+import { backlogTables } from '../../projections/projectionCatalog';
 import { resolveSecrets } from '../config/secrets';
 import { parseBacklogCsv, type LineError } from '../core/backlogCsv';
 import { readBacklogSamples } from '../core/backlogHistory';
@@ -38,11 +42,22 @@ export async function importBacklogCommand(file: string, o: { team: string; time
     note(`import-backlog: team "${team}" is not in BACKLOG_TEAMS; importing its history anyway`);
   }
 
-  const log = await FileLog.open(join(settings.dataDir, 'log'));
+  // The file log is read back for the samples it holds; an Event Hub cannot be, so there the projection's sample rows answer.
+  const distributed = eventHubsConfigured(settings);
+  const rt = distributed ? await openRuntime(settings, { log: false }) : undefined;
+  const log = rt ? rt.appender : await FileLog.open(join(settings.dataDir, 'log'));
   try {
-    const bar = progressBar('import-backlog: reading the log', await log.end(), 'bytes');
-    const inLog = (await readBacklogSamples(log, { team, onProgress: (p) => bar.update(p) })).get(team);
-    bar.stop();
+    let inLog: Map<number, number> | undefined;
+    if (rt) {
+      const version = await rt.versions.activeOrFirst('backlog');
+      const rows = await (await rt.tables.rowTable(backlogTables(settings.tablePrefix, version).samples)).list({ partition: [team] });
+      inLog = new Map(rows.map((r) => [Date.parse(r.row), Number(r.fields.count)]));
+    } else {
+      const fileLog = log as FileLog;
+      const bar = progressBar('import-backlog: reading the log', await fileLog.end(), 'bytes');
+      inLog = (await readBacklogSamples(fileLog, { team, onProgress: (p) => bar.update(p) })).get(team);
+      bar.stop();
+    }
     const plan = planBacklogImport(parsed.samples, inLog);
     if (plan.errors.length > 0) return refuse(file, plan.errors);
     if (plan.fresh.length > 0) {
@@ -50,7 +65,7 @@ export async function importBacklogCommand(file: string, o: { team: string; time
         type: 'BacklogSampled', source: 'csv', recordedAtMs: Date.now(), origin: basename(file),
         samples: plan.fresh.map((s) => ({ team, sampledAtMs: s.sampledAtMs, count: s.count })),
       };
-      await log.append([encodeEvent(event)]);
+      await log.append([encodeEvent(event)], { partitionKeys: [team] });
     }
     const first = plan.fresh[0]?.sampledAtMs;
     const last = plan.fresh[plan.fresh.length - 1]?.sampledAtMs;
@@ -60,7 +75,7 @@ export async function importBacklogCommand(file: string, o: { team: string; time
     })}\n`);
     return 0;
   } finally {
-    await log.close();
+    await (rt ? rt.close() : (log as FileLog).close());
   }
 }
 
@@ -84,7 +99,8 @@ export async function pollBacklogCommand(o: { team?: string }, flags: Flags): Pr
   const teams = o.team === undefined ? configured : configured.filter((t) => t.team === o.team);
   if (teams.length === 0) throw new InvalidInputError(`--team "${o.team}" is not in BACKLOG_TEAMS (${configured.map((t) => t.team).join(', ')})`, { parameter: '--team' });
   const client = serviceNowClientFrom(settings, note);
-  const log = await FileLog.open(join(settings.dataDir, 'log'));
+  const producer = eventHubsConfigured(settings) ? createProducer(settings, settings.eventHubName) : undefined;
+  const log = producer ? new EventHubsAppender(producer) : await FileLog.open(join(settings.dataDir, 'log'));
   try {
     const outcome = await pollAndRecord(teams, client, log);
     for (const f of outcome.failures) process.stderr.write(`opsfold poll-backlog: ${f.team}: ${f.message}\n`);

@@ -11,6 +11,9 @@ import { BacklogProjector } from '../../streams/BacklogProjector';
 import { PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
+import { replayPartitions } from './replayEventHubs';
+import { UnionRowTable } from '../../projections/scopedTables';
+import type { EventLog } from '../core/ports';
 
 export type Flags = Parameters<typeof loadSettings>[0];
 
@@ -23,7 +26,7 @@ export async function ingestCommand(file: string, flags: Flags): Promise<number>
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
-    const ingestor = new Ingestor(rt.log);
+    const ingestor = new Ingestor(rt.appender);
     const input = file === '-' ? process.stdin : createReadStream(file);
     const text: string[] = [];
     for await (const line of createInterface({ input, crlfDelay: Infinity })) text.push(line);
@@ -67,8 +70,10 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
   const rt = await openRuntime(settings, { log: false });
   try {
     const version = await activeVersion(rt.versions, 'rejects');
-    await new RejectsProjector({ log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
-    const table = await rt.tables.rowTable(rejectTables(settings.tablePrefix, version).rejects);
+    // The file log is folded up to its end first; on Event Hubs the processors keep the ledger, one table per partition.
+    if (!rt.distributed) await new RejectsProjector({ log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
+    const scopes = await rt.versions.scopes('rejects', version);
+    const table = new UnionRowTable(await Promise.all(scopes.map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, version, scope).rejects))));
     for (const row of await table.list({ limit: flags.limit ?? 1000 })) process.stdout.write(`${JSON.stringify({ row: row.row, ...row.fields })}\n`);
     return 0;
   } finally {
@@ -86,31 +91,41 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
-    const end = await rt.log.end();
+    const end = rt.distributed ? 0 : await rt.log.end();
     for (const name of names) {
       const old = await rt.versions.active(name);
       const version = (await rt.versions.latest(name)) + 1;
-      const bar = progressBar(`replay ${name} v${version}`, end, 'bytes');
-      const common = { log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: Math.max(settings.flushIntervalMs, 5000), onProgress: (p: number) => bar.update(p) };
+      const bar = progressBar(`replay ${name} v${version}`, rt.distributed ? 1 : end, rt.distributed ? 'events' : 'bytes');
       const started = Date.now();
-      if (name === 'windows') {
-        const stats = await new WindowsProjector({ ...common, windows: settings }).run();
-        bar.stop();
-        process.stdout.write(`${JSON.stringify({ projection: name, version, metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, seconds: (Date.now() - started) / 1000 })}\n`);
-      } else if (name === 'backlog') {
-        const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone }).run();
-        bar.stop();
-        process.stdout.write(`${JSON.stringify({ projection: name, version, samples: stats.samples, duplicates: stats.duplicates, timezone: settings.backlogTimezone, seconds: (Date.now() - started) / 1000 })}\n`);
+      const totals: Record<string, number> = {};
+      const add = (figures: Record<string, number>) => { for (const [k, v] of Object.entries(figures)) totals[k] = (totals[k] ?? 0) + v; };
+      /** Rebuilds one scope of the projection from one log (the whole file log, or one partition). */
+      const fold = async (log: EventLog, scope: string, onProgress?: (p: number) => void) => {
+        const common = { log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: Math.max(settings.flushIntervalMs, 5000), onProgress, scope };
+        if (name === 'windows') {
+          const stats = await new WindowsProjector({ ...common, windows: settings }).run();
+          add({ metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late });
+        } else if (name === 'backlog') {
+          const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone }).run();
+          add({ samples: stats.samples, duplicates: stats.duplicates });
+        } else {
+          add({ rejected: await new RejectsProjector(common).run() });
+        }
+      };
+      if (rt.distributed) {
+        await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); });
       } else {
-        const rejected = await new RejectsProjector(common).run();
-        bar.stop();
-        process.stdout.write(`${JSON.stringify({ projection: name, version, rejected, seconds: (Date.now() - started) / 1000 })}\n`);
+        await fold(rt.log, '', (p) => bar.update(p));
       }
+      bar.stop();
+      process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), seconds: (Date.now() - started) / 1000 })}\n`);
       await rt.versions.activate(name, version);
       if (old !== undefined && old !== version) {
-        if (rt.service) {
+        if (rt.service || rt.distributed) {
           // The running service still folds into the old version until it notices the switch; it drops the old tables then.
-          process.stderr.write(`opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`);
+          process.stderr.write(rt.service
+            ? `opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`
+            : `opsfold replay: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
         } else {
           for (const table of await tablesOf(rt.tables, name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
           await rt.versions.forget(name, old);
@@ -128,7 +143,7 @@ export async function simulateCommand(o: { tenants: number; vms: number; keys: n
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
-    const ingestor = new Ingestor(rt.log);
+    const ingestor = new Ingestor(rt.appender);
     const start = o.start ?? Math.floor(Date.now() / 60000) * 60 - o.minutes * 60;
     const total = o.tenants * o.minutes;
     const bar = progressBar('simulate', total, 'messages');

@@ -71,7 +71,7 @@ export class PartitionFeed implements EventLog {
           while (!feed.ended && !options.signal?.aborted) {
             const next = feed.waiting.shift();
             if (!next) {
-              if (!options.follow) return;
+              // Until the feed is closed more may come, whether the reader follows a tail or rebuilds up to an end it was told.
               await new Promise<void>((resolve) => (feed.wake = resolve));
               feed.wake = undefined;
               continue;
