@@ -27,6 +27,10 @@ export const SETTINGS = {
   tablesConnectionString: { env: 'TABLES_CONNECTION_STRING', kind: 'secret', doc: 'Azure Table Storage connection string; when unset, opsfold starts Azurite itself under the data dir.' },
   tablePrefix: { env: 'OPSFOLD_TABLE_PREFIX', kind: 'string', default: 'opsfold', doc: 'Prefix of every table opsfold creates (letters and digits).' },
   flushIntervalMs: { env: 'OPSFOLD_FLUSH_INTERVAL_MS', kind: 'int', default: 1000, min: 50, max: 600000, doc: 'How often projections are written and checkpointed.' },
+  serviceBusConnectionString: { env: 'SERVICEBUS_CONNECTION_STRING', kind: 'secret', doc: 'Service Bus connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…); SPOC messages are then read from the queue.' },
+  serviceBusNamespace: { env: 'SERVICEBUS_NAMESPACE', kind: 'string', doc: 'Service Bus namespace host (e.g. myns.servicebus.windows.net), signed in with DefaultAzureCredential; instead of a connection string.' },
+  serviceBusQueue: { env: 'SERVICEBUS_QUEUE', kind: 'string', default: 'spoc-metrics', doc: 'Queue the SPOC messages arrive on.' },
+  serviceBusConcurrency: { env: 'SERVICEBUS_CONCURRENCY', kind: 'int', default: 4, min: 1, max: 256, doc: 'Service Bus messages processed at once.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -42,6 +46,10 @@ export interface Settings {
   readonly tablesConnectionString?: string;
   readonly tablePrefix: string;
   readonly flushIntervalMs: number;
+  readonly serviceBusConnectionString?: string;
+  readonly serviceBusNamespace?: string;
+  readonly serviceBusQueue: string;
+  readonly serviceBusConcurrency: number;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */
