@@ -181,11 +181,11 @@ describe('Service Bus ingestion (real @azure/service-bus client, AMQP emulator, 
   });
 
   it('renews the lock while an append takes longer than the lock, so the message is not delivered twice', async (t) => {
-    // Given locks of 1.5 s and a log that takes 3.5 s for its first append
+    // Given locks of 2 s (the SDK renews them halfway) and a log that takes 4.5 s for its first append
     const { emu, fileLog, ingestion, send } = await setup(t, {
-      lockDurationMs: 1500,
+      lockDurationMs: 2000,
       interpose: async (call) => {
-        if (call === 1) await delay(3500);
+        if (call === 1) await delay(4500);
       },
     });
 
