@@ -56,6 +56,10 @@ export const SETTINGS = {
   serviceNowPasswordSecret: { env: 'SERVICENOW_PASSWORD_SECRET', kind: 'secretName', default: 'servicenow-password', doc: 'Key Vault secret holding SERVICENOW_PASSWORD.' },
   serviceNowClientSecretSecret: { env: 'SERVICENOW_CLIENT_SECRET_SECRET', kind: 'secretName', default: 'servicenow-client-secret', doc: 'Key Vault secret holding SERVICENOW_CLIENT_SECRET.' },
   apiTokenSecret: { env: 'OPSFOLD_API_TOKEN_SECRET', kind: 'secretName', default: 'opsfold-api-token', doc: 'Key Vault secret holding OPSFOLD_API_TOKEN.' },
+  serviceBusConnectionString: { env: 'SERVICEBUS_CONNECTION_STRING', kind: 'secret', doc: 'Service Bus connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…); SPOC messages are then read from the queue.' },
+  serviceBusNamespace: { env: 'SERVICEBUS_NAMESPACE', kind: 'string', doc: 'Service Bus namespace host (e.g. myns.servicebus.windows.net), signed in with DefaultAzureCredential; instead of a connection string.' },
+  serviceBusQueue: { env: 'SERVICEBUS_QUEUE', kind: 'string', default: 'spoc-metrics', doc: 'Queue the SPOC messages arrive on.' },
+  serviceBusConcurrency: { env: 'SERVICEBUS_CONCURRENCY', kind: 'int', default: 4, min: 1, max: 256, doc: 'Service Bus messages processed at once.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -96,6 +100,10 @@ export interface Settings {
   readonly serviceNowPasswordSecret: string;
   readonly serviceNowClientSecretSecret: string;
   readonly apiTokenSecret: string;
+  readonly serviceBusConnectionString?: string;
+  readonly serviceBusNamespace?: string;
+  readonly serviceBusQueue: string;
+  readonly serviceBusConcurrency: number;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */

@@ -116,7 +116,7 @@ describe('AMQP emulator: Event Hubs with the real @azure/event-hubs client', () 
     assert.equal(events.length, 3);
   });
 
-  it('starts a subscription where its position says: after or at a sequence number, after a time, or at the end', async (t) => {
+  it('starts a subscription where its position says: after an offset, after or at a sequence number, after a time, or at the end', async (t) => {
     // Given five events in partition 0, the last two sent after a known instant
     const { emu, later, producer } = await hub(t, 1);
     await producer.sendBatch([0, 1, 2].map((n) => ({ body: n })), { partitionId: '0' });
@@ -125,17 +125,19 @@ describe('AMQP emulator: Event Hubs with the real @azure/event-hubs client', () 
     await delay(20);
     await producer.sendBatch([3, 4].map((n) => ({ body: n })), { partitionId: '0' });
 
-    // When four consumers start at different positions
+    // When five consumers start at different positions
+    const afterOffset1 = subscribe(emu, later, { partitionId: '0', startPosition: { offset: emu.hub(HUB).events('0')[1].offset } });
     const after2 = subscribe(emu, later, { partitionId: '0', startPosition: { sequenceNumber: 2 } });
     const from2 = subscribe(emu, later, { partitionId: '0', startPosition: { sequenceNumber: 2, isInclusive: true } });
     const afterInstant = subscribe(emu, later, { partitionId: '0', startPosition: { enqueuedOn: instant } });
     const latest = subscribe(emu, later, { partitionId: '0', startPosition: latestEventPosition });
-    await eventually('the latest reader to attach', () => emu.hub(HUB).readerCount('0') === 4);
+    await eventually('the latest reader to attach', () => emu.hub(HUB).readerCount('0') === 5);
     await producer.sendBatch([{ body: 5 }], { partitionId: '0' });
 
     // Then each sees exactly the events from its position on
     const bodies = (s: { events: ReceivedEventData[] }) => s.events.map((e) => e.body);
-    await eventually('every reader to see event 5', () => [after2, from2, afterInstant, latest].every((s) => bodies(s).includes(5)));
+    await eventually('every reader to see event 5', () => [afterOffset1, after2, from2, afterInstant, latest].every((s) => bodies(s).includes(5)));
+    assert.deepEqual(bodies(afterOffset1), [2, 3, 4, 5]);
     assert.deepEqual(bodies(after2), [3, 4, 5]);
     assert.deepEqual(bodies(from2), [2, 3, 4, 5]);
     assert.deepEqual(bodies(afterInstant), [3, 4, 5]);
@@ -240,17 +242,17 @@ describe('AMQP emulator: Service Bus queues with the real @azure/service-bus cli
   });
 
   it('extends a lock on renewMessageLock, so the message outlives its first lock without redelivery', async (t) => {
-    // Given a queue with 1.5 s locks and a message received without automatic renewal
-    const { emu, sender, receiver } = await queue(t, { lockDurationMs: 1500 });
+    // Given a queue with 2.5 s locks and a message received without automatic renewal
+    const { emu, sender, receiver } = await queue(t, { lockDurationMs: 2500 });
     await sender.sendMessages({ body: 'slow', messageId: 'm-4' });
     const r = receiver({ maxAutoLockRenewalDurationInMs: 0 });
     const message = await receiveOne(r);
     const firstLock = message.lockedUntilUtc!.getTime();
 
-    // When the lock is renewed twice, a second apart
-    await delay(1000);
+    // When the lock is renewed twice, 1.5 s apart (3 s in all, past the first lock)
+    await delay(1500);
     const renewed = await r.renewMessageLock(message);
-    await delay(1000);
+    await delay(1500);
     await r.renewMessageLock(message);
 
     // Then the lock moved forward, the message was never redelivered, and it completes

@@ -42,6 +42,11 @@ export interface AmqpEmulator {
   close(): Promise<void>;
 }
 
+/** Resolves when the socket closes (events.once would reject on an 'error' first). */
+function closing(socket: Socket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
 type Route =
   | { kind: 'cbs' }
   | { kind: 'hubManagement' }
@@ -199,14 +204,15 @@ export async function startAmqpEmulator(options: AmqpEmulatorOptions = {}): Prom
       failing.condition = condition;
     },
     async disconnectAll(): Promise<void> {
-      const closed = [...sockets].map((s) => once(s, 'close'));
-      for (const socket of sockets) socket.destroy();
+      const closed = [...sockets].map(closing);
+      // With an error, so that rhea hears of it too ('close' alone goes unnoticed by a server connection).
+      for (const socket of sockets) socket.destroy(new Error('connection dropped by the emulator'));
       await Promise.all(closed);
     },
     async close(): Promise<void> {
       for (const queue of queues.values()) queue.close();
       for (const connection of connections) connection.close();
-      const drained = Promise.all([...sockets].map((s) => once(s, 'close')));
+      const drained = Promise.all([...sockets].map(closing));
       await Promise.race([drained, delay(500)]);
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
