@@ -74,7 +74,12 @@ async function setup(t: TestContext, options: { lockDurationMs?: number; interpo
 
 async function records(log: FileLog): Promise<MetricsReceived[]> {
   const out: MetricsReceived[] = [];
-  for await (const batch of log.read(0)) for (const record of batch) out.push(decodeEvent(record.payload));
+  for await (const batch of log.read(0)) {
+    for (const record of batch) {
+      const event = decodeEvent(record.payload);
+      if (event.type === 'MetricsReceived') out.push(event);
+    }
+  }
   return out;
 }
 
