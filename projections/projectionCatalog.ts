@@ -71,6 +71,11 @@ export function idempotencyTable(prefix: string): string {
   return `${prefix}Idempotency`;
 }
 
+/** The first sequence number of every idempotency key in each Event Hubs partition (see DuplicateFilter). */
+export function logKeysTable(prefix: string): string {
+  return `${prefix}LogKeys`;
+}
+
 export function metaTable(prefix: string): string {
   return `${prefix}Meta`;
 }

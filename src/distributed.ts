@@ -6,8 +6,9 @@ import type { WindowEvent } from './core/windowMath';
 import { checkpointContainerFor, createCheckpointStore, createConsumer } from './adapters/eventHubs/azureClients';
 import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
 import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
+import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
-import { scopeOfPartition, windowTables } from '../projections/projectionCatalog';
+import { logKeysTable, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
@@ -106,6 +107,7 @@ export class DistributedProjections {
     const processor = new EventHubsProcessor({
       consumer,
       checkpointStore,
+      duplicates: new DuplicateFilter(await tables.rowTable(logKeysTable(settings.tablePrefix))),
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
         const scope = scopeOfPartition(partitionId);

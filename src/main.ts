@@ -12,6 +12,9 @@ import { idempotencyTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type Pr
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
 import { resolveSecrets } from './config/secrets';
+import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
+import { createProducer } from './adapters/eventHubs/azureClients';
+import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 
 
@@ -35,21 +38,31 @@ export async function startService(configured: Settings): Promise<{ port: number
     ? new DistributedProjections({ settings, tables: rt.tables, versions: rt.versions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
     : new LocalProjections({ settings, log: rt.log, tables: rt.tables, versions: rt.versions });
   await projections.start();
+  const counters = { ingested: 0, rejected: 0 };
+  /** Every source's appends, counted for /metrics (duplicates appended nothing). */
+  const counted: Ingestor['ingest'] = async (message, source, key) => {
+    const answer = await ingestor.ingest(message, source, key);
+    if (!answer.duplicate) {
+      counters.ingested += answer.accepted;
+      counters.rejected += answer.rejected.length;
+    }
+    return answer;
+  };
+  // SPOC messages from Service Bus, when configured: the real source, so the simulator stays off.
+  const serviceBus = settings.serviceBusConnectionString !== undefined || settings.serviceBusNamespace !== undefined
+    ? await startServiceBusIngestion(settings, { ingest: counted })
+    : undefined;
+  const simulate = settings.simulate && serviceBus === undefined;
+  // On Azure, other services get every window revision from an Event Hub too.
+  const publisher = distributed ? new WindowEventPublisher(createProducer(settings, settings.windowEventHubName), { onError: (e) => note(`window events: ${e.message}`) }) : undefined;
+  publisher?.start(projections.windows$);
   const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
   const windows = { get version() { return projections.versions.windows; } };
   const rejects = { get version() { return projections.versions.rejects; } };
-  const counters = { ingested: 0, rejected: 0 };
   const scopes = scopeCache(rt.versions);
   const app = createApp({
     apiToken: settings.apiToken,
-    async ingest(body, idempotencyKey) {
-      const answer = await ingestor.ingest(validateSpocMessage(body), 'http', idempotencyKey);
-      if (!answer.duplicate) {
-        counters.ingested += answer.accepted;
-        counters.rejected += answer.rejected.length;
-      }
-      return answer;
-    },
+    ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
     // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
     minuteTable: async () => new MergedBlockTable(await Promise.all((await scopes('windows', windows.version))
       .map((scope) => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version, scope).minute)))),
@@ -61,8 +74,9 @@ export async function startService(configured: Settings): Promise<{ port: number
     backlog: backlog.api,
     health: () => ({
       status: projections.failure ? 'failing' : 'ok',
-      source: settings.simulate ? 'simulated' : 'api',
-      simulated: settings.simulate,
+      source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
+      simulated: simulate,
+      ...(serviceBus ? { serviceBus: { queue: settings.serviceBusQueue, ...serviceBus.stats } } : {}),
       log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file' },
       projector: { position: projections.stats.position, watermark: projections.stats.watermark, metrics: projections.stats.metrics },
       versions: projections.versions,
@@ -84,14 +98,14 @@ export async function startService(configured: Settings): Promise<{ port: number
   });
   const port = (server.address() as { port: number }).port;
   let simTimer: NodeJS.Timeout | undefined;
-  if (settings.simulate) {
+  if (simulate) {
     process.stderr.write('opsfold: SIMULATED source: the built-in SPOC simulator is feeding the log (--no-simulate turns it off)\n');
     let minute = Math.floor(Date.now() / 60000) * 60;
     simTimer = setInterval(() => {
       const now = Math.floor(Date.now() / 60000) * 60;
       if (now <= minute) return;
       for (const m of simulateSpoc({ tenants: 5, vmsPerTenant: 4, keys: 5, startSeconds: minute, minutes: 1, seed: minute })) {
-        void ingestor.ingest(validateSpocMessage(m), 'simulator').catch(() => undefined);
+        void counted(validateSpocMessage(m), 'simulator').catch(() => undefined);
       }
       minute = now;
     }, 2000);
@@ -102,6 +116,8 @@ export async function startService(configured: Settings): Promise<{ port: number
     async stop() {
       if (simTimer) clearInterval(simTimer);
       await new Promise((resolve) => server.close(resolve));
+      await serviceBus?.stop();
+      await publisher?.stop();
       await backlog.stop();
       await projections.stop();
       await rt.close();

@@ -8,11 +8,12 @@ import { OpsfoldError } from '../core/errors';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { RejectsProjector } from '../../streams/RejectsProjector';
 import { BacklogProjector } from '../../streams/BacklogProjector';
-import { PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { logKeysTable, PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
 import { replayPartitions } from './replayEventHubs';
 import { UnionRowTable } from '../../projections/scopedTables';
+import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 
 export type Flags = Parameters<typeof loadSettings>[0];
@@ -113,7 +114,8 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
         }
       };
       if (rt.distributed) {
-        await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); });
+        const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
+        await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates);
       } else {
         await fold(rt.log, '', (p) => bar.update(p));
       }

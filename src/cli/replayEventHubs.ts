@@ -2,6 +2,7 @@ import { earliestEventPosition, type EventHubConsumerClient, type ReceivedEventD
 import type { EventLog } from '../core/ports';
 import { createConsumer } from '../adapters/eventHubs/azureClients';
 import { PartitionFeed } from '../adapters/eventHubs/PartitionFeed';
+import type { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { Settings } from '../config/settings';
 import { scopeOfPartition } from '../../projections/projectionCatalog';
 
@@ -17,6 +18,7 @@ export async function replayPartitions(
   fold: (log: EventLog, scope: string, partitionId: string) => Promise<void>,
   onProgress?: (done: number, total: number) => void,
   consumer: EventHubConsumerClient = createConsumer(settings, undefined),
+  duplicates?: DuplicateFilter,
 ): Promise<void> {
   try {
     const ids = await consumer.getPartitionIds();
@@ -32,7 +34,7 @@ export async function replayPartitions(
       const subscription = consumer.subscribe(id, {
         processEvents: async (events: ReceivedEventData[]) => {
           const upTo = events.filter((e) => e.sequenceNumber <= last);
-          await feed.push(upTo);
+          await feed.push(duplicates ? await duplicates.filter(id, upTo) : upTo);
           done += upTo.length;
           onProgress?.(done, total);
           if (upTo.length < events.length || events.some((e) => e.sequenceNumber === last)) await feed.close();

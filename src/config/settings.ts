@@ -39,6 +39,8 @@ export const SETTINGS = {
   checkpointStorageConnectionString: { env: 'CHECKPOINT_STORAGE_CONNECTION_STRING', kind: 'secret', doc: 'Blob Storage connection string for Event Hubs checkpoints and partition ownership.' },
   checkpointStorageUrl: { env: 'CHECKPOINT_STORAGE_URL', kind: 'string', doc: 'Blob Storage account URL (https://ACCOUNT.blob.core.windows.net) used with DefaultAzureCredential.' },
   checkpointContainer: { env: 'CHECKPOINT_CONTAINER', kind: 'string', default: 'opsfold-checkpoints', doc: 'Blob container of the checkpoints; one per projection version is made from it (NAME-wN-rN).' },
+  ownershipExpirationSeconds: { env: 'EVENTHUB_OWNERSHIP_EXPIRATION_SECONDS', kind: 'int', default: 60, min: 2, max: 3600, doc: 'A partition whose owner has not renewed its claim for this long is taken over by another instance (e.g. after a crash).' },
+  loadBalancingIntervalSeconds: { env: 'EVENTHUB_LOAD_BALANCING_INTERVAL_SECONDS', kind: 'int', default: 10, min: 1, max: 600, doc: 'How often each instance renews its claims and looks for partitions to take.' },
   windowEventHubName: { env: 'WINDOW_EVENTHUB_NAME', kind: 'string', default: 'opsfold-windows', doc: 'Event Hub that window events are published to (partition key: counter key), when Event Hubs is configured.' },
   backlogTimezone: { env: 'BACKLOG_TIMEZONE', kind: 'timezone', default: 'UTC', doc: 'IANA time zone of the backlog: the daily poll time and the local dates of the snapshots (never the machine\'s zone).' },
   backlogPollAt: { env: 'BACKLOG_POLL_AT', kind: 'timeOfDay', default: '19:00', doc: 'Local time of the daily ServiceNow poll, HH:mm.' },
@@ -84,6 +86,8 @@ export interface Settings {
   readonly checkpointStorageUrl?: string;
   readonly checkpointContainer: string;
   readonly windowEventHubName: string;
+  readonly ownershipExpirationSeconds: number;
+  readonly loadBalancingIntervalSeconds: number;
   readonly backlogTimezone: string;
   readonly backlogPollAt: string;
   readonly backlogTeams?: readonly BacklogTeam[];

@@ -3,6 +3,7 @@ import {
 } from '@azure/event-hubs';
 import type { Checkpoint } from '../../../streams/projectionVersions';
 import { PartitionFeed } from './PartitionFeed';
+import type { DuplicateFilter } from './DuplicateFilter';
 
 /** What runs over one partition: projectors reading their own feed, each checkpointing on its own. */
 export interface PartitionWork {
@@ -20,6 +21,8 @@ export interface EventHubsProcessorOptions {
    * calls after each of its checkpoints; the hub's checkpoint follows the slowest projector.
    */
   createWork(partitionId: string, onCheckpoint: (projector: number) => (checkpoint: Checkpoint) => Promise<void>): PartitionWork;
+  /** Drops the repeated appends of one message before the projectors see them. */
+  duplicates?: DuplicateFilter;
   maxBatchSize?: number;
   maxWaitTimeInSeconds?: number;
   onError?(error: Error, partitionId?: string): void;
@@ -84,7 +87,10 @@ export class EventHubsProcessor {
   private async deliver(events: ReceivedEventData[], context: PartitionContext): Promise<void> {
     const claimed = this.claimed.get(context.partitionId);
     if (!claimed || events.length === 0) return;
-    await Promise.all(claimed.work.feeds.map((feed) => feed.push(events)));
+    // Offsets of dropped events are still needed to move the hub's checkpoint past them.
+    for (const feed of claimed.work.feeds) feed.noteOffsets(events);
+    const kept = this.options.duplicates ? await this.options.duplicates.filter(context.partitionId, events) : events;
+    await Promise.all(claimed.work.feeds.map((feed) => feed.push(kept)));
   }
 
   /** The hub's checkpoint goes to the event just before the earliest record a projector still needs. */

@@ -34,6 +34,11 @@ export class PartitionFeed implements EventLog {
     });
   }
 
+  /** Remembers the offsets of events, also of those a filter keeps from the reader. */
+  noteOffsets(events: readonly ReceivedEventData[]): void {
+    for (const e of events) this.offsets.set(e.sequenceNumber, String(e.offset));
+  }
+
   /** The offset of the event at `sequenceNumber`, if this feed saw it and it was not forgotten. */
   offsetOf(sequenceNumber: number): string | undefined {
     return this.offsets.get(sequenceNumber);

@@ -42,6 +42,7 @@ export class WindowEventPublisher {
     this.stopped = true;
     await this.sending;
     if (this.buffer.length > 0) await this.sendSome().catch((error: unknown) => this.options.onError?.(error as Error));
+    await this.producer.close();
   }
 
   private async drain(): Promise<void> {

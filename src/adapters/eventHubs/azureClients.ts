@@ -49,7 +49,13 @@ export function createProducer(settings: Settings, eventHubName: string): EventH
 
 export function createConsumer(settings: Settings, checkpointStore: CheckpointStore | undefined, options: EventHubConsumerClientOptions = {}): EventHubConsumerClient {
   requireEventHubs(settings);
-  const all: EventHubConsumerClientOptions = { retryOptions: { maxRetries: 5, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, ...options };
+  // Greedy: an instance takes every expired partition at once (a crashed one's, after the expiration), and its fair share of the rest.
+  const loadBalancingOptions = {
+    strategy: 'greedy' as const,
+    updateIntervalInMs: settings.loadBalancingIntervalSeconds * 1000,
+    partitionOwnershipExpirationIntervalInMs: settings.ownershipExpirationSeconds * 1000,
+  };
+  const all: EventHubConsumerClientOptions = { retryOptions: { maxRetries: 5, retryDelayInMs: 500, maxRetryDelayInMs: 30_000 }, loadBalancingOptions, ...options };
   const { eventHubName, eventHubConsumerGroup: group } = settings;
   if (settings.eventHubsConnectionString !== undefined) {
     return checkpointStore
