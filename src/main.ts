@@ -8,12 +8,13 @@ import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
 import { LocalProjections, type ProjectionHost } from './localProjections';
-import { idempotencyTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
-import type { ProjectionVersions } from '../streams/projectionVersions';
+import { idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
+import { ProjectionVersions } from '../streams/projectionVersions';
 import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
+import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 
@@ -34,9 +35,18 @@ export async function startService(configured: Settings): Promise<{ port: number
     ? new Ingestor(rt.appender, Date.now, new TableIdempotencyLedger(await rt.tables.rowTable(idempotencyTable(settings.tablePrefix))))
     : new Ingestor(rt.log);
   await ingestor.recover();
+  // Projectors wait out a storage outage (retrying with backoff); the read API keeps the plain store and answers 503.
+  let outageNoted = 0;
+  const patient = new PatientTableStore(rt.tables, {
+    onRetry: (error, attempt, operation) => {
+      if (attempt === 1 || Date.now() - outageNoted > 60_000) note(`storage unavailable (${operation}: ${error.message}); retrying with backoff`);
+      outageNoted = Date.now();
+    },
+  });
+  const patientVersions = new ProjectionVersions(await patient.rowTable(metaTable(settings.tablePrefix)));
   const projections: ProjectionHost = distributed
-    ? new DistributedProjections({ settings, tables: rt.tables, versions: rt.versions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
-    : new LocalProjections({ settings, log: rt.log, tables: rt.tables, versions: rt.versions });
+    ? new DistributedProjections({ settings, tables: patient, versions: patientVersions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
+    : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
   await projections.start();
   const counters = { ingested: 0, rejected: 0 };
   /** Every source's appends, counted for /metrics (duplicates appended nothing). */

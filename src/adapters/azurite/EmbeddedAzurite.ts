@@ -32,6 +32,8 @@ export interface EmbeddedAzuriteOptions {
   blob?: boolean;
   /** Seconds an idle keep-alive connection stays open. */
   keepAliveTimeoutSeconds?: number;
+  /** Port of the Table service (default: the OS picks one). */
+  tablePort?: number;
   /**
    * Run Azurite in a child process of its own (forked from node_modules, IPC to this one), so
    * the storage emulator gets its own core instead of sharing this event loop. The child
@@ -80,7 +82,7 @@ export class EmbeddedAzurite {
     if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds });
     const servers: AzuriteServer[] = [];
     try {
-      servers.push(createTableServer(host, keepAliveTimeoutSeconds, location));
+      servers.push(createTableServer(host, options.tablePort ?? 0, keepAliveTimeoutSeconds, location));
       await servers[0].start();
       if (blob) {
         servers.push(createBlobServer(host, keepAliveTimeoutSeconds, location));
@@ -162,11 +164,11 @@ export class EmbeddedAzurite {
   }
 }
 
-function createTableServer(host: string, keepAliveTimeoutSeconds: number, location: string | undefined): AzuriteServer {
+function createTableServer(host: string, port: number, keepAliveTimeoutSeconds: number, location: string | undefined): AzuriteServer {
   const TableServer = loadDefault<ServerClass>('azurite/dist/src/table/TableServer');
   const TableConfiguration = loadDefault<ConfigurationClass>('azurite/dist/src/table/TableConfiguration');
   const configuration = new TableConfiguration(
-    host, 0, keepAliveTimeoutSeconds,
+    host, port, keepAliveTimeoutSeconds,
     join(location ?? '.', '__azurite_db_table__.json'), // metadataDBPath (unused in memory)
     false, false, undefined, undefined, // enableDebugLog, enableAccessLog, accessLogWriteStream, debugLogFilePath
     true, true, // loose, skipApiVersionCheck
