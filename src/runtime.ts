@@ -6,7 +6,7 @@ import { TableStorageStore } from './adapters/tableStorage/TableStorageStore';
 import type { Settings } from './config/settings';
 import { ConfigError } from './core/errors';
 import type { EventAppender } from './core/ports';
-import { createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
+import { azureCredential, createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
 import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
 import { metaTable, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
@@ -67,7 +67,9 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   const log = await FileLog.open(join(settings.dataDir, 'log'));
   let azurite: EmbeddedAzurite | undefined;
   let connectionString = settings.tablesConnectionString;
-  if (connectionString === undefined && running?.tablePort !== undefined && !options.service) {
+  if (connectionString === undefined && settings.tablesEndpoint !== undefined) {
+    // A storage account reached with DefaultAzureCredential: nothing to start here.
+  } else if (connectionString === undefined && running?.tablePort !== undefined && !options.service) {
     connectionString = EmbeddedAzurite.tableConnectionStringFor(running.host, running.tablePort);
   } else if (connectionString === undefined) {
     try {
@@ -79,7 +81,9 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     connectionString = azurite.tableConnectionString;
     if (options.log !== false) process.stderr.write(`opsfold: embedded Azurite (Table Storage) on 127.0.0.1:${azurite.tablePort}, data in ${join(settings.dataDir, 'azurite')}\n`);
   }
-  const tables = TableStorageStore.fromConnectionString(connectionString);
+  const tables = settings.tablesConnectionString === undefined && settings.tablesEndpoint !== undefined
+    ? TableStorageStore.fromEndpoint(httpsEndpoint(settings.tablesEndpoint), azureCredential())
+    : TableStorageStore.fromConnectionString(connectionString!);
   const distributed = eventHubsConfigured(settings);
   const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
   const appender: EventAppender = producer ? new EventHubsAppender(producer) : log;
@@ -105,4 +109,9 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
 /** The active version of a projection, making version 1 active on a fresh store. */
 export function activeVersion(versions: ProjectionVersions, projection: ProjectionName): Promise<number> {
   return versions.activeOrFirst(projection);
+}
+
+function httpsEndpoint(endpoint: string): string {
+  if (!/^https:\/\/[^/]+/i.test(endpoint)) throw new ConfigError('TABLES_ENDPOINT', `TABLES_ENDPOINT must be an https:// Table Storage endpoint, got ${JSON.stringify(endpoint)}`);
+  return endpoint;
 }

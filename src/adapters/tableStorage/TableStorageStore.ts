@@ -1,4 +1,5 @@
 import { odata, TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
 import { InvalidInputError } from '../../core/errors';
 import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../core/ports';
 import { TableStorageBlockTable } from './TableStorageBlockTable';
@@ -36,18 +37,38 @@ function tableEndpointOf(connectionString: string): string | undefined {
  */
 export class TableStorageStore implements TableStore {
   private readonly tables = new Map<string, Promise<{ client: TableClient; created: boolean }>>();
-  private readonly service: TableServiceClient;
 
   private constructor(
-    private readonly connectionString: string,
-    private readonly clientOptions: TableServiceClientOptions,
+    private readonly service: TableServiceClient,
+    private readonly clientFor: (table: string) => TableClient,
     private readonly tablePrefix: string,
     private readonly tableOptions: { partitionConcurrency: number; retry: RetryOptions },
-  ) {
-    this.service = TableServiceClient.fromConnectionString(connectionString, clientOptions);
-  }
+  ) {}
 
   static fromConnectionString(connectionString: string, options: TableStorageStoreOptions = {}): TableStorageStore {
+    const allowInsecureConnection =
+      options.allowInsecureConnection ?? LOOPBACK_HTTP.test(tableEndpointOf(connectionString) ?? '');
+    // withRetry is our one retry loop; the SDK's would multiply its attempts.
+    const clientOptions: TableServiceClientOptions = { allowInsecureConnection, retryOptions: { maxRetries: 0 } };
+    return TableStorageStore.create(
+      TableServiceClient.fromConnectionString(connectionString, clientOptions),
+      (table) => TableClient.fromConnectionString(connectionString, table, clientOptions),
+      options,
+    );
+  }
+
+  /** A storage account's tables reached with a token credential (DefaultAzureCredential: managed identity in Azure). */
+  static fromEndpoint(endpoint: string, credential: TokenCredential, options: TableStorageStoreOptions = {}): TableStorageStore {
+    const allowInsecureConnection = options.allowInsecureConnection ?? LOOPBACK_HTTP.test(endpoint);
+    const clientOptions: TableServiceClientOptions = { allowInsecureConnection, retryOptions: { maxRetries: 0 } };
+    return TableStorageStore.create(
+      new TableServiceClient(endpoint, credential, clientOptions),
+      (table) => new TableClient(endpoint, table, credential, clientOptions),
+      options,
+    );
+  }
+
+  private static create(service: TableServiceClient, clientFor: (table: string) => TableClient, options: TableStorageStoreOptions): TableStorageStore {
     const { tablePrefix = '', partitionConcurrency = 4, retry = {} } = options;
     if (tablePrefix !== '' && !/^[A-Za-z][A-Za-z0-9]*$/.test(tablePrefix)) {
       throw new InvalidInputError(
@@ -55,11 +76,7 @@ export class TableStorageStore implements TableStore {
         { parameter: 'tablePrefix' },
       );
     }
-    const allowInsecureConnection =
-      options.allowInsecureConnection ?? LOOPBACK_HTTP.test(tableEndpointOf(connectionString) ?? '');
-    // withRetry is our one retry loop; the SDK's would multiply its attempts.
-    const clientOptions: TableServiceClientOptions = { allowInsecureConnection, retryOptions: { maxRetries: 0 } };
-    return new TableStorageStore(connectionString, clientOptions, tablePrefix, { partitionConcurrency, retry });
+    return new TableStorageStore(service, clientFor, tablePrefix, { partitionConcurrency, retry });
   }
 
   async blockTable(name: string, layout: BlockLayout = {}): Promise<BlockTable> {
@@ -114,7 +131,7 @@ export class TableStorageStore implements TableStore {
       let status = 0;
       const create = () => this.service.createTable(full, { onResponse: (response) => (status = response.status) });
       table = withRetry(`create table ${full}`, create, this.tableOptions.retry).then(() => ({
-        client: TableClient.fromConnectionString(this.connectionString, full, this.clientOptions),
+        client: this.clientFor(full),
         created: status === 201 || status === 204,
       }));
       table.catch(() => this.tables.delete(full));
