@@ -1,0 +1,53 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadSettings, SETTINGS } from '../../src/config/settings';
+
+const DOCKER = resolve(__dirname, '../../../docker');
+const read = (name: string) => readFileSync(join(DOCKER, name), 'utf8');
+
+/** The `KEY: "value"` lines of the opsfold environment block (the YAML anchor) of compose.yaml. */
+function composeEnvironment(): Record<string, string> {
+  const lines = read('compose.yaml').split('\n');
+  const start = lines.findIndex((l) => l.startsWith('x-opsfold-environment:'));
+  assert.ok(start >= 0, 'compose.yaml has the x-opsfold-environment block');
+  const env: Record<string, string> = {};
+  for (const line of lines.slice(start + 1)) {
+    const m = /^ {2}([A-Z0-9_]+): "(.*)"$/.exec(line);
+    if (!m) break;
+    env[m[1]] = m[2].replace(/\$\$/g, '$');
+  }
+  return env;
+}
+
+describe('docker/ (checked here, since no Docker engine can run it)', () => {
+  it('compose.yaml passes opsfold only settings its schema knows, and they load without error', () => {
+    const env = composeEnvironment();
+    const known = new Set<string>(Object.values(SETTINGS).map((s) => s.env));
+    assert.ok(Object.keys(env).length >= 10);
+    for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is not an opsfold setting`);
+    const { settings, sources } = loadSettings({}, env);
+    assert.equal(settings.eventHubName, 'opsfold-events');
+    assert.equal(settings.eventHubConsumerGroup, '$Default');
+    assert.equal(settings.simulate, false);
+    assert.equal(sources.serviceBusConnectionString, 'environment');
+  });
+
+  it('the emulators are configured with the hubs and the queue the settings name', () => {
+    const env = composeEnvironment();
+    const hubs = JSON.parse(read('eventhubs-config.json')) as { UserConfig: { NamespaceConfig: { Entities: { Name: string; PartitionCount: string }[] }[] } };
+    const names = hubs.UserConfig.NamespaceConfig[0].Entities.map((e) => e.Name);
+    assert.ok(names.includes(env.EVENTHUB_NAME) && names.includes(env.WINDOW_EVENTHUB_NAME));
+    const queues = JSON.parse(read('servicebus-config.json')) as { UserConfig: { Namespaces: { Queues: { Name: string }[] }[] } };
+    assert.ok(queues.UserConfig.Namespaces[0].Queues.some((q) => q.Name === env.SERVICEBUS_QUEUE));
+  });
+
+  it('the Dockerfile builds in stages on Node 22 or later, runs as a non-root user and has a HEALTHCHECK', () => {
+    const dockerfile = read('Dockerfile');
+    const froms = [...dockerfile.matchAll(/^FROM node:(\d+)/gm)].map((m) => Number(m[1]));
+    assert.ok(froms.length >= 2 && froms.every((v) => v >= 22), `FROM lines: ${froms}`);
+    assert.match(dockerfile, /^USER node$/m);
+    assert.match(dockerfile, /^HEALTHCHECK /m);
+  });
+});
