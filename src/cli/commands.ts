@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadSettings, describeSettings, type Settings } from '../config/settings';
+import { resolveSecrets } from '../config/secrets';
 import { openRuntime, activeVersion } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
@@ -191,8 +192,16 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   }
 }
 
-export function configCommand(flags: Flags): number {
-  const { settings, sources } = loadSettings(flags);
-  for (const s of describeSettings(settings, sources)) process.stdout.write(`${s.env.padEnd(34)} ${s.value.padEnd(24)} (${s.source})\n`);
+export async function configCommand(flags: Flags): Promise<number> {
+  const { settings: configured, sources } = loadSettings(flags);
+  // With KEY_VAULT_URL, the secrets not set otherwise are read from the vault: show them as such (masked).
+  const settings = await resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
+  for (const name of Object.keys(sources) as (keyof typeof sources)[]) {
+    if (configured[name] === undefined && settings[name] !== undefined) sources[name] = 'keyvault';
+  }
+  const rows = describeSettings(settings, sources);
+  const envWidth = Math.max(...rows.map((s) => s.env.length));
+  const valueWidth = Math.min(48, Math.max(...rows.map((s) => s.value.length)));
+  for (const s of rows) process.stdout.write(`${s.env.padEnd(envWidth)}  ${s.value.padEnd(valueWidth)}  (${s.source})\n`);
   return 0;
 }

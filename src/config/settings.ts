@@ -111,7 +111,7 @@ export interface Settings {
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */
-export type SettingSource = 'flag' | 'environment' | 'default' | 'unset';
+export type SettingSource = 'flag' | 'environment' | 'default' | 'unset' | 'keyvault';
 
 /**
  * Resolves every setting from command-line flags (highest), then the environment, then the
