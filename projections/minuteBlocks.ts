@@ -147,14 +147,18 @@ export class MinuteBlocks {
     for (const [sub, ws] of Object.entries(newest)) if (!(p.newest.get(sub)! >= ws)) p.newest.set(sub, ws);
   }
 
-  /** The dirty blocks as table rows, marked as reflecting the log through `appliedThrough`; clears the dirty marks. */
-  takeDirty(appliedThrough: number): StoredBlock[] {
+  /**
+   * The dirty blocks as table rows, marked as reflecting the log through `appliedThrough`; clears
+   * their dirty marks. With `endedBy`, only the blocks whose slot ended by then.
+   */
+  takeDirty(appliedThrough: number, endedBy = Infinity): StoredBlock[] {
     const out: StoredBlock[] = [];
     for (const block of this.dirty) {
+      if (block.slot + SLOT_SECONDS > endedBy) continue;
       block.appliedThrough = appliedThrough;
       out.push({ partition: block.partition, row: block.slot, data: encodeBlock(block.series), appliedThrough });
+      this.dirty.delete(block);
     }
-    this.dirty.clear();
     return out;
   }
 

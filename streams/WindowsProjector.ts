@@ -2,7 +2,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/core/ports';
 import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
-import { MinuteBlocks } from '../projections/minuteBlocks';
+import { MinuteBlocks, slotStartOf } from '../projections/minuteBlocks';
 import { positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
@@ -89,6 +89,7 @@ export class WindowsProjector {
     const timer = follow ? setInterval(() => void flush().catch((e) => records.error(e)), flushIntervalMs) : undefined;
     let lastFlush = now();
     let inFlight: Promise<void> | undefined;
+    let lastSealed = -Infinity;
     try {
       for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal })) {
         for (const record of batch) {
@@ -102,6 +103,15 @@ export class WindowsProjector {
           this.processedThrough = Math.max(this.processedThrough, record.next);
         }
         this.options.onProgress?.(this.processedThrough);
+        const sealed = slotStartOf(folder.watermark);
+        if (!follow && sealed > lastSealed && !Number.isNaN(sealed)) {
+          // A rebuild: once the watermark leaves a 15-minute slot, its blocks are (nearly always) final; write them
+          // while the fold goes on. No checkpoint: the blocks carry the position they reflect, which is all a restart needs.
+          lastSealed = sealed;
+          await inFlight;
+          inFlight = this.writes.run(() => this.writeSealed(folder, sealed, minute, vmMinute));
+          inFlight.catch(() => undefined);
+        }
         if (now() - lastFlush >= flushIntervalMs) {
           // One flush in flight while the fold goes on: its blocks were encoded when it began.
           await inFlight;
@@ -158,6 +168,12 @@ export class WindowsProjector {
         blocks.load(partition, slot, await (grouping === 'minute' ? minute : vmMinute).read(partition, slot));
       }));
     }
+  }
+
+  /** Writes the dirty blocks of the slots that ended by `endedBy` (the watermark's slot start). */
+  private async writeSealed(folder: WindowFolder, endedBy: number, minute: BlockTable, vmMinute: BlockTable): Promise<void> {
+    const position = this.processedThrough;
+    await Promise.all([minute.write(folder.cross.takeDirty(position, endedBy)), vmMinute.write(folder.perVm.takeDirty(position, endedBy))]);
   }
 
   private async flush(folder: WindowFolder, t: { minute: BlockTable; vmMinute: BlockTable; late: RowTable; catalog: RowTable }): Promise<void> {

@@ -138,7 +138,7 @@ async function replay(logDir: string, tables: TableStore) {
       tablePrefix: 'bench',
       version: 1,
       windows: { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800 },
-      flushIntervalMs: 5000,
+      flushIntervalMs: Number(process.env.BENCH_FLUSH_MS ?? 5000),
       follow: false,
     });
     return await projector.run();
