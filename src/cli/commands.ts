@@ -7,7 +7,11 @@ import { parseSpocMessage } from '../core/validateSpoc';
 import { OpsfoldError } from '../core/errors';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { RejectsProjector } from '../../streams/RejectsProjector';
+import { WindowEventFeed } from '../../streams/WindowEventFeed';
+import { withRecordClock } from '../../streams/withRecordClock';
 import { PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { historyTablePrefix } from '../../projections/windowEventHistory';
+import type { Runtime } from '../runtime';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
 
@@ -93,7 +97,15 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
       const common = { log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: Math.max(settings.flushIntervalMs, 5000), onProgress: (p: number) => bar.update(p) };
       const started = Date.now();
       if (name === 'windows') {
-        const stats = await new WindowsProjector({ ...common, windows: settings }).run();
+        // The window-event history is rebuilt too, each event stamped with its record's append time.
+        const { log, clock } = withRecordClock(rt.log);
+        const projector = new WindowsProjector({ ...common, log, windows: settings });
+        const feed = await WindowEventFeed.open({
+          windows$: projector.windows$, tables: rt.tables, tablePrefix: settings.tablePrefix, version,
+          retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock,
+        });
+        const stats = await projector.run();
+        await feed.close();
         bar.stop();
         process.stdout.write(`${JSON.stringify({ projection: name, version, metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, seconds: (Date.now() - started) / 1000 })}\n`);
       } else {
@@ -103,7 +115,7 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
       }
       await rt.versions.activate(name, version);
       if (old !== undefined && old !== version) {
-        for (const table of tablesOf(name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
+        for (const table of await projectionTables(rt, name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
         await rt.versions.forget(name, old);
       }
     }
@@ -111,6 +123,12 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
   } finally {
     await rt.close();
   }
+}
+
+/** Every table a projection version owns: the fixed ones and, for windows, the hourly history tables. */
+async function projectionTables(rt: Runtime, name: ProjectionName, prefix: string, version: number): Promise<string[]> {
+  const fixed = tablesOf(name, prefix, version);
+  return name === 'windows' ? [...fixed, ...(await rt.tables.listTables(historyTablePrefix(prefix, version)))] : fixed;
 }
 
 /** `opsfold simulate`: synthetic SPOC traffic appended to the log. */
@@ -153,7 +171,7 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   try {
     const latest = await rt.versions.latest(projection as ProjectionName);
     for (let v = 1; v <= latest; v++) {
-      for (const table of tablesOf(projection as ProjectionName, settings.tablePrefix, v)) await rt.tables.dropTable(table);
+      for (const table of await projectionTables(rt, projection as ProjectionName, settings.tablePrefix, v)) await rt.tables.dropTable(table);
       await rt.versions.forget(projection as ProjectionName, v);
     }
     await rt.versions.activate(projection as ProjectionName, latest + 1);

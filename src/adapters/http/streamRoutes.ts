@@ -1,0 +1,197 @@
+import type { Request, Response } from 'express';
+import { InvalidInputError } from '../../core/errors';
+import {
+  SlowSubscriberError, type FeedEntry, type WindowEventSource, type WindowFilter,
+} from '../../core/windowStream';
+import { parseQuery, queryString } from './params';
+
+export interface WindowStreamOptions {
+  source: WindowEventSource;
+  /** A comment line goes to every client this often, so proxies and clients see the stream alive. */
+  heartbeatMs: number;
+  /** Bytes a client may have waiting in the server; beyond, it is sent `overflow` and disconnected. */
+  maxBufferedBytes: number;
+  /** After the overflow notice, how long the connection may take to drain before it is cut. */
+  overflowGraceMs?: number;
+  /** The reconnect delay suggested to EventSource clients. */
+  retryMs?: number;
+}
+
+export interface WindowStreamStats {
+  clients: number;
+  overflows: number;
+  /** The most bytes any one client ever had waiting in the server. */
+  peakClientBufferedBytes: number;
+}
+
+/** `GET /v1/stream/windows`: Server-Sent Events of window events (see the README). */
+export interface WindowStream {
+  handle(req: Request, res: Response): void;
+  stats(): WindowStreamStats;
+  /** Ends every stream (the service is stopping). */
+  close(): void;
+}
+
+const STREAM_PARAMS = ['key', 'tenant', 'vm', 'grouping'] as const;
+
+/** The filter of a stream request; throws InvalidInputError (a 400) for a bad one. */
+export function parseStreamFilter(search: string): WindowFilter {
+  const params = parseQuery(search, STREAM_PARAMS);
+  const filter: WindowFilter = {};
+  for (const name of ['key', 'tenant', 'vm'] as const) {
+    const v = params.get(name);
+    if (v === '') throw new InvalidInputError(`parameter "${name}" must not be empty`, { parameter: name });
+    if (v !== undefined) filter[name] = v;
+  }
+  if ((filter.tenant === undefined) !== (filter.vm === undefined)) {
+    const missing = filter.tenant === undefined ? 'tenant' : 'vm';
+    throw new InvalidInputError(`parameters "tenant" and "vm" go together; "${missing}" is missing`, { parameter: missing });
+  }
+  const grouping = params.get('grouping');
+  if (grouping !== undefined) {
+    if (grouping !== 'cross' && grouping !== 'vm') throw new InvalidInputError(`parameter "grouping" must be cross or vm, got "${grouping}"`, { parameter: 'grouping' });
+    if (grouping === 'cross' && filter.tenant !== undefined) throw new InvalidInputError('parameter "grouping" is cross, but tenant and vm select per-VM windows', { parameter: 'grouping' });
+    filter.grouping = grouping;
+  }
+  return filter;
+}
+
+/** The `Last-Event-ID` header as an id, undefined when absent; throws for a value that is not one. */
+export function parseLastEventId(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  const v = header.trim();
+  const n = Number(v);
+  if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(n)) {
+    throw new InvalidInputError(`header "Last-Event-ID" must be an event id (digits), got "${v}"`, { parameter: 'Last-Event-ID' });
+  }
+  return n;
+}
+
+/** One connected client: writes while its waiting bytes stay under the bound, else overflows. */
+class SseClient {
+  closed = false;
+  stop: () => void = () => undefined;
+
+  constructor(
+    private readonly res: Response,
+    private readonly maxBufferedBytes: number,
+    private readonly graceMs: number,
+    private readonly onOverflow: () => void,
+    private readonly onBuffered: (bytes: number) => void,
+  ) {}
+
+  send(text: string): void {
+    if (this.closed) return;
+    if (this.res.writableLength + Buffer.byteLength(text) > this.maxBufferedBytes) return this.overflow();
+    this.res.write(text);
+    this.onBuffered(this.res.writableLength);
+  }
+
+  /** Resolves once the client has taken most of what waits for it (or is gone). */
+  async drained(): Promise<void> {
+    while (!this.closed && this.res.writableLength > this.maxBufferedBytes / 2) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 50);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.res.once('drain', done);
+      });
+    }
+  }
+
+  overflow(): void {
+    if (this.closed) return;
+    this.onOverflow();
+    this.end(`event: overflow\ndata: ${JSON.stringify({ maxBufferedBytes: this.maxBufferedBytes, message: 'the client did not keep up; reconnect with Last-Event-ID to resume' })}\n\n`, this.graceMs);
+  }
+
+  /** Sends a last frame, ends, and cuts the connection if it has not drained within `graceMs`. */
+  end(frame: string, graceMs: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stop();
+    this.res.end(frame);
+    const timer = setTimeout(() => this.res.destroy(), graceMs);
+    timer.unref();
+    this.res.once('close', () => clearTimeout(timer));
+  }
+}
+
+const frameCache = new WeakMap<FeedEntry, string>();
+const batchCache = new WeakMap<readonly FeedEntry[], string>();
+
+function frameOf(e: FeedEntry): string {
+  let frame = frameCache.get(e);
+  if (frame === undefined) frameCache.set(e, (frame = `id: ${e.window.id}\nevent: window\ndata: ${e.json}\n\n`));
+  return frame;
+}
+
+/** The frames of a batch; a batch that reaches many clients unfiltered is joined once. */
+function framesOf(entries: readonly FeedEntry[]): string {
+  let text = batchCache.get(entries);
+  if (text === undefined) {
+    text = entries.length === 1 ? frameOf(entries[0]) : entries.map(frameOf).join('');
+    batchCache.set(entries, text);
+  }
+  return text;
+}
+
+export function createWindowStream(options: WindowStreamOptions): WindowStream {
+  const { source, heartbeatMs, maxBufferedBytes, overflowGraceMs = 5000, retryMs = 2000 } = options;
+  const clients = new Set<SseClient>();
+  const counters = { overflows: 0, peakClientBufferedBytes: 0 };
+  let heartbeat: NodeJS.Timeout | undefined;
+  const ensureHeartbeat = () => {
+    if (heartbeat) return;
+    heartbeat = setInterval(() => {
+      for (const client of clients) client.send(': heartbeat\n\n');
+    }, heartbeatMs);
+    heartbeat.unref();
+  };
+
+  return {
+    handle(req: Request, res: Response): void {
+      const filter = parseStreamFilter(queryString(req));
+      const after = parseLastEventId(req.get('last-event-id'));
+      res.status(200).set({
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
+      res.flushHeaders();
+      req.socket.setNoDelay(true);
+      const client = new SseClient(res, maxBufferedBytes, overflowGraceMs, () => counters.overflows++, (bytes) => {
+        if (bytes > counters.peakClientBufferedBytes) counters.peakClientBufferedBytes = bytes;
+      });
+      clients.add(client);
+      ensureHeartbeat();
+      res.on('close', () => {
+        client.closed = true;
+        client.stop();
+        clients.delete(client);
+      });
+      client.send(`retry: ${retryMs}\n: connected\n\n`);
+      client.stop = source.subscribe(filter, {
+        next: (entries) => client.send(framesOf(entries)),
+        ready: () => client.drained(),
+        truncated: (retainedFrom) => client.send(`event: truncated\ndata: ${JSON.stringify({ after, retainedFrom })}\n\n`),
+        error: (error) => {
+          if (error instanceof SlowSubscriberError) return client.overflow();
+          client.end(`event: unavailable\ndata: ${JSON.stringify({ message: 'the window-event history could not be read; reconnect with Last-Event-ID to retry' })}\n\n`, overflowGraceMs);
+        },
+      }, { after, maxQueuedBytes: maxBufferedBytes });
+      if (client.closed) client.stop();
+    },
+
+    stats: () => ({ clients: clients.size, ...counters }),
+
+    close(): void {
+      if (heartbeat) clearInterval(heartbeat);
+      heartbeat = undefined;
+      for (const client of clients) client.end('', 1000);
+    },
+  };
+}
