@@ -29,7 +29,7 @@ export const SETTINGS = {
   flushIntervalMs: { env: 'OPSFOLD_FLUSH_INTERVAL_MS', kind: 'int', default: 1000, min: 50, max: 600000, doc: 'How often projections are written and checkpointed.' },
   windowHistoryHours: { env: 'OPSFOLD_WINDOW_HISTORY_HOURS', kind: 'int', default: 24, min: 1, max: 720, doc: 'How far back `Last-Event-ID` can resume the window stream: window events are kept this long (whole hours).' },
   sseHeartbeatSeconds: { env: 'OPSFOLD_SSE_HEARTBEAT_SECONDS', kind: 'int', default: 15, min: 1, max: 3600, doc: 'A heartbeat comment goes to every window-stream client this often.' },
-  sseMaxBufferedBytes: { env: 'OPSFOLD_SSE_MAX_BUFFERED_BYTES', kind: 'int', default: 1048576, min: 4096, max: 1073741824, doc: 'Bytes a window-stream client may have waiting in the server; beyond, it is sent `overflow` and disconnected.' },
+  sseMaxBufferedBytes: { env: 'OPSFOLD_SSE_MAX_BUFFERED_BYTES', kind: 'int', default: 4194304, min: 4096, max: 1073741824, doc: 'Bytes a window-stream client may have waiting in the server; beyond, it is sent `overflow` and disconnected.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;

@@ -80,10 +80,16 @@ class SseClient {
     private readonly onBuffered: (bytes: number) => void,
   ) {}
 
-  send(text: string): void {
+  /**
+   * Writes unless the client already has bytes waiting and these would take it past the bound:
+   * a client that keeps up is never cut by one large burst, and one that does not is told.
+   */
+  send(chunk: string | Buffer): void {
     if (this.closed) return;
-    if (this.res.writableLength + Buffer.byteLength(text) > this.maxBufferedBytes) return this.overflow();
-    this.res.write(text);
+    const waiting = this.res.writableLength;
+    const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (waiting > 0 && waiting + bytes > this.maxBufferedBytes) return this.overflow();
+    this.res.write(chunk);
     this.onBuffered(this.res.writableLength);
   }
 
@@ -112,6 +118,9 @@ class SseClient {
     if (this.closed) return;
     this.closed = true;
     this.stop();
+    // The connection is not reused: it closes once the last frame is out (or the grace ends).
+    const socket = this.res.socket; // detached from the response once it finishes
+    this.res.once('finish', () => socket?.end());
     this.res.end(frame);
     const timer = setTimeout(() => this.res.destroy(), graceMs);
     timer.unref();
@@ -120,7 +129,7 @@ class SseClient {
 }
 
 const frameCache = new WeakMap<FeedEntry, string>();
-const batchCache = new WeakMap<readonly FeedEntry[], string>();
+const batchCache = new WeakMap<readonly FeedEntry[], Buffer>();
 
 function frameOf(e: FeedEntry): string {
   let frame = frameCache.get(e);
@@ -128,14 +137,17 @@ function frameOf(e: FeedEntry): string {
   return frame;
 }
 
-/** The frames of a batch; a batch that reaches many clients unfiltered is joined once. */
-function framesOf(entries: readonly FeedEntry[]): string {
-  let text = batchCache.get(entries);
-  if (text === undefined) {
-    text = entries.length === 1 ? frameOf(entries[0]) : entries.map(frameOf).join('');
-    batchCache.set(entries, text);
+/**
+ * The frames of a batch as one Buffer. A batch that reaches many clients unfiltered is encoded
+ * once, and every connection's write queue holds a reference to the same bytes, not a copy.
+ */
+function framesOf(entries: readonly FeedEntry[]): Buffer {
+  let bytes = batchCache.get(entries);
+  if (bytes === undefined) {
+    bytes = Buffer.from(entries.length === 1 ? frameOf(entries[0]) : entries.map(frameOf).join(''), 'utf8');
+    batchCache.set(entries, bytes);
   }
-  return text;
+  return bytes;
 }
 
 export function createWindowStream(options: WindowStreamOptions): WindowStream {
