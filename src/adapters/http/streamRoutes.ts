@@ -170,9 +170,12 @@ export function createWindowStream(options: WindowStreamOptions): WindowStream {
       res.status(200).set({
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
-        Connection: 'keep-alive',
         'X-Accel-Buffering': 'no',
       });
+      // The stream is delimited by the connection's end, not chunked: one plain write per
+      // client per burst (no chunk framing), and nothing to reuse the connection for anyway.
+      res.removeHeader('Transfer-Encoding');
+      res.removeHeader('Content-Length');
       res.flushHeaders();
       req.socket.setNoDelay(true);
       const client = new SseClient(res, maxBufferedBytes, overflowGraceMs, () => counters.overflows++, (bytes) => {

@@ -6,7 +6,7 @@ import { colorOf, lineChart } from './charts.js';
 import { dateToSeconds, formatInteger, formatSigned, secondsToDate } from './format.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { chart: null, teams: [], answers: [], xs: [] };
+const state = { chart: null, teams: [], answers: [], xs: [], generation: 0 };
 
 /** The team names of a /v1/backlog/teams answer: `{teams:[…]}` or a bare list, of names or `{team}` objects. */
 export function teamNames(body) {
@@ -86,6 +86,7 @@ function render() {
 }
 
 async function load(onError) {
+  const generation = ++state.generation; // a newer range wins over a slower, older answer
   let teams = [];
   try {
     teams = teamNames(await getJson('/v1/backlog/teams'));
@@ -98,6 +99,7 @@ async function load(onError) {
     onError(error);
     return null;
   })));
+  if (generation !== state.generation) return;
   state.answers = answers.filter(Boolean).map((a) => ({ team: a.team, timezone: a.timezone, data: a.data ?? [], byDate: new Map((a.data ?? []).map((d) => [d.date, d])) }));
   render();
 }
