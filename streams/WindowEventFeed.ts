@@ -191,9 +191,11 @@ export class WindowEventFeed implements WindowEventSource {
     const id = nextEventId(this.stats.lastId, this.clock());
     this.stats.lastId = id;
     this.stats.emitted++;
+    const kept = id >= this.cutoffId(); // a rebuild passes over older events without serializing them
+    if (!kept && this.listeners.size === 0) return;
     const window: StreamedWindowEvent = { id, ...w };
     const entry: FeedEntry = { window, json: JSON.stringify(window) };
-    if (id >= this.cutoffId()) {
+    if (kept) {
       this.unwritten.push(entry);
       const max = this.options.maxUnwritten ?? 500_000;
       if (this.unwritten.length > max) {

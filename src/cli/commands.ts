@@ -107,7 +107,8 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
         const stats = await projector.run();
         await feed.close();
         bar.stop();
-        process.stdout.write(`${JSON.stringify({ projection: name, version, metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, seconds: (Date.now() - started) / 1000 })}\n`);
+        const history = { events: feed.stats.written, notWritten: feed.stats.undurable };
+        process.stdout.write(`${JSON.stringify({ projection: name, version, metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, history, seconds: (Date.now() - started) / 1000 })}\n`);
       } else {
         const rejected = await new RejectsProjector(common).run();
         bar.stop();

@@ -171,6 +171,7 @@ export function createWindowStream(options: WindowStreamOptions): WindowStream {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
         'X-Accel-Buffering': 'no',
+        Connection: 'close',
       });
       // The stream is delimited by the connection's end, not chunked: one plain write per
       // client per burst (no chunk framing), and nothing to reuse the connection for anyway.
