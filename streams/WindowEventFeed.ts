@@ -2,7 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import type { BlockTable, TableStore } from '../src/core/ports';
 import type { WindowEvent } from '../src/core/windowMath';
 import {
-  IDS_PER_MS, SlowSubscriberError, isMatchAll, matchesWindow, nextEventId,
+  IDS_PER_MS, nextEventId,
   type FeedEntry, type StreamedWindowEvent, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
 } from '../src/core/windowStream';
 import {
@@ -10,6 +10,7 @@ import {
   isExpired, resumeRow, toChunks,
 } from '../projections/windowEventHistory';
 import { SerialQueue } from './SerialQueue';
+import { subscribeResumable } from './subscribeResumable';
 
 export interface WindowEventFeedOptions {
   /** The projector's window events (WindowsProjector.windows$). */
@@ -102,66 +103,17 @@ export class WindowEventFeed implements WindowEventSource {
   }
 
   subscribe(filter: WindowFilter, sink: WindowSink, options: SubscribeOptions = {}): () => void {
-    const all = isMatchAll(filter);
-    const select = (batch: readonly FeedEntry[], after: number): readonly FeedEntry[] => {
-      if (all && (batch.length === 0 || batch[0].window.id > after)) return batch;
-      return batch.filter((e) => e.window.id > after && (all || matchesWindow(filter, e.window)));
-    };
-    let closed = false;
-    let last = 0;
-    const stop = () => {
-      if (closed) return;
-      closed = true;
+    return subscribeResumable(this, filter, sink, options);
+  }
+
+  /** Calls `listener` with every batch of events from now on; returns a function that stops it. */
+  listen(listener: (batch: readonly FeedEntry[]) => void): () => void {
+    this.listeners.add(listener);
+    this.stats.subscribers = this.listeners.size;
+    return () => {
       this.listeners.delete(listener);
       this.stats.subscribers = this.listeners.size;
     };
-    let queue: FeedEntry[] | undefined = options.after === undefined ? undefined : [];
-    let queuedBytes = 0;
-    const maxQueuedBytes = options.maxQueuedBytes ?? Infinity;
-    const listener: Listener = (batch) => {
-      const selected = select(batch, last);
-      if (selected.length === 0) return;
-      if (queue) {
-        for (const e of selected) queuedBytes += e.json.length;
-        queue.push(...selected);
-        if (queuedBytes > maxQueuedBytes) {
-          stop();
-          sink.error(new SlowSubscriberError(`more than ${maxQueuedBytes} bytes of live events waited while the history was sent`));
-        }
-        return;
-      }
-      last = selected[selected.length - 1].window.id;
-      sink.next(selected);
-    };
-    this.listeners.add(listener);
-    this.stats.subscribers = this.listeners.size;
-    if (options.after !== undefined) {
-      const after = options.after;
-      last = after;
-      if (after < this.retainedFrom()) sink.truncated?.(this.retainedFrom());
-      void (async () => {
-        for await (const batch of this.history(after)) {
-          if (closed) return;
-          const selected = select(batch, last);
-          if (selected.length === 0) continue;
-          last = selected[selected.length - 1].window.id;
-          sink.next(selected);
-          await sink.ready?.();
-        }
-        if (closed) return;
-        const waiting = select(queue as FeedEntry[], last);
-        queue = undefined;
-        if (waiting.length > 0) {
-          last = waiting[waiting.length - 1].window.id;
-          sink.next(waiting);
-        }
-      })().catch((error: unknown) => {
-        if (closed) return;
-        stop();
-        sink.error(error instanceof Error ? error : new Error(String(error)));
-      });
-    }
-    return stop;
   }
 
   /**

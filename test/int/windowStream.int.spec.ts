@@ -323,6 +323,24 @@ describe('GET /v1/stream/windows: slow clients, heartbeats, the token', () => {
     }
   });
 
+  it('a resume of a history far larger than the bound is paced by the client, not cut', async () => {
+    const maxBufferedBytes = 64 * 1024;
+    const rig = await feedRig({ maxBufferedBytes, heartbeatMs: 60_000 });
+    try {
+      const total = 20_000; // ~5 MB of frames, 80 times the bound
+      for (let i = 0; i < total; i++) rig.windows$.next({ key: 'k', tenant: 't', vm: `vm${i % 7}`, windowStart: 60 * i, count: 1, sum: i, min: i, max: i, avg: i, revision: 1 });
+      await rig.feed.flush();
+      const client = await SseClient.connect(`${rig.base}/v1/stream/windows`, { 'Last-Event-ID': '0' });
+      await client.until((c) => c.windowCount === total, 30_000);
+      assert.equal(rig.stream.stats().overflows, 0);
+      assert.deepEqual(client.windows().map((w) => w.avg), Array.from({ length: total }, (_, i) => i));
+      assert.ok(rig.stream.stats().peakClientBufferedBytes <= maxBufferedBytes, `peak ${rig.stream.stats().peakClientBufferedBytes}`);
+      client.close();
+    } finally {
+      await rig.stop();
+    }
+  });
+
   it('heartbeats reach an idle client, and the service stopping ends the stream', async () => {
     const rig = await feedRig({ maxBufferedBytes: 1 << 20, heartbeatMs: 50 });
     const client = await SseClient.connect(`${rig.base}/v1/stream/windows`);

@@ -93,15 +93,19 @@ class SseClient {
     this.onBuffered(this.res.writableLength);
   }
 
-  /** Resolves once the client has taken most of what waits for it (or is gone). */
+  /**
+   * Resolves once nothing waits for the client in the server (or it is gone): the next slice of
+   * a resume's history is then written whole, and the kernel's buffers keep the pipe full.
+   */
   async drained(): Promise<void> {
-    while (!this.closed && this.res.writableLength > this.maxBufferedBytes / 2) {
+    while (!this.closed && this.res.writableLength > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, 50);
-        function done() {
+        const done = () => {
           clearTimeout(timer);
+          this.res.off('drain', done);
           resolve();
-        }
+        };
+        const timer = setTimeout(done, 50);
         this.res.once('drain', done);
       });
     }
