@@ -25,7 +25,6 @@ const MINUTES = 90;
 const SCREENSHOTS = resolve(__dirname, '../../../docs');
 
 // Callbacks passed to page.evaluate run in the page; these names exist there, not in Node's types.
-/* eslint-disable @typescript-eslint/no-explicit-any */
 declare const window: any;
 declare const document: any;
 declare const getComputedStyle: any;
