@@ -1,4 +1,5 @@
 import type { TableStore } from '../src/core/ports';
+import { historyTablePrefix } from './windowEventHistory';
 
 /**
  * The projections opsfold maintains, and the tables each version of them owns. A rebuild
@@ -63,7 +64,9 @@ export async function tablesOf(store: Pick<TableStore, 'listTables'>, projection
     projection === 'windows' ? windowTables(prefix, version) : projection === 'rejects' ? rejectTables(prefix, version) : backlogTables(prefix, version),
   );
   const scoped = (table: string) => names.some((name) => table === name || (table.startsWith(name) && /^P\d+$/.test(table.slice(name.length))));
-  return (await store.listTables(prefix)).filter(scoped);
+  // The windows projection also owns the hourly tables of its window-event history.
+  const history = (table: string) => projection === 'windows' && table.startsWith(historyTablePrefix(prefix, version));
+  return (await store.listTables(prefix)).filter((table) => scoped(table) || history(table));
 }
 
 /** Idempotency keys of appends to a log that cannot be read back at start (Event Hubs). */

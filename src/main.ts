@@ -1,5 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import type { Observable } from 'rxjs';
 import type { Settings } from './config/settings';
+import { createWindowStream } from './adapters/http/streamRoutes';
+import type { StreamedWindowEvent, WindowFilter } from './core/windowStream';
+import { WindowEventFeed } from '../streams/WindowEventFeed';
+import { windowEvents } from '../streams/windowEvents';
 import { openRuntime } from './runtime';
 import { Ingestor } from './core/Ingestor';
 import { validateSpocMessage } from './core/validateSpoc';
@@ -18,13 +25,24 @@ import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 
+/** A running service, as `startService` hands it to the CLI or to code that embeds opsfold. */
+export interface Service {
+  port: number;
+  /**
+   * Every emitted window revision matching `filter`, live; with `after` (an event id), first
+   * what the durable history holds after it. The same events and ids as `GET /v1/stream/windows`.
+   */
+  windowEvents(filter?: WindowFilter, options?: { after?: number }): Observable<StreamedWindowEvent>;
+  /** Ends the window streams, flushes, checkpoints and stops Azurite. */
+  stop(): Promise<void>;
+}
 
 /**
- * The composition root: the file log, the Table endpoint (embedded Azurite by default), the
- * projectors following the log, the ingestor, the read API and, with no real source, the
- * simulator. Resolves with a handle whose `stop()` flushes, checkpoints and stops Azurite.
+ * The composition root: the log (file log, or an Event Hub), the Table endpoint (embedded
+ * Azurite by default), the projectors, the window-event feed and its history, the ingestor and
+ * its sources (HTTP, Service Bus, the simulator), the backlog poll, the read API and dashboard.
  */
-export async function startService(configured: Settings): Promise<{ port: number; stop(): Promise<void> }> {
+export async function startService(configured: Settings): Promise<Service> {
   const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
   const settings = await resolveSecrets(configured, { log: note });
   const snowClient = dailyPollClientFrom(settings, note);
@@ -47,7 +65,31 @@ export async function startService(configured: Settings): Promise<{ port: number
   const projections: ProjectionHost = distributed
     ? new DistributedProjections({ settings, tables: patient, versions: patientVersions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
     : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
+  // The window-event feed follows the projections from their first event; its history belongs to the active windows version.
+  // On Event Hubs each instance keeps the history of the windows it emits (resume against the same instance).
+  const historyPrefix = distributed ? `${settings.tablePrefix}I${createHash('sha1').update(hostname()).digest('hex').slice(0, 8)}` : settings.tablePrefix;
+  const openFeed = (version: number) => WindowEventFeed.open({
+    windows$: projections.windows$, tables: patient, tablePrefix: historyPrefix, version,
+    retentionHours: settings.windowHistoryHours, flushIntervalMs: settings.flushIntervalMs,
+    onWriteError: (error) => note(`window-event history: a write failed, retrying: ${(error as Error).message}`),
+  });
+  let feedVersion = await patientVersions.activeOrFirst('windows');
+  let feed = await openFeed(feedVersion);
+  const source = { subscribe: (...args: Parameters<WindowEventFeed['subscribe']>) => feed.subscribe(...args) };
+  const windowStream = createWindowStream({ source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes });
   await projections.start();
+  // After a rebuild switched the windows version, the stream follows the new version's history: clients reconnect with Last-Event-ID.
+  const feedTimer = setInterval(() => {
+    const version = projections.versions.windows;
+    if (version === feedVersion || version === 0) return;
+    feedVersion = version;
+    const old = feed;
+    void openFeed(version).then((next) => {
+      feed = next;
+      windowStream.close();
+      return old.close();
+    }).catch((error: unknown) => note(`window-event history: ${(error as Error).message}`));
+  }, 2000);
   const counters = { ingested: 0, rejected: 0 };
   /** Every source's appends, counted for /metrics (duplicates appended nothing). */
   const counted: Ingestor['ingest'] = async (message, source, key) => {
@@ -70,6 +112,7 @@ export async function startService(configured: Settings): Promise<{ port: number
   const windows = { get version() { return projections.versions.windows; } };
   const rejects = { get version() { return projections.versions.rejects; } };
   const scopes = scopeCache(rt.versions);
+  const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const app = createApp({
     apiToken: settings.apiToken,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
@@ -82,14 +125,21 @@ export async function startService(configured: Settings): Promise<{ port: number
     rejects: async () => new UnionRowTable(await Promise.all((await scopes('rejects', rejects.version))
       .map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version, scope).rejects)))),
     backlog: backlog.api,
+    windowStream,
     health: () => ({
       status: projections.failure ? 'failing' : 'ok',
       source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
       simulated: simulate,
       ...(serviceBus ? { serviceBus: { queue: settings.serviceBusQueue, ...serviceBus.stats } } : {}),
       log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file' },
-      projector: { position: projections.stats.position, watermark: projections.stats.watermark, metrics: projections.stats.metrics },
+      projector: {
+        position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
+        watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
+        windowsEmitted: projections.stats.windowsEmitted, revisions: projections.stats.revisions,
+      },
       versions: projections.versions,
+      ingest: { ...counters },
+      stream: { clients: windowStream.stats().clients, lastEventId: feed.stats.lastId === 0 ? null : String(feed.stats.lastId) },
       backlog: backlog.health(),
     }),
     metricsText: () => [
@@ -98,8 +148,10 @@ export async function startService(configured: Settings): Promise<{ port: number
       `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projections.stats.late}`,
       `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${projections.stats.windowsEmitted}`,
       `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projections.stats.revisions}`,
-      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : 0}`,
+      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${watermarkDelaySeconds() ?? 0}`,
       `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
+      `# TYPE opsfold_window_stream_clients gauge`, `opsfold_window_stream_clients ${windowStream.stats().clients}`,
+      `# TYPE opsfold_window_stream_overflows_total counter`, `opsfold_window_stream_overflows_total ${windowStream.stats().overflows}`,
       '',
     ].join('\n'),
   });
@@ -123,13 +175,17 @@ export async function startService(configured: Settings): Promise<{ port: number
   process.stderr.write(`opsfold: read API and dashboard on http://${settings.host}:${port}\n`);
   return {
     port,
+    windowEvents: (filter = {}, options = {}) => windowEvents(source, filter, options),
     async stop() {
       if (simTimer) clearInterval(simTimer);
+      clearInterval(feedTimer);
+      windowStream.close();
       await new Promise((resolve) => server.close(resolve));
       await serviceBus?.stop();
       await publisher?.stop();
       await backlog.stop();
       await projections.stop();
+      await feed.close();
       await rt.close();
     },
   };

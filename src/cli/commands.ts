@@ -9,6 +9,8 @@ import { OpsfoldError } from '../core/errors';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { RejectsProjector } from '../../streams/RejectsProjector';
 import { BacklogProjector } from '../../streams/BacklogProjector';
+import { WindowEventFeed } from '../../streams/WindowEventFeed';
+import { withRecordClock } from '../../streams/withRecordClock';
 import { logKeysTable, PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
@@ -104,7 +106,18 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
       /** Rebuilds one scope of the projection from one log (the whole file log, or one partition). */
       const fold = async (log: EventLog, scope: string, onProgress?: (p: number) => void) => {
         const common = { log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: Math.max(settings.flushIntervalMs, 5000), onProgress, scope };
-        if (name === 'windows') {
+        if (name === 'windows' && scope === '') {
+          // The window-event history is rebuilt too, each event stamped with its record's append time.
+          const timed = withRecordClock(log);
+          const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings });
+          const feed = await WindowEventFeed.open({
+            windows$: projector.windows$, tables: rt.tables, tablePrefix: settings.tablePrefix, version,
+            retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
+          });
+          const stats = await projector.run();
+          await feed.close();
+          add({ metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, historyEvents: feed.stats.written, historyNotWritten: feed.stats.undurable });
+        } else if (name === 'windows') {
           const stats = await new WindowsProjector({ ...common, windows: settings }).run();
           add({ metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late });
         } else if (name === 'backlog') {

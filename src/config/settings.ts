@@ -62,6 +62,9 @@ export const SETTINGS = {
   serviceBusNamespace: { env: 'SERVICEBUS_NAMESPACE', kind: 'string', doc: 'Service Bus namespace host (e.g. myns.servicebus.windows.net), signed in with DefaultAzureCredential; instead of a connection string.' },
   serviceBusQueue: { env: 'SERVICEBUS_QUEUE', kind: 'string', default: 'spoc-metrics', doc: 'Queue the SPOC messages arrive on.' },
   serviceBusConcurrency: { env: 'SERVICEBUS_CONCURRENCY', kind: 'int', default: 4, min: 1, max: 256, doc: 'Service Bus messages processed at once.' },
+  windowHistoryHours: { env: 'OPSFOLD_WINDOW_HISTORY_HOURS', kind: 'int', default: 24, min: 1, max: 720, doc: 'How far back `Last-Event-ID` can resume the window stream: window events are kept this long (whole hours).' },
+  sseHeartbeatSeconds: { env: 'OPSFOLD_SSE_HEARTBEAT_SECONDS', kind: 'int', default: 15, min: 1, max: 3600, doc: 'A heartbeat comment goes to every window-stream client this often.' },
+  sseMaxBufferedBytes: { env: 'OPSFOLD_SSE_MAX_BUFFERED_BYTES', kind: 'int', default: 4194304, min: 4096, max: 1073741824, doc: 'Bytes a window-stream client may have waiting in the server; beyond, it is sent `overflow` and disconnected.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -108,6 +111,9 @@ export interface Settings {
   readonly serviceBusNamespace?: string;
   readonly serviceBusQueue: string;
   readonly serviceBusConcurrency: number;
+  readonly windowHistoryHours: number;
+  readonly sseHeartbeatSeconds: number;
+  readonly sseMaxBufferedBytes: number;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */

@@ -10,6 +10,8 @@
  *   replay/mem – WindowsProjector over the log into an in-memory TableStore
  *   replay/ats – WindowsProjector over the log into Table Storage (embedded Azurite in its own process, in memory)
  * Target: replay into Table Storage ≤ 2× the baseline's time.
+ * Then the SSE fan-out (sseFanout.ts, also runnable alone: node dist/test/bench/sseFanout.js):
+ * 1,000 subscribers of GET /v1/stream/windows; target p99 emitted → received < 50 ms.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -27,6 +29,7 @@ import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { MemoryTableStore } from '../support/memoryTableStore';
+import { runSseBench } from './sseFanout';
 
 const TENANTS = 200;
 const VMS = 10;
@@ -235,6 +238,8 @@ async function main(): Promise<void> {
     if (azurite) await azurite.stop().catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   }
+  // 5. SSE fan-out to 1,000 subscribers (its own processes and threads; see sseFanout.ts)
+  await runSseBench();
 }
 
 main().catch((error) => {

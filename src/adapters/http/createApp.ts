@@ -4,9 +4,10 @@ import type { NextFunction, Request, Response } from 'express';
 import { InvalidInputError, OpsfoldError, StorageError } from '../../core/errors';
 import type { BlockTable, RowTable } from '../../core/ports';
 import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
+import { dashboardRouter } from './dashboardRoutes';
 import { openApiDocument } from './openapi';
 import { backlogRoutes, type BacklogApi } from './backlogRoutes';
-import { aggregationByParam, intParam, parseQuery, requiredString, toParam } from './params';
+import { aggregationByParam, intParam, parseQuery, queryString, requiredString, toParam } from './params';
 
 export interface IngestAnswer {
   accepted: number;
@@ -27,6 +28,8 @@ export interface ApiDeps {
   apiToken?: string;
   /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
   backlog?: BacklogApi;
+  /** `GET /v1/stream/windows` (see streamRoutes); absent: the route answers 404. */
+  windowStream?: { handle(req: Request, res: Response): void };
 }
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -49,12 +52,6 @@ function errorBody(code: string, message: string, parameter?: string): ErrorBody
 
 const RANGE_PARAMS = ['key', 'minutes', 'aggregationInterval', 'aggregationBy', 'to'] as const;
 const TENANT_PARAMS = [...RANGE_PARAMS, 'tenant', 'vm'] as const;
-
-function queryString(req: Request): string {
-  const url = req.originalUrl ?? req.url;
-  const i = url.indexOf('?');
-  return i < 0 ? '' : url.slice(i + 1);
-}
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   if (!header) return false;
@@ -189,6 +186,9 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ tenants });
   });
 
+  const windowStream = deps.windowStream;
+  if (windowStream) app.get('/v1/stream/windows', (req: Request, res: Response) => windowStream.handle(req, res));
+
   app.get('/v1/rejects', async (req: Request, res: Response) => {
     const params = parseQuery(queryString(req), ['limit']);
     const limit = intParam(params, 'limit', 100, 1, 1000);
@@ -210,9 +210,7 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json(openApiDocument);
   });
 
-  app.get('/', (_req: Request, res: Response) => {
-    res.type('html').send(INDEX_HTML);
-  });
+  app.use(dashboardRouter());
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
@@ -245,23 +243,3 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   }
   return { status: 500, body: errorBody('internal_error', 'internal error') };
 }
-
-const INDEX_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>opsfold</title></head>
-<body>
-<h1>opsfold</h1>
-<p>Minute-window averages of IT-operations telemetry. The dashboard comes later.</p>
-<ul>
-<li><a href="/v1/keys">/v1/keys</a></li>
-<li><a href="/v1/tenants">/v1/tenants</a></li>
-<li><a href="/v1/get-data">/v1/get-data?key=…</a></li>
-<li><a href="/v1/get-tenant-data">/v1/get-tenant-data?key=…&amp;tenant=…&amp;vm=…</a></li>
-<li><a href="/v1/rejects">/v1/rejects</a></li>
-<li><a href="/v1/backlog/teams">/v1/backlog/teams</a>, /v1/backlog?team=…</li>
-<li>POST /v1/spoc</li>
-<li><a href="/healthz">/healthz</a></li>
-<li><a href="/metrics">/metrics</a></li>
-<li><a href="/openapi.json">/openapi.json</a></li>
-</ul>
-</body></html>
-`;

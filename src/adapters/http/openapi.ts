@@ -135,6 +135,26 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/stream/windows': {
+      get: {
+        summary: 'Window events as Server-Sent Events: one `window` event (with its `id`) per emitted window revision',
+        description: 'Resume with the `Last-Event-ID` header (from a durable history of the last OPSFOLD_WINDOW_HISTORY_HOURS). Heartbeat comments every ' +
+          'OPSFOLD_SSE_HEARTBEAT_SECONDS. A client with more than OPSFOLD_SSE_MAX_BUFFERED_BYTES waiting is sent `event: overflow` and disconnected; ' +
+          '`event: truncated` first when the history no longer reaches back to `Last-Event-ID`.',
+        parameters: [
+          q('key', { type: 'string' }, false, 'Only windows of this counter key.'),
+          q('tenant', { type: 'string' }, false, 'With vm: only the per-VM windows of this VM.'),
+          q('vm', { type: 'string' }, false, 'With tenant.'),
+          q('grouping', { type: 'string', enum: ['cross', 'vm'] }, false, 'Only cross-tenant or only per-VM windows.'),
+          { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9]+$' } },
+        ],
+        responses: {
+          '200': { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          '400': errorResponse('Invalid parameter or Last-Event-ID'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
     '/healthz': { get: { summary: 'Health', security: [], responses: { '200': json({ type: 'object' }) } } },
     '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'OK', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
     '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': json({ type: 'object' }) } } },

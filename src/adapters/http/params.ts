@@ -1,6 +1,13 @@
 import { InvalidInputError } from '../../core/errors';
 import type { AggregationBy } from '../../../projections/minuteQueries';
 
+/** The raw query string of a request (after `?`), undecoded. */
+export function queryString(req: { originalUrl?: string; url: string }): string {
+  const url = req.originalUrl ?? req.url;
+  const i = url.indexOf('?');
+  return i < 0 ? '' : url.slice(i + 1);
+}
+
 /** Parses a query string strictly: unknown names and repeated names are rejected; surrounding double quotes are stripped. */
 export function parseQuery(search: string, allowed: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();

@@ -1,0 +1,124 @@
+// The backlog panel: each team's daily snapshots (GET /v1/backlog/teams, GET /v1/backlog),
+// one line per team, hover for the count, change and missing days, drag or pick a range to zoom.
+
+import { ApiError, getJson } from './api.js';
+import { colorOf, lineChart } from './charts.js';
+import { dateToSeconds, formatInteger, formatSigned, secondsToDate } from './format.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { chart: null, teams: [], answers: [], xs: [], generation: 0 };
+
+/** The team names of a /v1/backlog/teams answer: `{teams:[…]}` or a bare list, of names or `{team}` objects. */
+export function teamNames(body) {
+  const list = Array.isArray(body) ? body : Array.isArray(body?.teams) ? body.teams : [];
+  return list.map((t) => (typeof t === 'string' ? t : t?.team ?? t?.name)).filter((t) => typeof t === 'string' && t !== '');
+}
+
+function gapText(days) {
+  return days > 0 ? `${days} day${days === 1 ? '' : 's'} missing before` : '';
+}
+
+function tooltipHook(u) {
+  const tip = $('backlog-tooltip');
+  if (tip.parentElement !== u.over) u.over.append(tip);
+  const idx = u.cursor.idx;
+  if (idx === null || idx === undefined || u.cursor.left < 0) {
+    tip.hidden = true;
+    return;
+  }
+  const date = secondsToDate(state.xs[idx]);
+  const lines = state.answers.map((a, i) => {
+    const point = a.byDate.get(date);
+    if (!point) return null;
+    const gap = gapText(point.gapDays);
+    return `<div><span class="swatch" style="background:${colorOf(i)}"></span><b></b> ${formatInteger(point.count)} <span class="change">(${formatSigned(point.change)})</span>${gap ? ` <span class="gap">${gap}</span>` : ''}</div>`;
+  });
+  if (lines.every((l) => l === null)) {
+    tip.hidden = true;
+    return;
+  }
+  tip.innerHTML = `<div class="tip-date">${date}</div>${lines.filter(Boolean).join('')}`;
+  // Team names go in as text, never as markup.
+  const names = state.answers.filter((a) => a.byDate.has(date)).map((a) => a.team);
+  tip.querySelectorAll('b').forEach((b, i) => (b.textContent = names[i]));
+  tip.hidden = false;
+  const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tip.offsetWidth - 4);
+  tip.style.left = `${Math.max(0, left)}px`;
+  tip.style.top = `${Math.max(0, u.cursor.top - tip.offsetHeight - 12)}px`;
+}
+
+function render() {
+  // The day after a snapshot that is followed by missing days gets a null, so the line breaks there.
+  const gapStarts = state.answers.flatMap((a) => a.data.filter((d, i) => i > 0 && d.gapDays > 0).map((d) => dateToSeconds(d.date) - d.gapDays * 86400));
+  const xs = [...new Set([...state.answers.flatMap((a) => a.data.map((d) => dateToSeconds(d.date))), ...gapStarts])].sort((a, b) => a - b);
+  state.xs = xs;
+  state.chart?.destroy();
+  state.chart = lineChart($('backlog-chart'), {
+    yLabel: 'Active incidents',
+    xValue: secondsToDate,
+    dateOnly: true,
+    series: state.answers.map((a, i) => ({ label: a.team, color: colorOf(i), value: (_u, v) => (v === null || v === undefined ? '–' : formatInteger(v)) })),
+    hooks: { setCursor: [tooltipHook] },
+  });
+  state.chart.setData([xs, ...state.answers.map((a) => xs.map((x) => a.byDate.get(secondsToDate(x))?.count ?? null))]);
+  const rows = [];
+  for (const a of state.answers) {
+    for (const d of [...a.data].reverse()) {
+      const tr = document.createElement('tr');
+      tr.dataset.team = a.team;
+      tr.dataset.date = d.date;
+      [a.team, d.date, formatInteger(d.count), formatSigned(d.change), String(d.gapDays ?? 0), formatInteger(d.samples), d.sampledAt ? d.sampledAt.slice(0, 16).replace('T', ' ') : '–'].forEach((text, i) => {
+        const cell = document.createElement(i < 2 ? 'th' : 'td');
+        if (i < 2) cell.scope = 'row';
+        cell.textContent = text;
+        tr.append(cell);
+      });
+      rows.push(tr);
+    }
+  }
+  $('backlog-table').tBodies[0].replaceChildren(...rows);
+  const zones = [...new Set(state.answers.map((a) => a.timezone).filter(Boolean))];
+  $('backlog-timezone').textContent = zones.length ? `(dates in ${zones.join(', ')})` : '';
+  $('backlog-empty').hidden = rows.length > 0;
+  $('backlog-chart').hidden = rows.length === 0;
+  window.opsfold.backlog = { teams: state.answers.map((a) => a.team), data: state.chart.chart.data, uplot: state.chart.chart };
+  $('backlog').dataset.state = rows.length > 0 ? 'ready' : 'empty';
+}
+
+async function load(onError) {
+  const generation = ++state.generation; // a newer range wins over a slower, older answer
+  let teams = [];
+  try {
+    teams = teamNames(await getJson('/v1/backlog/teams'));
+  } catch (error) {
+    // A service without the backlog routes (404) simply has no backlog data.
+    if (!(error instanceof ApiError) || error.status !== 404) onError(error);
+  }
+  const range = { from: $('backlog-from').value, to: $('backlog-to').value };
+  const answers = await Promise.all(teams.map((team) => getJson('/v1/backlog', { team, ...range }).catch((error) => {
+    onError(error);
+    return null;
+  })));
+  if (generation !== state.generation) return;
+  state.answers = answers.filter(Boolean).map((a) => ({ team: a.team, timezone: a.timezone, data: a.data ?? [], byDate: new Map((a.data ?? []).map((d) => [d.date, d])) }));
+  render();
+}
+
+export async function startBacklog({ onError }) {
+  window.opsfold = window.opsfold ?? {};
+  $('backlog-from').addEventListener('change', () => void load(onError));
+  $('backlog-to').addEventListener('change', () => void load(onError));
+  for (const button of document.querySelectorAll('#backlog-controls [data-days]')) {
+    button.addEventListener('click', () => {
+      const days = button.dataset.days;
+      $('backlog-from').value = days ? secondsToDate(Date.now() / 1000 - Number(days) * 86400) : '';
+      $('backlog-to').value = '';
+      void load(onError);
+    });
+  }
+  $('backlog-reset-zoom').addEventListener('click', () => {
+    if (state.xs.length > 0) state.chart?.chart.setScale('x', { min: state.xs[0], max: state.xs[state.xs.length - 1] });
+  });
+  $('backlog-controls').addEventListener('submit', (e) => e.preventDefault());
+  await load(onError);
+}

@@ -1,0 +1,80 @@
+// uPlot (served by opsfold from node_modules) with the dashboard's defaults: UTC time axis,
+// labelled axes, a height that suits a phone, and a width that follows its container.
+
+const PALETTE = ['#2563eb', '#db2777', '#059669', '#d97706', '#7c3aed', '#0891b2', '#dc2626', '#4b5563'];
+
+export function colorOf(i) {
+  return PALETTE[i % PALETTE.length];
+}
+
+const iso = (seconds) => new Date(seconds * 1000).toISOString();
+
+/** Tick labels in UTC, 24-hour, as detailed as the visible span needs. */
+function timeTicks(u, splits) {
+  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+  return splits.map((s) => (span > 3 * 86400 ? iso(s).slice(5, 10) : span > 86400 ? iso(s).slice(5, 16).replace('T', ' ') : iso(s).slice(11, 16)));
+}
+
+function dateTicks(u, splits) {
+  const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+  return splits.map((s) => (span > 400 * 86400 ? iso(s).slice(0, 7) : iso(s).slice(0, 10)));
+}
+
+const DAY = 86400;
+/** Whole days only on a date axis. */
+const DAY_INCRS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 91 * DAY, 182 * DAY, 364 * DAY, 728 * DAY];
+
+function heightFor(el) {
+  return el.clientWidth < 560 ? 220 : 300;
+}
+
+/**
+ * A line chart in `el`. `series`: [{ label, color, dash?, value? }] after the x series;
+ * `yLabel`: the y axis title with its unit; `xValue` formats the x value in the legend.
+ */
+export function lineChart(el, { series, yLabel, xValue, dateOnly = false, hooks = {} }) {
+  const opts = {
+    width: Math.max(280, el.clientWidth),
+    height: heightFor(el),
+    padding: [12, 28, null, null],
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+    cursor: { drag: { x: true, y: false, setScale: true } },
+    scales: { x: { time: true } },
+    legend: { live: true },
+    axes: [
+      { label: dateOnly ? 'Date' : 'Time (UTC)', labelSize: 20, space: 70, values: dateOnly ? dateTicks : timeTicks, ...(dateOnly ? { incrs: DAY_INCRS } : {}), stroke: '#334155', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' } },
+      { label: yLabel, labelSize: 20, size: 64, stroke: '#334155', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' } },
+    ],
+    series: [
+      { label: dateOnly ? 'Date' : 'Time (UTC)', value: (_u, v) => (v === null || v === undefined ? '–' : xValue(v)) },
+      ...series.map((s) => ({
+        label: s.label,
+        stroke: s.color,
+        width: 2,
+        dash: s.dash,
+        spanGaps: false,
+        points: { show: true, size: 5, fill: s.color },
+        value: s.value ?? ((_u, v) => (v === null || v === undefined ? '–' : String(v))),
+      })),
+    ],
+    hooks,
+  };
+  const empty = [[], ...series.map(() => [])];
+  const chart = new uPlot(opts, empty, el);
+  const observer = new ResizeObserver(() => {
+    const width = Math.max(280, el.clientWidth);
+    if (width !== chart.width) chart.setSize({ width, height: heightFor(el) });
+  });
+  observer.observe(el);
+  return {
+    chart,
+    /** Replaces the data: x values and one array per series (null for a missing point). */
+    setData(data, resetScales = true) {
+      chart.setData(data, resetScales);
+    },
+    destroy() {
+      observer.disconnect();
+      chart.destroy();
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { OpsfoldError } from './errors';
+import type { WindowEvent } from './windowMath';
+
+/**
+ * Window events as a subscribable stream: every emitted window revision gets an `id`, a
+ * positive integer that only grows (also across restarts), so a subscriber can say "after id
+ * N" and be sent what it missed from the durable history, then the live events.
+ */
+
+/** A window event with its stream id. */
+export interface StreamedWindowEvent extends WindowEvent {
+  readonly id: number;
+}
+
+/** A streamed event and its JSON text, serialized once for every subscriber. */
+export interface FeedEntry {
+  readonly window: StreamedWindowEvent;
+  readonly json: string;
+}
+
+/** Which window events a subscriber wants; every given field must match. */
+export interface WindowFilter {
+  key?: string;
+  /** Per-VM windows of this tenant and VM (both or neither). */
+  tenant?: string;
+  vm?: string;
+  /** Only cross-tenant windows, or only per-VM ones. */
+  grouping?: 'cross' | 'vm';
+}
+
+export function matchesWindow(filter: WindowFilter, w: WindowEvent): boolean {
+  if (filter.key !== undefined && w.key !== filter.key) return false;
+  if (filter.grouping === 'cross' && w.tenant !== undefined) return false;
+  if (filter.grouping === 'vm' && w.tenant === undefined) return false;
+  if (filter.tenant !== undefined && (w.tenant !== filter.tenant || w.vm !== filter.vm)) return false;
+  return true;
+}
+
+export function isMatchAll(filter: WindowFilter): boolean {
+  return filter.key === undefined && filter.tenant === undefined && filter.grouping === undefined;
+}
+
+/**
+ * Ids are the emission's processing time in microsecond units (epoch ms × 1000) made strictly
+ * increasing: a burst of events in one millisecond counts on, and an id never repeats after a
+ * restart (the clock has moved on) nor when the clock steps back (the last id is remembered).
+ */
+export const IDS_PER_MS = 1000;
+
+export function nextEventId(lastId: number, processingTimeMs: number): number {
+  const fromClock = Math.floor(processingTimeMs) * IDS_PER_MS;
+  return fromClock > lastId ? fromClock : lastId + 1;
+}
+
+/** The processing time (epoch ms) an id was assigned at, give or take a burst's run-ahead. */
+export function eventIdTimeMs(id: number): number {
+  return Math.floor(id / IDS_PER_MS);
+}
+
+/** A subscriber did not keep up: the live events waiting for it passed its bound. */
+export class SlowSubscriberError extends OpsfoldError {
+  constructor(message: string) {
+    super('slow_subscriber', message, { retriable: true });
+  }
+}
+
+/** What a subscriber is handed. */
+export interface WindowSink {
+  /** Matching events, oldest first, ids increasing, none twice. */
+  next(entries: readonly FeedEntry[]): void;
+  /** Awaited between batches of history during a resume: a slow consumer paces the history read. */
+  ready?(): Promise<void>;
+  /** The history no longer reaches back to the requested id: events from before `retainedFrom` were pruned. */
+  truncated?(retainedFrom: number): void;
+  /** Delivery stopped for good: the history could not be read, or the live queue of a resume overflowed. */
+  error(error: Error): void;
+}
+
+export interface SubscribeOptions {
+  /** Resume: deliver every matching event with an id above this one first. Absent: live events only. */
+  after?: number;
+  /** While the history of a resume is sent, live events wait in a queue of at most this many bytes. */
+  maxQueuedBytes?: number;
+}
+
+/**
+ * The port the HTTP adapter and embedders subscribe through. An implementation must deliver
+ * each matching event exactly once and in id order, with no gap between history and live.
+ */
+export interface WindowEventSource {
+  /** Returns a function that stops delivery. */
+  subscribe(filter: WindowFilter, sink: WindowSink, options?: SubscribeOptions): () => void;
+}

@@ -1,0 +1,220 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Subject, take, toArray, firstValueFrom } from 'rxjs';
+import type { WindowEvent } from '../../src/core/windowMath';
+import type { EventLog, LogRecord } from '../../src/core/ports';
+import type { FeedEntry, WindowFilter } from '../../src/core/windowStream';
+import { WindowEventFeed } from '../../streams/WindowEventFeed';
+import { windowEvents } from '../../streams/windowEvents';
+import { withRecordClock } from '../../streams/withRecordClock';
+import { MemoryTableStore } from '../support/memoryTableStore';
+import { TENANT_A, TENANT_B, VM_1, VM_2 } from '../support/metricBuilders';
+
+const HOUR_MS = 3_600_000;
+const START_MS = 1_700_002_800_000; // an hour boundary
+
+function window(i: number, fields: Partial<WindowEvent> = {}): WindowEvent {
+  return { key: 'win_cpu.percent', windowStart: 1_700_000_000 + i * 60, count: 1, sum: i, min: i, max: i, avg: i, revision: 1, ...fields };
+}
+
+interface Rig {
+  feed: WindowEventFeed;
+  windows$: Subject<WindowEvent>;
+  store: MemoryTableStore;
+  clock: { ms: number };
+}
+
+async function rig(options: { store?: MemoryTableStore; clockMs?: number; retentionHours?: number } = {}): Promise<Rig> {
+  const windows$ = new Subject<WindowEvent>();
+  const store = options.store ?? new MemoryTableStore();
+  const clock = { ms: options.clockMs ?? START_MS };
+  const feed = await WindowEventFeed.open({
+    windows$, tables: store, tablePrefix: 'test', version: 1, retentionHours: options.retentionHours ?? 24,
+    flushIntervalMs: 1_000_000_000, clock: () => clock.ms, now: () => clock.ms,
+  });
+  return { feed, windows$, store, clock };
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+async function collect(feed: WindowEventFeed, after: number): Promise<FeedEntry[]> {
+  const out: FeedEntry[] = [];
+  for await (const batch of feed.history(after)) out.push(...batch);
+  return out;
+}
+
+describe('WindowEventFeed', () => {
+  it('gives each event an id from its processing time in µs, counting on within a millisecond', async () => {
+    const { feed, windows$, clock } = await rig();
+    windows$.next(window(1));
+    windows$.next(window(2));
+    clock.ms += 5;
+    windows$.next(window(3));
+    const ids = (await collect(feed, 0)).map((e) => e.window.id);
+    assert.deepEqual(ids, [START_MS * 1000, START_MS * 1000 + 1, (START_MS + 5) * 1000]);
+    await feed.close();
+  });
+
+  it('after a reopen, ids go on above the last written one even when the clock stepped back', async () => {
+    const first = await rig();
+    for (let i = 0; i < 3; i++) first.windows$.next(window(i));
+    await first.feed.close();
+    const lastBefore = first.feed.stats.lastId;
+
+    const second = await rig({ store: first.store, clockMs: START_MS - 60_000 });
+    second.windows$.next(window(9));
+    const ids = (await collect(second.feed, 0)).map((e) => e.window.id);
+    assert.equal(ids.length, 4);
+    assert.equal(ids[3], lastBefore + 1);
+    await second.feed.close();
+  });
+
+  it('history(after) is exactly the events after the id, in order, from durable chunks and memory alike', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: 40 * 60_000 }), { minLength: 1, maxLength: 60 }),
+      fc.integer({ min: 0, max: 4500 }),
+      fc.nat(),
+      fc.boolean(),
+      async (gapsMs, burst, pick, flushHalf) => {
+        const { feed, windows$, clock } = await rig();
+        const emitted: number[] = [];
+        const emit = (n: number) => {
+          for (let i = 0; i < n; i++) {
+            windows$.next(window(emitted.length));
+            emitted.push(feed.stats.lastId);
+          }
+        };
+        emit(burst); // more than one chunk's worth in one millisecond
+        for (const [i, gap] of gapsMs.entries()) {
+          clock.ms += gap; // spans chunks and hours
+          emit(1);
+          if (flushHalf && i === Math.floor(gapsMs.length / 2)) await feed.flush();
+        }
+        if (!flushHalf) await feed.flush();
+        const after = pick % 2 === 0 ? emitted[pick % emitted.length] : emitted[pick % emitted.length] - 1;
+        const got = (await collect(feed, after)).map((e) => e.window.id);
+        assert.deepEqual(got, emitted.filter((id) => id > after));
+        for (let i = 1; i < emitted.length; i++) assert.ok(emitted[i] > emitted[i - 1]);
+        await feed.close();
+      },
+    ), { numRuns: 40 });
+  });
+
+  it('drops whole hour tables older than the retention, and says where the history now starts', async () => {
+    const { feed, windows$, clock, store } = await rig({ retentionHours: 2 });
+    for (let h = 0; h < 5; h++) {
+      clock.ms = START_MS + h * HOUR_MS + 10_000;
+      windows$.next(window(h));
+      await feed.flush();
+    }
+    const tables = await store.listTables('testWindowEventsV1H');
+    const hour0 = START_MS / HOUR_MS;
+    // now = hour 4 + 10 s; the cutoff is hour 2 + 10 s, so hour 2's table still holds retained ids.
+    assert.deepEqual(tables, [hour0 + 2, hour0 + 3, hour0 + 4].map((h) => `testWindowEventsV1H${h}`));
+    assert.equal(feed.retainedFrom(), (START_MS + 2 * HOUR_MS) * 1000);
+    const truncatedAt: number[] = [];
+    const received: FeedEntry[] = [];
+    feed.subscribe({}, { next: (e) => received.push(...e), truncated: (from) => truncatedAt.push(from), error: assert.fail }, { after: START_MS * 1000 });
+    for (let i = 0; i < 10 && received.length < 3; i++) await nextTurn();
+    assert.deepEqual(truncatedAt, [(START_MS + 2 * HOUR_MS) * 1000]);
+    assert.deepEqual(received.map((e) => e.window.avg), [2, 3, 4]);
+    await feed.close();
+  });
+
+  it('a resume while events keep coming delivers every matching event once, in order, with no gap between history and live', async () => {
+    const { feed, windows$, clock } = await rig();
+    const emitted: { id: number; w: WindowEvent }[] = [];
+    const emit = (i: number) => {
+      const w = window(i, i % 3 === 0 ? { tenant: TENANT_A, vm: VM_1 } : i % 3 === 1 ? { tenant: TENANT_B, vm: VM_2 } : {});
+      windows$.next(w);
+      emitted.push({ id: feed.stats.lastId, w });
+    };
+    for (let i = 0; i < 300; i++) {
+      clock.ms += 7;
+      emit(i);
+      if (i % 50 === 0) await feed.flush();
+    }
+    const after = emitted[120].id;
+    const filter: WindowFilter = { tenant: TENANT_B, vm: VM_2 };
+    const received: number[] = [];
+    let readyCalls = 0;
+    feed.subscribe(filter, {
+      next: (entries) => received.push(...entries.map((e) => e.window.id)),
+      ready: async () => {
+        readyCalls++;
+        for (let j = 0; j < 5; j++) emit(300 + readyCalls * 5 + j); // live events arrive mid-history
+        await nextTurn();
+      },
+      error: assert.fail,
+    }, { after });
+    void feed.flush(); // a write completing during the read
+    for (let i = 0; i < 50; i++) await nextTurn();
+    for (let i = 0; i < 10; i++) emit(1000 + i);
+    await nextTurn();
+    const expected = emitted.filter((e) => e.id > after && e.w.tenant === TENANT_B && e.w.vm === VM_2).map((e) => e.id);
+    assert.ok(readyCalls > 0);
+    assert.deepEqual(received, expected);
+    await feed.close();
+  });
+
+  it('a resume whose live queue passes its bound is ended with a slow-subscriber error', async () => {
+    const { feed, windows$ } = await rig();
+    for (let i = 0; i < 10; i++) windows$.next(window(i));
+    const errors: Error[] = [];
+    feed.subscribe({}, {
+      next: () => undefined,
+      ready: async () => {
+        for (let i = 0; i < 50; i++) windows$.next(window(i));
+        await nextTurn();
+      },
+      error: (e) => errors.push(e),
+    }, { after: 0, maxQueuedBytes: 1000 });
+    for (let i = 0; i < 10; i++) await nextTurn();
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as { code?: string }).code, 'slow_subscriber');
+    assert.equal(feed.stats.subscribers, 0);
+    await feed.close();
+  });
+
+  it('windowEvents(): an Observable of the events, history first, filtered', async () => {
+    const { feed, windows$, clock } = await rig();
+    windows$.next(window(1, { key: 'a' }));
+    const firstId = feed.stats.lastId;
+    windows$.next(window(2, { key: 'b' }));
+    windows$.next(window(3, { key: 'a', revision: 2 }));
+    const got = firstValueFrom(windowEvents(feed, { key: 'a' }, { after: firstId - 1 }).pipe(take(3), toArray()));
+    await nextTurn();
+    clock.ms += 1;
+    windows$.next(window(4, { key: 'a' }));
+    windows$.next(window(5, { key: 'b' }));
+    const events = await got;
+    assert.deepEqual(events.map((w) => [w.key, w.avg, w.revision]), [['a', 1, 1], ['a', 3, 2], ['a', 4, 1]]);
+    assert.ok(events[0].id < events[1].id && events[1].id < events[2].id);
+    await feed.close();
+  });
+});
+
+describe('withRecordClock', () => {
+  it('hands records out one at a time, the clock reading the append time of the one being folded', async () => {
+    const records = (n: number, base: number): LogRecord[] =>
+      Array.from({ length: n }, (_, i) => ({ position: base + i, next: base + i + 1, appendedAtMs: 1000 * (base + i), payload: Buffer.alloc(0) }));
+    const log: EventLog = {
+      append: async () => ({ first: 0, end: 0 }),
+      end: async () => 5,
+      close: async () => undefined,
+      read: () => (async function* () {
+        yield records(3, 0);
+        yield records(2, 3);
+      })(),
+    };
+    const { log: timed, clock } = withRecordClock(log, () => -1);
+    assert.equal(clock(), -1);
+    const seen: [number, number][] = [];
+    for await (const batch of timed.read(0)) {
+      assert.equal(batch.length, 1);
+      seen.push([batch[0].position, clock()]);
+    }
+    assert.deepEqual(seen, [[0, 0], [1, 1000], [2, 2000], [3, 3000], [4, 4000]]);
+  });
+});
