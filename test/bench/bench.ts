@@ -15,6 +15,7 @@
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
@@ -172,6 +173,56 @@ function printTable(results: PhaseResult[]): void {
   for (const row of rows) console.log(line(row));
 }
 
+/** One measured phase, run in a process of its own so that its peak RSS is its own. */
+type PhaseName = 'baseline' | 'ingest' | 'replay-memory' | 'replay-tables';
+
+interface PhaseOutcome {
+  seconds: number;
+  metrics: number;
+  rssMb: number;
+  extra?: Record<string, number>;
+}
+
+async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Promise<PhaseOutcome> {
+  gc();
+  const t = process.hrtime.bigint();
+  switch (phase) {
+    case 'baseline': {
+      const metrics = await readNdjson(path.join(dir, 'messages.ndjson'));
+      return { seconds: seconds(t), metrics, rssMb: peakRssMb() };
+    }
+    case 'ingest': {
+      const ingested = await ingest(path.join(dir, 'log'), minutes);
+      return { seconds: seconds(t), metrics: ingested.metrics, rssMb: peakRssMb(), extra: { records: ingested.records, rejected: ingested.rejected } };
+    }
+    case 'replay-memory': {
+      const stats = await replay(path.join(dir, 'log'), new MemoryTableStore());
+      return { seconds: seconds(t), metrics: stats.metrics, rssMb: peakRssMb(), extra: { windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, flushes: stats.flushes } };
+    }
+    case 'replay-tables': {
+      // Azurite in a process of its own, as `opsfold start` / `opsfold replay` run it (its memory is not counted here).
+      const azurite = await EmbeddedAzurite.start({ childProcess: true });
+      try {
+        const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
+        const started = process.hrtime.bigint();
+        const stats = await replay(path.join(dir, 'log'), store);
+        return { seconds: seconds(started), metrics: stats.metrics, rssMb: peakRssMb(), extra: { windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, flushes: stats.flushes } };
+      } finally {
+        await azurite.stop();
+      }
+    }
+  }
+}
+
+function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<PhaseOutcome> {
+  const child = fork(__filename, [], { env: { ...process.env, BENCH_PHASE: phase, BENCH_DIR: dir, BENCH_MINUTES: String(minutes) }, execArgv: ['--expose-gc'] });
+  return new Promise((resolve, reject) => {
+    let outcome: PhaseOutcome | undefined;
+    child.on('message', (m) => (outcome = m as PhaseOutcome));
+    child.once('exit', (code) => (outcome && code === 0 ? resolve(outcome) : reject(new Error(`bench phase ${phase} exited with ${code}`))));
+  });
+}
+
 async function main(): Promise<void> {
   const requested = parseMetrics();
   const minutes = Math.floor(requested / PER_MINUTE);
@@ -183,66 +234,58 @@ async function main(): Promise<void> {
   console.log(`opsfold bench: ${fmt(n)} metrics = ${TENANTS} tenants × ${VMS} VMs × ${KEYS} keys × ${minutes} minutes` +
     ` (${fmt(TENANTS * minutes)} messages of ${VMS * KEYS} metrics); node ${process.version}, ${os.cpus()[0]?.model ?? '?'}`);
   if (n !== requested) console.log(`(rounded down from ${fmt(requested)} to whole minutes)`);
-  let azurite: EmbeddedAzurite | undefined;
   try {
     // 0. generate + write NDJSON (informational: the simulator's and JSON.stringify's cost)
     gc();
-    let t = process.hrtime.bigint();
+    const t = process.hrtime.bigint();
     const written = await writeNdjson(ndjson, minutes);
     results.push({ phase: 'generate+write NDJSON', seconds: seconds(t), metrics: written.metrics, bytes: written.bytes, rssMb: peakRssMb(), informational: true });
 
-    // 1. baseline: read + JSON.parse
-    gc();
-    t = process.hrtime.bigint();
-    const parsed = await readNdjson(ndjson);
-    results.push({ phase: 'baseline read+parse', seconds: seconds(t), metrics: parsed, bytes: written.bytes, rssMb: peakRssMb(), baseline: true });
+    // 1. baseline: read + JSON.parse, each phase below in a fresh process
+    const base = await runPhase('baseline', root, minutes);
+    results.push({ phase: 'baseline read+parse', ...base, bytes: written.bytes, baseline: true });
     await rm(ndjson, { force: true });
 
     // 2. ingest (includes the simulator's generation of the messages)
-    gc();
-    t = process.hrtime.bigint();
-    const ingested = await ingest(logDir, minutes);
-    const ingestSeconds = seconds(t);
+    const ingested = await runPhase('ingest', root, minutes);
     const logBytes = await dirBytes(logDir);
-    results.push({ phase: 'ingest (FileLog)', seconds: ingestSeconds, metrics: ingested.metrics, bytes: logBytes, rssMb: peakRssMb() });
+    results.push({ phase: 'ingest (FileLog)', ...ingested, bytes: logBytes });
 
-    // 3. replay into memory
-    gc();
-    t = process.hrtime.bigint();
-    const memStats = await replay(logDir, new MemoryTableStore());
-    results.push({ phase: 'replay → memory', seconds: seconds(t), metrics: memStats.metrics, bytes: logBytes, rssMb: peakRssMb() });
-
-    // 4. replay into Table Storage (embedded Azurite, in memory)
-    gc();
-    azurite = await EmbeddedAzurite.start({ childProcess: true }); // as `opsfold start` / `replay` run it
-    const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
-    t = process.hrtime.bigint();
-    const atsStats = await replay(logDir, store);
-    results.push({ phase: 'replay → Table Storage', seconds: seconds(t), metrics: atsStats.metrics, bytes: logBytes, rssMb: peakRssMb() });
-    await azurite.stop();
-    azurite = undefined;
+    // 3. replay into memory, 4. replay into Table Storage
+    const mem = await runPhase('replay-memory', root, minutes);
+    results.push({ phase: 'replay → memory', ...mem, bytes: logBytes });
+    const ats = await runPhase('replay-tables', root, minutes);
+    results.push({ phase: 'replay → Table Storage', ...ats, bytes: logBytes });
 
     console.log();
     printTable(results);
     console.log();
-    console.log(`log: ${fmt(ingested.records)} records, ${fmt(logBytes / 1e6, 1)} MB (${fmt(logBytes / ingested.metrics, 1)} B/metric); ` +
-      `NDJSON ${fmt(written.bytes / 1e6, 1)} MB; rejected ${fmt(ingested.rejected)}`);
-    console.log(`replay → memory: windows ${fmt(memStats.windowsEmitted)}, revisions ${fmt(memStats.revisions)}, late ${fmt(memStats.late)}, flushes ${memStats.flushes}`);
-    console.log(`replay → Table Storage: windows ${fmt(atsStats.windowsEmitted)}, revisions ${fmt(atsStats.revisions)}, late ${fmt(atsStats.late)}, flushes ${atsStats.flushes}`);
-    console.log('MB/s: baseline = NDJSON bytes; ingest and replays = log bytes on disk. Peak RSS is the process maximum so far (maxRSS).');
-    const base = results.find((r) => r.baseline)!;
-    const ats = results[results.length - 1];
+    console.log(`log: ${fmt(ingested.extra!.records)} records, ${fmt(logBytes / 1e6, 1)} MB (${fmt(logBytes / ingested.metrics, 1)} B/metric); ` +
+      `NDJSON ${fmt(written.bytes / 1e6, 1)} MB; rejected ${fmt(ingested.extra!.rejected)}`);
+    for (const [label, r] of [['replay → memory', mem], ['replay → Table Storage', ats]] as const) {
+      console.log(`${label}: windows ${fmt(r.extra!.windows)}, revisions ${fmt(r.extra!.revisions)}, late ${fmt(r.extra!.late)}, flushes ${r.extra!.flushes}`);
+    }
+    console.log('MB/s: baseline = NDJSON bytes; ingest and replays = log bytes on disk. Each phase runs in a process of its own: peak RSS is that process\'s maximum (Azurite\'s own process not counted).');
     const ratio = ats.seconds / base.seconds;
     console.log(`target: replay into Table Storage ≤ ${TARGET_RATIO}× baseline — ${ratio <= TARGET_RATIO ? 'MET' : 'NOT MET'} (${fmt(ratio, 2)}×)`);
+    console.log(`target: peak RSS of the replay under 300 MB — ${Math.max(mem.rssMb, ats.rssMb) < 300 ? 'MET' : 'NOT MET'} (${fmt(Math.max(mem.rssMb, ats.rssMb))} MB at ${fmt(n)} metrics)`);
   } finally {
-    if (azurite) await azurite.stop().catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   }
   // 5. SSE fan-out to 1,000 subscribers (its own processes and threads; see sseFanout.ts)
-  await runSseBench();
+  if (process.env.BENCH_SKIP_SSE !== '1') await runSseBench();
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+if (process.env.BENCH_PHASE) {
+  runPhaseHere(process.env.BENCH_PHASE as PhaseName, process.env.BENCH_DIR!, Number(process.env.BENCH_MINUTES))
+    .then((outcome) => process.send!(outcome, () => process.exit(0)))
+    .catch((error) => {
+      console.error(error);
+      process.exit(1);
+    });
+} else {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
