@@ -44,6 +44,8 @@ export class MinuteBlocks {
   private readonly partitions = new Map<string, BlockPartition | Map<string, BlockPartition>>();
   private readonly dirty = new Set<Block>();
   private readonly catalogDirty = new Set<BlockPartition>();
+  /** Clean blocks of slots ending by this were let go: even a complete state must read them back. */
+  private evictedBefore = -Infinity;
   private count = 0;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
@@ -69,12 +71,12 @@ export class MinuteBlocks {
 
   /** Whether `get` can answer for this block without loading it first. */
   isLoaded(partition: readonly string[], slot: number): boolean {
-    return this.complete || this.partitionFor(partition).slots.has(slot);
+    return this.isLoadedIn(this.partitionFor(partition), slot);
   }
 
   /** Same as `isLoaded`, for a partition already in hand. */
   isLoadedIn(p: BlockPartition, slot: number): boolean {
-    return this.complete || p.slots.has(slot);
+    return p.slots.has(slot) || (this.complete && slot + SLOT_SECONDS > this.evictedBefore);
   }
 
   /** Installs a block read from the table (or its absence), unless a newer one is already here. */
@@ -162,8 +164,12 @@ export class MinuteBlocks {
     return out;
   }
 
-  /** Forgets clean blocks whose slot ended at or before `before` (no data can revise them any more). */
+  /**
+   * Forgets clean blocks whose slot ended at or before `before`: those no data can revise any
+   * more, or (in a rebuild) those just written, which late data then reads back from the table.
+   */
   evict(before: number): void {
+    if (before > this.evictedBefore) this.evictedBefore = before;
     const evictIn = (p: BlockPartition): void => {
       for (const [slot, block] of p.slots) {
         if (!this.dirty.has(block) && slot + SLOT_SECONDS <= before) {

@@ -174,6 +174,9 @@ export class WindowsProjector {
   private async writeSealed(folder: WindowFolder, endedBy: number, minute: BlockTable, vmMinute: BlockTable): Promise<void> {
     const position = this.processedThrough;
     await Promise.all([minute.write(folder.cross.takeDirty(position, endedBy)), vmMinute.write(folder.perVm.takeDirty(position, endedBy))]);
+    // Written, so let them go: memory stays at about two slots however long the log. Late data reads them back.
+    folder.cross.evict(endedBy);
+    folder.perVm.evict(endedBy);
   }
 
   private async flush(folder: WindowFolder, t: { minute: BlockTable; vmMinute: BlockTable; late: RowTable; catalog: RowTable }): Promise<void> {
