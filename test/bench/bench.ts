@@ -218,7 +218,7 @@ async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Pro
 function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<PhaseOutcome> {
   // Rebuilds run with the heap cap the README recommends for them; V8 otherwise lets a heap whose live part
   // stays ~100 MB grow to several hundred MB between major collections (BENCH_HEAP_MB=0 to see that).
-  const heap = phase.startsWith('replay') && REPLAY_HEAP_MB > 0 ? [`--max-old-space-size=${REPLAY_HEAP_MB}`] : [];
+  const heap = phase === 'replay-tables' && REPLAY_HEAP_MB > 0 ? [`--max-old-space-size=${REPLAY_HEAP_MB}`] : [];
   const child = fork(__filename, [], { env: { ...process.env, BENCH_PHASE: phase, BENCH_DIR: dir, BENCH_MINUTES: String(minutes) }, execArgv: ['--expose-gc', ...heap] });
   return new Promise((resolve, reject) => {
     let outcome: PhaseOutcome | undefined;
