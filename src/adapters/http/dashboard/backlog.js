@@ -6,12 +6,24 @@ import { colorOf, lineChart } from './charts.js';
 import { dateToSeconds, formatInteger, formatSigned, secondsToDate } from './format.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { chart: null, teams: [], answers: [], xs: [], generation: 0 };
+const state = { chart: null, answers: [], history: null, range: {}, xs: [], generation: 0 };
 
 /** The team names of a /v1/backlog/teams answer: `{teams:[…]}` or a bare list, of names or `{team}` objects. */
 export function teamNames(body) {
   const list = Array.isArray(body) ? body : Array.isArray(body?.teams) ? body.teams : [];
   return list.map((t) => (typeof t === 'string' ? t : t?.team ?? t?.name)).filter((t) => typeof t === 'string' && t !== '');
+}
+
+/** The dates the teams' history covers, from the `from`/`to` of each /v1/backlog/teams entry (null when it gives none). */
+function historySpan(body) {
+  const list = Array.isArray(body?.teams) ? body.teams : [];
+  const froms = list.map((t) => t?.from).filter((d) => typeof d === 'string').sort();
+  const tos = list.map((t) => t?.to).filter((d) => typeof d === 'string').sort();
+  return froms.length > 0 && tos.length > 0 ? { from: froms[0], to: tos[tos.length - 1] } : null;
+}
+
+function rangeText({ from, to }) {
+  return from && to ? `between ${from} and ${to}` : from ? `since ${from}` : to ? `up to ${to}` : 'yet';
 }
 
 function gapText(days) {
@@ -79,17 +91,25 @@ function render() {
   $('backlog-table').tBodies[0].replaceChildren(...rows);
   const zones = [...new Set(state.answers.map((a) => a.timezone).filter(Boolean))];
   $('backlog-timezone').textContent = zones.length ? `(dates in ${zones.join(', ')})` : '';
-  $('backlog-empty').hidden = rows.length > 0;
+  // Teams without a snapshot in the chosen dates are not a service without backlog data: say which.
+  const teamsKnown = state.answers.length > 0;
+  $('backlog-empty').hidden = rows.length > 0 || teamsKnown;
+  const outside = $('backlog-out-of-range');
+  outside.hidden = rows.length > 0 || !teamsKnown;
+  outside.textContent = `No snapshots ${rangeText(state.range)}.${state.history ? ` The history covers ${state.history.from} to ${state.history.to}.` : ''}`;
   $('backlog-chart').hidden = rows.length === 0;
   window.opsfold.backlog = { teams: state.answers.map((a) => a.team), data: state.chart.chart.data, uplot: state.chart.chart };
-  $('backlog').dataset.state = rows.length > 0 ? 'ready' : 'empty';
+  $('backlog').dataset.state = rows.length > 0 ? 'ready' : teamsKnown ? 'out-of-range' : 'empty';
 }
 
 async function load(onError) {
   const generation = ++state.generation; // a newer range wins over a slower, older answer
   let teams = [];
+  let history = null;
   try {
-    teams = teamNames(await getJson('/v1/backlog/teams'));
+    const body = await getJson('/v1/backlog/teams');
+    teams = teamNames(body);
+    history = historySpan(body);
   } catch (error) {
     // A service without the backlog routes (404) simply has no backlog data.
     if (!(error instanceof ApiError) || error.status !== 404) onError(error);
@@ -100,6 +120,8 @@ async function load(onError) {
     return null;
   })));
   if (generation !== state.generation) return;
+  state.range = range;
+  state.history = history;
   state.answers = answers.filter(Boolean).map((a) => ({ team: a.team, timezone: a.timezone, data: a.data ?? [], byDate: new Map((a.data ?? []).map((d) => [d.date, d])) }));
   render();
 }

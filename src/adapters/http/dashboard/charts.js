@@ -15,10 +15,25 @@ function timeTicks(u, splits) {
   return splits.map((s) => (span > 3 * 86400 ? iso(s).slice(5, 10) : span > 86400 ? iso(s).slice(5, 16).replace('T', ' ') : iso(s).slice(11, 16)));
 }
 
+/**
+ * Date tick labels: `YYYY-MM` over spans beyond 400 days; else `MM-DD`, with the year under the
+ * first tick and wherever it changes, short enough for a tick every few weeks at phone width.
+ */
 function dateTicks(u, splits) {
   const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
-  return splits.map((s) => (span > 400 * 86400 ? iso(s).slice(0, 7) : iso(s).slice(0, 10)));
+  if (span > 400 * 86400) return splits.map((s) => (s === null ? null : iso(s).slice(0, 7)));
+  let year = '';
+  return splits.map((s) => {
+    if (s === null) return null;
+    const d = iso(s);
+    const label = d.slice(0, 4) === year ? d.slice(5, 10) : `${d.slice(5, 10)}\n${d.slice(0, 4)}`;
+    year = d.slice(0, 4);
+    return label;
+  });
 }
+
+/** The least room between date ticks, in CSS pixels: `MM-DD` needs less than `YYYY-MM`. */
+const dateSpace = (_u, _axis, min, max) => (max - min > 400 * 86400 ? 70 : 50);
 
 const DAY = 86400;
 /** Whole days only on a date axis. */
@@ -42,7 +57,7 @@ export function lineChart(el, { series, yLabel, xValue, dateOnly = false, hooks 
     scales: { x: { time: true } },
     legend: { live: true },
     axes: [
-      { label: dateOnly ? 'Date' : 'Time (UTC)', labelSize: 20, space: 70, values: dateOnly ? dateTicks : timeTicks, ...(dateOnly ? { incrs: DAY_INCRS } : {}), stroke: '#334155', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' } },
+      { label: dateOnly ? 'Date' : 'Time (UTC)', labelSize: 20, space: 70, values: dateOnly ? dateTicks : timeTicks, ...(dateOnly ? { incrs: DAY_INCRS, space: dateSpace } : {}), stroke: '#334155', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' } },
       { label: yLabel, labelSize: 20, size: 64, stroke: '#334155', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' } },
     ],
     series: [
