@@ -32,6 +32,9 @@ export function scopeOfPartition(partitionId: string): string {
   return `P${partitionId}`;
 }
 
+/** The catalog's VM rows (logical partition ['vm', tenant]) share one storage partition: a flush writes 100 a transaction. */
+export const CATALOG_LAYOUT = { partitionDepth: 1 } as const;
+
 export function windowTables(prefix: string, version: number, scope = ''): WindowTables {
   return {
     minute: `${prefix}MinuteV${version}${scope}`,

@@ -15,7 +15,7 @@ import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
 import { LocalProjections, type ProjectionHost } from './localProjections';
-import { idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
+import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
 import { resolveSecrets } from './config/secrets';
@@ -121,7 +121,7 @@ export async function startService(configured: Settings): Promise<Service> {
       .map((scope) => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version, scope).minute)))),
     vmMinuteTable: () => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version).vmMinute, VM_MINUTE_LAYOUT),
     catalog: async () => new UnionRowTable(await Promise.all((await scopes('windows', windows.version))
-      .map((scope) => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version, scope).catalog))), newerCatalogRow),
+      .map((scope) => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version, scope).catalog, CATALOG_LAYOUT))), newerCatalogRow),
     rejects: async () => new UnionRowTable(await Promise.all((await scopes('rejects', rejects.version))
       .map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version, scope).rejects)))),
     backlog: backlog.api,

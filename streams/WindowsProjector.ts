@@ -3,7 +3,7 @@ import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/cor
 import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
 import { MinuteBlocks, slotStartOf } from '../projections/minuteBlocks';
-import { positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { CATALOG_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
 import { SerialQueue } from './SerialQueue';
@@ -74,7 +74,7 @@ export class WindowsProjector {
       tables.blockTable(this.names.minute),
       tables.blockTable(this.names.vmMinute, VM_MINUTE_LAYOUT),
       tables.rowTable(this.names.late),
-      tables.rowTable(this.names.catalog),
+      tables.rowTable(this.names.catalog, CATALOG_LAYOUT),
     ]);
     const checkpoint = await versions.checkpoint('windows', version, this.options.scope);
     const fresh = checkpoint === undefined;

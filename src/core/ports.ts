@@ -112,7 +112,7 @@ export interface BlockLayout {
 /** Where projections live: named tables, created on first use. */
 export interface TableStore {
   blockTable(name: string, layout?: BlockLayout): Promise<BlockTable>;
-  rowTable(name: string): Promise<RowTable>;
+  rowTable(name: string, layout?: BlockLayout): Promise<RowTable>;
   /** Names of existing tables that start with `prefix`. */
   listTables(prefix: string): Promise<string[]>;
   dropTable(name: string): Promise<void>;

@@ -200,6 +200,23 @@ describe('Table Storage adapter on an embedded Azurite', () => {
       assert.equal((await rows.list({ limit: 150 })).length, 150);
     });
 
+    it('with partitionDepth 1, keeps deeper logical partitions in one storage partition and reads each back on its own', async () => {
+      const rows = await store.rowTable('shallowRows', { partitionDepth: 1 });
+      const tenants = [TENANT, 'a|b/c', "it's #1?"];
+      const written = tenants.flatMap((tenant) => ['vm/1', 'vm|2'].map((vm) => ({ partition: ['vm', tenant], row: vm, fields: { tenant, vm, n: vm.length } })));
+      await rows.upsert([...written, { partition: ['vm'], row: 'top', fields: { n: 0 } }, { partition: ['key'], row: 'cpu', fields: { n: 1 } }]);
+      for (const tenant of tenants) {
+        assert.deepEqual((await rows.list({ partition: ['vm', tenant] })).map((r) => [r.partition, r.row]), [['vm', tenant], ['vm', tenant]].map((p, i) => [p, ['vm/1', 'vm|2'][i]]));
+      }
+      assert.deepEqual((await rows.get(['vm', 'a|b/c'], 'vm|2'))?.fields, { tenant: 'a|b/c', vm: 'vm|2', n: 4 });
+      assert.deepEqual((await rows.list({ partition: ['vm'] })).map((r) => r.row), ['top'], 'a shallower partition lists only its own rows');
+      assert.equal((await rows.list()).length, written.length + 2);
+      await rows.delete(['vm', TENANT], 'vm/1');
+      assert.equal((await rows.list({ partition: ['vm', TENANT] })).length, 1);
+      // One storage partition for every tenant's VMs.
+      assert.equal((await storedRowKeys('shallowRows', ['vm'])).length, written.length - 1 + 1);
+    });
+
     it('deletes a row, and deleting it again is no error', async () => {
       const rows = await store.rowTable('deletes');
       await rows.upsert([{ partition: ['p', 'q/r'], row: 'x', fields: { v: 1 } }]);

@@ -29,8 +29,8 @@ export class PatientTableStore implements TableStore {
     };
   }
 
-  async rowTable(name: string): Promise<RowTable> {
-    const table = await this.patiently(`open table ${name}`, () => this.inner.rowTable(name));
+  async rowTable(name: string, layout?: BlockLayout): Promise<RowTable> {
+    const table = await this.patiently(`open table ${name}`, () => this.inner.rowTable(name, layout));
     return {
       upsert: (rows) => this.patiently(`write rows to ${name}`, () => table.upsert(rows)),
       get: (partition, row) => this.patiently(`read a row of ${name}`, () => table.get(partition, row)),

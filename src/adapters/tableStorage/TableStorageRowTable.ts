@@ -4,7 +4,7 @@ import type { Row, RowTable } from '../../core/ports';
 import { assertKeyLength, encodeKeyPart, encodePartition } from './keyEncoding';
 import { mapConcurrently } from './mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
-import { fromRowEntity, toRowUpsert } from './rowEntities';
+import { fromRowEntity, rowKeys, toRowUpsert } from './rowEntities';
 import { isNotFound } from './toStorageError';
 import { withRetry, type RetryOptions } from './withRetry';
 
@@ -13,6 +13,8 @@ export interface RowTableOptions {
   partitionConcurrency?: number;
   /** Backoff for retriable failures. */
   retry?: RetryOptions;
+  /** How many leading components of a row's partition form the PartitionKey (see rowKeys). */
+  partitionDepth?: number;
 }
 
 export interface ListRowsOptions {
@@ -35,19 +37,21 @@ const MAX_PAGE_SIZE = 1000;
 export class TableStorageRowTable implements RowTable {
   private readonly partitionConcurrency: number;
   private readonly retry: RetryOptions;
+  private readonly depth: number;
 
   constructor(
     private readonly client: TableClient,
-    { partitionConcurrency = 4, retry = {} }: RowTableOptions = {},
+    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity }: RowTableOptions = {},
   ) {
     this.partitionConcurrency = partitionConcurrency;
     this.retry = retry;
+    this.depth = partitionDepth;
   }
 
   async upsert(rows: readonly Row[]): Promise<void> {
     const byPartition = new Map<string, Map<string, SizedAction>>();
     for (const row of rows) {
-      const upsert = toRowUpsert(row);
+      const upsert = toRowUpsert(row, this.depth);
       const { partitionKey, rowKey } = upsert.action[1];
       const partition = byPartition.get(partitionKey) ?? new Map<string, SizedAction>();
       partition.set(rowKey, upsert); // one action per entity in a transaction; the last one wins
@@ -80,9 +84,18 @@ export class TableStorageRowTable implements RowTable {
     }
     if (limit === 0) return [];
     const conditions: string[] = [];
-    if (partition !== undefined) conditions.push(odata`PartitionKey eq ${encodePartition(partition)}`);
-    if (fromRow !== undefined) conditions.push(odata`RowKey ge ${encodeKeyPart(fromRow)}`);
-    if (toRow !== undefined) conditions.push(odata`RowKey le ${encodeKeyPart(toRow)}`);
+    let prefix = '';
+    if (partition !== undefined) {
+      const keys = rowKeys(partition, '', this.depth);
+      prefix = keys.rowPrefix;
+      conditions.push(odata`PartitionKey eq ${keys.partitionKey}`);
+      // `|` + 1 is `}`: the rows of this logical partition are the RowKeys between `prefix` and that.
+      if (prefix !== '' && fromRow === undefined) conditions.push(odata`RowKey ge ${prefix}`);
+      if (prefix !== '' && toRow === undefined) conditions.push(odata`RowKey lt ${prefix.slice(0, -1) + '}'}`);
+    }
+    if (fromRow !== undefined) conditions.push(odata`RowKey ge ${prefix + encodeKeyPart(fromRow)}`);
+    if (toRow !== undefined) conditions.push(odata`RowKey le ${prefix + encodeKeyPart(toRow)}`);
+    const wanted = partition === undefined ? undefined : JSON.stringify(partition);
     const filter = conditions.length > 0 ? conditions.join(' and ') : undefined;
     const maxPageSize = Math.min(limit ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
     return withRetry(`list rows of ${this.client.tableName}`, async () => {
@@ -91,7 +104,9 @@ export class TableStorageRowTable implements RowTable {
       for await (const page of pages) {
         for (const entity of page) {
           if (limit !== undefined && rows.length >= limit) return rows;
-          rows.push(fromRowEntity(entity));
+          const row = fromRowEntity(entity);
+          // A shallow layout keeps deeper logical partitions in the same storage partition: skip those.
+          if (wanted === undefined || JSON.stringify(row.partition) === wanted) rows.push(row);
         }
         if (limit !== undefined && rows.length >= limit) return rows;
       }
@@ -110,7 +125,8 @@ export class TableStorageRowTable implements RowTable {
   }
 
   private keysOf(partition: readonly string[], row: string): [string, string] {
-    const keys: [string, string] = [encodePartition(partition), encodeKeyPart(row)];
+    const { partitionKey, rowKey } = rowKeys(partition, row, this.depth);
+    const keys: [string, string] = [partitionKey, rowKey];
     assertKeyLength(keys[0], `partition ${JSON.stringify(partition)}`);
     assertKeyLength(keys[1], `row ${JSON.stringify(row)}`);
     return keys;

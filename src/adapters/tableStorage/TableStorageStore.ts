@@ -87,9 +87,9 @@ export class TableStorageStore implements TableStore {
     return new TableStorageBlockTable(table.client, { ...this.tableOptions, ...layout, createdEmpty });
   }
 
-  async rowTable(name: string): Promise<RowTable> {
+  async rowTable(name: string, layout: BlockLayout = {}): Promise<RowTable> {
     const { client } = await this.table(name);
-    return new TableStorageRowTable(client, this.tableOptions);
+    return new TableStorageRowTable(client, { ...this.tableOptions, ...layout });
   }
 
   async listTables(prefix: string): Promise<string[]> {

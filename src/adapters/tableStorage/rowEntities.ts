@@ -2,7 +2,7 @@ import type { TableEntity } from '@azure/data-tables';
 import { InvalidInputError } from '../../core/errors';
 import type { FieldValue, Row } from '../../core/ports';
 import type { SizedAction } from './packTransactions';
-import { assertKeyLength, decodeKeyPart, decodePartition, encodeKeyPart, encodePartition } from './keyEncoding';
+import { assertKeyLength, decodeKeyPart, decodePartition, encodeKeyPart, encodePartition, PARTITION_SEPARATOR } from './keyEncoding';
 
 /** C#-identifier-like, as Table Storage property names must be. */
 export const FIELD_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
@@ -38,10 +38,21 @@ function toProperty(name: string, value: FieldValue): unknown {
   throw new InvalidInputError(`field ${name} has an unsupported type ${typeof value}`);
 }
 
+/**
+ * The keys of a row: the first `depth` components of its partition are the PartitionKey; the
+ * rest, if any, prefix the RowKey (`tenant|vm`), so rows of many small logical partitions share a
+ * storage partition and one transaction writes up to 100 of them. `|` is escaped inside parts.
+ */
+export function rowKeys(partition: readonly string[], row: string, depth = Infinity): { partitionKey: string; rowKey: string; rowPrefix: string } {
+  const cut = Math.min(Math.max(1, depth), partition.length);
+  const partitionKey = encodePartition(partition.slice(0, cut));
+  const rowPrefix = cut < partition.length ? encodePartition(partition.slice(cut)) + PARTITION_SEPARATOR : '';
+  return { partitionKey, rowKey: rowPrefix + encodeKeyPart(row), rowPrefix };
+}
+
 /** A row as an upsert (replace mode) with an estimate of its size in a request body. */
-export function toRowUpsert(row: Row): SizedAction {
-  const partitionKey = encodePartition(row.partition);
-  const rowKey = encodeKeyPart(row.row);
+export function toRowUpsert(row: Row, depth = Infinity): SizedAction {
+  const { partitionKey, rowKey } = rowKeys(row.partition, row.row, depth);
   assertKeyLength(partitionKey, `partition ${JSON.stringify(row.partition)}`);
   assertKeyLength(rowKey, `row ${JSON.stringify(row.row)}`);
   const names = Object.keys(row.fields);
@@ -77,9 +88,11 @@ export function fromRowEntity(entity: Record<string, unknown>): Row {
   }
   const nulls = entity[NULL_FIELDS_PROPERTY];
   if (typeof nulls === 'string' && nulls !== '') for (const name of nulls.split(',')) fields[name] = null;
+  // A RowKey of a shallow layout holds the rest of the partition before the row: `tenant|vm`.
+  const rowParts = String(entity.rowKey).split(PARTITION_SEPARATOR);
   return {
-    partition: decodePartition(String(entity.partitionKey)),
-    row: decodeKeyPart(String(entity.rowKey)),
+    partition: [...decodePartition(String(entity.partitionKey)), ...rowParts.slice(0, -1).map(decodeKeyPart)],
+    row: decodeKeyPart(rowParts[rowParts.length - 1]),
     fields,
   };
 }
