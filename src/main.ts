@@ -163,6 +163,12 @@ export async function startService(configured: Settings): Promise<Service> {
   if (simulate) {
     process.stderr.write('opsfold: SIMULATED source: the built-in SPOC simulator is feeding the log (--no-simulate turns it off)\n');
     let minute = Math.floor(Date.now() / 60000) * 60;
+    // A first start has nothing to show: the simulator fills in the last half hour at once.
+    if (!distributed && (await rt.log.end()) === 0) {
+      for (const m of simulateSpoc({ tenants: 5, vmsPerTenant: 4, keys: 5, startSeconds: minute - 30 * 60, minutes: 30, seed: minute })) {
+        await counted(validateSpocMessage(m), 'simulator');
+      }
+    }
     simTimer = setInterval(() => {
       const now = Math.floor(Date.now() / 60000) * 60;
       if (now <= minute) return;
