@@ -39,7 +39,7 @@ const PER_MINUTE = TENANTS * VMS * KEYS;
 const START_SECONDS = 1_699_999_200; // an hour boundary
 const APPEND_GROUP = 64;
 const TARGET_RATIO = 2;
-const REPLAY_HEAP_MB = Number(process.env.BENCH_HEAP_MB ?? 192);
+const REPLAY_HEAP_MB = Number(process.env.BENCH_HEAP_MB ?? 256);
 
 interface PhaseResult {
   phase: string;
