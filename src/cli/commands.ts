@@ -5,7 +5,7 @@ import { resolveSecrets } from '../config/secrets';
 import { openRuntime, activeVersion } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
-import { OpsfoldError } from '../core/errors';
+import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { RejectsProjector } from '../../streams/RejectsProjector';
 import { BacklogProjector } from '../../streams/BacklogProjector';
@@ -14,6 +14,7 @@ import { withRecordClock } from '../../streams/withRecordClock';
 import { logKeysTable, PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
+import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
 import { replayPartitions } from './replayEventHubs';
 import { UnionRowTable } from '../../projections/scopedTables';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
@@ -155,8 +156,10 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
 }
 
 /** `opsfold simulate`: synthetic SPOC traffic appended to the log. */
-export async function simulateCommand(o: { tenants: number; vms: number; keys: number; minutes: number; late: number; start?: number; seed: number }, flags: Flags): Promise<number> {
+export async function simulateCommand(o: { tenants: number; vms: number; keys: number; minutes: number; late: number; start?: number; seed: number; to?: string }, flags: Flags): Promise<number> {
   const settings = settingsFrom(flags);
+  if (o.to === 'servicebus') return simulateToServiceBus(o, settings);
+  if (o.to !== undefined && o.to !== 'log') throw new InvalidInputError(`--to must be log or servicebus, got ${JSON.stringify(o.to)}`, { parameter: '--to' });
   const rt = await openRuntime(settings, { log: false });
   try {
     const ingestor = new Ingestor(rt.appender);
@@ -180,6 +183,31 @@ export async function simulateCommand(o: { tenants: number; vms: number; keys: n
     return 0;
   } finally {
     await rt.close();
+  }
+}
+
+/** `opsfold simulate --to servicebus`: the same traffic sent to the SPOC queue, as SPOC services would send it (messageId per message). */
+async function simulateToServiceBus(o: { tenants: number; vms: number; keys: number; minutes: number; late: number; start?: number; seed: number }, settings: Settings): Promise<number> {
+  if (settings.serviceBusConnectionString === undefined && settings.serviceBusNamespace === undefined) {
+    throw new ConfigError('SERVICEBUS_CONNECTION_STRING', 'simulate --to servicebus needs SERVICEBUS_CONNECTION_STRING or SERVICEBUS_NAMESPACE');
+  }
+  const client = serviceBusClientFrom(settings);
+  const sender = client.createSender(settings.serviceBusQueue);
+  try {
+    const start = o.start ?? Math.floor(Date.now() / 60000) * 60 - o.minutes * 60;
+    const bar = progressBar('simulate → Service Bus', o.tenants * o.minutes, 'messages');
+    let n = 0, metrics = 0;
+    for (const message of simulateSpoc({ tenants: o.tenants, vmsPerTenant: o.vms, keys: o.keys, startSeconds: start, minutes: o.minutes, lateFraction: o.late, seed: o.seed })) {
+      await sender.sendMessages({ body: Buffer.from(JSON.stringify(message)), messageId: `sim-${o.seed}-${n}`, contentType: 'application/json' });
+      metrics += message.metrics.length;
+      bar.update(++n);
+    }
+    bar.stop();
+    process.stdout.write(`${JSON.stringify({ messages: n, metrics, simulated: true, queue: settings.serviceBusQueue })}\n`);
+    return 0;
+  } finally {
+    await sender.close();
+    await client.close();
   }
 }
 

@@ -64,10 +64,11 @@ export function main(argv: string[]): void {
   program.command('simulate').description('append synthetic SPOC traffic to the log (labelled simulated)')
     .option('--tenants <n>', 'tenants', '10').option('--vms <n>', 'VMs per tenant', '5').option('--keys <n>', 'counter keys', '5')
     .option('--minutes <n>', 'minutes of data', '30').option('--late <fraction>', 'fraction of messages sent 5 minutes late', '0.1')
-    .option('--start <epochSeconds>', 'first minute (default: minutes ago)').option('--seed <n>', 'random seed', '1').addOption(dataDir())
+    .option('--start <epochSeconds>', 'first minute (default: minutes ago)').option('--seed <n>', 'random seed', '1')
+    .option('--to <target>', 'log (the file log, or the Event Hub when configured) or servicebus (the SPOC queue)', 'log').addOption(dataDir())
     .action((o) => exitWith(() => simulateCommand({
       tenants: Number(o.tenants), vms: Number(o.vms), keys: Number(o.keys), minutes: Number(o.minutes), late: Number(o.late),
-      start: o.start === undefined ? undefined : Number(o.start), seed: Number(o.seed),
+      start: o.start === undefined ? undefined : Number(o.start), seed: Number(o.seed), to: o.to,
     }, flagsOf(o))));
 
   program.command('cleanup').description("drop every version of a projection's tables").requiredOption('--projection <name>', 'windows, rejects or backlog').addOption(dataDir())
