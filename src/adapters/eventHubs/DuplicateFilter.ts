@@ -37,6 +37,22 @@ export class DuplicateFilter {
     return kept;
   }
 
+  /**
+   * Forgets the keys first seen before `beginSequenceNumber`, the oldest event the hub still
+   * retains: no reader can meet those events again, so no later copy needs to be told from them.
+   * Returns how many keys went.
+   */
+  async forgetBefore(partitionId: string, beginSequenceNumber: number): Promise<number> {
+    let forgotten = 0;
+    for (const row of await this.table.list({ partition: [partitionId] })) {
+      if (Number(row.fields.seq) >= beginSequenceNumber) continue;
+      await this.table.delete([partitionId], row.row);
+      this.seen.delete(`${partitionId}\u0000${row.row}`);
+      forgotten++;
+    }
+    return forgotten;
+  }
+
   private remember(id: string, seq: number): void {
     if (this.seen.size >= this.maxCached) this.seen.clear();
     this.seen.set(id, seq);

@@ -23,6 +23,8 @@ export interface EventHubsProcessorOptions {
   createWork(partitionId: string, onCheckpoint: (projector: number) => (checkpoint: Checkpoint) => Promise<void>): PartitionWork;
   /** Drops the repeated appends of one message before the projectors see them. */
   duplicates?: DuplicateFilter;
+  /** How often the duplicate filter's keys of events no longer retained are forgotten (default hourly). */
+  pruneIntervalMs?: number;
   maxBatchSize?: number;
   maxWaitTimeInSeconds?: number;
   onError?(error: Error, partitionId?: string): void;
@@ -46,6 +48,7 @@ interface Claimed {
  */
 export class EventHubsProcessor {
   private subscription?: Subscription;
+  private pruneTimer?: NodeJS.Timeout;
   private readonly claimed = new Map<string, Claimed>();
 
   constructor(private readonly options: EventHubsProcessorOptions) {}
@@ -56,7 +59,12 @@ export class EventHubsProcessor {
   }
 
   start(): void {
-    const { consumer, maxBatchSize = 500, maxWaitTimeInSeconds = 1 } = this.options;
+    const { consumer, maxBatchSize = 500, maxWaitTimeInSeconds = 1, duplicates } = this.options;
+    // Now and then, the duplicate filter forgets keys of events the hub no longer retains.
+    if (duplicates) {
+      this.pruneTimer = setInterval(() => void this.prune(duplicates), this.options.pruneIntervalMs ?? 3_600_000);
+      this.pruneTimer.unref();
+    }
     this.subscription = consumer.subscribe({
       processInitialize: async (context) => this.claim(context),
       processEvents: async (events, context) => this.deliver(events, context),
@@ -65,7 +73,22 @@ export class EventHubsProcessor {
     }, { startPosition: earliestEventPosition, maxBatchSize, maxWaitTimeInSeconds });
   }
 
+  /** Forgets the duplicate filter's keys older than what each owned partition still retains. */
+  async prune(duplicates: DuplicateFilter): Promise<number> {
+    let forgotten = 0;
+    for (const id of this.partitions) {
+      try {
+        const { beginningSequenceNumber } = await this.options.consumer.getPartitionProperties(id);
+        forgotten += await duplicates.forgetBefore(id, beginningSequenceNumber);
+      } catch (error) {
+        this.options.onError?.(error as Error, id);
+      }
+    }
+    return forgotten;
+  }
+
   async stop(): Promise<void> {
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.subscription?.close();
     this.subscription = undefined;
     await Promise.all([...this.claimed.keys()].map((id) => this.release(id)));
