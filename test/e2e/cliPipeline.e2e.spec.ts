@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { crossTenantReference } from '../support/metricBuilders';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,19 +50,7 @@ function traffic(): { messages: { metrics: Record<string, unknown>[] }[]; sent: 
   return { messages, sent };
 }
 
-function reference(sent: { t: number; key: string; value: number }[]): Map<string, { count: number; sum: number; min: number; max: number }> {
-  const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
-  for (const s of sent) {
-    const id = `${s.key}@${Math.floor(s.t / 60) * 60}`;
-    const w = out.get(id) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
-    w.count++;
-    w.sum += s.value;
-    w.min = Math.min(w.min, s.value);
-    w.max = Math.max(w.max, s.value);
-    out.set(id, w);
-  }
-  return out;
-}
+const reference = crossTenantReference;
 
 async function readCross(dataDir: string): Promise<Map<string, { count: number; sum: number; min: number; max: number }>> {
   const azurite = await EmbeddedAzurite.start({ location: join(dataDir, 'azurite') });

@@ -17,6 +17,7 @@ import { MergedBlockTable } from '../../projections/scopedTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
+import { crossTenantReference } from '../support/metricBuilders';
 import { eventually } from '../support/eventually';
 
 const HUB = 'opsfold-events';
@@ -38,19 +39,8 @@ function message(t: number, n: number): Record<string, unknown> {
 
 /** The expected cross-tenant windows, computed here from the raw messages. */
 function expectedCross(messages: Record<string, unknown>[]): Map<string, { count: number; sum: number; min: number; max: number }> {
-  const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
-  for (const m of messages) {
-    for (const x of m.metrics as { timestamp: number; PerfType: string; PerfName: string; PerfValue: number }[]) {
-      const id = `${x.PerfType}.${x.PerfName}@${Math.floor(x.timestamp / 60) * 60}`;
-      const w = out.get(id) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
-      w.count++;
-      w.sum += x.PerfValue;
-      w.min = Math.min(w.min, x.PerfValue);
-      w.max = Math.max(w.max, x.PerfValue);
-      out.set(id, w);
-    }
-  }
-  return out;
+  return crossTenantReference(messages.flatMap((m) => (m.metrics as { timestamp: number; PerfType: string; PerfName: string; PerfValue: number }[])
+    .map((x) => ({ t: x.timestamp, key: `${x.PerfType}.${x.PerfName}`, value: x.PerfValue }))));
 }
 
 async function setup(t: TestContext) {

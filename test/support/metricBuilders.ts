@@ -128,3 +128,18 @@ export function revisionsById(windows: readonly WindowEvent[]): Map<string, numb
 export function sorted<V>(map: Map<string, V>): [string, V][] {
   return [...map].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
+
+/** An independent batch computation of cross-tenant minute windows, keyed `key@windowStart`, for comparing with what was projected. */
+export function crossTenantReference(sent: readonly { t: number; key: string; value: number }[]): Map<string, { count: number; sum: number; min: number; max: number }> {
+  const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
+  for (const s of sent) {
+    const id = `${s.key}@${Math.floor(s.t / 60) * 60}`;
+    const w = out.get(id) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity };
+    w.count++;
+    w.sum += s.value;
+    w.min = Math.min(w.min, s.value);
+    w.max = Math.max(w.max, s.value);
+    out.set(id, w);
+  }
+  return out;
+}
