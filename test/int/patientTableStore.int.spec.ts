@@ -17,7 +17,7 @@ describe('PatientTableStore: a projector waits out a storage outage', () => {
       const retry = { attempts: 1 }; // the plain store gives up at once, so the patience below is what waits
       const plain = TableStorageStore.fromConnectionString(azurite.tableConnectionString, { retry });
       const retries: string[] = [];
-      const patient = new PatientTableStore(plain, { initialDelayMs: 50, maxDelayMs: 200, onRetry: (e, n, op) => retries.push(`${op}#${n}`) });
+      const patient = new PatientTableStore(plain, { initialDelayMs: 50, maxDelayMs: 200, onRetry: (_error, n, op) => retries.push(`${op}#${n}`) });
       const rows = await patient.rowTable('outage');
       await rows.upsert([{ partition: ['p'], row: 'before', fields: { n: 1 } }]);
 

@@ -1,7 +1,7 @@
 import { odata, type TableClient } from '@azure/data-tables';
 import { InvalidInputError } from '../../core/errors';
 import type { Row, RowTable } from '../../core/ports';
-import { assertKeyLength, encodeKeyPart, encodePartition } from './keyEncoding';
+import { assertKeyLength, encodeKeyPart } from './keyEncoding';
 import { mapConcurrently } from './mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
 import { fromRowEntity, rowKeys, toRowUpsert } from './rowEntities';
