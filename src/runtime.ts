@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLog } from './adapters/fileLog/FileLog';
@@ -47,10 +48,25 @@ export async function runningService(dataDir: string): Promise<ServiceFile | und
   }
   try {
     process.kill(file.pid, 0);
-    return file;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM' ? file : undefined; // gone: a file left by a crash
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined; // gone: a file left by a crash
   }
+  // A live pid may be another process that reused it: the service's Azurite must also answer.
+  if (file.tablePort !== undefined && !(await listening(file.host, file.tablePort))) return undefined;
+  return file;
+}
+
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
 }
 
 /**
