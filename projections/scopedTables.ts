@@ -1,4 +1,4 @@
-import type { BlockTable, Row, RowTable, StoredBlock } from '../src/core/ports';
+import type { BlockLayout, BlockTable, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
 import { mergeBlocks } from './minuteBlocks';
 
 /**
@@ -70,4 +70,16 @@ const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 /** Catalog rows of one counter key from several scopes: the newest window of any. */
 export function newerCatalogRow(a: Row, b: Row): Row {
   return Number(b.fields.newest) > Number(a.fields.newest) ? b : a;
+}
+
+/** One block table over every scope (`name(scope)` names a scope's table), merged for reading. */
+export async function mergedBlockTable(store: TableStore, scopes: readonly string[], name: (scope: string) => string): Promise<MergedBlockTable> {
+  return new MergedBlockTable(await Promise.all(scopes.map((scope) => store.blockTable(name(scope)))));
+}
+
+/** One row table over every scope, for reading; rows found in several scopes are combined by `merge`. */
+export async function unionRowTable(
+  store: TableStore, scopes: readonly string[], name: (scope: string) => string, options: { merge?: (a: Row, b: Row) => Row; layout?: BlockLayout } = {},
+): Promise<UnionRowTable> {
+  return new UnionRowTable(await Promise.all(scopes.map((scope) => store.rowTable(name(scope), options.layout))), options.merge);
 }

@@ -51,8 +51,9 @@ export class DistributedProjections {
 
   constructor(private readonly options: DistributedOptions) {}
 
-  /** Every window revision the partitions owned here emit (cross-tenant ones are this partition's share). */
-  readonly windows$: Observable<WindowEvent> = new Subject<WindowEvent>();
+  private readonly out = new Subject<WindowEvent>();
+  /** Every window revision the partitions owned here emit; cross-tenant ones merged over all partitions' shares. */
+  readonly windows$: Observable<WindowEvent> = this.out.asObservable();
 
   get versions(): { windows: number; rejects: number; backlog: number } {
     return { windows: this.current?.windows ?? 0, rejects: this.current?.rejects ?? 0, backlog: this.current?.backlog ?? 0 };
@@ -103,7 +104,7 @@ export class DistributedProjections {
         const store = await createCheckpointStore(settings, container);
         return { consumer: createConsumer(settings, store), checkpointStore: store };
       })();
-    const out = this.windows$ as Subject<WindowEvent>;
+    const out = this.out;
     const processor = new EventHubsProcessor({
       consumer,
       checkpointStore,

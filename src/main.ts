@@ -17,7 +17,7 @@ import { DistributedProjections } from './distributed';
 import { LocalProjections, type ProjectionHost } from './localProjections';
 import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
-import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../projections/scopedTables';
+import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
@@ -109,21 +109,26 @@ export async function startService(configured: Settings): Promise<Service> {
   const publisher = distributed ? new WindowEventPublisher(createProducer(settings, settings.windowEventHubName), { onError: (e) => note(`window events: ${e.message}`) }) : undefined;
   publisher?.start(projections.windows$);
   const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
-  const windows = { get version() { return projections.versions.windows; } };
-  const rejects = { get version() { return projections.versions.rejects; } };
   const scopes = scopeCache(rt.versions);
+  const prefix = settings.tablePrefix;
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const app = createApp({
     apiToken: settings.apiToken,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
     // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
-    minuteTable: async () => new MergedBlockTable(await Promise.all((await scopes('windows', windows.version))
-      .map((scope) => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version, scope).minute)))),
-    vmMinuteTable: () => rt.tables.blockTable(windowTables(settings.tablePrefix, windows.version).vmMinute, VM_MINUTE_LAYOUT),
-    catalog: async () => new UnionRowTable(await Promise.all((await scopes('windows', windows.version))
-      .map((scope) => rt.tables.rowTable(windowTables(settings.tablePrefix, windows.version, scope).catalog, CATALOG_LAYOUT))), newerCatalogRow),
-    rejects: async () => new UnionRowTable(await Promise.all((await scopes('rejects', rejects.version))
-      .map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, rejects.version, scope).rejects)))),
+    minuteTable: async () => {
+      const v = projections.versions.windows;
+      return mergedBlockTable(rt.tables, await scopes('windows', v), (scope) => windowTables(prefix, v, scope).minute);
+    },
+    vmMinuteTable: () => rt.tables.blockTable(windowTables(prefix, projections.versions.windows).vmMinute, VM_MINUTE_LAYOUT),
+    catalog: async () => {
+      const v = projections.versions.windows;
+      return unionRowTable(rt.tables, await scopes('windows', v), (scope) => windowTables(prefix, v, scope).catalog, { merge: newerCatalogRow, layout: CATALOG_LAYOUT });
+    },
+    rejects: async () => {
+      const v = projections.versions.rejects;
+      return unionRowTable(rt.tables, await scopes('rejects', v), (scope) => rejectTables(prefix, v, scope).rejects);
+    },
     backlog: backlog.api,
     windowStream,
     health: () => ({

@@ -9,7 +9,7 @@ import { ConfigError } from './core/errors';
 import type { EventAppender } from './core/ports';
 import { azureCredential, createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
 import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
-import { metaTable, type ProjectionName } from '../projections/projectionCatalog';
+import { metaTable } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 
 /** The outside things every command needs: the log, the tables, the projection versions. */
@@ -122,10 +122,6 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   };
 }
 
-/** The active version of a projection, making version 1 active on a fresh store. */
-export function activeVersion(versions: ProjectionVersions, projection: ProjectionName): Promise<number> {
-  return versions.activeOrFirst(projection);
-}
 
 function httpsEndpoint(endpoint: string): string {
   if (!/^https:\/\/[^/]+/i.test(endpoint)) throw new ConfigError('TABLES_ENDPOINT', `TABLES_ENDPOINT must be an https:// Table Storage endpoint, got ${JSON.stringify(endpoint)}`);

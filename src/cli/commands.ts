@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadSettings, describeSettings, type Settings } from '../config/settings';
 import { resolveSecrets } from '../config/secrets';
-import { openRuntime, activeVersion } from '../runtime';
+import { openRuntime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
@@ -16,7 +16,7 @@ import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
 import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
 import { replayPartitions } from './replayEventHubs';
-import { UnionRowTable } from '../../projections/scopedTables';
+import { unionRowTable } from '../../projections/scopedTables';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 
@@ -74,11 +74,10 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
-    const version = await activeVersion(rt.versions, 'rejects');
+    const version = await rt.versions.activeOrFirst('rejects');
     // The file log is folded up to its end first; on Event Hubs the processors keep the ledger, one table per partition.
     if (!rt.distributed) await new RejectsProjector({ log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
-    const scopes = await rt.versions.scopes('rejects', version);
-    const table = new UnionRowTable(await Promise.all(scopes.map((scope) => rt.tables.rowTable(rejectTables(settings.tablePrefix, version, scope).rejects))));
+    const table = await unionRowTable(rt.tables, await rt.versions.scopes('rejects', version), (scope) => rejectTables(settings.tablePrefix, version, scope).rejects);
     for (const row of await table.list({ limit: flags.limit ?? 1000 })) process.stdout.write(`${JSON.stringify({ row: row.row, ...row.fields })}\n`);
     return 0;
   } finally {

@@ -43,7 +43,10 @@ export class Ingestor {
         // A message of several tenants is one record per tenant, appended together: add them up.
         const part = this.seen.get(facts.idempotencyKey);
         const answer = answerOf(facts.accepted, facts.rejected);
-        if (part && part.atMs === record.appendedAtMs) answer.accepted += part.answer.accepted, answer.rejected.unshift(...part.answer.rejected);
+        if (part && part.atMs === record.appendedAtMs) {
+          answer.accepted += part.answer.accepted;
+          answer.rejected.unshift(...part.answer.rejected);
+        }
         this.seen.set(facts.idempotencyKey, { answer, atMs: record.appendedAtMs });
       }
     }

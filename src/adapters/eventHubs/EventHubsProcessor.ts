@@ -34,7 +34,10 @@ interface Claimed {
   work: PartitionWork;
   abort: AbortController;
   running: Promise<unknown>;
-  resumeFrom: number[];
+  /** Each projector's latest resume point (set by its checkpoints). */
+  resumeFrom: (number | undefined)[];
+  /** Offsets of the events received since the hub's checkpoint, to move it to a sequence number later. */
+  offsets: Map<number, string>;
   context: PartitionContext;
 }
 
@@ -97,21 +100,21 @@ export class EventHubsProcessor {
   private claim(context: PartitionContext): void {
     const id = context.partitionId;
     if (this.claimed.has(id)) return;
-    const resumeFrom: number[] = [];
+    const resumeFrom: (number | undefined)[] = [];
     const work = this.options.createWork(id, (projector) => async (checkpoint) => {
       resumeFrom[projector] = checkpoint.resumeFrom;
       await this.moveCheckpoint(id);
     });
     const abort = new AbortController();
     const running = work.run(abort.signal).catch((error: unknown) => this.options.onError?.(error as Error, id));
-    this.claimed.set(id, { work, abort, running, resumeFrom, context });
+    this.claimed.set(id, { work, abort, running, resumeFrom, offsets: new Map(), context });
   }
 
   private async deliver(events: ReceivedEventData[], context: PartitionContext): Promise<void> {
     const claimed = this.claimed.get(context.partitionId);
     if (!claimed || events.length === 0) return;
-    // Offsets of dropped events are still needed to move the hub's checkpoint past them.
-    for (const feed of claimed.work.feeds) feed.noteOffsets(events);
+    // Also the offsets of events the filter drops: the hub's checkpoint may have to move past them.
+    for (const e of events) claimed.offsets.set(e.sequenceNumber, String(e.offset));
     const kept = this.options.duplicates ? await this.options.duplicates.filter(context.partitionId, events) : events;
     await Promise.all(claimed.work.feeds.map((feed) => feed.push(kept)));
   }
@@ -119,14 +122,15 @@ export class EventHubsProcessor {
   /** The hub's checkpoint goes to the event just before the earliest record a projector still needs. */
   private async moveCheckpoint(id: string): Promise<void> {
     const claimed = this.claimed.get(id);
-    if (!claimed || claimed.resumeFrom.length < claimed.work.feeds.length || claimed.resumeFrom.includes(undefined as unknown as number)) return;
-    const before = Math.min(...claimed.resumeFrom) - 1;
-    const feed = claimed.work.feeds[0];
-    const offset = feed.offsetOf(before);
+    if (!claimed) return;
+    const points = claimed.work.feeds.map((_, i) => claimed.resumeFrom[i]);
+    if (points.some((p) => p === undefined)) return; // a projector has not checkpointed yet
+    const before = Math.min(...(points as number[])) - 1;
+    const offset = claimed.offsets.get(before);
     if (before < 0 || offset === undefined) return; // nothing before it was read in this ownership: the hub's checkpoint stays
     const { fullyQualifiedNamespace, eventHubName, consumerGroup } = claimed.context;
     await this.options.checkpointStore.updateCheckpoint({ fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId: id, sequenceNumber: before, offset });
-    for (const f of claimed.work.feeds) f.forgetBefore(before);
+    for (const n of claimed.offsets.keys()) if (n < before) claimed.offsets.delete(n);
   }
 
   private async release(id: string): Promise<void> {

@@ -14,7 +14,6 @@ export class PartitionFeed implements EventLog {
   private wake?: () => void;
   private ended = false;
   private last = -1;
-  private readonly offsets = new Map<number, string>();
 
   constructor(readonly partitionId: string) {}
 
@@ -22,7 +21,6 @@ export class PartitionFeed implements EventLog {
   push(events: readonly ReceivedEventData[]): Promise<void> {
     if (this.ended || events.length === 0) return Promise.resolve();
     const records = events.map((e): LogRecord => {
-      this.offsets.set(e.sequenceNumber, String(e.offset));
       this.last = Math.max(this.last, e.sequenceNumber);
       const body = e.body as unknown;
       const payload = Buffer.isBuffer(body) ? body : body instanceof Uint8Array ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
@@ -32,21 +30,6 @@ export class PartitionFeed implements EventLog {
       this.waiting.push({ records, taken: resolve });
       this.wake?.();
     });
-  }
-
-  /** Remembers the offsets of events, also of those a filter keeps from the reader. */
-  noteOffsets(events: readonly ReceivedEventData[]): void {
-    for (const e of events) this.offsets.set(e.sequenceNumber, String(e.offset));
-  }
-
-  /** The offset of the event at `sequenceNumber`, if this feed saw it and it was not forgotten. */
-  offsetOf(sequenceNumber: number): string | undefined {
-    return this.offsets.get(sequenceNumber);
-  }
-
-  /** Forgets the offsets of events before `sequenceNumber` (a checkpoint moved past them). */
-  forgetBefore(sequenceNumber: number): void {
-    for (const n of this.offsets.keys()) if (n < sequenceNumber) this.offsets.delete(n);
   }
 
   /** Just after the newest event pushed so far. */
