@@ -25,7 +25,8 @@ export interface ProjectionHost {
  * version; a version activated by a rebuild replaces it, and the old version's tables go.
  */
 export class LocalProjections implements ProjectionHost {
-  readonly windows$ = new Subject<WindowEvent>();
+  private readonly out = new Subject<WindowEvent>();
+  readonly windows$: Observable<WindowEvent> = this.out.asObservable();
   private readonly windows: ProjectionSupervisor<WindowsProjector>;
   private readonly rejects: ProjectionSupervisor<RejectsProjector>;
   private readonly backlog: ProjectionSupervisor<BacklogProjector>;
@@ -45,7 +46,7 @@ export class LocalProjections implements ProjectionHost {
       create: (version) => {
         const projector = new WindowsProjector({ ...common, version, windows: settings });
         this.forwarding?.unsubscribe();
-        this.forwarding = projector.windows$.subscribe((w) => this.windows$.next(w));
+        this.forwarding = projector.windows$.subscribe((w) => this.out.next(w));
         return projector;
       },
     });
