@@ -9,7 +9,10 @@ import type { StoredBlock } from '../src/core/ports';
  */
 export const SLOT_SECONDS = 900;
 const MINUTES = SLOT_SECONDS / 60;
-const FIELDS = 5; // count, sum, min, max, revision
+/** Per minute: count, sum, min, max, revision (0 while the window is open), last arrival in ms (open windows only, never stored). */
+const FIELDS = 6;
+const REVISION = 4;
+const LAST_ARRIVAL = 5;
 
 export interface StoredWindow extends Aggregate {
   revision: number;
@@ -22,9 +25,36 @@ export function slotStartOf(windowStart: number): number {
   return Math.floor(windowStart / SLOT_SECONDS) * SLOT_SECONDS;
 }
 
+/** A window that has data and is closed (revision ≥ 1); open windows have revision 0. */
+const isClosed = (row: Float64Array, o: number): boolean => row[o] !== 0 && row[o + REVISION] !== 0;
+
 class Block {
   readonly series = new Map<string, Float64Array>();
-  constructor(readonly partition: readonly string[], readonly slot: number, public appliedThrough: number) {}
+  /** Open windows held in this block's rows: a block with any is never let go. */
+  open = 0;
+  /** Bit i set: minute i of the slot is listed in its OpenMinute. */
+  listed = 0;
+  constructor(readonly home: BlockPartition, readonly slot: number, public appliedThrough: number) {}
+}
+
+/**
+ * The open windows of one window start (one grouping): the blocks holding them, and what a
+ * restart needs (the earliest record that opened one, with the largest event time before it).
+ */
+interface OpenMinute {
+  blocks: Block[];
+  open: number;
+  /** A lower bound of the open windows' last arrival times. */
+  minArrivalMs: number;
+  minPosition: number;
+  maxEventTimeBefore: number;
+}
+
+/** What a window closed by `closeMinute` hands its listener. */
+export interface ClosedWindow extends Aggregate {
+  partition: readonly string[];
+  sub: string;
+  windowStart: number;
 }
 
 /** One partition's blocks by slot start, and the newest window start of each sub-key (the catalog). */
@@ -44,6 +74,8 @@ export class MinuteBlocks {
   private readonly partitions = new Map<string, BlockPartition | Map<string, BlockPartition>>();
   private readonly dirty = new Set<Block>();
   private readonly catalogDirty = new Set<BlockPartition>();
+  /** Open windows by window start. They live in the block rows (revision 0) until they close. */
+  private readonly openMinutes = new Map<number, OpenMinute>();
   /** Clean blocks of slots ending by this were let go: even a complete state must read them back. */
   private evictedBefore = -Infinity;
   private count = 0;
@@ -83,7 +115,7 @@ export class MinuteBlocks {
   load(partition: readonly string[], slot: number, stored: StoredBlock | undefined): void {
     const p = this.partitionFor(partition);
     if (p.slots.has(slot)) return;
-    const block = new Block(p.partition, slot, stored?.appliedThrough ?? -1);
+    const block = new Block(p, slot, stored?.appliedThrough ?? -1);
     if (stored) decodeInto(block, stored.data);
     p.slots.set(slot, block);
     this.count++;
@@ -100,8 +132,8 @@ export class MinuteBlocks {
     const row = block?.series.get(sub);
     if (!block || !row) return undefined;
     const o = ((windowStart - slot) / 60) * FIELDS;
-    if (row[o] === 0) return undefined;
-    return { window: { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3], revision: row[o + 4] }, appliedThrough: block.appliedThrough };
+    if (!isClosed(row, o)) return undefined;
+    return { window: { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3], revision: row[o + REVISION] }, appliedThrough: block.appliedThrough };
   }
 
   /** Folds one emitted window revision in (the projection's evolve step). */
@@ -113,27 +145,142 @@ export class MinuteBlocks {
   /** `apply` for a partition already in hand. */
   applyIn(p: BlockPartition, sub: string, windowStart: number, agg: Aggregate, revision: number): void {
     const slot = slotStartOf(windowStart);
-    let block = p.slots.get(slot);
-    if (!block) {
-      p.slots.set(slot, (block = new Block(p.partition, slot, -1)));
-      this.count++;
-    }
-    let row = block.series.get(sub);
-    if (!row) {
-      row = new Float64Array(MINUTES * FIELDS);
-      block.series.set(sub, row);
-    }
+    const block = this.blockOf(p, slot);
+    const row = rowOf(block, sub);
     const o = ((windowStart - slot) / 60) * FIELDS;
     row[o] = agg.count;
     row[o + 1] = agg.sum;
     row[o + 2] = agg.min;
     row[o + 3] = agg.max;
-    row[o + 4] = revision;
+    row[o + REVISION] = revision;
+    this.written(block, sub, windowStart);
+  }
+
+  private blockOf(p: BlockPartition, slot: number): Block {
+    let block = p.slots.get(slot);
+    if (!block) {
+      p.slots.set(slot, (block = new Block(p, slot, -1)));
+      this.count++;
+    }
+    return block;
+  }
+
+  /** A window of `block` got a new closed revision: the block is dirty, the catalog may move. */
+  private written(block: Block, sub: string, windowStart: number): void {
     this.dirty.add(block);
+    const p = block.home;
     if (!(p.newest.get(sub)! >= windowStart)) {
       p.newest.set(sub, windowStart);
       this.catalogDirty.add(p);
     }
+  }
+
+  /**
+   * Adds a value to the open window (sub, windowStart) of `p`, opening it when it has no data yet
+   * and `mayOpen`. False when the window is closed, or has no data and may not open: the caller
+   * then revises it. `position` and `maxEventTimeBefore` describe the record being folded.
+   */
+  addOpen(
+    p: BlockPartition, sub: string, windowStart: number, value: number, nowMs: number,
+    position: number, maxEventTimeBefore: number, mayOpen: boolean,
+  ): boolean {
+    const slot = slotStartOf(windowStart);
+    const block = p.slots.get(slot);
+    const row = block?.series.get(sub);
+    const minute = (windowStart - slot) / 60;
+    const o = minute * FIELDS;
+    if (row !== undefined && row[o] !== 0) {
+      if (row[o + REVISION] !== 0) return false;
+      row[o]++;
+      row[o + 1] += value;
+      if (value < row[o + 2]) row[o + 2] = value;
+      if (value > row[o + 3]) row[o + 3] = value;
+      row[o + LAST_ARRIVAL] = nowMs;
+      return true;
+    }
+    if (!mayOpen) return false;
+    const b = block ?? this.blockOf(p, slot);
+    const r = row ?? rowOf(b, sub);
+    r[o] = 1;
+    r[o + 1] = value;
+    r[o + 2] = value;
+    r[o + 3] = value;
+    r[o + REVISION] = 0;
+    r[o + LAST_ARRIVAL] = nowMs;
+    b.open++;
+    let open = this.openMinutes.get(windowStart);
+    if (!open) this.openMinutes.set(windowStart, (open = { blocks: [], open: 0, minArrivalMs: nowMs, minPosition: position, maxEventTimeBefore }));
+    else if (nowMs < open.minArrivalMs) open.minArrivalMs = nowMs;
+    open.open++;
+    if (!(b.listed & (1 << minute))) {
+      b.listed |= 1 << minute;
+      open.blocks.push(b);
+    }
+    return true;
+  }
+
+  /** Window starts that have open windows, in no particular order. */
+  openStarts(): IterableIterator<number> {
+    return this.openMinutes.keys();
+  }
+
+  /** Number of open windows. */
+  get openCount(): number {
+    let n = 0;
+    for (const open of this.openMinutes.values()) n += open.open;
+    return n;
+  }
+
+  /** The earliest record an open window depends on, and the largest event time seen before it. */
+  openSince(): { position: number; maxEventTimeBefore: number } {
+    let position = Infinity;
+    let maxEventTimeBefore = Infinity;
+    for (const open of this.openMinutes.values()) {
+      if (open.minPosition < position) position = open.minPosition;
+      if (open.maxEventTimeBefore < maxEventTimeBefore) maxEventTimeBefore = open.maxEventTimeBefore;
+    }
+    return { position, maxEventTimeBefore };
+  }
+
+  /**
+   * Closes the open windows of `windowStart` whose last arrival is at or before `idleBeforeMs`
+   * (Infinity: all of them) as first revisions; `closed` (when given) sees each. Returns how many closed.
+   */
+  closeMinute(windowStart: number, idleBeforeMs: number, closed?: (window: ClosedWindow) => void): number {
+    const open = this.openMinutes.get(windowStart);
+    if (!open || open.minArrivalMs > idleBeforeMs) return 0;
+    const slot = slotStartOf(windowStart);
+    const minute = (windowStart - slot) / 60;
+    const o = minute * FIELDS;
+    let n = 0;
+    let minArrival = Infinity;
+    const still: Block[] = [];
+    for (const block of open.blocks) {
+      let left = 0;
+      for (const [sub, row] of block.series) {
+        if (row[o] === 0 || row[o + REVISION] !== 0) continue;
+        if (row[o + LAST_ARRIVAL] > idleBeforeMs) {
+          left++;
+          if (row[o + LAST_ARRIVAL] < minArrival) minArrival = row[o + LAST_ARRIVAL];
+          continue;
+        }
+        row[o + REVISION] = 1;
+        row[o + LAST_ARRIVAL] = 0;
+        block.open--;
+        n++;
+        this.written(block, sub, windowStart);
+        closed?.({ partition: block.home.partition, sub, windowStart, count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3] });
+      }
+      if (left > 0) still.push(block);
+      else block.listed &= ~(1 << minute);
+    }
+    open.open -= n;
+    if (open.open === 0) this.openMinutes.delete(windowStart);
+    else {
+      open.blocks = still;
+      open.minArrivalMs = minArrival;
+    }
+    return n;
   }
 
   /** Partitions whose newest window moved since the last call (their catalog rows need writing). */
@@ -158,7 +305,7 @@ export class MinuteBlocks {
     for (const block of this.dirty) {
       if (block.slot + SLOT_SECONDS > endedBy) continue;
       block.appliedThrough = appliedThrough;
-      out.push({ partition: block.partition, row: block.slot, data: encodeBlock(block.series), appliedThrough });
+      out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series), appliedThrough });
       this.dirty.delete(block);
     }
     return out;
@@ -172,7 +319,7 @@ export class MinuteBlocks {
     if (before > this.evictedBefore) this.evictedBefore = before;
     const evictIn = (p: BlockPartition): void => {
       for (const [slot, block] of p.slots) {
-        if (!this.dirty.has(block) && slot + SLOT_SECONDS <= before) {
+        if (!this.dirty.has(block) && block.open === 0 && slot + SLOT_SECONDS <= before) {
           p.slots.delete(slot);
           this.count--;
         }
@@ -199,32 +346,36 @@ export class MinuteBlocks {
  * which is still read.
  */
 function encodeBlock(series: Map<string, Float64Array>): string {
-  const keys = [...series.keys()].map((sub) => Buffer.from(sub, 'utf8'));
+  // Closed windows only: open ones (revision 0) are rebuilt from the log after a restart.
+  const rows: { key: Buffer; row: Float64Array; present: number; single: number }[] = [];
   let size = 2;
-  let k = 0;
-  for (const row of series.values()) {
-    size += 6 + keys[k++].length;
-    for (let i = 0; i < MINUTES; i++) if (row[i * FIELDS] !== 0) size += isSingle(row, i * FIELDS) ? 8 : 32;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt16LE(series.size, 0);
-  k = 0;
-  for (const row of series.values()) {
-    const key = keys[k++];
-    at = out.writeUInt16LE(key.length, at);
-    at += key.copy(out, at);
+  for (const [sub, row] of series) {
     let present = 0;
     let single = 0;
+    let bytes = 0;
     for (let i = 0; i < MINUTES; i++) {
-      if (row[i * FIELDS] === 0) continue;
+      if (!isClosed(row, i * FIELDS)) continue;
       present |= 1 << i;
-      if (isSingle(row, i * FIELDS)) single |= 1 << i;
+      if (isSingle(row, i * FIELDS)) {
+        single |= 1 << i;
+        bytes += 8;
+      } else bytes += 32;
     }
+    if (present === 0) continue;
+    const key = Buffer.from(sub, 'utf8');
+    rows.push({ key, row, present, single });
+    size += 6 + key.length + bytes;
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = out.writeUInt16LE(rows.length, 0);
+  for (const { key, row, present, single } of rows) {
+    at = out.writeUInt16LE(key.length, at);
+    at += key.copy(out, at);
     at = out.writeUInt16LE(present, at);
     at = out.writeUInt16LE(single, at);
     for (let i = 0; i < MINUTES; i++) {
+      if (!(present & (1 << i))) continue;
       const o = i * FIELDS;
-      if (row[o] === 0) continue;
       if (single & (1 << i)) {
         at = out.writeDoubleLE(row[o + 1], at);
         continue;
@@ -233,7 +384,7 @@ function encodeBlock(series: Map<string, Float64Array>): string {
       at = out.writeDoubleLE(row[o + 1], at);
       at = out.writeDoubleLE(row[o + 2], at);
       at = out.writeDoubleLE(row[o + 3], at);
-      at = out.writeUInt32LE(row[o + 4], at);
+      at = out.writeUInt32LE(row[o + REVISION], at);
     }
   }
   return BINARY_PREFIX + out.toString('base64');
@@ -242,7 +393,13 @@ function encodeBlock(series: Map<string, Float64Array>): string {
 const BINARY_PREFIX = 'b1:';
 
 const isSingle = (row: Float64Array, o: number): boolean =>
-  row[o] === 1 && row[o + 4] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
+  row[o] === 1 && row[o + REVISION] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
+
+function rowOf(block: Block, sub: string): Float64Array {
+  let row = block.series.get(sub);
+  if (!row) block.series.set(sub, (row = new Float64Array(MINUTES * FIELDS)));
+  return row;
+}
 
 /** Each sub-key's windows as [minute, count, sum, min, max, revision], from either form. */
 function parseBlockData(data: string): Map<string, [number, number, number, number, number, number][]> {
@@ -322,7 +479,7 @@ export function mergeBlocks(parts: readonly StoredBlock[]): StoredBlock {
         row[o + 1] += w.sum;
         row[o + 2] = empty ? w.min : Math.min(row[o + 2], w.min);
         row[o + 3] = empty ? w.max : Math.max(row[o + 3], w.max);
-        row[o + 4] += w.revision;
+        row[o + REVISION] += w.revision;
       }
     }
   }

@@ -1,6 +1,6 @@
 import type { Metric } from '../src/core/metric';
-import { windowEvent, windowStartOf, WINDOW_SECONDS, type LateMetric, type WindowEvent } from '../src/core/windowMath';
-import { MinuteBlocks, slotStartOf, type BlockPartition } from '../projections/minuteBlocks';
+import { windowEvent, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent } from '../src/core/windowMath';
+import { MinuteBlocks, slotStartOf, type BlockPartition, type ClosedWindow } from '../projections/minuteBlocks';
 
 export interface WindowOptions {
   /** Watermark = largest event time seen minus this. */
@@ -11,22 +11,15 @@ export interface WindowOptions {
   allowedLatenessSeconds: number;
 }
 
-interface OpenWindow {
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  lastArrivalMs: number;
-  /** Log position of the earliest record with an event in this window. */
-  minPosition: number;
-  /** The largest event time seen before that record: a restart from `minPosition` resumes with it. */
-  maxEventTimeBefore: number;
+/** A closed window being revised by one record (open windows live in the blocks' rows). */
+interface Revision extends Aggregate {
   key: string;
   tenant?: string;
   vm?: string;
-  /** Where the window goes when it closes: its projection partition and sub-key. */
   part: BlockPartition;
   sub: string;
+  windowStart: number;
+  revision: number;
 }
 
 export interface FoldResult {
@@ -49,8 +42,6 @@ const SEP = '\u0000';
  */
 export class WindowFolder {
   private maxEventTime: number;
-  /** Open windows bucketed by window start. */
-  private readonly open = new Map<number, Bucket>();
   /** Build a WindowEvent for every emitted revision (off when nobody listens, e.g. a rebuild). */
   events = true;
   /** Window revisions emitted so far, and how many of them were corrections (revision > 1). */
@@ -71,16 +62,12 @@ export class WindowFolder {
 
   /** Number of open windows (both groupings). */
   get openCount(): number {
-    let n = 0;
-    for (const bucket of this.open.values()) n += bucket.size;
-    return n;
+    return this.cross.openCount + this.perVm.openCount;
   }
 
   /** Earliest log position an open window depends on; a restart must re-read from there. */
   resumePosition(fallback: number): number {
-    let min = fallback;
-    for (const bucket of this.open.values()) for (const w of windowsOf(bucket)) if (w.minPosition < min) min = w.minPosition;
-    return min;
+    return Math.min(fallback, this.cross.openSince().position, this.perVm.openSince().position);
   }
 
   /**
@@ -88,9 +75,7 @@ export class WindowFolder {
    * first saw, or a metric already merged into a closed window would now be judged too late.
    */
   checkpoint(): FolderCheckpoint {
-    let maxEventTime = this.maxEventTime;
-    for (const bucket of this.open.values()) for (const w of windowsOf(bucket)) if (w.maxEventTimeBefore < maxEventTime) maxEventTime = w.maxEventTimeBefore;
-    return { maxEventTime };
+    return { maxEventTime: Math.min(this.maxEventTime, this.cross.openSince().maxEventTimeBefore, this.perVm.openSince().maxEventTimeBefore) };
   }
 
   /** Blocks that must be loaded into the projection state before `add(metrics)` can decide. */
@@ -121,9 +106,9 @@ export class WindowFolder {
     const result: FoldResult = { windows: [], late: [] };
     const watermark = this.watermark;
     const lateBound = watermark - this.options.allowedLatenessSeconds;
-    const revisions = new Map<string, Revision>();
-    const step: Step = { position, next, nowMs: processingTimeMs, watermark, revisions };
-    let maxT = this.maxEventTime;
+    const before = this.maxEventTime;
+    let revisions: Map<string, Revision> | undefined;
+    let maxT = before;
     for (let index = 0; index < metrics.length; index++) {
       const m = metrics[index];
       if (m.t > maxT) maxT = m.t;
@@ -132,164 +117,100 @@ export class WindowFolder {
         result.late.push({ position, index, key: m.key, tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark });
         continue;
       }
-      let bucket = this.open.get(ws);
-      const crossOpen = bucket?.cross.get(m.key);
-      if (crossOpen) addTo(crossOpen, m.value, processingTimeMs);
-      else bucket = this.foldNew(m, ws, bucket, undefined, step);
-      const vmOpen = bucket?.vm.get(m.tenant)?.get(m.vm)?.get(m.key);
-      if (vmOpen) addTo(vmOpen, m.value, processingTimeMs);
-      else this.foldNew(m, ws, bucket, this.perVm.partitionOf(m.tenant, m.vm), step);
+      const mayOpen = ws + WINDOW_SECONDS > watermark;
+      const cp = this.cross.partitionOf(m.key);
+      if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen)) {
+        revisions = this.revise(revisions ?? new Map(), m, ws, cp, '', next);
+      }
+      const vp = this.perVm.partitionOf(m.tenant, m.vm);
+      if (!this.perVm.addOpen(vp, m.key, ws, m.value, processingTimeMs, position, before, mayOpen)) {
+        revisions = this.revise(revisions ?? new Map(), m, ws, vp, m.key, next);
+      }
     }
-    for (const { agg, windowStart, revision } of revisions.values()) this.emit(agg, windowStart, revision, result);
+    if (revisions) for (const r of revisions.values()) this.emit(r, result);
     this.maxEventTime = maxT;
-    this.closeThrough(this.watermark, result);
+    this.closeThrough(this.watermark, -Infinity, result);
     return result;
   }
 
   /** Closes windows no event has reached for the idle time, as of `processingTimeMs`. */
   tick(processingTimeMs: number): WindowEvent[] {
     const result: FoldResult = { windows: [], late: [] };
-    const idleBefore = processingTimeMs - this.options.idleCloseSeconds * 1000;
-    for (const [ws, bucket] of [...this.open].sort((a, b) => a[0] - b[0])) {
-      // minArrivalMs is a lower bound (arrivals only grow), so most buckets are skipped unscanned.
-      if (bucket.minArrivalMs > idleBefore) continue;
-      let min = Infinity;
-      const visit = (windows: Map<string, OpenWindow>): void => {
-        for (const [id, w] of windows) {
-          if (w.lastArrivalMs > idleBefore) {
-            if (w.lastArrivalMs < min) min = w.lastArrivalMs;
-            continue;
-          }
-          windows.delete(id);
-          bucket.size--;
-          this.emit(w, ws, 1, result);
-        }
-      };
-      visit(bucket.cross);
-      for (const [tenant, vms] of bucket.vm) {
-        for (const [vm, keys] of vms) {
-          visit(keys);
-          if (keys.size === 0) vms.delete(vm);
-        }
-        if (vms.size === 0) bucket.vm.delete(tenant);
-      }
-      bucket.minArrivalMs = min;
-      if (bucket.size === 0) this.open.delete(ws);
-    }
+    this.closeThrough(-Infinity, processingTimeMs - this.options.idleCloseSeconds * 1000, result);
     return result.windows;
   }
 
   /** Closes every open window (end of a bounded replay). */
   closeAll(): WindowEvent[] {
     const result: FoldResult = { windows: [], late: [] };
-    this.closeThrough(Infinity, result);
+    this.closeThrough(Infinity, Infinity, result);
     return result.windows;
   }
 
   /**
-   * A metric for a window that is not open (cross-tenant when `part` is undefined, else the
-   * VM's): a pending revision of a closed window, a revision of a stored one, a window the
-   * watermark has already passed (emitted with this record), or a new open window.
+   * A metric for a closed window (cross-tenant when `sub` is '', else the VM's key), or for one
+   * the watermark passed before it had data: a revision emitted with this record, unless the
+   * stored window already reflects the record (re-reading after a restart).
    */
-  private foldNew(m: Metric, ws: number, bucket: Bucket | undefined, part: BlockPartition | undefined, step: Step): Bucket | undefined {
-    const blocks = part === undefined ? this.cross : this.perVm;
-    const p = part ?? this.cross.partitionOf(m.key);
-    const sub = part === undefined ? '' : m.key;
-    const stored = blocks.getIn(p, sub, ws);
-    const closed = stored !== undefined || ws + WINDOW_SECONDS <= step.watermark;
-    if (closed) {
-      const revisionId = part === undefined ? `${ws}${SEP}${m.key}` : `${ws}${SEP}${m.tenant}${SEP}${m.vm}${SEP}${m.key}`;
-      const pending = step.revisions.get(revisionId);
-      if (pending) {
-        addTo(pending.agg, m.value, step.nowMs);
-        return bucket;
-      }
-      // Re-reading after a restart: this event is already in the stored window.
-      if (stored && stored.appliedThrough >= step.next) return bucket;
-      const agg = newWindow(m, part !== undefined, p, sub, step.position, step.nowMs, this.maxEventTime);
-      if (stored) Object.assign(agg, { count: stored.window.count, sum: stored.window.sum, min: stored.window.min, max: stored.window.max });
-      addTo(agg, m.value, step.nowMs);
-      step.revisions.set(revisionId, { agg, windowStart: ws, revision: stored ? stored.window.revision + 1 : 1 });
-      return bucket;
+  private revise(revisions: Map<string, Revision>, m: Metric, ws: number, part: BlockPartition, sub: string, next: number): Map<string, Revision> {
+    const perVm = part.partition.length > 1;
+    const id = perVm ? `${ws}${SEP}${m.tenant}${SEP}${m.vm}${SEP}${m.key}` : `${ws}${SEP}${m.key}`;
+    const pending = revisions.get(id);
+    if (pending) {
+      addTo(pending, m.value);
+      return revisions;
     }
-    const fresh = newWindow(m, part !== undefined, p, sub, step.position, step.nowMs, this.maxEventTime);
-    addTo(fresh, m.value, step.nowMs);
-    if (!bucket) this.open.set(ws, (bucket = { cross: new Map(), vm: new Map(), size: 0, minArrivalMs: step.nowMs }));
-    else if (step.nowMs < bucket.minArrivalMs) bucket.minArrivalMs = step.nowMs;
-    bucket.size++;
-    if (part === undefined) {
-      bucket.cross.set(m.key, fresh);
-      return bucket;
+    const stored = (perVm ? this.perVm : this.cross).getIn(part, sub, ws);
+    if (stored && stored.appliedThrough >= next) return revisions;
+    const r: Revision = stored
+      ? { count: stored.window.count, sum: stored.window.sum, min: stored.window.min, max: stored.window.max, key: m.key, part, sub, windowStart: ws, revision: stored.window.revision + 1 }
+      : { count: 0, sum: 0, min: Infinity, max: -Infinity, key: m.key, part, sub, windowStart: ws, revision: 1 };
+    if (perVm) {
+      r.tenant = m.tenant;
+      r.vm = m.vm;
     }
-    let vms = bucket.vm.get(m.tenant);
-    if (!vms) bucket.vm.set(m.tenant, (vms = new Map()));
-    let keys = vms.get(m.vm);
-    if (!keys) vms.set(m.vm, (keys = new Map()));
-    keys.set(m.key, fresh);
-    return bucket;
+    addTo(r, m.value);
+    revisions.set(id, r);
+    return revisions;
   }
 
-  private closeThrough(watermark: number, result: FoldResult): void {
-    const starts = [...this.open.keys()].filter((ws) => ws + WINDOW_SECONDS <= watermark).sort((a, b) => a - b);
-    for (const ws of starts) {
-      for (const w of windowsOf(this.open.get(ws) as Bucket)) this.emit(w, ws, 1, result);
-      this.open.delete(ws);
+  /**
+   * Closes, window start by window start, the open windows that ended by `watermark`, and those
+   * idle since `idleBeforeMs`: cross-tenant windows first, then the VMs'.
+   */
+  private closeThrough(watermark: number, idleBeforeMs: number, result: FoldResult): void {
+    const starts = new Set([...this.cross.openStarts(), ...this.perVm.openStarts()]);
+    for (const ws of [...starts].sort((a, b) => a - b)) {
+      const idle = ws + WINDOW_SECONDS <= watermark ? Infinity : idleBeforeMs;
+      if (idle === -Infinity) continue;
+      this.closeIn(this.cross, ws, idle, result);
+      this.closeIn(this.perVm, ws, idle, result);
     }
   }
 
-  private emit(w: OpenWindow, windowStart: number, revision: number, result: FoldResult): void {
-    (w.tenant === undefined ? this.cross : this.perVm).applyIn(w.part, w.sub, windowStart, w, revision);
+  private closeIn(blocks: MinuteBlocks, ws: number, idleBeforeMs: number, result: FoldResult): void {
+    const perVm = blocks === this.perVm;
+    const n = blocks.closeMinute(ws, idleBeforeMs, this.events ? (w) => result.windows.push(closedEvent(w, perVm)) : undefined);
+    this.emitted.windows += n;
+  }
+
+  private emit(r: Revision, result: FoldResult): void {
+    (r.tenant === undefined ? this.cross : this.perVm).applyIn(r.part, r.sub, r.windowStart, r, r.revision);
     this.emitted.windows++;
-    if (revision > 1) this.emitted.revisions++;
-    if (this.events) result.windows.push(windowEvent(w, w.key, windowStart, revision, w.tenant, w.vm));
+    if (r.revision > 1) this.emitted.revisions++;
+    if (this.events) result.windows.push(windowEvent(r, r.key, r.windowStart, r.revision, r.tenant, r.vm));
   }
 }
 
-/** Per-record context of `add`. */
-interface Step {
-  position: number;
-  next: number;
-  nowMs: number;
-  watermark: number;
-  revisions: Map<string, Revision>;
+function closedEvent(w: ClosedWindow, perVm: boolean): WindowEvent {
+  return perVm
+    ? windowEvent(w, w.sub, w.windowStart, 1, w.partition[0], w.partition[1])
+    : windowEvent(w, w.partition[0], w.windowStart, 1);
 }
 
-function* windowsOf(bucket: Bucket): Iterable<OpenWindow> {
-  yield* bucket.cross.values();
-  for (const vms of bucket.vm.values()) for (const keys of vms.values()) yield* keys.values();
-}
-
-interface Bucket {
-  /** Cross-tenant windows by key. */
-  cross: Map<string, OpenWindow>;
-  /** Per-VM windows by tenant, VM and key (nested maps: no joined id strings on the hot path). */
-  vm: Map<string, Map<string, Map<string, OpenWindow>>>;
-  size: number;
-  /** A lower bound of the windows' last arrival times. */
-  minArrivalMs: number;
-}
-
-interface Revision {
-  agg: OpenWindow;
-  windowStart: number;
-  revision: number;
-}
-
-function newWindow(
-  m: Metric, perVm: boolean, part: BlockPartition, sub: string, position: number, nowMs: number, maxEventTimeBefore: number,
-): OpenWindow {
-  const w: OpenWindow = { count: 0, sum: 0, min: Infinity, max: -Infinity, lastArrivalMs: nowMs, minPosition: position, maxEventTimeBefore, key: m.key, part, sub };
-  if (perVm) {
-    w.tenant = m.tenant;
-    w.vm = m.vm;
-  }
-  return w;
-}
-
-function addTo(w: OpenWindow, value: number, nowMs: number): void {
+function addTo(w: Aggregate, value: number): void {
   w.count++;
   w.sum += value;
   if (value < w.min) w.min = value;
   if (value > w.max) w.max = value;
-  w.lastArrivalMs = nowMs;
 }

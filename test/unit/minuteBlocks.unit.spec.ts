@@ -179,6 +179,77 @@ describe('MinuteBlocks', () => {
 
       assert.equal(blocks.size, 1);
     });
+
+    it('never drops a block that holds an open window', () => {
+      const blocks = new MinuteBlocks('vmMinute', false);
+      const p = blocks.partitionOf(TENANT_A, VM_1);
+      blocks.addOpen(p, 'k', SLOT + 60, 5, 1000, 0, -Infinity, true);
+
+      blocks.evict(SLOT + 900);
+
+      assert.equal(blocks.isLoaded([TENANT_A, VM_1], SLOT), true);
+      assert.equal(blocks.openCount, 1);
+    });
+  });
+
+  describe('open windows in the block rows', () => {
+    const open = (blocks: MinuteBlocks, sub: string, windowStart: number, value: number, nowMs = 1000, position = 0) =>
+      blocks.addOpen(blocks.partitionOf(TENANT_A, VM_1), sub, windowStart, value, nowMs, position, -Infinity, true);
+
+    it('aggregates an open window in place, hides it from get and takeDirty, and closes it as revision 1', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      assert.equal(open(blocks, 'k', SLOT + 120, 4), true);
+      assert.equal(open(blocks, 'k', SLOT + 120, -2), true);
+      assert.equal(open(blocks, 'k', SLOT + 120, 7), true);
+
+      assert.equal(blocks.get([TENANT_A, VM_1], 'k', SLOT + 120), undefined, 'an open window is not a stored one');
+      assert.deepEqual(blocks.takeDirty(9), [], 'nothing to write while it is open');
+      const closed: unknown[] = [];
+      assert.equal(blocks.closeMinute(SLOT + 120, Infinity, (w) => closed.push(w)), 1);
+
+      assert.deepEqual(closed, [{ partition: [TENANT_A, VM_1], sub: 'k', windowStart: SLOT + 120, count: 3, sum: 9, min: -2, max: 7 }]);
+      assert.deepEqual(blocks.get([TENANT_A, VM_1], 'k', SLOT + 120)?.window, { count: 3, sum: 9, min: -2, max: 7, revision: 1 });
+      assert.equal(open(blocks, 'k', SLOT + 120, 1), false, 'a closed window is revised by the caller, not reopened');
+      assert.equal(blocks.openCount, 0);
+    });
+
+    it('writes only the closed windows of a block that also holds open ones', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      open(blocks, 'k', SLOT, 1);
+      open(blocks, 'k', SLOT + 60, 2);
+      open(blocks, 'other', SLOT + 60, 3);
+      blocks.closeMinute(SLOT, Infinity);
+
+      const [stored, ...rest] = blocks.takeDirty(5);
+
+      assert.deepEqual(rest, []);
+      assert.deepEqual([...decodeBlock(stored)], [['k', [{ windowStart: SLOT, count: 1, sum: 1, min: 1, max: 1, revision: 1 }]]]);
+      assert.equal(blocks.openCount, 2);
+    });
+
+    it('closes only windows idle since the bound, and keeps the earliest position and event time an open window needs', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      const p = blocks.partitionOf(TENANT_A, VM_1);
+      blocks.addOpen(p, 'old', SLOT, 1, 1000, 40, 100, true);
+      blocks.addOpen(p, 'new', SLOT, 2, 5000, 70, 150, true);
+      blocks.addOpen(p, 'later', SLOT + 60, 3, 6000, 90, 160, true);
+      assert.deepEqual(blocks.openSince(), { position: 40, maxEventTimeBefore: 100 });
+
+      assert.equal(blocks.closeMinute(SLOT, 4999), 1);
+
+      assert.equal(blocks.get([TENANT_A, VM_1], 'old', SLOT)?.window.revision, 1);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'new', SLOT), undefined);
+      assert.equal(blocks.closeMinute(SLOT, 4999), 0, 'the remaining window is not idle yet');
+      assert.equal(blocks.closeMinute(SLOT, 5000), 1);
+      assert.deepEqual(blocks.openSince(), { position: 90, maxEventTimeBefore: 160 });
+    });
+
+    it('does not open a window that has no data when told it may not (the watermark passed it)', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+
+      assert.equal(blocks.addOpen(blocks.partitionOf(TENANT_A, VM_1), 'k', SLOT, 1, 1000, 0, -Infinity, false), false);
+      assert.equal(blocks.openCount, 0);
+    });
   });
 });
 
