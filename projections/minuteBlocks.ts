@@ -79,6 +79,7 @@ export class MinuteBlocks {
   /** Clean blocks of slots ending by this were let go: even a complete state must read them back. */
   private evictedBefore = -Infinity;
   private count = 0;
+  private readonly rows = new RowPool();
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
   constructor(readonly grouping: Grouping, private readonly complete = false) {}
@@ -116,7 +117,12 @@ export class MinuteBlocks {
     const p = this.partitionFor(partition);
     if (p.slots.has(slot)) return;
     const block = new Block(p, slot, stored?.appliedThrough ?? -1);
-    if (stored) decodeInto(block, stored.data);
+    if (stored) {
+      for (const [sub, windows] of parseBlockData(stored.data)) {
+        const row = this.rowOf(block, sub);
+        for (const [i, c, sum, min, max, r] of windows) row.set([c, sum, min, max, r], i * FIELDS);
+      }
+    }
     p.slots.set(slot, block);
     this.count++;
   }
@@ -146,7 +152,7 @@ export class MinuteBlocks {
   applyIn(p: BlockPartition, sub: string, windowStart: number, agg: Aggregate, revision: number): void {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
-    const row = rowOf(block, sub);
+    const row = this.rowOf(block, sub);
     const o = ((windowStart - slot) / 60) * FIELDS;
     row[o] = agg.count;
     row[o + 1] = agg.sum;
@@ -154,6 +160,12 @@ export class MinuteBlocks {
     row[o + 3] = agg.max;
     row[o + REVISION] = revision;
     this.written(block, sub, windowStart);
+  }
+
+  private rowOf(block: Block, sub: string): Float64Array {
+    let row = block.series.get(sub);
+    if (!row) block.series.set(sub, (row = this.rows.take()));
+    return row;
   }
 
   private blockOf(p: BlockPartition, slot: number): Block {
@@ -200,7 +212,7 @@ export class MinuteBlocks {
     }
     if (!mayOpen) return false;
     const b = block ?? this.blockOf(p, slot);
-    const r = row ?? rowOf(b, sub);
+    const r = row ?? this.rowOf(b, sub);
     r[o] = 1;
     r[o + 1] = value;
     r[o + 2] = value;
@@ -321,6 +333,7 @@ export class MinuteBlocks {
       for (const [slot, block] of p.slots) {
         if (!this.dirty.has(block) && block.open === 0 && slot + SLOT_SECONDS <= before) {
           p.slots.delete(slot);
+          this.rows.give(block.series.values());
           this.count--;
         }
       }
@@ -395,11 +408,34 @@ const BINARY_PREFIX = 'b1:';
 const isSingle = (row: Float64Array, o: number): boolean =>
   row[o] === 1 && row[o + REVISION] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
 
-function rowOf(block: Block, sub: string): Float64Array {
-  let row = block.series.get(sub);
-  if (!row) block.series.set(sub, (row = new Float64Array(MINUTES * FIELDS)));
-  return row;
+/**
+ * Rows (one sub-key's windows in one block, all the same size) carved from large buffers and
+ * reused once their blocks are let go: a rebuild allocates no row per VM, key and slot, and the
+ * memory of the rows stays at what the busiest moment needed, without fragmenting the heap.
+ */
+class RowPool {
+  private static readonly ROWS_PER_SLAB = 1024;
+  private readonly free: Float64Array[] = [];
+  private slab?: ArrayBuffer;
+  private carved = 0;
+
+  take(): Float64Array {
+    const reused = this.free.pop();
+    if (reused) return reused.fill(0);
+    if (!this.slab || this.carved === RowPool.ROWS_PER_SLAB) {
+      this.slab = new ArrayBuffer(RowPool.ROWS_PER_SLAB * ROW_BYTES);
+      this.carved = 0;
+    }
+    return new Float64Array(this.slab, ROW_BYTES * this.carved++, MINUTES * FIELDS);
+  }
+
+  /** Rows no one refers to any more. */
+  give(rows: Iterable<Float64Array>): void {
+    for (const row of rows) this.free.push(row);
+  }
 }
+
+const ROW_BYTES = MINUTES * FIELDS * Float64Array.BYTES_PER_ELEMENT;
 
 /** Each sub-key's windows as [minute, count, sum, min, max, revision], from either form. */
 function parseBlockData(data: string): Map<string, [number, number, number, number, number, number][]> {
@@ -436,14 +472,6 @@ function parseBlockData(data: string): Map<string, [number, number, number, numb
     out.set(sub, windows);
   }
   return out;
-}
-
-function decodeInto(block: Block, data: string): void {
-  for (const [sub, windows] of parseBlockData(data)) {
-    const row = new Float64Array(MINUTES * FIELDS);
-    for (const [i, c, s, mn, mx, r] of windows) row.set([c, s, mn, mx, r], i * FIELDS);
-    block.series.set(sub, row);
-  }
 }
 
 /** One window as the read side sees it. */

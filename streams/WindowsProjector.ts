@@ -2,7 +2,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/core/ports';
 import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
-import { MinuteBlocks, slotStartOf } from '../projections/minuteBlocks';
+import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
 import { CATALOG_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
@@ -61,6 +61,8 @@ export class WindowsProjector {
   private crossPending: WindowEvent[] = [];
   private processedThrough = 0;
   private folder?: WindowFolder;
+  /** The rebuild's write of sealed slots in flight: blocks of slots that ended by `endedBy` are on their way to the table. */
+  private sealing?: { endedBy: number; done: Promise<void> };
 
   constructor(private readonly options: WindowsProjectorOptions) {
     this.names = windowTables(options.tablePrefix, options.version, options.scope);
@@ -111,6 +113,7 @@ export class WindowsProjector {
           await inFlight;
           inFlight = this.writes.run(() => this.writeSealed(folder, sealed, minute, vmMinute));
           inFlight.catch(() => undefined);
+          this.sealing = { endedBy: sealed, done: inFlight };
         }
         if (now() - lastFlush >= flushIntervalMs) {
           // One flush in flight while the fold goes on: its blocks were encoded when it began.
@@ -162,6 +165,10 @@ export class WindowsProjector {
 
   private async prefetch(folder: WindowFolder, metrics: Parameters<WindowFolder['blocksToLoad']>[0], minute: BlockTable, vmMinute: BlockTable): Promise<void> {
     const needed = folder.blocksToLoad(metrics);
+    if (needed.length === 0) return;
+    // Late data for a slot let go while its write is in flight: read it back once it is in the table.
+    const sealing = this.sealing;
+    if (sealing && needed.some(({ slot }) => slot + SLOT_SECONDS <= sealing.endedBy)) await sealing.done;
     for (let i = 0; i < needed.length; i += 16) {
       await Promise.all(needed.slice(i, i + 16).map(async ({ grouping, partition, slot }) => {
         const blocks = grouping === 'minute' ? folder.cross : folder.perVm;
@@ -173,10 +180,13 @@ export class WindowsProjector {
   /** Writes the dirty blocks of the slots that ended by `endedBy` (the watermark's slot start). */
   private async writeSealed(folder: WindowFolder, endedBy: number, minute: BlockTable, vmMinute: BlockTable): Promise<void> {
     const position = this.processedThrough;
-    await Promise.all([minute.write(folder.cross.takeDirty(position, endedBy)), vmMinute.write(folder.perVm.takeDirty(position, endedBy))]);
-    // Written, so let them go: memory stays at about two slots however long the log. Late data reads them back.
+    const cross = folder.cross.takeDirty(position, endedBy);
+    const perVm = folder.perVm.takeDirty(position, endedBy);
+    // Encoded, so let them go at once: memory stays at about one slot however long the log. Late data
+    // for them reads them back from the table once this write is done (see prefetch).
     folder.cross.evict(endedBy);
     folder.perVm.evict(endedBy);
+    await Promise.all([minute.write(cross), vmMinute.write(perVm)]);
   }
 
   private async flush(folder: WindowFolder, t: { minute: BlockTable; vmMinute: BlockTable; late: RowTable; catalog: RowTable }): Promise<void> {

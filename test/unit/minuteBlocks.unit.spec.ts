@@ -180,6 +180,19 @@ describe('MinuteBlocks', () => {
       assert.equal(blocks.size, 1);
     });
 
+    it('reuses the rows of dropped blocks with nothing of their windows left in them', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      for (const key of ['a', 'b', 'c']) blocks.apply(vmWindow({ key, windowStart: SLOT + 60, count: 3, sum: 9, min: 1, max: 5, revision: 2 }));
+      blocks.takeDirty(1);
+      blocks.evict(SLOT + 900);
+
+      for (const key of ['c', 'd']) blocks.apply(vmWindow({ key, windowStart: SLOT + 900 + 120 }));
+      const [stored, ...rest] = blocks.takeDirty(2);
+
+      assert.deepEqual(rest, []);
+      assert.deepEqual([...decodeBlock(stored)], ['c', 'd'].map((key) => [key, [{ windowStart: SLOT + 1020, count: 2, sum: 10, min: 4, max: 6, revision: 1 }]]));
+    });
+
     it('never drops a block that holds an open window', () => {
       const blocks = new MinuteBlocks('vmMinute', false);
       const p = blocks.partitionOf(TENANT_A, VM_1);
