@@ -10,6 +10,7 @@ import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
 import { logKeysTable, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
+import type { ConsumerLag } from './localProjections';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
@@ -70,6 +71,11 @@ export class DistributedProjections {
       watermark: all.length === 0 ? -Infinity : Math.min(...all.map(([, p]) => p.windows.stats.watermark)),
       rejected: sum(all.map(([, p]) => p.rejects.rejected)),
     };
+  }
+
+  /** Events per owned partition not yet processed, asked of the hub now. */
+  async consumerLag(): Promise<ConsumerLag> {
+    return { events: (await this.current?.processor.consumerLag()) ?? {} };
   }
 
   async start(): Promise<void> {

@@ -9,6 +9,14 @@ import { RejectsProjector } from '../streams/RejectsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
 
+/**
+ * How far the projections are behind the log's end, read now. On the file log, bytes per
+ * projection: the log's end minus the position its tables reflect. On Event Hubs, events per
+ * owned partition: its last enqueued sequence number minus the last one every projector took.
+ * A consumer whose position is not known yet (it has just started) is left out.
+ */
+export type ConsumerLag = { bytes: Partial<Record<ProjectionName, number>> } | { events: Record<string, number> };
+
 /** What the service needs of its projections, on the file log or on Event Hubs. */
 export interface ProjectionHost {
   readonly versions: { windows: number; rejects: number; backlog: number };
@@ -16,6 +24,8 @@ export interface ProjectionHost {
   /** Every window revision emitted here. */
   readonly windows$: Observable<WindowEvent>;
   readonly failure?: unknown;
+  /** Read at each call: the file log's end, or each owned partition's last enqueued event. */
+  consumerLag(): Promise<ConsumerLag>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -31,9 +41,13 @@ export class LocalProjections implements ProjectionHost {
   private readonly rejects: ProjectionSupervisor<RejectsProjector>;
   private readonly backlog: ProjectionSupervisor<BacklogProjector>;
   private forwarding?: Subscription;
+  private readonly log: EventLog;
+  /** How far the rejects and backlog projectors have folded (their checkpoints may stay behind on an idle tail). */
+  private readonly folded: { rejects?: number; backlog?: number } = {};
 
   constructor(options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
     const { settings, log, tables, versions, versionPollMs = 2000 } = options;
+    this.log = log;
     const common = { log, tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs };
     const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}\n`);
     const retire = (projection: ProjectionName) => async (from: number, to: number) => {
@@ -52,11 +66,17 @@ export class LocalProjections implements ProjectionHost {
     });
     this.rejects = new ProjectionSupervisor({
       projection: 'rejects', versions, pollMs: versionPollMs, onSwitch: retire('rejects'), onError: report('rejects'),
-      create: (version) => new RejectsProjector({ ...common, version }),
+      create: (version) => {
+        this.folded.rejects = undefined;
+        return new RejectsProjector({ ...common, version, onProgress: (position) => (this.folded.rejects = position) });
+      },
     });
     this.backlog = new ProjectionSupervisor({
       projection: 'backlog', versions, pollMs: versionPollMs, onSwitch: retire('backlog'), onError: report('backlog'),
-      create: (version) => new BacklogProjector({ ...common, version, timezone: settings.backlogTimezone }),
+      create: (version) => {
+        this.folded.backlog = undefined;
+        return new BacklogProjector({ ...common, version, timezone: settings.backlogTimezone, onProgress: (position) => (this.folded.backlog = position) });
+      },
     });
   }
 
@@ -67,6 +87,18 @@ export class LocalProjections implements ProjectionHost {
   get stats(): ProjectionHost['stats'] {
     const s = this.windows.projector.stats;
     return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position };
+  }
+
+  /** The windows projector counts from its last checkpoint (taken every flush interval, also on an idle tail). */
+  async consumerLag(): Promise<ConsumerLag> {
+    const end = await this.log.end();
+    const windows = this.windows.projector.stats;
+    const positions = { windows: windows.flushes > 0 ? windows.position : undefined, rejects: this.folded.rejects, backlog: this.folded.backlog };
+    const bytes: Partial<Record<ProjectionName, number>> = {};
+    for (const [projection, position] of Object.entries(positions) as [ProjectionName, number | undefined][]) {
+      if (position !== undefined) bytes[projection] = Math.max(0, end - position);
+    }
+    return { bytes };
   }
 
   get failure(): unknown {

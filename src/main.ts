@@ -14,7 +14,7 @@ import { createApp } from './adapters/http/createApp';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
-import { LocalProjections, type ProjectionHost } from './localProjections';
+import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
 import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
@@ -131,7 +131,7 @@ export async function startService(configured: Settings): Promise<Service> {
     },
     backlog: backlog.api,
     windowStream,
-    health: () => ({
+    health: async () => ({
       status: projections.failure ? 'failing' : 'ok',
       source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
       simulated: simulate,
@@ -141,13 +141,14 @@ export async function startService(configured: Settings): Promise<Service> {
         position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
         windowsEmitted: projections.stats.windowsEmitted, revisions: projections.stats.revisions,
+        ...lagHealth(await projections.consumerLag().catch(() => undefined), distributed),
       },
       versions: projections.versions,
       ingest: { ...counters },
       stream: { clients: windowStream.stats().clients, lastEventId: feed.stats.lastId === 0 ? null : String(feed.stats.lastId) },
       backlog: backlog.health(),
     }),
-    metricsText: () => [
+    metricsText: async () => [
       `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
       `# TYPE opsfold_metrics_rejected_total counter`, `opsfold_metrics_rejected_total ${counters.rejected}`,
       `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projections.stats.late}`,
@@ -155,6 +156,7 @@ export async function startService(configured: Settings): Promise<Service> {
       `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projections.stats.revisions}`,
       `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${watermarkDelaySeconds() ?? 0}`,
       `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
+      ...lagGauges(await projections.consumerLag()),
       `# TYPE opsfold_window_stream_clients gauge`, `opsfold_window_stream_clients ${windowStream.stats().clients}`,
       `# TYPE opsfold_window_stream_overflows_total counter`, `opsfold_window_stream_overflows_total ${windowStream.stats().overflows}`,
       '',
@@ -200,6 +202,20 @@ export async function startService(configured: Settings): Promise<Service> {
       await rt.close();
     },
   };
+}
+
+/** The consumer lag under /healthz's `projector`: bytes per projection, or events per owned partition; null when it cannot be read now. */
+function lagHealth(lag: ConsumerLag | undefined, distributed: boolean): Record<string, unknown> {
+  if (distributed) return { consumerLagEvents: lag && 'events' in lag ? lag.events : null };
+  return { consumerLagBytes: lag && 'bytes' in lag ? lag.bytes : null };
+}
+
+/** The consumer lag gauge: one sample per projection on the file log, per owned partition on Event Hubs. */
+function lagGauges(lag: ConsumerLag): string[] {
+  const [name, label, values] = 'bytes' in lag
+    ? ['opsfold_consumer_lag_bytes', 'projection', lag.bytes] as const
+    : ['opsfold_consumer_lag_events', 'partition', lag.events] as const;
+  return [`# TYPE ${name} gauge`, ...Object.entries(values).map(([id, n]) => `${name}{${label}="${id}"} ${n}`)];
 }
 
 /** The scopes of a projection version, looked up at most every few seconds (they change only when partitions do). */

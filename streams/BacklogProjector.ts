@@ -16,6 +16,7 @@ export interface BacklogProjectorOptions {
   /** Follow the log's tail (the service) or stop at its end (a rebuild). */
   follow: boolean;
   flushIntervalMs: number;
+  /** Called with the resume point at the start, then once per batch with how far the fold has come. */
   onProgress?: (position: number) => void;
   now?: () => number;
   /** The log partition folded ('' for the whole file log). A team's samples are all in one partition. */
@@ -68,6 +69,7 @@ export class BacklogProjector {
     if (checkpoint) await this.load(t);
     let position = checkpoint?.position ?? 0;
     this.stats.position = position;
+    this.options.onProgress?.(position);
     let lastFlush = now();
     for await (const batch of log.read(position, { follow, signal })) {
       for (const record of batch) {

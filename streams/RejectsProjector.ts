@@ -12,6 +12,7 @@ export class RejectsProjector {
 
   constructor(private readonly options: {
     log: EventLog; tables: TableStore; versions: ProjectionVersions; tablePrefix: string; version: number; follow: boolean; flushIntervalMs: number;
+    /** Called with the resume point at the start, then once per batch with how far the fold has come. */
     onProgress?: (position: number) => void;
     /** The log partition folded ('' for the whole file log). */
     scope?: string;
@@ -25,6 +26,7 @@ export class RejectsProjector {
     const ledger = await tables.rowTable(rejectTables(this.options.tablePrefix, version, scope).rejects);
     const checkpoint = await versions.checkpoint('rejects', version, scope);
     let position = checkpoint?.position ?? 0;
+    this.options.onProgress?.(position);
     let pending: Row[] = [];
     let lastFlush = Date.now();
     const flush = async () => {

@@ -103,6 +103,16 @@ describe('opsfold start on Azure (Service Bus → Event Hubs → Table Storage),
     const health = (await (await fetch(`${second.base}/healthz`)).json()) as { source: string; log: { kind: string; partitions: string[] } };
     assert.equal(health.source, 'servicebus');
     assert.deepEqual(health.log, { kind: 'eventhubs', eventHub: 'opsfold-events', partitions: ['0', '1', '2', '3'] });
+    // Caught up: no owned partition has events left to process, as /metrics and /healthz show it.
+    const lag = await eventually('the consumer lag of every partition at 0', async () => {
+      const text = await (await fetch(`${second.base}/metrics`)).text();
+      assert.match(text, /^# TYPE opsfold_consumer_lag_events gauge$/m);
+      const samples = text.split('\n').filter((line) => line.startsWith('opsfold_consumer_lag_events'));
+      return samples.length === 4 && samples.every((line) => line.endsWith(' 0')) && samples;
+    }, 20_000);
+    assert.deepEqual(lag, ['0', '1', '2', '3'].map((p) => `opsfold_consumer_lag_events{partition="${p}"} 0`));
+    const lagHealth = (await (await fetch(`${second.base}/healthz`)).json()) as { projector: { consumerLagEvents: unknown } };
+    assert.deepEqual(lagHealth.projector.consumerLagEvents, { 0: 0, 1: 0, 2: 0, 3: 0 });
     await eventually('window events on the windows hub', () => emu.hub('opsfold-windows').events().some((e) => (e.body as { key?: string }).key === KEY), 20_000);
 
     second.child.kill('SIGTERM');

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { eventually } from '../support/eventually';
 
 const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const KEY = 'win_cpu.percent';
@@ -82,6 +83,16 @@ describe('the service survives kill -9 right after a 202', () => {
     const minute0 = [0, 1, 60, 61];
     assert.deepEqual(body.data[0], { ...body.data[0], timestamp: T0, count: 4 });
     assert.ok(Math.abs(body.data[0].value - minute0.reduce((a, b) => a + b) / 4) < 1e-9);
+    // Caught up: every projection's consumer lag is 0 bytes, as /metrics and /healthz show it.
+    const lag = await eventually('the consumer lag gauges at 0', async () => {
+      const text = await (await fetch(`${second.base}/metrics`)).text();
+      assert.match(text, /^# TYPE opsfold_consumer_lag_bytes gauge$/m);
+      const samples = text.split('\n').filter((line) => line.startsWith('opsfold_consumer_lag_bytes'));
+      return samples.length === 3 && samples.every((line) => line.endsWith(' 0')) && samples;
+    });
+    assert.deepEqual(lag, ['windows', 'rejects', 'backlog'].map((p) => `opsfold_consumer_lag_bytes{projection="${p}"} 0`));
+    const health = (await (await fetch(`${second.base}/healthz`)).json()) as { projector: { consumerLagBytes: unknown } };
+    assert.deepEqual(health.projector.consumerLagBytes, { windows: 0, rejects: 0, backlog: 0 });
     second.child.kill('SIGTERM');
     await new Promise((r) => second.child.once('exit', r));
     child = undefined;

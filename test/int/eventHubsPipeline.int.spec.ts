@@ -7,18 +7,20 @@ import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { EventHubsAppender } from '../../src/adapters/eventHubs/EventHubsAppender';
 import { WindowEventPublisher } from '../../src/adapters/eventHubs/WindowEventPublisher';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
+import type { TableStore } from '../../src/core/ports';
 import { loadSettings } from '../../src/config/settings';
 import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { DistributedProjections } from '../../src/distributed';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { MergedBlockTable } from '../../projections/scopedTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
 import { crossTenantReference } from '../support/metricBuilders';
 import { eventually } from '../support/eventually';
+import { GatedTableStore } from '../support/gatedTableStore';
 
 const HUB = 'opsfold-events';
 const WINDOWS_HUB = 'opsfold-windows';
@@ -59,9 +61,9 @@ async function setup(t: TestContext) {
   const ingestor = new Ingestor(new EventHubsAppender(producer));
   const blobs = BlobServiceClient.fromConnectionString(azurite.blobConnectionString!);
   /** An instance of the processor, with fast load balancing so that takeovers happen within a test. */
-  const instance = () => {
+  const instance = (options: { tables?: TableStore } = {}) => {
     const projections = new DistributedProjections({
-      settings, tables, versions, versionPollMs: 200,
+      settings, tables: options.tables ?? tables, versions, versionPollMs: 200,
       connect: async (container) => {
         const client = blobs.getContainerClient(container);
         await client.createIfNotExists();
@@ -88,7 +90,7 @@ async function setup(t: TestContext) {
     return out;
   };
   const windowsProducer = later(new EventHubProducerClient(emu.connectionString(), WINDOWS_HUB, { retryOptions }));
-  return { emu, ingestor, instance, readCross, tables, versions, windowsProducer };
+  return { emu, ingestor, instance, readCross, tables, versions, windowsProducer, later };
 }
 
 const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
@@ -157,6 +159,41 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     const want = expectedCross([...first, ...second]);
     const got = await eventually('every window, exact', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
     assert.equal(got.size, want.size);
+  });
+
+  it('each owned partition lags by the events its projectors have not all taken (last enqueued − last processed), and by 0 once they have', async (t) => {
+    const { emu, ingestor, instance, tables, later } = await setup(t);
+    // Every message also carries a metric the API rejects: a rejects projector that cannot write its ledger holds its partition's first batch.
+    const messages = TENANTS.flatMap((_, tIndex) => [0, 1, 2].map((n) => {
+      const m = message(tIndex, n) as { metrics: Record<string, unknown>[] };
+      return { metrics: [...m.metrics, { ...m.metrics[0], PerfValue: 'high' }] };
+    }));
+    for (const m of messages) await ingestor.ingest(validateSpocMessage(m), 'http');
+    const hub = emu.hub(HUB);
+    const enqueued = Object.fromEntries(hub.partitionIds.map((id) => [id, hub.events(id).length]));
+    assert.ok(Object.values(enqueued).filter((n) => n > 0).length > 1, 'the tenants spread over several partitions');
+
+    const gated = new GatedTableStore(tables);
+    const rejects = rejectTables('eh', 1).rejects;
+    gated.hold((table) => table.startsWith(rejects));
+    const projections = instance({ tables: gated });
+    later({ close: async () => gated.release() }); // before the projections stop
+    await projections.start();
+    const lagEvents = async () => {
+      const lag = await projections.consumerLag();
+      assert.ok('events' in lag, 'Event Hubs counts events');
+      return lag.events;
+    };
+    // The windows projectors take every event (one batch per partition), the rejects projectors none.
+    await eventually('the windows projectors to fold every valid metric', () => projections.stats.metrics === messages.length * 4, 20_000);
+    const held = await eventually('the lag of every partition', async () => { const events = await lagEvents(); return Object.keys(events).length === 4 && events; }, 20_000);
+    assert.deepEqual(held, enqueued, 'not taken by every projector: every enqueued event is behind');
+
+    gated.release();
+    assert.deepEqual(await eventually('every partition caught up', async () => {
+      const events = await lagEvents();
+      return Object.values(events).every((n) => n === 0) && Object.keys(events).length === 4 && events;
+    }, 20_000), { 0: 0, 1: 0, 2: 0, 3: 0 });
   });
 
   it('an Event Hubs outage (every connection dropped) makes the processor reconnect and go on; nothing is lost or doubled', async (t) => {

@@ -39,6 +39,8 @@ interface Claimed {
   /** Offsets of the events received since the hub's checkpoint, to move it to a sequence number later. */
   offsets: Map<number, string>;
   context: PartitionContext;
+  /** The last sequence number every projector has taken (-1: none); unknown when the hub's checkpoint could not be read. */
+  processed?: number;
 }
 
 /**
@@ -90,6 +92,26 @@ export class EventHubsProcessor {
     return forgotten;
   }
 
+  /**
+   * Events of each owned partition not yet taken by every projector: its last enqueued sequence
+   * number, asked of the hub now, minus the last one processed. A partition the hub does not
+   * answer for within `timeoutMs`, or whose start is unknown, is left out.
+   */
+  async consumerLag(timeoutMs = 2000): Promise<Record<string, number>> {
+    const lag: Record<string, number> = {};
+    await Promise.all(this.partitions.map(async (id) => {
+      try {
+        const { lastEnqueuedSequenceNumber, beginningSequenceNumber } = await this.options.consumer.getPartitionProperties(id, { abortSignal: AbortSignal.timeout(timeoutMs) });
+        const processed = this.claimed.get(id)?.processed;
+        // Events the hub no longer retains cannot be behind.
+        if (processed !== undefined) lag[id] = Math.max(0, lastEnqueuedSequenceNumber - Math.max(processed, beginningSequenceNumber - 1));
+      } catch {
+        // Not known now (the hub is unreachable or slow): the processor reports its own errors.
+      }
+    }));
+    return Object.fromEntries(Object.keys(lag).sort().map((id) => [id, lag[id]]));
+  }
+
   async stop(): Promise<void> {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     await this.subscription?.close();
@@ -97,7 +119,7 @@ export class EventHubsProcessor {
     await Promise.all([...this.claimed.keys()].map((id) => this.release(id)));
   }
 
-  private claim(context: PartitionContext): void {
+  private async claim(context: PartitionContext): Promise<void> {
     const id = context.partitionId;
     if (this.claimed.has(id)) return;
     const resumeFrom: (number | undefined)[] = [];
@@ -107,7 +129,16 @@ export class EventHubsProcessor {
     });
     const abort = new AbortController();
     const running = work.run(abort.signal).catch((error: unknown) => this.options.onError?.(error as Error, id));
-    this.claimed.set(id, { work, abort, running, resumeFrom, offsets: new Map(), context });
+    const claimed: Claimed = { work, abort, running, resumeFrom, offsets: new Map(), context };
+    this.claimed.set(id, claimed);
+    // Everything up to the hub's checkpoint was taken by every projector; the SDK starts after it once this returns.
+    try {
+      const { fullyQualifiedNamespace, eventHubName, consumerGroup } = context;
+      const checkpoints = await this.options.checkpointStore.listCheckpoints(fullyQualifiedNamespace, eventHubName, consumerGroup);
+      claimed.processed ??= checkpoints.find((c) => c.partitionId === id)?.sequenceNumber ?? -1;
+    } catch (error) {
+      this.options.onError?.(error as Error, id);
+    }
   }
 
   private async deliver(events: ReceivedEventData[], context: PartitionContext): Promise<void> {
@@ -117,6 +148,7 @@ export class EventHubsProcessor {
     for (const e of events) claimed.offsets.set(e.sequenceNumber, String(e.offset));
     const kept = this.options.duplicates ? await this.options.duplicates.filter(context.partitionId, events) : events;
     await Promise.all(claimed.work.feeds.map((feed) => feed.push(kept)));
+    claimed.processed = Math.max(claimed.processed ?? -1, events[events.length - 1].sequenceNumber);
   }
 
   /** The hub's checkpoint goes to the event just before the earliest record a projector still needs. */

@@ -23,8 +23,8 @@ export interface ApiDeps {
   vmMinuteTable(): Promise<BlockTable>;
   catalog(): Promise<RowTable>;
   rejects(): Promise<RowTable>;
-  health(): Record<string, unknown>;
-  metricsText(): string;
+  health(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  metricsText(): string | Promise<string>;
   apiToken?: string;
   /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
   backlog?: BacklogApi;
@@ -198,12 +198,12 @@ export function createApp(deps: ApiDeps): express.Express {
 
   if (deps.backlog) app.use(backlogRoutes(deps.backlog));
 
-  app.get('/healthz', (_req: Request, res: Response) => {
-    res.json(deps.health());
+  app.get('/healthz', async (_req: Request, res: Response) => {
+    res.json(await deps.health());
   });
 
-  app.get('/metrics', (_req: Request, res: Response) => {
-    res.type('text/plain; version=0.0.4; charset=utf-8').send(deps.metricsText());
+  app.get('/metrics', async (_req: Request, res: Response) => {
+    res.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText());
   });
 
   app.get('/openapi.json', (_req: Request, res: Response) => {

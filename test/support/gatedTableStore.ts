@@ -1,0 +1,62 @@
+import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../src/core/ports';
+
+/**
+ * A TableStore whose chosen tables can be held: while held, every read and write of them waits
+ * until `release`. A projector that must write one stops where it is, so a test sees it behind
+ * the log without racing it. Other tables go straight through.
+ */
+export class GatedTableStore implements TableStore {
+  private gate?: { held: (table: string) => boolean; opened: Promise<void>; open: () => void };
+
+  constructor(private readonly inner: TableStore) {}
+
+  /** From now on, the tables `held` names wait until `release`. */
+  hold(held: (table: string) => boolean): void {
+    this.release();
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { held, opened, open };
+  }
+
+  release(): void {
+    this.gate?.open();
+    this.gate = undefined;
+  }
+
+  async blockTable(name: string, layout?: BlockLayout): Promise<BlockTable> {
+    const table = await this.inner.blockTable(name, layout);
+    const pass = this.pass(name);
+    return {
+      write: async (blocks) => pass().then(() => table.write(blocks)),
+      read: async (partition, row) => pass().then(() => table.read(partition, row)),
+      readRange: async (partition, fromRow, toRow) => pass().then(() => table.readRange(partition, fromRow, toRow)),
+    };
+  }
+
+  async rowTable(name: string, layout?: BlockLayout): Promise<RowTable> {
+    const table = await this.inner.rowTable(name, layout);
+    const pass = this.pass(name);
+    return {
+      upsert: async (rows) => pass().then(() => table.upsert(rows)),
+      get: async (partition, row) => pass().then(() => table.get(partition, row)),
+      list: async (options) => pass().then(() => table.list(options)),
+      delete: async (partition, row) => pass().then(() => table.delete(partition, row)),
+    };
+  }
+
+  listTables(prefix: string): Promise<string[]> {
+    return this.inner.listTables(prefix);
+  }
+
+  dropTable(name: string): Promise<void> {
+    return this.inner.dropTable(name);
+  }
+
+  /** Resolves at once, or when the gate opens if table `name` is held now. */
+  private pass(name: string): () => Promise<void> {
+    return async () => {
+      const gate = this.gate;
+      if (gate?.held(name)) await gate.opened;
+    };
+  }
+}
