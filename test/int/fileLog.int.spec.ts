@@ -124,6 +124,16 @@ describe('FileLog', () => {
       await log.close();
     });
 
+    it('returns one record a batch when maxBatchBytes is smaller than even a record header', async () => {
+      const log = await FileLog.open(await tempDir());
+      await log.append(payloads(3));
+      const batches: LogRecord[][] = [];
+      for await (const batch of log.read(0, { maxBatchBytes: 1 })) batches.push(batch);
+      assert.deepEqual(batches.map((b) => b.length), [1, 1, 1]);
+      assert.deepEqual(texts(batches.flat()), payloads(3).map(String));
+      await log.close();
+    });
+
     it('keeps the records durable across a reopen', async () => {
       const dir = await tempDir();
       const log = await FileLog.open(dir);

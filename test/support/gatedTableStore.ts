@@ -6,16 +6,16 @@ import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../src/co
  * the log without racing it. Other tables go straight through.
  */
 export class GatedTableStore implements TableStore {
-  private gate?: { held: (table: string) => boolean; opened: Promise<void>; open: () => void };
+  private gate?: { held: (table: string) => boolean; reads: boolean; opened: Promise<void>; open: () => void };
 
   constructor(private readonly inner: TableStore) {}
 
-  /** From now on, the tables `held` names wait until `release`. */
-  hold(held: (table: string) => boolean): void {
+  /** From now on, the tables `held` names wait until `release` (their writes only, with `reads: false`). */
+  hold(held: (table: string) => boolean, { reads = true }: { reads?: boolean } = {}): void {
     this.release();
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
-    this.gate = { held, opened, open };
+    this.gate = { held, reads, opened, open };
   }
 
   release(): void {
@@ -26,20 +26,22 @@ export class GatedTableStore implements TableStore {
   async blockTable(name: string, layout?: BlockLayout): Promise<BlockTable> {
     const table = await this.inner.blockTable(name, layout);
     const pass = this.pass(name);
+    const read = this.pass(name, 'read');
     return {
       write: async (blocks) => pass().then(() => table.write(blocks)),
-      read: async (partition, row) => pass().then(() => table.read(partition, row)),
-      readRange: async (partition, fromRow, toRow) => pass().then(() => table.readRange(partition, fromRow, toRow)),
+      read: async (partition, row) => read().then(() => table.read(partition, row)),
+      readRange: async (partition, fromRow, toRow) => read().then(() => table.readRange(partition, fromRow, toRow)),
     };
   }
 
   async rowTable(name: string, layout?: BlockLayout): Promise<RowTable> {
     const table = await this.inner.rowTable(name, layout);
     const pass = this.pass(name);
+    const read = this.pass(name, 'read');
     return {
       upsert: async (rows) => pass().then(() => table.upsert(rows)),
-      get: async (partition, row) => pass().then(() => table.get(partition, row)),
-      list: async (options) => pass().then(() => table.list(options)),
+      get: async (partition, row) => read().then(() => table.get(partition, row)),
+      list: async (options) => read().then(() => table.list(options)),
       delete: async (partition, row) => pass().then(() => table.delete(partition, row)),
     };
   }
@@ -53,10 +55,10 @@ export class GatedTableStore implements TableStore {
   }
 
   /** Resolves at once, or when the gate opens if table `name` is held now. */
-  private pass(name: string): () => Promise<void> {
+  private pass(name: string, kind: 'read' | 'write' = 'write'): () => Promise<void> {
     return async () => {
       const gate = this.gate;
-      if (gate?.held(name)) await gate.opened;
+      if (gate?.held(name) && (kind === 'write' || gate.reads)) await gate.opened;
     };
   }
 }

@@ -87,14 +87,15 @@ interface Batch {
 
 /** Reads and parses the whole records in `[position, min(limit, position + maxBatchBytes))` (at least one). */
 async function readBatch(handle: fs.FileHandle, segment: Segment, position: number, limit: number, maxBatchBytes: number): Promise<Batch> {
-  let buf = await readAt(handle, position - segment.base, Math.min(limit - position, maxBatchBytes));
+  // At least a header, so that a record larger than the batch is seen as one (and read whole below).
+  let buf = await readAt(handle, position - segment.base, Math.min(limit - position, Math.max(maxBatchBytes, HEADER_BYTES)));
   if (buf.length >= HEADER_BYTES && position + buf.length < limit) {
     // A record larger than the batch: read it whole.
     const bytes = HEADER_BYTES + buf.readUInt32LE(8);
     if (bytes > buf.length && bytes <= MAX_PAYLOAD_BYTES + HEADER_BYTES) buf = await readAt(handle, position - segment.base, Math.min(limit - position, bytes));
   }
   const atLimit = position + buf.length === limit;
-  if (!atLimit && buf.length < Math.min(limit - position, maxBatchBytes)) {
+  if (!atLimit && buf.length < Math.min(limit - position, Math.max(maxBatchBytes, HEADER_BYTES))) {
     return { records: [], next: position, fault: corrupt(segment, position, `the segment ends at offset ${position - segment.base + buf.length}, before the log position ${limit}`) };
   }
   return parseRecords(buf, segment, position, atLimit);
