@@ -76,6 +76,11 @@ export class EmbeddedAzurite {
     private readonly child?: ChildProcess,
   ) {}
 
+  /** The process Azurite runs in, when it runs in one of its own (`childProcess: true`). */
+  get childPid(): number | undefined {
+    return this.child?.pid;
+  }
+
   static async start(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
     const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5 } = options;
     if (location !== undefined) await mkdir(location, { recursive: true });
@@ -131,7 +136,13 @@ export class EmbeddedAzurite {
   }
 
   private static async startChild(options: EmbeddedAzuriteOptions): Promise<EmbeddedAzurite> {
-    const child = fork(join(__dirname, 'azuriteChild.js'), [JSON.stringify(options)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // None of this process's Node flags: the emulator holds every entity in its own memory, so a heap limit meant for
+    // this process (a capped rebuild) is not for it, nor is an `--inspect` port or a `-e` script.
+    const child = fork(join(__dirname, 'azuriteChild.js'), [JSON.stringify(options)], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      execArgv: [],
+      env: { ...process.env, NODE_OPTIONS: withoutHeapLimits((process.env.NODE_OPTIONS ?? '').split(/\s+/)).join(' ') },
+    });
     const answer = await new Promise<ChildMessage>((resolve) => {
       child.once('message', (message) => resolve(message as ChildMessage));
       child.once('exit', (code, signal) => resolve({ ready: false, error: `the Azurite child process exited (${signal ?? code}) before it listened` }));
@@ -162,6 +173,19 @@ export class EmbeddedAzurite {
     process.on('disconnect', () => process.exit(0));
     send({ ready: true, tablePort: azurite.tablePort, blobPort: azurite.blobPort });
   }
+}
+
+/** Node options without the V8 heap limits (`--max-old-space-size=N` and the like). */
+export function withoutHeapLimits(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (/^--max[-_](old|semi|young)[-_](space|generation)[-_]size(=|$)/.test(args[i])) {
+      if (!args[i].includes('=')) i++; // the value as the next argument
+      continue;
+    }
+    if (args[i] !== '') out.push(args[i]);
+  }
+  return out;
 }
 
 function createTableServer(host: string, port: number, keepAliveTimeoutSeconds: number, location: string | undefined): AzuriteServer {
