@@ -1,5 +1,5 @@
 import type { StoredBlock } from '../src/core/ports';
-import { IDS_PER_MS, type FeedEntry, type StreamedWindowEvent } from '../src/core/windowStream';
+import { feedEntry, IDS_PER_MS, type FeedEntry, type StreamedWindowEvent } from '../src/core/windowStream';
 
 /**
  * Layout of the durable window-event history, owned by the 'windows' projection version.
@@ -7,8 +7,9 @@ import { IDS_PER_MS, type FeedEntry, type StreamedWindowEvent } from '../src/cor
  * One block table per hour of ids, `{prefix}WindowEventsV{version}H{hour}` (hour = hours since
  * the epoch of the id's processing time), so pruning beyond the retention is one table drop and
  * needs no row-by-row deletes. Inside, one partition; a block is a chunk of consecutive events
- * (row = first id minus the hour's first id, data = one JSON event a line, appliedThrough = last
- * id), and the head row holds the newest id written, which a restart continues from.
+ * (row = first id minus the hour's first id, data = the events packed (see encodeChunk),
+ * appliedThrough = last id), and the head row holds the newest id written, which a restart
+ * continues from.
  */
 
 export const HISTORY_PARTITION: readonly string[] = ['events'];
@@ -54,22 +55,22 @@ export function isExpired(hour: number, cutoffId: number): boolean {
  */
 export function toChunks(entries: readonly FeedEntry[]): Map<number, StoredBlock[]> {
   const byHour = new Map<number, StoredBlock[]>();
-  let lines: string[] = [];
+  let chunk: StreamedWindowEvent[] = [];
   let first = 0;
   let last = 0;
   const close = () => {
-    if (lines.length === 0) return;
+    if (chunk.length === 0) return;
     const hour = hourOfId(first);
     let blocks = byHour.get(hour);
     if (!blocks) byHour.set(hour, (blocks = []));
-    blocks.push({ partition: HISTORY_PARTITION, row: first - firstIdOfHour(hour), data: lines.join('\n'), appliedThrough: last });
-    lines = [];
+    blocks.push({ partition: HISTORY_PARTITION, row: first - firstIdOfHour(hour), data: encodeChunk(chunk), appliedThrough: last });
+    chunk = [];
   };
-  for (const { window, json } of entries) {
+  for (const { window } of entries) {
     const id = window.id;
-    if (lines.length > 0 && (hourOfId(id) !== hourOfId(first) || lines.length >= CHUNK_MAX_EVENTS || id - first > CHUNK_SPAN_IDS)) close();
-    if (lines.length === 0) first = id;
-    lines.push(json);
+    if (chunk.length > 0 && (hourOfId(id) !== hourOfId(first) || chunk.length >= CHUNK_MAX_EVENTS || id - first > CHUNK_SPAN_IDS)) close();
+    if (chunk.length === 0) first = id;
+    chunk.push(window);
     last = id;
   }
   close();
@@ -80,8 +81,119 @@ export function headBlock(lastId: number): StoredBlock {
   return { partition: HISTORY_PARTITION, row: HEAD_ROW, data: '', appliedThrough: lastId };
 }
 
-/** The entries of a chunk block, as written. */
+/** The entries of a chunk block, as written (packed, or the earlier form: one JSON event a line). */
 export function fromChunk(block: StoredBlock): FeedEntry[] {
   if (block.data === '') return [];
+  if (block.data.startsWith(PACKED_PREFIX)) return decodeChunk(block.data).map(feedEntry);
   return block.data.split('\n').map((json) => ({ window: JSON.parse(json) as StreamedWindowEvent, json }));
+}
+
+const PACKED_PREFIX = 'h1:';
+const NONE = 0xffff;
+const U32 = 2 ** 32;
+
+/**
+ * A chunk's events packed, `h1:` then base64 of: u16 number of strings and each (u16 byte length,
+ * UTF-8) — the chunk's keys, tenants and VMs; u16 number of events; f64 first id; f64 first window
+ * start; then per event u32 id − first id, i32 window start − first window start, u16 key,
+ * tenant and VM string numbers (0xffff: a cross-tenant window), u8 form, and either the value
+ * (form 1: count 1, revision 1, sum = min = max, as nearly every per-VM window) or u32 count, f64
+ * sum, min, max and u32 revision. About a sixth of the JSON form; avg is sum / count again.
+ * Events that do not fit (which the windows never produce) are kept as JSON lines instead.
+ */
+export function encodeChunk(events: readonly StreamedWindowEvent[]): string {
+  const strings = new Map<string, number>();
+  const indexOf = (text: string | undefined): number => {
+    if (text === undefined) return NONE;
+    let i = strings.get(text);
+    if (i === undefined) strings.set(text, (i = strings.size));
+    return i;
+  };
+  const firstId = events[0].id;
+  const firstStart = events[0].windowStart;
+  let size = 2 + 2 + 16;
+  const refs: number[] = [];
+  for (const e of events) {
+    const idDelta = e.id - firstId;
+    const startDelta = e.windowStart - firstStart;
+    const fits = Number.isInteger(idDelta) && idDelta >= 0 && idDelta < U32 && Number.isInteger(startDelta) && Math.abs(startDelta) < 2 ** 31 &&
+      Number.isInteger(e.count) && e.count >= 0 && e.count < U32 && Number.isInteger(e.revision) && e.revision >= 0 && e.revision < U32 &&
+      (e.tenant === undefined) === (e.vm === undefined);
+    if (!fits) return events.map((w) => JSON.stringify(w)).join('\n');
+    refs.push(indexOf(e.key), indexOf(e.tenant), indexOf(e.vm));
+    size += 15 + (isSingle(e) ? 8 : 32);
+  }
+  if (strings.size >= NONE) return events.map((w) => JSON.stringify(w)).join('\n');
+  const texts = [...strings.keys()].map((text) => Buffer.from(text, 'utf8'));
+  for (const t of texts) size += 2 + t.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.writeUInt16LE(texts.length, 0);
+  for (const t of texts) {
+    at = out.writeUInt16LE(t.length, at);
+    at += t.copy(out, at);
+  }
+  at = out.writeUInt16LE(events.length, at);
+  at = out.writeDoubleLE(firstId, at);
+  at = out.writeDoubleLE(firstStart, at);
+  events.forEach((e, n) => {
+    at = out.writeUInt32LE(e.id - firstId, at);
+    at = out.writeInt32LE(e.windowStart - firstStart, at);
+    at = out.writeUInt16LE(refs[3 * n], at);
+    at = out.writeUInt16LE(refs[3 * n + 1], at);
+    at = out.writeUInt16LE(refs[3 * n + 2], at);
+    if (isSingle(e)) {
+      at = out.writeUInt8(1, at);
+      at = out.writeDoubleLE(e.sum, at);
+      return;
+    }
+    at = out.writeUInt8(0, at);
+    at = out.writeUInt32LE(e.count, at);
+    at = out.writeDoubleLE(e.sum, at);
+    at = out.writeDoubleLE(e.min, at);
+    at = out.writeDoubleLE(e.max, at);
+    at = out.writeUInt32LE(e.revision, at);
+  });
+  return PACKED_PREFIX + out.toString('base64');
+}
+
+const isSingle = (e: StreamedWindowEvent): boolean => e.count === 1 && e.revision === 1 && Object.is(e.sum, e.min) && Object.is(e.sum, e.max);
+
+function decodeChunk(data: string): StreamedWindowEvent[] {
+  const b = Buffer.from(data.slice(PACKED_PREFIX.length), 'base64');
+  const texts: string[] = [];
+  const strings = b.readUInt16LE(0);
+  let at = 2;
+  for (let i = 0; i < strings; i++) {
+    const length = b.readUInt16LE(at);
+    texts.push(b.toString('utf8', at + 2, at + 2 + length));
+    at += 2 + length;
+  }
+  const count = b.readUInt16LE(at);
+  const firstId = b.readDoubleLE(at + 2);
+  const firstStart = b.readDoubleLE(at + 10);
+  at += 18;
+  const events: StreamedWindowEvent[] = [];
+  for (let n = 0; n < count; n++) {
+    const id = firstId + b.readUInt32LE(at);
+    const windowStart = firstStart + b.readInt32LE(at + 4);
+    const key = texts[b.readUInt16LE(at + 8)];
+    const tenant = b.readUInt16LE(at + 10);
+    const vm = b.readUInt16LE(at + 12);
+    const single = b.readUInt8(at + 14) === 1;
+    at += 15;
+    let e: StreamedWindowEvent;
+    if (single) {
+      const v = b.readDoubleLE(at);
+      at += 8;
+      e = { id, key, windowStart, count: 1, sum: v, min: v, max: v, avg: v, revision: 1 };
+    } else {
+      const c = b.readUInt32LE(at);
+      const sum = b.readDoubleLE(at + 4);
+      e = { id, key, windowStart, count: c, sum, min: b.readDoubleLE(at + 12), max: b.readDoubleLE(at + 20), avg: sum / c, revision: b.readUInt32LE(at + 28) };
+      at += 32;
+    }
+    if (tenant !== NONE) Object.assign(e, { tenant: texts[tenant], vm: texts[vm] });
+    events.push(e);
+  }
+  return events;
 }

@@ -2,7 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import type { BlockTable, TableStore } from '../src/core/ports';
 import type { WindowEvent } from '../src/core/windowMath';
 import {
-  IDS_PER_MS, nextEventId,
+  IDS_PER_MS, feedEntry, nextEventId,
   type FeedEntry, type StreamedWindowEvent, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
 } from '../src/core/windowStream';
 import {
@@ -65,6 +65,7 @@ export class WindowEventFeed implements WindowEventSource {
   private subscription?: Subscription;
   private timer?: NodeJS.Timeout;
   private writeFailing = false;
+  private writeError?: unknown;
   private readonly clock: () => number;
   private readonly now: () => number;
 
@@ -94,6 +95,20 @@ export class WindowEventFeed implements WindowEventSource {
   /** Writes the events emitted so far (and prunes); resolves once they are durable. */
   flush(): Promise<void> {
     return this.writes.run(() => this.write());
+  }
+
+  /**
+   * For a producer that can wait (a rebuild, between batches of the log): writes what was emitted
+   * once it is more than `batch` events, so nothing piles up unwritten and nothing is dropped.
+   */
+  async keepUp(batch = 20_000): Promise<void> {
+    if (this.unwritten.length < batch) return;
+    await this.flush();
+    if (this.writeFailing) throw this.writeError;
+  }
+
+  private get maxUnwritten(): number {
+    return this.options.maxUnwritten ?? 500_000;
   }
 
   /** The smallest id the history can still hold: a resume from before it has missed events. */
@@ -146,11 +161,12 @@ export class WindowEventFeed implements WindowEventSource {
     const kept = id >= this.cutoffId(); // a rebuild passes over older events without serializing them
     if (!kept && this.listeners.size === 0) return;
     const window: StreamedWindowEvent = { id, ...w };
-    const entry: FeedEntry = { window, json: JSON.stringify(window) };
+    const entry = feedEntry(window);
     if (kept) {
       this.unwritten.push(entry);
-      const max = this.options.maxUnwritten ?? 500_000;
-      if (this.unwritten.length > max) {
+      // Trimmed in steps (an eighth of the bound over it), never one event at a time from the front of a long array.
+      const max = this.maxUnwritten;
+      if (this.unwritten.length > max + Math.ceil(max / 8)) {
         this.stats.undurable += this.unwritten.length - max;
         this.unwritten.splice(0, this.unwritten.length - max);
       }
@@ -193,6 +209,7 @@ export class WindowEventFeed implements WindowEventSource {
     } catch (error) {
       if (!this.writeFailing) this.options.onWriteError?.(error);
       this.writeFailing = true;
+      this.writeError = error;
     }
   }
 

@@ -22,6 +22,8 @@ export interface WindowsProjectorOptions {
   follow: boolean;
   /** Called once per batch of records with how far the fold has come (for progress bars). */
   onProgress?: (position: number) => void;
+  /** Awaited after each batch of records: lets a consumer of `windows$` that writes them keep up (a rebuild's event history). */
+  afterBatch?: () => Promise<void>;
   /** The log partition this projector folds ('' for the whole file log); see scopeOfPartition. */
   scope?: string;
   /** After each checkpoint is durable (e.g. to move an Event Hubs checkpoint to `resumeFrom`). */
@@ -105,6 +107,7 @@ export class WindowsProjector {
           this.processedThrough = Math.max(this.processedThrough, record.next);
         }
         this.options.onProgress?.(this.processedThrough);
+        await this.options.afterBatch?.();
         const sealed = slotStartOf(folder.watermark);
         if (!follow && sealed > lastSealed && !Number.isNaN(sealed)) {
           // A rebuild: once the watermark leaves a 15-minute slot, its blocks are (nearly always) final; write them

@@ -109,7 +109,8 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
         if (name === 'windows' && scope === '') {
           // The window-event history is rebuilt too, each event stamped with its record's append time.
           const timed = withRecordClock(log);
-          const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings });
+          // The history is written as the fold goes (a few thousand events at a time), never piled up in memory.
+          const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings, afterBatch: () => feed.keepUp() });
           const feed = await WindowEventFeed.open({
             windows$: projector.windows$, tables: rt.tables, tablePrefix: settings.tablePrefix, version,
             retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,

@@ -18,6 +18,19 @@ export interface FeedEntry {
   readonly json: string;
 }
 
+/** A FeedEntry whose JSON is made when first asked for: a rebuild writes its history without it. */
+class LazyFeedEntry implements FeedEntry {
+  private text?: string;
+  constructor(readonly window: StreamedWindowEvent) {}
+  get json(): string {
+    return (this.text ??= JSON.stringify(this.window));
+  }
+}
+
+export function feedEntry(window: StreamedWindowEvent): FeedEntry {
+  return new LazyFeedEntry(window);
+}
+
 /** Which window events a subscriber wants; every given field must match. */
 export interface WindowFilter {
   key?: string;
