@@ -25,13 +25,13 @@ interface Rig {
   clock: { ms: number };
 }
 
-async function rig(options: { store?: MemoryTableStore; clockMs?: number; retentionHours?: number } = {}): Promise<Rig> {
+async function rig(options: { store?: MemoryTableStore; clockMs?: number; retentionHours?: number; maxUnwritten?: number } = {}): Promise<Rig> {
   const windows$ = new Subject<WindowEvent>();
   const store = options.store ?? new MemoryTableStore();
   const clock = { ms: options.clockMs ?? START_MS };
   const feed = await WindowEventFeed.open({
     windows$, tables: store, tablePrefix: 'test', version: 1, retentionHours: options.retentionHours ?? 24,
-    flushIntervalMs: 1_000_000_000, clock: () => clock.ms, now: () => clock.ms,
+    flushIntervalMs: 1_000_000_000, clock: () => clock.ms, now: () => clock.ms, maxUnwritten: options.maxUnwritten,
   });
   return { feed, windows$, store, clock };
 }
@@ -68,6 +68,30 @@ describe('WindowEventFeed', () => {
     assert.equal(ids.length, 4);
     assert.equal(ids[3], lastBefore + 1);
     await second.feed.close();
+  });
+
+  it('a producer that awaits keepUp (a rebuild) loses no event however many it emits', async () => {
+    const { feed, windows$ } = await rig({ maxUnwritten: 10 });
+    for (let i = 0; i < 200; i++) {
+      windows$.next(window(i));
+      if (i % 4 === 3) await feed.keepUp(4);
+    }
+    await feed.close();
+
+    assert.equal(feed.stats.undurable, 0);
+    assert.deepEqual((await collect(feed, 0)).map((e) => e.window.sum), Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  it('without anyone writing, keeps the newest maxUnwritten events and counts the older ones as not durable', async () => {
+    const { feed, windows$ } = await rig({ maxUnwritten: 16 });
+    for (let i = 0; i < 100; i++) windows$.next(window(i));
+
+    const kept = (await collect(feed, 0)).map((e) => e.window.sum);
+
+    assert.ok(kept.length >= 16 && kept.length <= 18, `kept ${kept.length}`);
+    assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => 100 - kept.length + i), 'the newest, in order');
+    assert.equal(feed.stats.undurable, 100 - kept.length);
+    await feed.close();
   });
 
   it('history(after) is exactly the events after the id, in order, from durable chunks and memory alike', async () => {
