@@ -50,12 +50,6 @@ interface OpenMinute {
   maxEventTimeBefore: number;
 }
 
-/** What a window closed by `closeMinute` hands its listener. */
-export interface ClosedWindow extends Aggregate {
-  partition: readonly string[];
-  sub: string;
-  windowStart: number;
-}
 
 /** One partition's blocks by slot start, and the newest window start of each sub-key (the catalog). */
 export class BlockPartition {
@@ -236,6 +230,17 @@ export class MinuteBlocks {
     return this.openMinutes.keys();
   }
 
+  /** A first revision as an event: the key is the partition's on cross-tenant blocks, the sub-key on a VM's. */
+  private eventOf(partition: readonly string[], sub: string, windowStart: number, row: Float64Array, o: number): WindowEvent {
+    const event: WindowEvent = { key: sub, windowStart, count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3], avg: row[o + 1] / row[o], revision: 1 };
+    if (this.grouping === 'minute') event.key = partition[0];
+    else {
+      event.tenant = partition[0];
+      event.vm = partition[1];
+    }
+    return event;
+  }
+
   /** Number of open windows. */
   get openCount(): number {
     let n = 0;
@@ -256,9 +261,9 @@ export class MinuteBlocks {
 
   /**
    * Closes the open windows of `windowStart` whose last arrival is at or before `idleBeforeMs`
-   * (Infinity: all of them) as first revisions; `closed` (when given) sees each. Returns how many closed.
+   * (Infinity: all of them) as first revisions, adding their events to `events` when given. Returns how many closed.
    */
-  closeMinute(windowStart: number, idleBeforeMs: number, closed?: (window: ClosedWindow) => void): number {
+  closeMinute(windowStart: number, idleBeforeMs: number, events?: WindowEvent[]): number {
     const open = this.openMinutes.get(windowStart);
     if (!open || open.minArrivalMs > idleBeforeMs) return 0;
     const slot = slotStartOf(windowStart);
@@ -281,7 +286,7 @@ export class MinuteBlocks {
         block.open--;
         n++;
         this.written(block, sub, windowStart);
-        closed?.({ partition: block.home.partition, sub, windowStart, count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3] });
+        if (events) events.push(this.eventOf(block.home.partition, sub, windowStart, row, o));
       }
       if (left > 0) still.push(block);
       else block.listed &= ~(1 << minute);

@@ -1,6 +1,6 @@
 import type { Metric } from '../src/core/metric';
 import { windowEvent, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent } from '../src/core/windowMath';
-import { MinuteBlocks, slotStartOf, type BlockPartition, type ClosedWindow } from '../projections/minuteBlocks';
+import { MinuteBlocks, slotStartOf, type BlockPartition } from '../projections/minuteBlocks';
 
 export interface WindowOptions {
   /** Watermark = largest event time seen minus this. */
@@ -189,8 +189,7 @@ export class WindowFolder {
   }
 
   private closeIn(blocks: MinuteBlocks, ws: number, idleBeforeMs: number, result: FoldResult): void {
-    const perVm = blocks === this.perVm;
-    const n = blocks.closeMinute(ws, idleBeforeMs, this.events ? (w) => result.windows.push(closedEvent(w, perVm)) : undefined);
+    const n = blocks.closeMinute(ws, idleBeforeMs, this.events ? result.windows : undefined);
     this.emitted.windows += n;
   }
 
@@ -200,12 +199,6 @@ export class WindowFolder {
     if (r.revision > 1) this.emitted.revisions++;
     if (this.events) result.windows.push(windowEvent(r, r.key, r.windowStart, r.revision, r.tenant, r.vm));
   }
-}
-
-function closedEvent(w: ClosedWindow, perVm: boolean): WindowEvent {
-  return perVm
-    ? windowEvent(w, w.sub, w.windowStart, 1, w.partition[0], w.partition[1])
-    : windowEvent(w, w.partition[0], w.windowStart, 1);
 }
 
 function addTo(w: Aggregate, value: number): void {

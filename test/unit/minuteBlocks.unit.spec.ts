@@ -217,10 +217,10 @@ describe('MinuteBlocks', () => {
 
       assert.equal(blocks.get([TENANT_A, VM_1], 'k', SLOT + 120), undefined, 'an open window is not a stored one');
       assert.deepEqual(blocks.takeDirty(9), [], 'nothing to write while it is open');
-      const closed: unknown[] = [];
-      assert.equal(blocks.closeMinute(SLOT + 120, Infinity, (w) => closed.push(w)), 1);
+      const closed: WindowEvent[] = [];
+      assert.equal(blocks.closeMinute(SLOT + 120, Infinity, closed), 1);
 
-      assert.deepEqual(closed, [{ partition: [TENANT_A, VM_1], sub: 'k', windowStart: SLOT + 120, count: 3, sum: 9, min: -2, max: 7 }]);
+      assert.deepEqual(closed, [{ key: 'k', tenant: TENANT_A, vm: VM_1, windowStart: SLOT + 120, count: 3, sum: 9, min: -2, max: 7, avg: 3, revision: 1 }]);
       assert.deepEqual(blocks.get([TENANT_A, VM_1], 'k', SLOT + 120)?.window, { count: 3, sum: 9, min: -2, max: 7, revision: 1 });
       assert.equal(open(blocks, 'k', SLOT + 120, 1), false, 'a closed window is revised by the caller, not reopened');
       assert.equal(blocks.openCount, 0);
