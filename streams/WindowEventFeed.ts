@@ -66,6 +66,7 @@ export class WindowEventFeed implements WindowEventSource {
   private timer?: NodeJS.Timeout;
   private writeFailing = false;
   private writeError?: unknown;
+  private keeping: Promise<void> = Promise.resolve();
   private readonly clock: () => number;
   private readonly now: () => number;
 
@@ -98,13 +99,15 @@ export class WindowEventFeed implements WindowEventSource {
   }
 
   /**
-   * For a producer that can wait (a rebuild, between batches of the log): writes what was emitted
-   * once it is more than `batch` events, so nothing piles up unwritten and nothing is dropped.
+   * For a producer that can wait (a rebuild, between batches of the log): once more than `batch`
+   * events are unwritten, waits for the write before (if any) and starts writing them, so nothing
+   * piles up unwritten and nothing is dropped.
    */
   async keepUp(batch = 20_000): Promise<void> {
     if (this.unwritten.length < batch) return;
-    await this.flush();
+    await this.keeping; // one write in flight while the producer goes on
     if (this.writeFailing) throw this.writeError;
+    this.keeping = this.flush();
   }
 
   private get maxUnwritten(): number {
