@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
-import { OpsfoldError } from '../core/errors';
+import { spawn } from 'node:child_process';
+import { getHeapStatistics } from 'node:v8';
+import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
 import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 
@@ -19,7 +21,45 @@ async function exitWith(job: () => Promise<number> | number): Promise<void> {
   }
 }
 
+const CAPPED_CHILD = 'OPSFOLD_CAPPED_CHILD';
+
+/** Whether this process runs with a heap limit someone chose (node's flags or NODE_OPTIONS). */
+function hasHeapLimit(): boolean {
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => /^--max[-_]old[-_]space[-_]size(=|$)/.test(a));
+}
+
+/**
+ * Runs this command again in a child Node with `--max-old-space-size`: V8 takes a heap limit only at
+ * start. Signals reach the child (a terminal's Ctrl-C reaches both; SIGTERM is passed on), and the
+ * child stops when this process goes away (its IPC channel closes). Resolves with the child's exit code.
+ */
+function runCapped(heapMb: number, argv: readonly string[]): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, process.argv[1], ...argv], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [CAPPED_CHILD]: '1' },
+  });
+  const pass = (signal: NodeJS.Signals) => () => child.kill(signal);
+  const onTerm = pass('SIGTERM');
+  const onInt = () => undefined; // the terminal sent it to the child too
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve(code ?? (signal === 'SIGINT' ? 130 : 1));
+    });
+  });
+}
+
 export function main(argv: string[]): void {
+  // Started by runCapped: stop when the parent does, as the parent's own work would have.
+  if (process.env[CAPPED_CHILD] === '1' && process.send !== undefined) {
+    delete process.env[CAPPED_CHILD];
+    process.once('disconnect', () => process.exit(1));
+    process.channel?.unref(); // the channel alone keeps no one waiting
+  }
   const program = new Command('opsfold').description('Event-sourced stream processor for IT-operations telemetry.').showHelpAfterError();
 
   program.command('start').description('run the service: log, projectors, read API and dashboard')
@@ -59,7 +99,14 @@ export function main(argv: string[]): void {
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())
-    .action((o) => exitWith(() => replayCommand(o.projection, flagsOf(o))));
+    .option('--heap-mb <n>', "V8's old-space limit for the rebuild, which keeps its memory flat however long the log (0: V8's own default; ignored when NODE_OPTIONS or node's flags set one)", '256')
+    .action((o) => exitWith(async () => {
+      const heapMb = Number(o.heapMb);
+      if (!Number.isInteger(heapMb) || heapMb < 0) throw new InvalidInputError(`--heap-mb must be a whole number of MB, 0 or more, got ${o.heapMb}`);
+      if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv);
+      process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
+      return replayCommand(o.projection, flagsOf(o));
+    }));
 
   program.command('simulate').description('append synthetic SPOC traffic to the log (labelled simulated)')
     .option('--tenants <n>', 'tenants', '10').option('--vms <n>', 'VMs per tenant', '5').option('--keys <n>', 'counter keys', '5')

@@ -16,8 +16,15 @@ const run = promisify(execFile);
 const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 
 function opsfold(dataDir: string, ...args: string[]) {
-  return run(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { ...process.env, OPSFOLD_TABLE_PREFIX: 'e2e' } });
+  return opsfoldWith({}, dataDir, ...args);
 }
+
+function opsfoldWith(env: NodeJS.ProcessEnv, dataDir: string, ...args: string[]) {
+  return run(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { ...process.env, OPSFOLD_TABLE_PREFIX: 'e2e', ...env } });
+}
+
+/** The heap limit a replay reports on stderr, in MB. */
+const heapLimitOf = (stderr: string): number => Number(/heap limit (\d+) MB/.exec(stderr)?.[1]);
 
 const TENANTS = [`wYAVC3oWQU+ozhgAAg5f/w==6378'41`, 'a/b#c?d=='];
 const VMS = ['Shared/vm+1==', "vm'2#?"];
@@ -112,6 +119,18 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.equal(rows.length, 1);
     assert.match(rows[0].reason, /timestamp must be a number/);
     assert.equal(rows[0].index, messages[3].metrics.length - 1);
+  });
+
+  it("a replay runs with V8's heap limited to --heap-mb (256 by default), or to what NODE_OPTIONS already says", async () => {
+    const data = join(dir, 'data');
+    const byDefault = heapLimitOf((await opsfold(data, 'replay', '--projection', 'rejects')).stderr);
+    const uncapped = heapLimitOf((await opsfold(data, 'replay', '--projection', 'rejects', '--heap-mb', '0')).stderr);
+    const chosen = heapLimitOf((await opsfoldWith({ NODE_OPTIONS: '--max-old-space-size=640' }, data, 'replay', '--projection', 'rejects')).stderr);
+
+    assert.ok(byDefault >= 256 && byDefault < 400, `default ${byDefault} MB`);
+    assert.ok(uncapped > 1000, `--heap-mb 0: ${uncapped} MB`);
+    assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
+    await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 1 && /--heap-mb must be/.test(e.stderr));
   });
 
   it('an unknown projection is refused with a message and a non-zero exit', async () => {
