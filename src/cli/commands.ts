@@ -6,11 +6,8 @@ import { openRuntime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
-import { WindowsProjector } from '../../streams/WindowsProjector';
 import { RejectsProjector } from '../../streams/RejectsProjector';
-import { BacklogProjector } from '../../streams/BacklogProjector';
-import { WindowEventFeed } from '../../streams/WindowEventFeed';
-import { withRecordClock } from '../../streams/withRecordClock';
+import { rebuildProjection } from '../rebuildProjection';
 import { logKeysTable, PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
@@ -103,30 +100,9 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
       const started = Date.now();
       const totals: Record<string, number> = {};
       const add = (figures: Record<string, number>) => { for (const [k, v] of Object.entries(figures)) totals[k] = (totals[k] ?? 0) + v; };
-      /** Rebuilds one scope of the projection from one log (the whole file log, or one partition). */
+      /** Rebuilds one scope of the projection from one log (the whole file log, or one partition), adding up its totals. */
       const fold = async (log: EventLog, scope: string, onProgress?: (p: number) => void) => {
-        const common = { log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: Math.max(settings.flushIntervalMs, 5000), onProgress, scope };
-        if (name === 'windows' && scope === '') {
-          // The window-event history is rebuilt too, each event stamped with its record's append time.
-          const timed = withRecordClock(log);
-          // The history is written as the fold goes (a few thousand events at a time), never piled up in memory.
-          const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings, afterBatch: () => feed.keepUp() });
-          const feed = await WindowEventFeed.open({
-            windows$: projector.windows$, tables: rt.tables, tablePrefix: settings.tablePrefix, version,
-            retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
-          });
-          const stats = await projector.run();
-          await feed.close();
-          add({ metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, historyEvents: feed.stats.written, historyNotWritten: feed.stats.undurable });
-        } else if (name === 'windows') {
-          const stats = await new WindowsProjector({ ...common, windows: settings }).run();
-          add({ metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late });
-        } else if (name === 'backlog') {
-          const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone }).run();
-          add({ samples: stats.samples, duplicates: stats.duplicates });
-        } else {
-          add({ rejected: await new RejectsProjector(common).run() });
-        }
+        add(await rebuildProjection({ name, log, scope, tables: rt.tables, versions: rt.versions, settings, version, onProgress }));
       };
       if (rt.distributed) {
         const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
