@@ -1,4 +1,5 @@
 import type { StoredBlock } from '../src/core/ports';
+import type { WindowEvent } from '../src/core/windowMath';
 import { feedEntry, IDS_PER_MS, type FeedEntry, type StreamedWindowEvent } from '../src/core/windowStream';
 
 /**
@@ -55,7 +56,7 @@ export function isExpired(hour: number, cutoffId: number): boolean {
  */
 export function toChunks(entries: readonly FeedEntry[]): Map<number, StoredBlock[]> {
   const byHour = new Map<number, StoredBlock[]>();
-  let chunk: StreamedWindowEvent[] = [];
+  let chunk: FeedEntry[] = [];
   let first = 0;
   let last = 0;
   const close = () => {
@@ -66,11 +67,11 @@ export function toChunks(entries: readonly FeedEntry[]): Map<number, StoredBlock
     blocks.push({ partition: HISTORY_PARTITION, row: first - firstIdOfHour(hour), data: encodeChunk(chunk), appliedThrough: last });
     chunk = [];
   };
-  for (const { window } of entries) {
-    const id = window.id;
+  for (const entry of entries) {
+    const id = entry.id;
     if (chunk.length > 0 && (hourOfId(id) !== hourOfId(first) || chunk.length >= CHUNK_MAX_EVENTS || id - first > CHUNK_SPAN_IDS)) close();
     if (chunk.length === 0) first = id;
-    chunk.push(window);
+    chunk.push(entry);
     last = id;
   }
   close();
@@ -84,8 +85,11 @@ export function headBlock(lastId: number): StoredBlock {
 /** The entries of a chunk block, as written (packed, or the earlier form: one JSON event a line). */
 export function fromChunk(block: StoredBlock): FeedEntry[] {
   if (block.data === '') return [];
-  if (block.data.startsWith(PACKED_PREFIX)) return decodeChunk(block.data).map(feedEntry);
-  return block.data.split('\n').map((json) => ({ window: JSON.parse(json) as StreamedWindowEvent, json }));
+  if (block.data.startsWith(PACKED_PREFIX)) return decodeChunk(block.data);
+  return block.data.split('\n').map((json) => {
+    const { id, ...event } = JSON.parse(json) as StreamedWindowEvent;
+    return feedEntry(id, event);
+  });
 }
 
 const PACKED_PREFIX = 'h1:';
@@ -101,7 +105,7 @@ const U32 = 2 ** 32;
  * sum, min, max and u32 revision. About a sixth of the JSON form; avg is sum / count again.
  * Events that do not fit (which the windows never produce) are kept as JSON lines instead.
  */
-export function encodeChunk(events: readonly StreamedWindowEvent[]): string {
+export function encodeChunk(entries: readonly FeedEntry[]): string {
   const strings = new Map<string, number>();
   const indexOf = (text: string | undefined): number => {
     if (text === undefined) return NONE;
@@ -109,21 +113,23 @@ export function encodeChunk(events: readonly StreamedWindowEvent[]): string {
     if (i === undefined) strings.set(text, (i = strings.size));
     return i;
   };
-  const firstId = events[0].id;
+  const events = entries.map((entry) => entry.event);
+  const asJsonLines = () => entries.map((entry) => entry.json).join('\n');
+  const firstId = entries[0].id;
   const firstStart = events[0].windowStart;
   let size = 2 + 2 + 16;
   const refs: number[] = [];
-  for (const e of events) {
-    const idDelta = e.id - firstId;
+  for (const [n, e] of events.entries()) {
+    const idDelta = entries[n].id - firstId;
     const startDelta = e.windowStart - firstStart;
     const fits = Number.isInteger(idDelta) && idDelta >= 0 && idDelta < U32 && Number.isInteger(startDelta) && Math.abs(startDelta) < 2 ** 31 &&
       Number.isInteger(e.count) && e.count >= 0 && e.count < U32 && Number.isInteger(e.revision) && e.revision >= 0 && e.revision < U32 &&
       (e.tenant === undefined) === (e.vm === undefined);
-    if (!fits) return events.map((w) => JSON.stringify(w)).join('\n');
+    if (!fits) return asJsonLines();
     refs.push(indexOf(e.key), indexOf(e.tenant), indexOf(e.vm));
     size += 15 + (isSingle(e) ? 8 : 32);
   }
-  if (strings.size >= NONE) return events.map((w) => JSON.stringify(w)).join('\n');
+  if (strings.size >= NONE) return asJsonLines();
   const texts = [...strings.keys()].map((text) => Buffer.from(text, 'utf8'));
   for (const t of texts) size += 2 + t.length;
   const out = Buffer.allocUnsafe(size);
@@ -136,7 +142,7 @@ export function encodeChunk(events: readonly StreamedWindowEvent[]): string {
   at = out.writeDoubleLE(firstId, at);
   at = out.writeDoubleLE(firstStart, at);
   events.forEach((e, n) => {
-    at = out.writeUInt32LE(e.id - firstId, at);
+    at = out.writeUInt32LE(entries[n].id - firstId, at);
     at = out.writeInt32LE(e.windowStart - firstStart, at);
     at = out.writeUInt16LE(refs[3 * n], at);
     at = out.writeUInt16LE(refs[3 * n + 1], at);
@@ -156,9 +162,9 @@ export function encodeChunk(events: readonly StreamedWindowEvent[]): string {
   return PACKED_PREFIX + out.toString('base64');
 }
 
-const isSingle = (e: StreamedWindowEvent): boolean => e.count === 1 && e.revision === 1 && Object.is(e.sum, e.min) && Object.is(e.sum, e.max);
+const isSingle = (e: WindowEvent): boolean => e.count === 1 && e.revision === 1 && Object.is(e.sum, e.min) && Object.is(e.sum, e.max);
 
-function decodeChunk(data: string): StreamedWindowEvent[] {
+function decodeChunk(data: string): FeedEntry[] {
   const b = Buffer.from(data.slice(PACKED_PREFIX.length), 'base64');
   const texts: string[] = [];
   const strings = b.readUInt16LE(0);
@@ -172,7 +178,7 @@ function decodeChunk(data: string): StreamedWindowEvent[] {
   const firstId = b.readDoubleLE(at + 2);
   const firstStart = b.readDoubleLE(at + 10);
   at += 18;
-  const events: StreamedWindowEvent[] = [];
+  const entries: FeedEntry[] = [];
   for (let n = 0; n < count; n++) {
     const id = firstId + b.readUInt32LE(at);
     const windowStart = firstStart + b.readInt32LE(at + 4);
@@ -181,19 +187,22 @@ function decodeChunk(data: string): StreamedWindowEvent[] {
     const vm = b.readUInt16LE(at + 12);
     const single = b.readUInt8(at + 14) === 1;
     at += 15;
-    let e: StreamedWindowEvent;
+    let e: WindowEvent;
     if (single) {
       const v = b.readDoubleLE(at);
       at += 8;
-      e = { id, key, windowStart, count: 1, sum: v, min: v, max: v, avg: v, revision: 1 };
+      e = { key, windowStart, count: 1, sum: v, min: v, max: v, avg: v, revision: 1 };
     } else {
       const c = b.readUInt32LE(at);
       const sum = b.readDoubleLE(at + 4);
-      e = { id, key, windowStart, count: c, sum, min: b.readDoubleLE(at + 12), max: b.readDoubleLE(at + 20), avg: sum / c, revision: b.readUInt32LE(at + 28) };
+      e = { key, windowStart, count: c, sum, min: b.readDoubleLE(at + 12), max: b.readDoubleLE(at + 20), avg: sum / c, revision: b.readUInt32LE(at + 28) };
       at += 32;
     }
-    if (tenant !== NONE) Object.assign(e, { tenant: texts[tenant], vm: texts[vm] });
-    events.push(e);
+    if (tenant !== NONE) {
+      e.tenant = texts[tenant];
+      e.vm = texts[vm];
+    }
+    entries.push(feedEntry(id, e));
   }
-  return events;
+  return entries;
 }

@@ -67,6 +67,7 @@ export class WindowEventFeed implements WindowEventSource {
   private writeFailing = false;
   private writeError?: unknown;
   private keeping: Promise<void> = Promise.resolve();
+  private cutoff = -Infinity;
   private readonly clock: () => number;
   private readonly now: () => number;
 
@@ -161,10 +162,11 @@ export class WindowEventFeed implements WindowEventSource {
     const id = nextEventId(this.stats.lastId, this.clock());
     this.stats.lastId = id;
     this.stats.emitted++;
-    const kept = id >= this.cutoffId(); // a rebuild passes over older events without serializing them
+    // A rebuild passes over older events without serializing them (the cutoff is read every 1,024 events: it moves slowly).
+    if ((this.stats.emitted & 1023) === 1) this.cutoff = this.cutoffId();
+    const kept = id >= this.cutoff;
     if (!kept && this.listeners.size === 0) return;
-    const window: StreamedWindowEvent = { id, ...w };
-    const entry = feedEntry(window);
+    const entry = feedEntry(id, w);
     if (kept) {
       this.unwritten.push(entry);
       // Trimmed in steps (an eighth of the bound over it), never one event at a time from the front of a long array.

@@ -14,21 +14,32 @@ export interface StreamedWindowEvent extends WindowEvent {
 
 /** A streamed event and its JSON text, serialized once for every subscriber. */
 export interface FeedEntry {
+  readonly id: number;
+  /** The event as emitted (without its id). */
+  readonly event: WindowEvent;
+  /** The event with its id. */
   readonly window: StreamedWindowEvent;
   readonly json: string;
 }
 
-/** A FeedEntry whose JSON is made when first asked for: a rebuild writes its history without it. */
+/**
+ * A FeedEntry whose streamed form and JSON are made when first asked for: a rebuild writes its
+ * history (from `id` and `event`) without making either.
+ */
 class LazyFeedEntry implements FeedEntry {
+  private streamed?: StreamedWindowEvent;
   private text?: string;
-  constructor(readonly window: StreamedWindowEvent) {}
+  constructor(readonly id: number, readonly event: WindowEvent) {}
+  get window(): StreamedWindowEvent {
+    return (this.streamed ??= { id: this.id, ...this.event });
+  }
   get json(): string {
     return (this.text ??= JSON.stringify(this.window));
   }
 }
 
-export function feedEntry(window: StreamedWindowEvent): FeedEntry {
-  return new LazyFeedEntry(window);
+export function feedEntry(id: number, event: WindowEvent): FeedEntry {
+  return new LazyFeedEntry(id, event);
 }
 
 /** Which window events a subscriber wants; every given field must match. */

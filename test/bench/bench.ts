@@ -9,7 +9,7 @@
  *   ingest     – validate + encode + append to a fresh FileLog in groups of 64
  *   replay/mem – every projection rebuilt from the log, as `opsfold replay all` does (rebuildProjection:
  *                windows with their event history, rejects, backlog), into an in-memory TableStore
- *   replay/ats – the same into Table Storage (embedded Azurite in its own process, in memory),
+ *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
  *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap)
  *   replay/ats windows only – informational: a bare WindowsProjector, no event history, rejects or
  *                backlog (what this bench measured before it ran the full replay)
@@ -219,9 +219,12 @@ interface PhaseOutcome {
   projections?: ProjectionFigures[];
 }
 
-/** Azurite in a process of its own, as `opsfold start` / `opsfold replay` run it (its memory is not counted here). */
-async function withAzurite<T>(job: (store: TableStore) => Promise<T>): Promise<T> {
-  const azurite = await EmbeddedAzurite.start({ childProcess: true });
+/**
+ * Azurite as `opsfold start` / `opsfold replay` run it: in a process of its own (whose memory is not
+ * counted here), its data persisted under the data directory.
+ */
+async function withAzurite<T>(dataDir: string, job: (store: TableStore) => Promise<T>): Promise<T> {
+  const azurite = await EmbeddedAzurite.start({ childProcess: true, location: path.join(dataDir, 'azurite') });
   try {
     return await job(TableStorageStore.fromConnectionString(azurite.tableConnectionString));
   } finally {
@@ -251,9 +254,9 @@ async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Pro
     case 'replay-memory':
       return measureReplayAll(path.join(dir, 'log'), new MemoryTableStore());
     case 'replay-tables':
-      return withAzurite((store) => measureReplayAll(path.join(dir, 'log'), store));
+      return withAzurite(path.join(dir, phase), (store) => measureReplayAll(path.join(dir, 'log'), store));
     case 'replay-tables-windows-only':
-      return withAzurite(async (store) => {
+      return withAzurite(path.join(dir, phase), async (store) => {
         const started = process.hrtime.bigint();
         const stats = await replayWindowsOnly(path.join(dir, 'log'), store);
         return { seconds: seconds(started), metrics: stats.metrics, rssMb: peakRssMb(), extra: { windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, flushes: stats.flushes } };
