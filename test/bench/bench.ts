@@ -79,7 +79,8 @@ function messages(minutes: number) {
 }
 
 const seconds = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
-const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
+/** Peak RSS in MB (10^6 bytes; maxRSS is in KiB). */
+const peakRssMb = (): number => (process.resourceUsage().maxRSS * 1024) / 1e6;
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 async function dirBytes(dir: string): Promise<number> {
@@ -324,7 +325,7 @@ async function main(): Promise<void> {
     const w = windowsOnly.extra!;
     console.log(`${WINDOWS_ONLY} (informational, ${fmt(windowsOnly.seconds / base.seconds, 2)}× baseline): ` +
       `windows ${fmt(w.windows)}, revisions ${fmt(w.revisions)}, late ${fmt(w.late)}, flushes ${w.flushes}`);
-    console.log('MB/s: baseline = NDJSON bytes; ingest and replays = log bytes on disk. Each phase runs in a process of its own: peak RSS is that process\'s maximum (Azurite\'s own process not counted).');
+    console.log('MB = 10^6 bytes. MB/s: baseline = NDJSON bytes; ingest and replays = log bytes on disk. Each phase runs in a process of its own: peak RSS is that process\'s maximum (Azurite\'s own process not counted).');
     const ratio = ats.seconds / base.seconds;
     console.log(`target: full replay (every projection) into Table Storage ≤ ${TARGET_RATIO}× baseline — ${ratio <= TARGET_RATIO ? 'MET' : 'NOT MET'} (${fmt(ratio, 2)}×)`);
     console.log(`target: peak RSS of the full replay into Table Storage under 300 MB — ${ats.rssMb < 300 ? 'MET' : 'NOT MET'} (${fmt(ats.rssMb)} MB at ${fmt(n)} metrics` +
