@@ -54,7 +54,7 @@ type Common = Omit<WindowsProjectorOptions, 'windows'>;
 /** The windows and their event history, each event stamped with its record's append time. */
 async function rebuildWindowsWithHistory(common: Common, settings: Settings): Promise<RebuildTotals> {
   const timed = withRecordClock(common.log);
-  // The history is written as the fold goes (a few thousand events at a time), never piled up in memory.
+  // The history is written as the fold goes (some 20,000 events at a time, one write in flight), never piled up in memory.
   const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings, afterBatch: () => feed.keepUp() });
   const feed = await WindowEventFeed.open({
     windows$: projector.windows$, tables: common.tables, tablePrefix: common.tablePrefix, version: common.version,
