@@ -104,7 +104,7 @@ export class WindowEventFeed implements WindowEventSource {
    * events are unwritten, waits for the write before (if any) and starts writing them, so nothing
    * piles up unwritten and nothing is dropped.
    */
-  async keepUp(batch = 20_000): Promise<void> {
+  async keepUp(batch = 6_000): Promise<void> {
     if (this.unwritten.length < batch) return;
     await this.keeping; // one write in flight while the producer goes on
     if (this.writeFailing) throw this.writeError;
