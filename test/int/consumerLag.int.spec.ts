@@ -1,20 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
-import { FileLog } from '../../src/adapters/fileLog/FileLog';
-import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
 import { loadSettings } from '../../src/config/settings';
 import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { LocalProjections } from '../../src/localProjections';
 import { metaTable, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { closeLater } from '../support/closeLater';
 import { eventually } from '../support/eventually';
-import { GatedTableStore } from '../support/gatedTableStore';
+import { gatedRig } from '../support/gatedRig';
 
 const T0 = 1_700_003_000 - (1_700_003_000 % 900);
 
@@ -28,14 +21,7 @@ const message = (n: number) => ({
 
 describe('consumer lag on the file log', () => {
   it('a projection whose tables do not yet reflect the newest appends lags by the bytes it has yet to fold (log end − its position), and by 0 once it catches up', async (t) => {
-    const later = closeLater(t);
-    const dir = await mkdtemp(join(tmpdir(), 'opsfold-lag-'));
-    later({ close: () => rm(dir, { recursive: true, force: true }) });
-    const azurite = await EmbeddedAzurite.start();
-    later({ close: () => azurite.stop() });
-    const tables = new GatedTableStore(TableStorageStore.fromConnectionString(azurite.tableConnectionString));
-    later({ close: async () => tables.release() });
-    const log = later(await FileLog.open(join(dir, 'log')));
+    const { dir, log, tables, later } = await gatedRig(t, 'lag');
     const { settings } = loadSettings({ dataDir: dir, tablePrefix: 'lag', flushIntervalMs: 100, idleCloseSeconds: 1 }, {});
     const projections = new LocalProjections({ settings, log, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('lag'))) });
     await projections.start();

@@ -1,12 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
-import { FileLog } from '../../src/adapters/fileLog/FileLog';
-import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { EventLog } from '../../src/core/ports';
@@ -14,8 +8,7 @@ import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
-import { closeLater } from '../support/closeLater';
-import { GatedTableStore } from '../support/gatedTableStore';
+import { gatedRig } from '../support/gatedRig';
 
 /** A 15-minute slot start. */
 const T0 = 1_700_004_000 - (1_700_004_000 % 900);
@@ -26,14 +19,7 @@ const metric = (minute: number, vm: string, value: number): Metric => ({ t: T0 +
 
 describe('a rebuild (WindowsProjector over the whole log) into Table Storage', () => {
   it('revises a window of a slot whose blocks are still being written when its late data comes, and loses none of that slot', async (t) => {
-    const later = closeLater(t);
-    const dir = await mkdtemp(join(tmpdir(), 'opsfold-rebuild-'));
-    later({ close: () => rm(dir, { recursive: true, force: true }) });
-    const azurite = await EmbeddedAzurite.start();
-    later({ close: () => azurite.stop() });
-    const tables = new GatedTableStore(TableStorageStore.fromConnectionString(azurite.tableConnectionString));
-    later({ close: async () => tables.release() });
-    const log = later(await FileLog.open(join(dir, 'log')));
+    const { log, tables } = await gatedRig(t, 'rebuild');
     // Given slot 0 (minutes 0–14) for two VMs, a record that moves the watermark out of it, then late data for minute 10.
     const records: Metric[][] = [
       Array.from({ length: 15 }, (_, m) => VMS.map((vm, i) => metric(m, vm, 100 * i + m))).flat(),
