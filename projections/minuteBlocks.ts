@@ -1,4 +1,4 @@
-import type { Aggregate, WindowEvent } from '../src/core/windowMath';
+import { windowEvent, type Aggregate, type WindowEvent } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
 
 /**
@@ -232,13 +232,10 @@ export class MinuteBlocks {
 
   /** A first revision as an event: the key is the partition's on cross-tenant blocks, the sub-key on a VM's. */
   private eventOf(partition: readonly string[], sub: string, windowStart: number, row: Float64Array, o: number): WindowEvent {
-    const event: WindowEvent = { key: sub, windowStart, count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3], avg: row[o + 1] / row[o], revision: 1 };
-    if (this.grouping === 'minute') event.key = partition[0];
-    else {
-      event.tenant = partition[0];
-      event.vm = partition[1];
-    }
-    return event;
+    const agg = { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3] };
+    return this.grouping === 'minute'
+      ? windowEvent(agg, partition[0], windowStart, 1)
+      : windowEvent(agg, sub, windowStart, 1, partition[0], partition[1]);
   }
 
   /** Number of open windows. */

@@ -26,13 +26,18 @@ export interface RebuildOptions {
 /** What a rebuild folded, by name (metrics, windows, historyEvents, rejected, samples…): summed over scopes by the caller. */
 export type RebuildTotals = Record<string, number>;
 
+/** How often a rebuild writes its state: no more often than every 5 s (its blocks are written per slot anyway). */
+export function rebuildFlushIntervalMs(settings: Settings): number {
+  return Math.max(settings.flushIntervalMs, 5000);
+}
+
 /**
  * Rebuilds one projection from one log into `version`, up to the log's end: the fold `opsfold
  * replay` runs for each projection and scope, and the one the benchmark measures.
  */
 export async function rebuildProjection(options: RebuildOptions): Promise<RebuildTotals> {
   const { name, log, scope, tables, versions, settings, version, onProgress } = options;
-  const flushIntervalMs = Math.max(settings.flushIntervalMs, 5000);
+  const flushIntervalMs = rebuildFlushIntervalMs(settings);
   const common = { log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs, onProgress, scope };
   switch (name) {
     case 'windows': {

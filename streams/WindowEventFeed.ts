@@ -3,7 +3,7 @@ import type { BlockTable, TableStore } from '../src/core/ports';
 import type { WindowEvent } from '../src/core/windowMath';
 import {
   IDS_PER_MS, feedEntry, nextEventId,
-  type FeedEntry, type StreamedWindowEvent, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
+  type FeedEntry, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
 } from '../src/core/windowStream';
 import {
   HEAD_ROW, HISTORY_PARTITION, firstIdOfHour, fromChunk, headBlock, historyTable, historyTablePrefix, hourOfId, hourOfTable,

@@ -107,7 +107,7 @@ export class WindowFolder {
     const watermark = this.watermark;
     const lateBound = watermark - this.options.allowedLatenessSeconds;
     const before = this.maxEventTime;
-    let revisions: Map<string, Revision> | undefined;
+    let revisions: Map<string, Revision> | undefined; // made when a record first revises a window (rare)
     let maxT = before;
     for (let index = 0; index < metrics.length; index++) {
       const m = metrics[index];
@@ -120,11 +120,11 @@ export class WindowFolder {
       const mayOpen = ws + WINDOW_SECONDS > watermark;
       const cp = this.cross.partitionOf(m.key);
       if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen)) {
-        revisions = this.revise(revisions ?? new Map(), m, ws, cp, '', next);
+        this.revise((revisions ??= new Map()), m, ws, cp, '', next);
       }
       const vp = this.perVm.partitionOf(m.tenant, m.vm);
       if (!this.perVm.addOpen(vp, m.key, ws, m.value, processingTimeMs, position, before, mayOpen)) {
-        revisions = this.revise(revisions ?? new Map(), m, ws, vp, m.key, next);
+        this.revise((revisions ??= new Map()), m, ws, vp, m.key, next);
       }
     }
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
@@ -152,16 +152,16 @@ export class WindowFolder {
    * the watermark passed before it had data: a revision emitted with this record, unless the
    * stored window already reflects the record (re-reading after a restart).
    */
-  private revise(revisions: Map<string, Revision>, m: Metric, ws: number, part: BlockPartition, sub: string, next: number): Map<string, Revision> {
+  private revise(revisions: Map<string, Revision>, m: Metric, ws: number, part: BlockPartition, sub: string, next: number): void {
     const perVm = part.partition.length > 1;
     const id = perVm ? `${ws}${SEP}${m.tenant}${SEP}${m.vm}${SEP}${m.key}` : `${ws}${SEP}${m.key}`;
     const pending = revisions.get(id);
     if (pending) {
       addTo(pending, m.value);
-      return revisions;
+      return;
     }
     const stored = (perVm ? this.perVm : this.cross).getIn(part, sub, ws);
-    if (stored && stored.appliedThrough >= next) return revisions;
+    if (stored && stored.appliedThrough >= next) return;
     const r: Revision = stored
       ? { count: stored.window.count, sum: stored.window.sum, min: stored.window.min, max: stored.window.max, key: m.key, part, sub, windowStart: ws, revision: stored.window.revision + 1 }
       : { count: 0, sum: 0, min: Infinity, max: -Infinity, key: m.key, part, sub, windowStart: ws, revision: 1 };
@@ -171,7 +171,6 @@ export class WindowFolder {
     }
     addTo(r, m.value);
     revisions.set(id, r);
-    return revisions;
   }
 
   /**
@@ -181,10 +180,11 @@ export class WindowFolder {
   private closeThrough(watermark: number, idleBeforeMs: number, result: FoldResult): void {
     const starts = new Set([...this.cross.openStarts(), ...this.perVm.openStarts()]);
     for (const ws of [...starts].sort((a, b) => a - b)) {
-      const idle = ws + WINDOW_SECONDS <= watermark ? Infinity : idleBeforeMs;
-      if (idle === -Infinity) continue;
-      this.closeIn(this.cross, ws, idle, result);
-      this.closeIn(this.perVm, ws, idle, result);
+      const passed = ws + WINDOW_SECONDS <= watermark;
+      if (!passed && idleBeforeMs === -Infinity) continue; // no idle check asked for
+      const closeArrivedBy = passed ? Infinity : idleBeforeMs;
+      this.closeIn(this.cross, ws, closeArrivedBy, result);
+      this.closeIn(this.perVm, ws, closeArrivedBy, result);
     }
   }
 

@@ -33,7 +33,7 @@ import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { TableStore } from '../../src/core/ports';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
-import { rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
+import { rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
@@ -173,7 +173,7 @@ async function replayWindowsOnly(logDir: string, tables: TableStore) {
     const versions = new ProjectionVersions(await tables.rowTable(metaTable(SETTINGS.tablePrefix)));
     const projector = new WindowsProjector({
       log, tables, versions, tablePrefix: SETTINGS.tablePrefix, version: 1, windows: SETTINGS,
-      flushIntervalMs: Math.max(SETTINGS.flushIntervalMs, 5000), follow: false,
+      flushIntervalMs: rebuildFlushIntervalMs(SETTINGS), follow: false,
     });
     return await projector.run();
   } finally {
@@ -266,8 +266,8 @@ async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Pro
 }
 
 function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<PhaseOutcome> {
-  // Rebuilds run with the heap cap the README recommends for them; V8 otherwise lets a heap whose live part
-  // stays ~100 MB grow to several hundred MB between major collections (BENCH_HEAP_MB=0 to see that).
+  // Rebuilds run with the heap cap `opsfold replay` applies (--heap-mb); V8 otherwise lets a heap whose live
+  // part stays ~100 MB grow to several hundred MB between major collections (BENCH_HEAP_MB=0 to see that).
   const heap = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0 ? [`--max-old-space-size=${REPLAY_HEAP_MB}`] : [];
   const child = fork(__filename, [], { env: { ...process.env, BENCH_PHASE: phase, BENCH_DIR: dir, BENCH_MINUTES: String(minutes) }, execArgv: ['--expose-gc', ...heap] });
   return new Promise((resolve, reject) => {
