@@ -1,25 +1,38 @@
-import type { StoredBlock } from '../src/core/ports';
+import type { HistoryChunk } from '../src/core/ports';
 import type { WindowEvent } from '../src/core/windowMath';
-import { feedEntry, IDS_PER_MS, type FeedEntry, type StreamedWindowEvent } from '../src/core/windowStream';
+import { feedEntry, IDS_PER_MS, type FeedEntry } from '../src/core/windowStream';
 
 /**
- * Layout of the durable window-event history, owned by the 'windows' projection version.
- *
- * One block table per hour of ids, `{prefix}WindowEventsV{version}H{hour}` (hour = hours since
- * the epoch of the id's processing time), so pruning beyond the retention is one table drop and
- * needs no row-by-row deletes. Inside, one partition; a block is a chunk of consecutive events
- * (row = first id minus the hour's first id, data = the events packed (see encodeChunk),
- * appliedThrough = last id), and the head row holds the newest id written, which a restart
- * continues from.
+ * The durable window-event history, owned by the 'windows' projection version: the events of
+ * each hour of ids (hour = hours since the epoch of the id's processing time) as one
+ * append-only run of chunks, so pruning beyond the retention drops whole hours. A chunk is a
+ * run of consecutive events packed (see ChunkBuilder). Where the hours are kept is a
+ * WindowHistoryStore's (src/adapters/windowHistory): files beside the file log, or one table
+ * per hour on Event Hubs.
  */
 
-export const HISTORY_PARTITION: readonly string[] = ['events'];
 export const IDS_PER_HOUR = 3600 * 1000 * IDS_PER_MS;
-/** The head row, above every chunk row (3.6e9 ids an hour < 10^12 - 1, the largest block row). */
-export const HEAD_ROW = 10 ** 12 - 1;
-/** A chunk spans at most this many ids (10 s), so a resume reads from one span before its id. */
+/** A chunk spans at most this many ids (10 s), so a table store can find a resume's chunk one span before its id. */
 export const CHUNK_SPAN_IDS = 10 * 1000 * IDS_PER_MS;
 export const CHUNK_MAX_EVENTS = 2000;
+
+export const hourOfId = (id: number): number => Math.floor(id / IDS_PER_HOUR);
+export const firstIdOfHour = (hour: number): number => hour * IDS_PER_HOUR;
+
+/** An hour is due for dropping when every id it can hold is older than the cutoff. */
+export function isExpired(hour: number, cutoffId: number): boolean {
+  return firstIdOfHour(hour + 1) <= cutoffId;
+}
+
+/**
+ * The history in Table Storage (src/adapters/windowHistory/TableWindowHistory): one block table
+ * per hour of ids, `{prefix}WindowEventsV{version}H{hour}`, so pruning is one table drop; inside,
+ * one partition; a block per chunk (row = first id minus the hour's first id, data = `h1:` and
+ * the chunk's bytes in base64, appliedThrough = last id), and the head row holds the newest id.
+ */
+export const HISTORY_PARTITION: readonly string[] = ['events'];
+/** The head row, above every chunk row (3.6e9 ids an hour < 10^12 - 1, the largest block row). */
+export const HEAD_ROW = 10 ** 12 - 1;
 
 export function historyTablePrefix(tablePrefix: string, version: number): string {
   return `${tablePrefix}WindowEventsV${version}H`;
@@ -37,135 +50,147 @@ export function hourOfTable(tablePrefix: string, version: number, name: string):
   return /^\d+$/.test(rest) ? Number(rest) : undefined;
 }
 
-export const hourOfId = (id: number): number => Math.floor(id / IDS_PER_HOUR);
-export const firstIdOfHour = (hour: number): number => hour * IDS_PER_HOUR;
-
-/** The first row a resume after `after` must read in the table of `hour`. */
+/** The first chunk row a resume after `after` must read in the table of `hour`. */
 export function resumeRow(hour: number, after: number): number {
   return hour === hourOfId(after) ? Math.max(0, after - firstIdOfHour(hour) - CHUNK_SPAN_IDS) : 0;
 }
 
-/** A table drop is due when every id it can hold is older than the cutoff. */
-export function isExpired(hour: number, cutoffId: number): boolean {
-  return firstIdOfHour(hour + 1) <= cutoffId;
-}
-
-/**
- * Cuts entries (ids increasing) into chunk blocks: a new chunk at an hour boundary, after
- * CHUNK_MAX_EVENTS events, or when its span would pass CHUNK_SPAN_IDS. Returns blocks per hour.
- */
-export function toChunks(entries: readonly FeedEntry[]): Map<number, StoredBlock[]> {
-  const byHour = new Map<number, StoredBlock[]>();
-  let chunk: FeedEntry[] = [];
-  let first = 0;
-  let last = 0;
-  const close = () => {
-    if (chunk.length === 0) return;
-    const hour = hourOfId(first);
-    let blocks = byHour.get(hour);
-    if (!blocks) byHour.set(hour, (blocks = []));
-    blocks.push({ partition: HISTORY_PARTITION, row: first - firstIdOfHour(hour), data: encodeChunk(chunk), appliedThrough: last });
-    chunk = [];
-  };
-  for (const entry of entries) {
-    const id = entry.id;
-    if (chunk.length > 0 && (hourOfId(id) !== hourOfId(first) || chunk.length >= CHUNK_MAX_EVENTS || id - first > CHUNK_SPAN_IDS)) close();
-    if (chunk.length === 0) first = id;
-    chunk.push(entry);
-    last = id;
-  }
-  close();
-  return byHour;
-}
-
-export function headBlock(lastId: number): StoredBlock {
-  return { partition: HISTORY_PARTITION, row: HEAD_ROW, data: '', appliedThrough: lastId };
-}
-
-/** The entries of a chunk block, as written (packed, or the earlier form: one JSON event a line). */
-export function fromChunk(block: StoredBlock): FeedEntry[] {
-  if (block.data === '') return [];
-  if (block.data.startsWith(PACKED_PREFIX)) return decodeChunk(block.data);
-  return block.data.split('\n').map((json) => {
-    const { id, ...event } = JSON.parse(json) as StreamedWindowEvent;
-    return feedEntry(id, event);
-  });
-}
-
-const PACKED_PREFIX = 'h1:';
 const NONE = 0xffff;
 const U32 = 2 ** 32;
+/** Bytes of one event at most: the fixed part, then form 2's five doubles. */
+const MAX_EVENT_BYTES = 15 + 40;
 
 /**
- * A chunk's events packed, `h1:` then base64 of: u16 number of strings and each (u16 byte length,
- * UTF-8) — the chunk's keys, tenants and VMs; u16 number of events; f64 first id; f64 first window
- * start; then per event u32 id − first id, i32 window start − first window start, u16 key,
- * tenant and VM string numbers (0xffff: a cross-tenant window), u8 form, and either the value
- * (form 1: count 1, revision 1, sum = min = max, as nearly every per-VM window) or u32 count, f64
- * sum, min, max and u32 revision. About a sixth of the JSON form; avg is sum / count again.
- * Events that do not fit (which the windows never produce) are kept as JSON lines instead.
+ * Packs events into chunks as they come, with no object kept per event. A chunk's bytes:
+ * u16 number of strings and each (u16 byte length, UTF-8): the chunk's keys, tenants and VMs;
+ * u16 number of events; f64 first id; f64 first window start; then per event u32 id − first id,
+ * i32 window start − first window start, u16 key, tenant and VM string numbers (0xffff: none, a
+ * cross-tenant window), u8 form, and then form 1: the value (count 1, revision 1, sum = min =
+ * max, as nearly every per-VM window); form 0: u32 count, f64 sum, min, max, u32 revision;
+ * form 2: f64 count, sum, min, max, revision. About a sixth of the JSON; avg is sum / count again.
+ *
+ * @example
+ * const builder = new ChunkBuilder();
+ * if (!builder.fits(id, event)) chunks.push(builder.seal());
+ * builder.add(id, event);
  */
-export function encodeChunk(entries: readonly FeedEntry[]): string {
-  const strings = new Map<string, number>();
-  const indexOf = (text: string | undefined): number => {
-    if (text === undefined) return NONE;
-    let i = strings.get(text);
-    if (i === undefined) strings.set(text, (i = strings.size));
-    return i;
-  };
-  const events = entries.map((entry) => entry.event);
-  const asJsonLines = () => entries.map((entry) => entry.json).join('\n');
-  const firstId = entries[0].id;
-  const firstStart = events[0].windowStart;
-  let size = 2 + 2 + 16;
-  const refs: number[] = [];
-  for (const [n, e] of events.entries()) {
-    const idDelta = entries[n].id - firstId;
-    const startDelta = e.windowStart - firstStart;
-    const fits = Number.isInteger(idDelta) && idDelta >= 0 && idDelta < U32 && Number.isInteger(startDelta) && Math.abs(startDelta) < 2 ** 31 &&
-      Number.isInteger(e.count) && e.count >= 0 && e.count < U32 && Number.isInteger(e.revision) && e.revision >= 0 && e.revision < U32 &&
-      (e.tenant === undefined) === (e.vm === undefined);
-    if (!fits) return asJsonLines();
-    refs.push(indexOf(e.key), indexOf(e.tenant), indexOf(e.vm));
-    size += 15 + (isSingle(e) ? 8 : 32);
+export class ChunkBuilder {
+  private readonly events: Buffer;
+  private readonly strings = new Map<string, number>();
+  private at = 0;
+  private n = 0;
+  private firstId = 0;
+  private lastId = 0;
+  private firstStart = 0;
+
+  /** `maxEvents` (at most CHUNK_MAX_EVENTS): where chunks are cut at the latest. */
+  constructor(private readonly maxEvents = CHUNK_MAX_EVENTS) {
+    this.events = Buffer.allocUnsafe(Math.min(maxEvents, CHUNK_MAX_EVENTS) * MAX_EVENT_BYTES);
   }
-  if (strings.size >= NONE) return asJsonLines();
-  const texts = [...strings.keys()].map((text) => Buffer.from(text, 'utf8'));
-  for (const t of texts) size += 2 + t.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt16LE(texts.length, 0);
-  for (const t of texts) {
-    at = out.writeUInt16LE(t.length, at);
-    at += t.copy(out, at);
+
+  get count(): number {
+    return this.n;
   }
-  at = out.writeUInt16LE(events.length, at);
-  at = out.writeDoubleLE(firstId, at);
-  at = out.writeDoubleLE(firstStart, at);
-  events.forEach((e, n) => {
-    at = out.writeUInt32LE(entries[n].id - firstId, at);
-    at = out.writeInt32LE(e.windowStart - firstStart, at);
-    at = out.writeUInt16LE(refs[3 * n], at);
-    at = out.writeUInt16LE(refs[3 * n + 1], at);
-    at = out.writeUInt16LE(refs[3 * n + 2], at);
-    if (isSingle(e)) {
-      at = out.writeUInt8(1, at);
-      at = out.writeDoubleLE(e.sum, at);
-      return;
+
+  /**
+   * Whether the event can join this chunk: same hour of ids, within CHUNK_SPAN_IDS of the first
+   * and the most events, its window start within an i32 of the first. Else seal first.
+   */
+  fits(id: number, event: WindowEvent): boolean {
+    if (this.n === 0) return true;
+    const startDelta = event.windowStart - this.firstStart;
+    return this.n < this.maxEvents && this.n < CHUNK_MAX_EVENTS && hourOfId(id) === hourOfId(this.firstId) && id - this.firstId <= CHUNK_SPAN_IDS &&
+      Number.isInteger(startDelta) && Math.abs(startDelta) < 2 ** 31 && this.strings.size + 3 < NONE;
+  }
+
+  /** Adds an event (its id above the last one, `fits` checked). */
+  add(id: number, e: WindowEvent): void {
+    if (this.n === 0) {
+      this.firstId = id;
+      this.firstStart = e.windowStart;
     }
-    at = out.writeUInt8(0, at);
-    at = out.writeUInt32LE(e.count, at);
-    at = out.writeDoubleLE(e.sum, at);
-    at = out.writeDoubleLE(e.min, at);
-    at = out.writeDoubleLE(e.max, at);
-    at = out.writeUInt32LE(e.revision, at);
-  });
-  return PACKED_PREFIX + out.toString('base64');
+    const b = this.events;
+    let at = this.at;
+    at = b.writeUInt32LE(id - this.firstId, at);
+    at = b.writeInt32LE(e.windowStart - this.firstStart, at);
+    at = b.writeUInt16LE(this.ref(e.key), at);
+    at = b.writeUInt16LE(this.ref(e.tenant), at);
+    at = b.writeUInt16LE(this.ref(e.vm), at);
+    if (e.count === 1 && e.revision === 1 && Object.is(e.sum, e.min) && Object.is(e.sum, e.max)) {
+      b[at++] = 1;
+      at = b.writeDoubleLE(e.sum, at);
+    } else if (isU32(e.count) && isU32(e.revision)) {
+      b[at++] = 0;
+      at = b.writeUInt32LE(e.count, at);
+      at = b.writeDoubleLE(e.sum, at);
+      at = b.writeDoubleLE(e.min, at);
+      at = b.writeDoubleLE(e.max, at);
+      at = b.writeUInt32LE(e.revision, at);
+    } else {
+      b[at++] = 2;
+      for (const v of [e.count, e.sum, e.min, e.max, e.revision]) at = b.writeDoubleLE(v, at);
+    }
+    this.at = at;
+    this.lastId = id;
+    this.n++;
+  }
+
+  /** The chunk of the events added since the last seal (at least one), and a fresh start. */
+  seal(): HistoryChunk {
+    const texts = [...this.strings.keys()].map((text) => Buffer.from(text, 'utf8'));
+    let size = 2 + 2 + 16 + this.at;
+    for (const t of texts) {
+      if (t.length > 0xffff) throw new RangeError(`a window's key, tenant or VM of ${t.length} bytes is too long for the history (at most 65,535)`);
+      size += 2 + t.length;
+    }
+    const out = Buffer.allocUnsafe(size);
+    let at = out.writeUInt16LE(texts.length, 0);
+    for (const t of texts) {
+      at = out.writeUInt16LE(t.length, at);
+      at += t.copy(out, at);
+    }
+    at = out.writeUInt16LE(this.n, at);
+    at = out.writeDoubleLE(this.firstId, at);
+    at = out.writeDoubleLE(this.firstStart, at);
+    this.events.copy(out, at, 0, this.at);
+    const chunk: HistoryChunk = { firstId: this.firstId, lastId: this.lastId, count: this.n, data: out };
+    this.strings.clear();
+    this.at = 0;
+    this.n = 0;
+    return chunk;
+  }
+
+  private ref(text: string | undefined): number {
+    if (text === undefined) return NONE;
+    let i = this.strings.get(text);
+    if (i === undefined) this.strings.set(text, (i = this.strings.size));
+    return i;
+  }
 }
 
-const isSingle = (e: WindowEvent): boolean => e.count === 1 && e.revision === 1 && Object.is(e.sum, e.min) && Object.is(e.sum, e.max);
+const isU32 = (v: number): boolean => Number.isInteger(v) && v >= 0 && v < U32;
 
-function decodeChunk(data: string): FeedEntry[] {
-  const b = Buffer.from(data.slice(PACKED_PREFIX.length), 'base64');
+/** Entries (ids increasing) packed into chunks, cut where `ChunkBuilder.fits` says. */
+export function encodeChunks(entries: readonly FeedEntry[]): HistoryChunk[] {
+  const builder = new ChunkBuilder();
+  const chunks: HistoryChunk[] = [];
+  for (const { id, event } of entries) {
+    if (!builder.fits(id, event)) chunks.push(builder.seal());
+    builder.add(id, event);
+  }
+  if (builder.count > 0) chunks.push(builder.seal());
+  return chunks;
+}
+
+/** How many events a chunk's bytes hold. */
+export function countOf(b: Buffer): number {
+  let at = 2;
+  for (let i = b.readUInt16LE(0); i > 0; i--) at += 2 + b.readUInt16LE(at);
+  return b.readUInt16LE(at);
+}
+
+/** The entries of a chunk's bytes (see ChunkBuilder). */
+export function decodeChunk(b: Buffer): FeedEntry[] {
   const texts: string[] = [];
   const strings = b.readUInt16LE(0);
   let at = 2;
@@ -185,23 +210,25 @@ function decodeChunk(data: string): FeedEntry[] {
     const key = texts[b.readUInt16LE(at + 8)];
     const tenant = b.readUInt16LE(at + 10);
     const vm = b.readUInt16LE(at + 12);
-    const single = b.readUInt8(at + 14) === 1;
+    const form = b[at + 14];
     at += 15;
     let e: WindowEvent;
-    if (single) {
+    if (form === 1) {
       const v = b.readDoubleLE(at);
       at += 8;
       e = { key, windowStart, count: 1, sum: v, min: v, max: v, avg: v, revision: 1 };
-    } else {
+    } else if (form === 0) {
       const c = b.readUInt32LE(at);
       const sum = b.readDoubleLE(at + 4);
       e = { key, windowStart, count: c, sum, min: b.readDoubleLE(at + 12), max: b.readDoubleLE(at + 20), avg: sum / c, revision: b.readUInt32LE(at + 28) };
       at += 32;
+    } else {
+      const [c, sum, min, max, revision] = [0, 8, 16, 24, 32].map((o) => b.readDoubleLE(at + o));
+      e = { key, windowStart, count: c, sum, min, max, avg: sum / c, revision };
+      at += 40;
     }
-    if (tenant !== NONE) {
-      e.tenant = texts[tenant];
-      e.vm = texts[vm];
-    }
+    if (tenant !== NONE) e.tenant = texts[tenant];
+    if (vm !== NONE) e.vm = texts[vm];
     entries.push(feedEntry(id, e));
   }
   return entries;

@@ -2,7 +2,8 @@ import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
-import { tablesOf, type ProjectionName } from '../projections/projectionCatalog';
+import type { ProjectionName } from '../projections/projectionCatalog';
+import { dropProjectionVersion } from './dropProjectionVersion';
 import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
@@ -52,7 +53,7 @@ export class LocalProjections implements ProjectionHost {
     const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}\n`);
     const retire = (projection: ProjectionName) => async (from: number, to: number) => {
       process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
-      for (const table of await tablesOf(tables, projection, settings.tablePrefix, from)) await tables.dropTable(table);
+      await dropProjectionVersion(tables, settings, projection, from);
       await versions.forget(projection, from);
     };
     this.windows = new ProjectionSupervisor({

@@ -5,6 +5,8 @@ import type { Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import { createWindowStream } from './adapters/http/streamRoutes';
 import type { StreamedWindowEvent, WindowFilter } from './core/windowStream';
+import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
+import { TableWindowHistory } from './adapters/windowHistory/TableWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { windowEvents } from '../streams/windowEvents';
 import { openRuntime } from './runtime';
@@ -68,8 +70,13 @@ export async function startService(configured: Settings): Promise<Service> {
   // The window-event feed follows the projections from their first event; its history belongs to the active windows version.
   // On Event Hubs each instance keeps the history of the windows it emits (resume against the same instance).
   const historyPrefix = distributed ? `${settings.tablePrefix}I${createHash('sha1').update(hostname()).digest('hex').slice(0, 8)}` : settings.tablePrefix;
-  const openFeed = (version: number) => WindowEventFeed.open({
-    windows$: projections.windows$, tables: patient, tablePrefix: historyPrefix, version,
+  // Beside the file log, the history is files of its own in the data dir (a table per hour would make the
+  // embedded Azurite hold, and save again and again, every per-VM event of the retention).
+  const historyStore = async (version: number) => distributed
+    ? new TableWindowHistory(patient, historyPrefix, version)
+    : FileWindowHistory.open(windowHistoryDir(settings.dataDir, settings.tablePrefix, version), { onRepair: note });
+  const openFeed = async (version: number) => WindowEventFeed.open({
+    windows$: projections.windows$, store: await historyStore(version),
     retentionHours: settings.windowHistoryHours, flushIntervalMs: settings.flushIntervalMs,
     onWriteError: (error) => note(`window-event history: a write failed, retrying: ${(error as Error).message}`),
   });

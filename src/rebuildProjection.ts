@@ -4,6 +4,7 @@ import type { ProjectionName } from '../projections/projectionCatalog';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
+import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { WindowsProjector, type WindowsProjectorOptions } from '../streams/WindowsProjector';
 import { withRecordClock } from '../streams/withRecordClock';
@@ -12,7 +13,7 @@ export interface RebuildOptions {
   name: ProjectionName;
   /** The whole file log, or one Event Hubs partition. */
   log: EventLog;
-  /** '' for the whole file log (windows then get their event history too), else the partition's scope. */
+  /** '' for the whole file log (windows then get their event history too, in files under the data dir), else the partition's scope. */
   scope: string;
   tables: TableStore;
   versions: ProjectionVersions;
@@ -62,7 +63,7 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings): Pr
   // The history is written as the fold goes (some 20,000 events at a time, one write in flight), never piled up in memory.
   const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings, afterBatch: () => feed.keepUp() });
   const feed = await WindowEventFeed.open({
-    windows$: projector.windows$, tables: common.tables, tablePrefix: common.tablePrefix, version: common.version,
+    windows$: projector.windows$, store: await FileWindowHistory.open(windowHistoryDir(settings.dataDir, common.tablePrefix, common.version)),
     retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
   });
   const stats = await projector.run();

@@ -1,24 +1,19 @@
 import type { Observable, Subscription } from 'rxjs';
-import type { BlockTable, TableStore } from '../src/core/ports';
+import type { HistoryChunk, WindowHistoryStore } from '../src/core/ports';
 import type { WindowEvent } from '../src/core/windowMath';
 import {
   IDS_PER_MS, feedEntry, nextEventId,
   type FeedEntry, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
 } from '../src/core/windowStream';
-import {
-  HEAD_ROW, HISTORY_PARTITION, firstIdOfHour, fromChunk, headBlock, historyTable, historyTablePrefix, hourOfId, hourOfTable,
-  isExpired, resumeRow, toChunks,
-} from '../projections/windowEventHistory';
+import { ChunkBuilder, decodeChunk, firstIdOfHour, hourOfId, isExpired } from '../projections/windowEventHistory';
 import { SerialQueue } from './SerialQueue';
 import { subscribeResumable } from './subscribeResumable';
 
 export interface WindowEventFeedOptions {
   /** The projector's window events (WindowsProjector.windows$). */
   windows$: Observable<WindowEvent>;
-  tables: TableStore;
-  tablePrefix: string;
-  /** The 'windows' projection version the history belongs to. */
-  version: number;
+  /** Where the history of the 'windows' version is kept (the feed closes it). */
+  store: WindowHistoryStore;
   /** Events older than this are pruned (whole hours) and, in a rebuild, not written. */
   retentionHours: number;
   /** How often new events are written (processing time). */
@@ -44,19 +39,35 @@ export interface FeedStats {
 
 type Listener = (batch: readonly FeedEntry[]) => void;
 
+/** A sealed chunk waiting to be written, numbered in order of sealing. */
+interface Pending {
+  readonly seq: number;
+  readonly hour: number;
+  readonly chunk: HistoryChunk;
+}
+
 /**
  * Gives every window event of the projector an id, keeps the recent ones in a durable
- * history (hourly block tables, see projections/windowEventHistory) and delivers them to
- * subscribers: live in batches, or resumed after an id from the history first.
+ * history (hours of packed chunks in a WindowHistoryStore, see projections/windowEventHistory)
+ * and delivers them to subscribers: live in batches, or resumed after an id from the history
+ * first. Events are packed as they come, so the unwritten ones cost a few bytes each and no
+ * object.
  *
  * @example
- * const feed = await WindowEventFeed.open({ windows$: projector.windows$, tables, tablePrefix, version, retentionHours: 24, flushIntervalMs: 1000 });
+ * const feed = await WindowEventFeed.open({ windows$: projector.windows$, store, retentionHours: 24, flushIntervalMs: 1000 });
  * const stop = feed.subscribe({ key: 'win_cpu.percent' }, { next: (entries) => send(entries), error: console.error }, { after: 1700000000000000 });
  */
 export class WindowEventFeed implements WindowEventSource {
   readonly stats: FeedStats = { lastId: 0, emitted: 0, written: 0, subscribers: 0, undurable: 0 };
-  /** Emitted, not yet durable (pending and being written), ids increasing. */
-  private unwritten: FeedEntry[] = [];
+  /** The chunk being filled: small enough that trimming to maxUnwritten cuts close to it. */
+  private readonly builder: ChunkBuilder;
+  /** Sealed, not yet durable (some maybe being written), ids increasing. */
+  private pending: Pending[] = [];
+  private sealed = 0;
+  /** Events in `pending` and the builder. */
+  private unwritten = 0;
+  /** The chunks up to this number are being written: not trimmed meanwhile. */
+  private writingThrough = 0;
   private readonly hours = new Set<number>();
   private readonly listeners = new Set<Listener>();
   private dispatchQueue: FeedEntry[] = [];
@@ -74,9 +85,10 @@ export class WindowEventFeed implements WindowEventSource {
   private constructor(private readonly options: WindowEventFeedOptions) {
     this.clock = options.clock ?? Date.now;
     this.now = options.now ?? Date.now;
+    this.builder = new ChunkBuilder(Math.ceil(this.maxUnwritten / 8));
   }
 
-  /** Finds the history's tables and newest id, prunes, then follows `windows$`. */
+  /** Finds the history's hours and newest id, prunes, then follows `windows$`. */
   static async open(options: WindowEventFeedOptions): Promise<WindowEventFeed> {
     const feed = new WindowEventFeed(options);
     await feed.load();
@@ -86,12 +98,13 @@ export class WindowEventFeed implements WindowEventSource {
     return feed;
   }
 
-  /** Stops following, writes what is left. Subscribers are not ended (the HTTP adapter ends its streams). */
+  /** Stops following, writes what is left, closes the store. Subscribers are not ended (the HTTP adapter ends its streams). */
   async close(): Promise<void> {
     this.subscription?.unsubscribe();
     if (this.timer) clearInterval(this.timer);
     this.dispatch();
     await this.flush();
+    await this.writes.run(() => this.options.store.close());
   }
 
   /** Writes the events emitted so far (and prunes); resolves once they are durable. */
@@ -105,7 +118,7 @@ export class WindowEventFeed implements WindowEventSource {
    * piles up unwritten and nothing is dropped.
    */
   async keepUp(batch = 6_000): Promise<void> {
-    if (this.unwritten.length < batch) return;
+    if (this.unwritten < batch) return;
     await this.keeping; // one write in flight while the producer goes on
     if (this.writeFailing) throw this.writeError;
     this.keeping = this.flush();
@@ -136,51 +149,68 @@ export class WindowEventFeed implements WindowEventSource {
   }
 
   /**
-   * Events with an id above `after`, oldest first, in batches: the durable chunks, then what is
-   * not written yet. The unwritten ones are copied before the first read, so an event whose
-   * write completes meanwhile is read from one place or the other (the caller drops repeats).
+   * Events with an id above `after`, oldest first, in batches: the durable chunks, then the ones
+   * not written yet. Those are taken before the first read, so an event whose write completes
+   * meanwhile is read from one place or the other (the caller drops repeats).
    */
   async *history(after: number): AsyncGenerator<FeedEntry[]> {
-    const memory = this.unwritten.slice();
+    this.seal();
+    const memory = this.pending.map((p) => p.chunk);
     let last = after;
+    const entriesAfter = (chunk: HistoryChunk): FeedEntry[] => {
+      if (chunk.lastId <= last) return [];
+      const entries = decodeChunk(chunk.data).filter((e) => e.id > last);
+      if (entries.length > 0) last = entries[entries.length - 1].id;
+      return entries;
+    };
     const hours = [...this.hours].filter((h) => h >= hourOfId(after)).sort((a, b) => a - b);
     for (const hour of hours) {
       if (!this.hours.has(hour)) continue; // pruned meanwhile
-      const table = await this.table(hour);
-      for (const block of await table.readRange(HISTORY_PARTITION, resumeRow(hour, after), HEAD_ROW - 1)) {
-        const entries = fromChunk(block).filter((e) => e.window.id > last);
-        if (entries.length === 0) continue;
-        last = entries[entries.length - 1].window.id;
-        yield entries;
+      for await (const chunk of this.options.store.read(hour, after)) {
+        const entries = entriesAfter(chunk);
+        if (entries.length > 0) yield entries;
       }
     }
-    const rest = memory.filter((e) => e.window.id > last);
-    if (rest.length > 0) yield rest;
+    for (const chunk of memory) {
+      const entries = entriesAfter(chunk);
+      if (entries.length > 0) yield entries;
+    }
   }
 
   private take(w: WindowEvent): void {
     const id = nextEventId(this.stats.lastId, this.clock());
     this.stats.lastId = id;
     this.stats.emitted++;
-    // A rebuild passes over older events without serializing them (the cutoff is read every 1,024 events: it moves slowly).
+    // A rebuild passes over older events without packing them (the cutoff is read every 1,024 events: it moves slowly).
     if ((this.stats.emitted & 1023) === 1) this.cutoff = this.cutoffId();
-    const kept = id >= this.cutoff;
-    if (!kept && this.listeners.size === 0) return;
-    const entry = feedEntry(id, w);
-    if (kept) {
-      this.unwritten.push(entry);
-      // Trimmed in steps (an eighth of the bound over it), never one event at a time from the front of a long array.
-      const max = this.maxUnwritten;
-      if (this.unwritten.length > max + Math.ceil(max / 8)) {
-        this.stats.undurable += this.unwritten.length - max;
-        this.unwritten.splice(0, this.unwritten.length - max);
-      }
+    if (id >= this.cutoff) {
+      if (!this.builder.fits(id, w)) this.seal();
+      this.builder.add(id, w);
+      if (++this.unwritten > this.maxUnwritten + Math.ceil(this.maxUnwritten / 8)) this.trim();
     }
     if (this.listeners.size === 0) return; // a later subscriber finds it in the history
-    this.dispatchQueue.push(entry);
+    this.dispatchQueue.push(feedEntry(id, w));
     if (!this.dispatchScheduled) {
       this.dispatchScheduled = true;
       setImmediate(() => this.dispatch());
+    }
+  }
+
+  private seal(): void {
+    if (this.builder.count === 0) return;
+    const chunk = this.builder.seal();
+    this.pending.push({ seq: ++this.sealed, hour: hourOfId(chunk.firstId), chunk });
+  }
+
+  /** The store has failed for long: the oldest chunks (not being written) go, down to maxUnwritten events. */
+  private trim(): void {
+    this.seal();
+    while (this.unwritten > this.maxUnwritten) {
+      const i = this.pending.findIndex((p) => p.seq > this.writingThrough);
+      if (i < 0) return;
+      const [gone] = this.pending.splice(i, 1);
+      this.unwritten -= gone.chunk.count;
+      this.stats.undurable += gone.chunk.count;
     }
   }
 
@@ -194,20 +224,25 @@ export class WindowEventFeed implements WindowEventSource {
   }
 
   private async write(): Promise<void> {
-    const entries = this.unwritten;
-    const count = entries.length;
+    this.seal();
+    const batch = this.pending.slice();
     try {
-      if (count > 0) {
-        const chunks = toChunks(entries.slice(0, count));
-        for (const [hour, blocks] of chunks) {
-          await (await this.table(hour)).write(blocks);
+      if (batch.length > 0) {
+        this.writingThrough = batch[batch.length - 1].seq;
+        let from = 0;
+        while (from < batch.length) {
+          const hour = batch[from].hour;
+          let to = from;
+          while (to < batch.length && batch[to].hour === hour) to++;
+          await this.options.store.append(hour, batch.slice(from, to).map((p) => p.chunk));
           this.hours.add(hour);
+          from = to;
         }
-        const newest = entries[count - 1].window.id;
-        await (await this.table(hourOfId(newest))).write([headBlock(newest)]);
-        // Events pushed meanwhile stay; a splice keeps the array others may be copying intact.
-        this.unwritten.splice(0, count);
-        this.stats.written += count;
+        // Chunks sealed meanwhile stay.
+        const done = batch.reduce((n, p) => n + p.chunk.count, 0);
+        this.pending = this.pending.filter((p) => p.seq > this.writingThrough);
+        this.unwritten -= done;
+        this.stats.written += done;
       }
       await this.prune();
       this.writeFailing = false;
@@ -215,20 +250,15 @@ export class WindowEventFeed implements WindowEventSource {
       if (!this.writeFailing) this.options.onWriteError?.(error);
       this.writeFailing = true;
       this.writeError = error;
+    } finally {
+      this.writingThrough = 0;
     }
   }
 
   private async load(): Promise<void> {
-    const { tables, tablePrefix, version } = this.options;
-    for (const name of await tables.listTables(historyTablePrefix(tablePrefix, version))) {
-      const hour = hourOfTable(tablePrefix, version, name);
-      if (hour !== undefined) this.hours.add(hour);
-    }
+    for (const hour of await this.options.store.hours()) this.hours.add(hour);
     const newest = Math.max(-1, ...this.hours);
-    if (newest >= 0) {
-      const head = await (await this.table(newest)).read(HISTORY_PARTITION, HEAD_ROW);
-      this.stats.lastId = head?.appliedThrough ?? 0;
-    }
+    if (newest >= 0) this.stats.lastId = (await this.options.store.lastId(newest)) ?? 0;
     await this.prune();
   }
 
@@ -236,18 +266,14 @@ export class WindowEventFeed implements WindowEventSource {
     const cutoff = this.cutoffId();
     const newest = Math.max(...this.hours);
     for (const hour of [...this.hours]) {
-      // The newest table keeps the head row, so a restart after a long pause still continues its ids.
+      // The newest hour stays, so a restart after a long pause still continues its ids.
       if (hour === newest || !isExpired(hour, cutoff)) continue;
       this.hours.delete(hour);
-      await this.options.tables.dropTable(historyTable(this.options.tablePrefix, this.options.version, hour));
+      await this.options.store.drop(hour);
     }
   }
 
   private cutoffId(): number {
     return (this.now() - this.options.retentionHours * 3600_000) * IDS_PER_MS;
-  }
-
-  private table(hour: number): Promise<BlockTable> {
-    return this.options.tables.blockTable(historyTable(this.options.tablePrefix, this.options.version, hour));
   }
 }

@@ -8,7 +8,8 @@ import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
 import { RejectsProjector } from '../../streams/RejectsProjector';
 import { rebuildProjection } from '../rebuildProjection';
-import { logKeysTable, PROJECTIONS, tablesOf, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { logKeysTable, PROJECTIONS, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { dropProjectionVersion } from '../dropProjectionVersion';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
 import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
@@ -120,7 +121,7 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
             ? `opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`
             : `opsfold replay: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
         } else {
-          for (const table of await tablesOf(rt.tables, name, settings.tablePrefix, old)) await rt.tables.dropTable(table);
+          await dropProjectionVersion(rt.tables, settings, name, old);
           await rt.versions.forget(name, old);
         }
       }
@@ -198,7 +199,7 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   try {
     const latest = await rt.versions.latest(projection as ProjectionName);
     for (let v = 1; v <= latest; v++) {
-      for (const table of await tablesOf(rt.tables, projection as ProjectionName, settings.tablePrefix, v)) await rt.tables.dropTable(table);
+      await dropProjectionVersion(rt.tables, settings, projection as ProjectionName, v);
       await rt.versions.forget(projection as ProjectionName, v);
     }
     await rt.versions.activate(projection as ProjectionName, latest + 1);

@@ -129,3 +129,29 @@ export interface IdempotencyLedger {
   get(key: string): Promise<{ accepted: number; rejected: { index: number; reason: string }[]; atMs: number } | undefined>;
   put(key: string, answer: { accepted: number; rejected: { index: number; reason: string }[] }, atMs: number): Promise<void>;
 }
+
+/** A run of consecutive window events of the history, packed (projections/windowEventHistory). */
+export interface HistoryChunk {
+  readonly firstId: number;
+  readonly lastId: number;
+  readonly count: number;
+  readonly data: Buffer;
+}
+
+/**
+ * Where the window-event history of one 'windows' version is kept: per hour of ids, an
+ * append-only run of chunks (ids increasing). Files beside the file log, or tables on Event Hubs.
+ */
+export interface WindowHistoryStore {
+  /** The hours that hold chunks, ascending. */
+  hours(): Promise<number[]>;
+  /** Appends chunks of `hour` (ids above every one written); durable once it resolves. */
+  append(hour: number, chunks: readonly HistoryChunk[]): Promise<void>;
+  /** The chunks of `hour` that hold ids above `after` (maybe one before them too), ascending. */
+  read(hour: number, after: number): AsyncIterable<HistoryChunk>;
+  /** The newest id written to `hour`, or undefined when it has none. */
+  lastId(hour: number): Promise<number | undefined>;
+  /** Forgets an hour and everything in it. */
+  drop(hour: number): Promise<void>;
+  close(): Promise<void>;
+}

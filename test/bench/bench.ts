@@ -8,7 +8,8 @@
  *   baseline   – read the messages back from an NDJSON file and JSON.parse each line
  *   ingest     – validate + encode + append to a fresh FileLog in groups of 64
  *   replay/mem – every projection rebuilt from the log, as `opsfold replay all` does (rebuildProjection:
- *                windows with their event history, rejects, backlog), into an in-memory TableStore
+ *                windows with their event history, rejects, backlog), into an in-memory TableStore (the
+ *                history, as beside any file log, into files under the phase's data dir)
  *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
  *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap)
  *   replay/ats windows only – informational: a bare WindowsProjector, no event history, rejects or
@@ -149,15 +150,16 @@ interface ProjectionFigures {
   totals: RebuildTotals;
 }
 
-/** `opsfold replay all` on a fresh data dir: each projection rebuilt from the whole log into version 1. */
-async function replayAll(logDir: string, tables: TableStore): Promise<ProjectionFigures[]> {
+/** `opsfold replay all` on a fresh data dir (where the window-event history goes): each projection rebuilt from the whole log into version 1. */
+async function replayAll(logDir: string, dataDir: string, tables: TableStore): Promise<ProjectionFigures[]> {
+  const settings = { ...SETTINGS, dataDir };
   const log = await FileLog.open(logDir);
   try {
     const versions = new ProjectionVersions(await tables.rowTable(metaTable(SETTINGS.tablePrefix)));
     const figures: ProjectionFigures[] = [];
     for (const name of PROJECTIONS) {
       const t = process.hrtime.bigint();
-      const totals = await rebuildProjection({ name, log, scope: '', tables, versions, settings: SETTINGS, version: 1 });
+      const totals = await rebuildProjection({ name, log, scope: '', tables, versions, settings, version: 1 });
       figures.push({ name, seconds: seconds(t), totals });
     }
     return figures;
@@ -233,9 +235,9 @@ async function withAzurite<T>(dataDir: string, job: (store: TableStore) => Promi
   }
 }
 
-async function measureReplayAll(logDir: string, tables: TableStore): Promise<PhaseOutcome> {
+async function measureReplayAll(logDir: string, dataDir: string, tables: TableStore): Promise<PhaseOutcome> {
   const t = process.hrtime.bigint();
-  const projections = await replayAll(logDir, tables);
+  const projections = await replayAll(logDir, dataDir, tables);
   const windows = projections.find((p) => p.name === 'windows')!;
   return { seconds: seconds(t), metrics: windows.totals.metrics, rssMb: peakRssMb(), projections };
 }
@@ -253,9 +255,9 @@ async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Pro
       return { seconds: seconds(t), metrics: ingested.metrics, rssMb: peakRssMb(), extra: { records: ingested.records, rejected: ingested.rejected } };
     }
     case 'replay-memory':
-      return measureReplayAll(path.join(dir, 'log'), new MemoryTableStore());
+      return measureReplayAll(path.join(dir, 'log'), path.join(dir, phase), new MemoryTableStore());
     case 'replay-tables':
-      return withAzurite(path.join(dir, phase), (store) => measureReplayAll(path.join(dir, 'log'), store));
+      return withAzurite(path.join(dir, phase), (store) => measureReplayAll(path.join(dir, 'log'), path.join(dir, phase), store));
     case 'replay-tables-windows-only':
       return withAzurite(path.join(dir, phase), async (store) => {
         const started = process.hrtime.bigint();

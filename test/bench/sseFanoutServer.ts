@@ -11,6 +11,7 @@ import { createApp } from '../../src/adapters/http/createApp';
 import { createWindowStream } from '../../src/adapters/http/streamRoutes';
 import type { WindowEvent } from '../../src/core/windowMath';
 import { WindowEventFeed } from '../../streams/WindowEventFeed';
+import { TableWindowHistory } from '../../src/adapters/windowHistory/TableWindowHistory';
 import { MemoryTableStore } from '../support/memoryTableStore';
 
 export interface EmitRequest {
@@ -35,7 +36,7 @@ const mb = (bytes: number): number => bytes / (1024 * 1024);
 
 async function main(): Promise<void> {
   const windows$ = new Subject<WindowEvent>();
-  const feed = await WindowEventFeed.open({ windows$, tables: new MemoryTableStore(), tablePrefix: 'bench', version: 1, retentionHours: 24, flushIntervalMs: 1000 });
+  const feed = await WindowEventFeed.open({ windows$, store: new TableWindowHistory(new MemoryTableStore(), 'bench', 1), retentionHours: 24, flushIntervalMs: 1000 });
   const stream = createWindowStream({ source: feed, heartbeatMs: 15_000, maxBufferedBytes: 4 * 1024 * 1024 });
   const unused = async () => {
     throw new Error('not in the benchmark');

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { createWindowStream, type WindowStream } from '../../src/adapters/http/s
 import type { WindowEvent } from '../../src/core/windowMath';
 import type { StreamedWindowEvent } from '../../src/core/windowStream';
 import { WindowEventFeed } from '../../streams/WindowEventFeed';
+import { TableWindowHistory } from '../../src/adapters/windowHistory/TableWindowHistory';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { SseClient } from '../support/sseClient';
 
@@ -236,6 +237,9 @@ describe('GET /v1/stream/windows on a running service', () => {
     assertIncreasingIds(fromStart);
     const health = (await (await fetch(`${base}/healthz`)).json()) as { versions: { windows: number } };
     assert.equal(health.versions.windows, 2);
+    // The history is files beside the log; version 1's went with its tables.
+    assert.deepEqual(await readdir(join(dir, 'data', 'window-history')), ['opsfoldV2']);
+    assert.ok((await readdir(join(dir, 'data', 'window-history', 'opsfoldV2'))).some((f) => /^H\d+\.chunks$/.test(f)));
   });
 });
 
@@ -244,7 +248,7 @@ async function feedRig(options: { maxBufferedBytes: number; heartbeatMs: number;
   windows$: Subject<WindowEvent>; feed: WindowEventFeed; stream: WindowStream; server: Server; base: string; stop(): Promise<void>;
 }> {
   const windows$ = new Subject<WindowEvent>();
-  const feed = await WindowEventFeed.open({ windows$, tables: new MemoryTableStore(), tablePrefix: 't', version: 1, retentionHours: 24, flushIntervalMs: 100 });
+  const feed = await WindowEventFeed.open({ windows$, store: new TableWindowHistory(new MemoryTableStore(), 't', 1), retentionHours: 24, flushIntervalMs: 100 });
   const stream = createWindowStream({ source: feed, heartbeatMs: options.heartbeatMs, maxBufferedBytes: options.maxBufferedBytes, overflowGraceMs: 60_000 });
   const unused = async () => {
     throw new Error('not in this test');

@@ -1,9 +1,15 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Subject, take, toArray, firstValueFrom } from 'rxjs';
 import type { WindowEvent } from '../../src/core/windowMath';
-import type { EventLog, LogRecord } from '../../src/core/ports';
+import type { EventLog, LogRecord, WindowHistoryStore } from '../../src/core/ports';
+import { FileWindowHistory } from '../../src/adapters/windowHistory/FileWindowHistory';
+import { TableWindowHistory } from '../../src/adapters/windowHistory/TableWindowHistory';
 import type { FeedEntry, WindowFilter } from '../../src/core/windowStream';
 import { WindowEventFeed } from '../../streams/WindowEventFeed';
 import { windowEvents } from '../../streams/windowEvents';
@@ -21,22 +27,47 @@ function window(i: number, fields: Partial<WindowEvent> = {}): WindowEvent {
 interface Rig {
   feed: WindowEventFeed;
   windows$: Subject<WindowEvent>;
-  store: MemoryTableStore;
+  place: HistoryPlace;
   clock: { ms: number };
 }
 
-async function rig(options: { store?: MemoryTableStore; clockMs?: number; retentionHours?: number; maxUnwritten?: number } = {}): Promise<Rig> {
+/** Where a feed keeps its history: files in a directory, or tables of a store. A feed closes the store it was given, so each open is a new one on the same place. */
+interface HistoryPlace {
+  open(): Promise<WindowHistoryStore>;
+}
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+function newPlace(kind: 'file' | 'table'): HistoryPlace {
+  if (kind === 'table') {
+    const tables = new MemoryTableStore();
+    return { open: async () => new TableWindowHistory(tables, 'test', 1) };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'opsfold-history-'));
+  dirs.push(dir);
+  return { open: () => FileWindowHistory.open(dir) };
+}
+
+async function rig(kind: 'file' | 'table', options: { place?: HistoryPlace; clockMs?: number; retentionHours?: number; maxUnwritten?: number } = {}): Promise<Rig> {
   const windows$ = new Subject<WindowEvent>();
-  const store = options.store ?? new MemoryTableStore();
+  const place = options.place ?? newPlace(kind);
   const clock = { ms: options.clockMs ?? START_MS };
   const feed = await WindowEventFeed.open({
-    windows$, tables: store, tablePrefix: 'test', version: 1, retentionHours: options.retentionHours ?? 24,
+    windows$, store: await place.open(), retentionHours: options.retentionHours ?? 24,
     flushIntervalMs: 1_000_000_000, clock: () => clock.ms, now: () => clock.ms, maxUnwritten: options.maxUnwritten,
   });
-  return { feed, windows$, store, clock };
+  return { feed, windows$, place, clock };
 }
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits (reads of a file history go through the thread pool) until `done`, for 5 s at most. */
+async function until(done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 5000; !done() && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 2));
+}
 
 async function collect(feed: WindowEventFeed, after: number): Promise<FeedEntry[]> {
   const out: FeedEntry[] = [];
@@ -44,9 +75,9 @@ async function collect(feed: WindowEventFeed, after: number): Promise<FeedEntry[
   return out;
 }
 
-describe('WindowEventFeed', () => {
+for (const kind of ['file', 'table'] as const) describe(`WindowEventFeed (history in ${kind}s)`, () => {
   it('gives each event an id from its processing time in µs, counting on within a millisecond', async () => {
-    const { feed, windows$, clock } = await rig();
+    const { feed, windows$, clock } = await rig(kind);
     windows$.next(window(1));
     windows$.next(window(2));
     clock.ms += 5;
@@ -57,12 +88,12 @@ describe('WindowEventFeed', () => {
   });
 
   it('after a reopen, ids go on above the last written one even when the clock stepped back', async () => {
-    const first = await rig();
+    const first = await rig(kind);
     for (let i = 0; i < 3; i++) first.windows$.next(window(i));
     await first.feed.close();
     const lastBefore = first.feed.stats.lastId;
 
-    const second = await rig({ store: first.store, clockMs: START_MS - 60_000 });
+    const second = await rig(kind, { place: first.place, clockMs: START_MS - 60_000 });
     second.windows$.next(window(9));
     const ids = (await collect(second.feed, 0)).map((e) => e.window.id);
     assert.equal(ids.length, 4);
@@ -71,7 +102,7 @@ describe('WindowEventFeed', () => {
   });
 
   it('a producer that awaits keepUp (a rebuild) loses no event however many it emits', async () => {
-    const { feed, windows$ } = await rig({ maxUnwritten: 10 });
+    const { feed, windows$, place } = await rig(kind, { maxUnwritten: 10 });
     for (let i = 0; i < 200; i++) {
       windows$.next(window(i));
       if (i % 4 === 3) await feed.keepUp(4);
@@ -79,11 +110,13 @@ describe('WindowEventFeed', () => {
     await feed.close();
 
     assert.equal(feed.stats.undurable, 0);
-    assert.deepEqual((await collect(feed, 0)).map((e) => e.window.sum), Array.from({ length: 200 }, (_, i) => i));
+    const reopened = await rig(kind, { place }); // read back from the store alone
+    assert.deepEqual((await collect(reopened.feed, 0)).map((e) => e.window.sum), Array.from({ length: 200 }, (_, i) => i));
+    await reopened.feed.close();
   });
 
   it('without anyone writing, keeps the newest maxUnwritten events and counts the older ones as not durable', async () => {
-    const { feed, windows$ } = await rig({ maxUnwritten: 16 });
+    const { feed, windows$ } = await rig(kind, { maxUnwritten: 16 });
     for (let i = 0; i < 100; i++) windows$.next(window(i));
 
     const kept = (await collect(feed, 0)).map((e) => e.window.sum);
@@ -101,7 +134,7 @@ describe('WindowEventFeed', () => {
       fc.nat(),
       fc.boolean(),
       async (gapsMs, burst, pick, flushHalf) => {
-        const { feed, windows$, clock } = await rig();
+        const { feed, windows$, clock } = await rig(kind);
         const emitted: number[] = [];
         const emit = (n: number) => {
           for (let i = 0; i < n; i++) {
@@ -125,29 +158,30 @@ describe('WindowEventFeed', () => {
     ), { numRuns: 40 });
   });
 
-  it('drops whole hour tables older than the retention, and says where the history now starts', async () => {
-    const { feed, windows$, clock, store } = await rig({ retentionHours: 2 });
+  it('drops whole hours older than the retention, and says where the history now starts', async () => {
+    const { feed, windows$, clock, place } = await rig(kind, { retentionHours: 2 });
     for (let h = 0; h < 5; h++) {
       clock.ms = START_MS + h * HOUR_MS + 10_000;
       windows$.next(window(h));
       await feed.flush();
     }
-    const tables = await store.listTables('testWindowEventsV1H');
     const hour0 = START_MS / HOUR_MS;
-    // now = hour 4 + 10 s; the cutoff is hour 2 + 10 s, so hour 2's table still holds retained ids.
-    assert.deepEqual(tables, [hour0 + 2, hour0 + 3, hour0 + 4].map((h) => `testWindowEventsV1H${h}`));
+    // now = hour 4 + 10 s; the cutoff is hour 2 + 10 s, so hour 2 still holds retained ids.
+    const store = await place.open();
+    assert.deepEqual(await store.hours(), [hour0 + 2, hour0 + 3, hour0 + 4]);
+    await store.close();
     assert.equal(feed.retainedFrom(), (START_MS + 2 * HOUR_MS) * 1000);
     const truncatedAt: number[] = [];
     const received: FeedEntry[] = [];
     feed.subscribe({}, { next: (e) => received.push(...e), truncated: (from) => truncatedAt.push(from), error: assert.fail }, { after: START_MS * 1000 });
-    for (let i = 0; i < 10 && received.length < 3; i++) await nextTurn();
+    await until(() => received.length >= 3);
     assert.deepEqual(truncatedAt, [(START_MS + 2 * HOUR_MS) * 1000]);
     assert.deepEqual(received.map((e) => e.window.avg), [2, 3, 4]);
     await feed.close();
   });
 
   it('a resume while events keep coming delivers every matching event once, in order, with no gap between history and live', async () => {
-    const { feed, windows$, clock } = await rig();
+    const { feed, windows$, clock } = await rig(kind);
     const emitted: { id: number; w: WindowEvent }[] = [];
     const emit = (i: number) => {
       const w = window(i, i % 3 === 0 ? { tenant: TENANT_A, vm: VM_1 } : i % 3 === 1 ? { tenant: TENANT_B, vm: VM_2 } : {});
@@ -173,17 +207,18 @@ describe('WindowEventFeed', () => {
       error: assert.fail,
     }, { after });
     void feed.flush(); // a write completing during the read
-    for (let i = 0; i < 50; i++) await nextTurn();
+    await until(() => readyCalls > 0);
     for (let i = 0; i < 10; i++) emit(1000 + i);
-    await nextTurn();
-    const expected = emitted.filter((e) => e.id > after && e.w.tenant === TENANT_B && e.w.vm === VM_2).map((e) => e.id);
+    // What matches of everything emitted so far (the history's ready calls may emit more meanwhile).
+    const expected = () => emitted.filter((e) => e.id > after && e.w.tenant === TENANT_B && e.w.vm === VM_2).map((e) => e.id);
+    await until(() => received.length >= expected().length);
     assert.ok(readyCalls > 0);
-    assert.deepEqual(received, expected);
+    assert.deepEqual(received, expected());
     await feed.close();
   });
 
   it('a resume whose live queue passes its bound is ended with a slow-subscriber error', async () => {
-    const { feed, windows$ } = await rig();
+    const { feed, windows$ } = await rig(kind);
     for (let i = 0; i < 10; i++) windows$.next(window(i));
     const errors: Error[] = [];
     feed.subscribe({}, {
@@ -194,7 +229,7 @@ describe('WindowEventFeed', () => {
       },
       error: (e) => errors.push(e),
     }, { after: 0, maxQueuedBytes: 1000 });
-    for (let i = 0; i < 10; i++) await nextTurn();
+    await until(() => errors.length > 0);
     assert.equal(errors.length, 1);
     assert.equal((errors[0] as { code?: string }).code, 'slow_subscriber');
     assert.equal(feed.stats.subscribers, 0);
@@ -202,7 +237,7 @@ describe('WindowEventFeed', () => {
   });
 
   it('windowEvents(): an Observable of the events, history first, filtered', async () => {
-    const { feed, windows$, clock } = await rig();
+    const { feed, windows$, clock } = await rig(kind);
     windows$.next(window(1, { key: 'a' }));
     const firstId = feed.stats.lastId;
     windows$.next(window(2, { key: 'b' }));

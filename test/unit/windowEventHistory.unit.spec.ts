@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { StreamedWindowEvent } from '../../src/core/windowStream';
-import { encodeChunk, fromChunk, HISTORY_PARTITION, toChunks } from '../../projections/windowEventHistory';
+import { CHUNK_MAX_EVENTS, countOf, decodeChunk, encodeChunks, HISTORY_PARTITION } from '../../projections/windowEventHistory';
+import { TableWindowHistory } from '../../src/adapters/windowHistory/TableWindowHistory';
+import { MemoryTableStore } from '../support/memoryTableStore';
 import { feedEntry } from '../../src/core/windowStream';
 
 const ID0 = 1_700_002_800_000 * 1000;
@@ -17,7 +19,8 @@ function streamed(id: number, fields: { key: string; windowStart: number; count:
 /** As the feed holds them: the id beside the emitted event. */
 const entriesOf = (events: readonly StreamedWindowEvent[]) => events.map(({ id, ...event }) => feedEntry(id, event));
 
-const chunkOf = (data: string) => ({ partition: HISTORY_PARTITION, row: 0, data, appliedThrough: 0 });
+/** Packed and read back, chunk by chunk. */
+const roundTrip = (events: readonly StreamedWindowEvent[]) => encodeChunks(entriesOf(events)).flatMap((c) => decodeChunk(c.data));
 
 describe('window-event history chunks', () => {
   it('give back every event, per-VM and cross-tenant, single-metric or not, with the JSON a live subscriber got', () => {
@@ -26,15 +29,17 @@ describe('window-event history chunks', () => {
       streamed(ID0 + 1, { key: 'win_cpu.percent', windowStart: 1_700_000_040, count: 2000, sum: -1.5e300, min: -1e300, max: 5, revision: 1 }),
       streamed(ID0 + 9_000, { key: 'win_mem.used', windowStart: 1_699_990_000, count: 3, sum: 0.3, min: 0.1, max: 0.1, revision: 4, tenant: "t/1'#?", vm: 'vm+=ü' }),
       streamed(ID0 + 9_001, { key: 'win_mem.used', windowStart: 1_700_000_040, count: 1, sum: 2, min: 2, max: 2, revision: 2, tenant: 't2', vm: 'v' }),
+      streamed(ID0 + 9_002, { key: 'odd', windowStart: 1_700_000_040, count: 2 ** 33, sum: 1, min: 0, max: 1, revision: 1.5 }),
     ];
-    const data = encodeChunk(entriesOf(events));
+    const chunks = encodeChunks(entriesOf(events));
 
-    const back = fromChunk(chunkOf(data));
+    const back = chunks.flatMap((c) => decodeChunk(c.data));
 
-    assert.ok(data.startsWith('h1:'), 'packed');
+    assert.equal(chunks.length, 1);
+    assert.deepEqual([chunks[0].firstId, chunks[0].lastId, chunks[0].count, countOf(chunks[0].data)], [ID0, ID0 + 9_002, 5, 5]);
     assert.deepEqual(back.map((e) => e.window), events);
     assert.deepEqual(back.map((e) => JSON.parse(e.json)), events.map((e) => JSON.parse(JSON.stringify(e))));
-    assert.ok(data.length < events.map((e) => JSON.stringify(e)).join('\n').length, 'smaller than JSON lines');
+    assert.ok(chunks[0].data.length < events.map((e) => JSON.stringify(e)).join('\n').length / 2, 'under half the JSON lines');
   });
 
   it('property: any events of one chunk come back equal, as JSON', () => {
@@ -60,28 +65,38 @@ describe('window-event history chunks', () => {
           ...(d.place ? { tenant: d.place[0], vm: d.place[1] } : {}),
         });
       });
-      // As subscribers see them: JSON (a window start too far from the first makes a chunk of JSON lines).
-      assert.deepEqual(fromChunk(chunkOf(encodeChunk(entriesOf(events)))).map((e) => JSON.parse(e.json) as unknown), events.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
+      // As subscribers see them: JSON (a window start too far from the chunk's first starts a new chunk).
+      assert.deepEqual(roundTrip(events).map((e) => JSON.parse(e.json) as unknown), events.map((e) => JSON.parse(JSON.stringify(e)) as unknown));
     }), { numRuns: 300 });
   });
 
-  it('still reads chunks written as one JSON event a line', () => {
+  it('a table of the earlier form (one JSON event a line) is still read', async () => {
     const events = [streamed(ID0, { key: 'k', windowStart: 60, count: 1, sum: 1, min: 1, max: 1, revision: 1 }), streamed(ID0 + 1, { key: 'k', windowStart: 120, count: 2, sum: 3, min: 1, max: 2, revision: 1, tenant: 't', vm: 'v' })];
+    const tables = new MemoryTableStore();
+    const hour = Math.floor(ID0 / 3.6e9);
+    await (await tables.blockTable(`tWindowEventsV1H${hour}`)).write([
+      { partition: HISTORY_PARTITION, row: ID0 - hour * 3.6e9, data: events.map((e) => JSON.stringify(e)).join('\n'), appliedThrough: ID0 + 1 },
+    ]);
 
-    const back = fromChunk(chunkOf(events.map((e) => JSON.stringify(e)).join('\n')));
+    const back = [];
+    for await (const chunk of new TableWindowHistory(tables, 't', 1).read(hour, 0)) back.push(...decodeChunk(chunk.data));
 
     assert.deepEqual(back.map((e) => e.window), events);
   });
 
-  it('toChunks cuts at the hour, and chunks carry their first id as the row and their last as appliedThrough', () => {
+  it('are cut at the hour, after the most events, and past 10 s of ids', () => {
     const hourStart = Math.ceil(ID0 / 3.6e9) * 3.6e9;
-    const events = [hourStart - 2, hourStart - 1, hourStart, hourStart + 5].map((id, i) => streamed(id, { key: 'k', windowStart: 60 * i, count: 1, sum: i, min: i, max: i, revision: 1 }));
+    const ids = [hourStart - 2, hourStart - 1, hourStart, hourStart + 5, hourStart + 10_000_006, ...Array.from({ length: CHUNK_MAX_EVENTS + 1 }, (_, i) => hourStart + 10_000_007 + i)];
+    const events = ids.map((id, i) => streamed(id, { key: 'k', windowStart: 60 * i, count: 1, sum: i, min: i, max: i, revision: 1 }));
 
-    const byHour = toChunks(entriesOf(events));
+    const chunks = encodeChunks(entriesOf(events));
 
-    assert.deepEqual([...byHour.entries()].map(([hour, blocks]) => [hour, blocks.map((b) => [b.row, b.appliedThrough, fromChunk(b).length])]), [
-      [hourStart / 3.6e9 - 1, [[3.6e9 - 2, hourStart - 1, 2]]],
-      [hourStart / 3.6e9, [[0, hourStart + 5, 2]]],
+    assert.deepEqual(chunks.map((c) => [c.firstId, c.lastId, c.count]), [
+      [hourStart - 2, hourStart - 1, 2],
+      [hourStart, hourStart + 5, 2],
+      [hourStart + 10_000_006, hourStart + 10_000_006 + CHUNK_MAX_EVENTS - 1, CHUNK_MAX_EVENTS],
+      [ids.at(-2), ids.at(-1), 2],
     ]);
+    assert.deepEqual(chunks.flatMap((c) => decodeChunk(c.data)).map((e) => e.id), ids);
   });
 });

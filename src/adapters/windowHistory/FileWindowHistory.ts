@@ -1,0 +1,193 @@
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { CorruptLogError } from '../../core/errors';
+import type { HistoryChunk, WindowHistoryStore } from '../../core/ports';
+import { readAt } from '../fileLog/readAt';
+import { checksumMatches, encodeRecords, HEADER_BYTES, hasValidHeader, payloadLength } from '../fileLog/recordFormat';
+import { scanSegment } from '../fileLog/scanSegment';
+
+/** Where the history of a 'windows' version is kept beside the file log. */
+export function windowHistoryDir(dataDir: string, tablePrefix: string, version: number): string {
+  return path.join(dataDir, 'window-history', `${tablePrefix}V${version}`);
+}
+
+/** Each record's payload: f64 first id, f64 last id, u32 number of events, then the chunk's bytes. */
+const PREFIX_BYTES = 20;
+const FILE = /^H(\d+)\.chunks$/;
+
+interface Indexed {
+  firstId: number;
+  lastId: number;
+  count: number;
+  /** Offset of the record's header. */
+  offset: number;
+  /** Bytes of the whole record. */
+  bytes: number;
+}
+
+interface HourFile {
+  handle: FileHandle;
+  /** Where the next record goes: the end of the good records. */
+  size: number;
+  /** Every record, ids increasing. */
+  chunks: Indexed[];
+}
+
+export interface FileWindowHistoryOptions {
+  /** Told when a torn tail (an interrupted append) is cut, or damage stops an hour's index. */
+  onRepair?: (message: string) => void;
+}
+
+/**
+ * The window-event history as files, one per hour of ids (`H{hour}.chunks`), each an append-only
+ * run of records in the file log's own format (length, CRC-32, payload: see
+ * fileLog/recordFormat); an append is durable once fsynced. An hour's file is scanned when first
+ * used: a torn tail is cut (and reported), and an index of its chunks (first and last id, offset)
+ * is kept, so a resume reads only the chunks after its id. Dropping an hour deletes its file.
+ * A version's history is written by one process at a time (the service, or `opsfold replay` into
+ * a version not yet active).
+ *
+ * @example
+ * const store = await FileWindowHistory.open(windowHistoryDir(settings.dataDir, settings.tablePrefix, version));
+ */
+export class FileWindowHistory implements WindowHistoryStore {
+  private readonly files = new Map<number, Promise<HourFile | undefined>>();
+
+  private constructor(private readonly dir: string, private readonly options: FileWindowHistoryOptions) {}
+
+  static async open(dir: string, options: FileWindowHistoryOptions = {}): Promise<FileWindowHistory> {
+    await mkdir(dir, { recursive: true });
+    return new FileWindowHistory(dir, options);
+  }
+
+  /** Deletes a version's history (its directory), if there is one. */
+  static remove(dir: string): Promise<void> {
+    return rm(dir, { recursive: true, force: true });
+  }
+
+  async hours(): Promise<number[]> {
+    const names = await readdir(this.dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
+    return names.flatMap((name) => {
+      const m = FILE.exec(name);
+      return m ? [Number(m[1])] : [];
+    }).sort((a, b) => a - b);
+  }
+
+  async append(hour: number, chunks: readonly HistoryChunk[]): Promise<void> {
+    if (chunks.length === 0) return;
+    const file = (await this.file(hour, true))!;
+    const payloads = chunks.map((c) => {
+      const p = Buffer.allocUnsafe(PREFIX_BYTES + c.data.length);
+      p.writeDoubleLE(c.firstId, 0);
+      p.writeDoubleLE(c.lastId, 8);
+      p.writeUInt32LE(c.count, 16);
+      c.data.copy(p, PREFIX_BYTES);
+      return p;
+    });
+    const out = Buffer.allocUnsafe(payloads.reduce((n, p) => n + HEADER_BYTES + p.length, 0));
+    encodeRecords(payloads, Date.now(), out, 0);
+    // Written at the end of the good records: what a failed append left behind is overwritten.
+    let done = 0;
+    while (done < out.length) done += (await file.handle.write(out, done, out.length - done, file.size + done)).bytesWritten;
+    await file.handle.datasync();
+    let offset = file.size;
+    chunks.forEach((c, i) => {
+      const bytes = HEADER_BYTES + payloads[i].length;
+      file.chunks.push({ firstId: c.firstId, lastId: c.lastId, count: c.count, offset, bytes });
+      offset += bytes;
+    });
+    file.size = offset;
+  }
+
+  async *read(hour: number, after: number): AsyncGenerator<HistoryChunk> {
+    const file = await this.file(hour, false);
+    if (!file) return;
+    const chunks = file.chunks;
+    const end = chunks.length; // appends meanwhile are read from memory by the feed
+    // The first chunk with an id above `after` (last ids increase).
+    let lo = 0;
+    let hi = end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (chunks[mid].lastId > after) hi = mid;
+      else lo = mid + 1;
+    }
+    for (let i = lo; i < end; i++) {
+      const c = chunks[i];
+      const record = await readAt(file.handle, c.offset, c.bytes);
+      if (record.length < c.bytes || !checksumMatches(record, 0, c.bytes)) {
+        throw new CorruptLogError(`window-event history: the chunk at offset ${c.offset} of ${this.path(hour)} is damaged`);
+      }
+      yield { firstId: c.firstId, lastId: c.lastId, count: c.count, data: record.subarray(HEADER_BYTES + PREFIX_BYTES) };
+    }
+  }
+
+  async lastId(hour: number): Promise<number | undefined> {
+    return (await this.file(hour, false))?.chunks.at(-1)?.lastId;
+  }
+
+  async drop(hour: number): Promise<void> {
+    const file = this.files.get(hour);
+    this.files.delete(hour);
+    await (await file?.catch(() => undefined))?.handle.close();
+    await rm(this.path(hour), { force: true });
+  }
+
+  async close(): Promise<void> {
+    const files = [...this.files.values()];
+    this.files.clear();
+    for (const file of files) await (await file.catch(() => undefined))?.handle.close();
+  }
+
+  private path(hour: number): string {
+    return path.join(this.dir, `H${hour}.chunks`);
+  }
+
+  /** The hour's open file and index (opened, repaired and indexed on first use); undefined when it does not exist and `create` is false. */
+  private file(hour: number, create: boolean): Promise<HourFile | undefined> {
+    let file = this.files.get(hour);
+    if (!file) {
+      file = this.load(hour, create);
+      this.files.set(hour, file);
+      // A failed open is tried again next time.
+      file.then((f) => f ?? this.files.delete(hour), () => this.files.delete(hour));
+    }
+    return file;
+  }
+
+  private async load(hour: number, create: boolean): Promise<HourFile | undefined> {
+    const name = this.path(hour);
+    let handle: FileHandle;
+    try {
+      handle = await open(name, constants.O_RDWR | (create ? constants.O_CREAT : 0), 0o644);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !create) return undefined;
+      throw error;
+    }
+    try {
+      const { size } = await handle.stat();
+      const scan = await scanSegment(handle, 0, size);
+      if (scan.torn) {
+        this.options.onRepair?.(`window-event history: cut a torn tail of ${size - scan.end} bytes (${scan.torn.reason}) at offset ${scan.end} of ${name}`);
+        await handle.truncate(scan.end);
+      }
+      const chunks: Indexed[] = [];
+      let offset = 0;
+      while (offset < scan.end) {
+        const head = await readAt(handle, offset, HEADER_BYTES + PREFIX_BYTES);
+        if (head.length < HEADER_BYTES + PREFIX_BYTES || !hasValidHeader(head, 0)) {
+          this.options.onRepair?.(`window-event history: damage at offset ${offset} of ${name}; the events after it in this hour cannot be resumed`);
+          break;
+        }
+        const bytes = HEADER_BYTES + payloadLength(head, 0);
+        chunks.push({ firstId: head.readDoubleLE(HEADER_BYTES), lastId: head.readDoubleLE(HEADER_BYTES + 8), count: head.readUInt32LE(HEADER_BYTES + 16), offset, bytes });
+        offset += bytes;
+      }
+      return { handle, size: scan.end, chunks };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+}
