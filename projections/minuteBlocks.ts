@@ -1,4 +1,4 @@
-import { windowEvent, type Aggregate, type WindowEvent } from '../src/core/windowMath';
+import type { Aggregate, WindowEvent, WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
 
 /**
@@ -230,14 +230,6 @@ export class MinuteBlocks {
     return this.openMinutes.keys();
   }
 
-  /** A first revision as an event: the key is the partition's on cross-tenant blocks, the sub-key on a VM's. */
-  private eventOf(partition: readonly string[], sub: string, windowStart: number, row: Float64Array, o: number): WindowEvent {
-    const agg = { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3] };
-    return this.grouping === 'minute'
-      ? windowEvent(agg, partition[0], windowStart, 1)
-      : windowEvent(agg, sub, windowStart, 1, partition[0], partition[1]);
-  }
-
   /** Number of open windows. */
   get openCount(): number {
     let n = 0;
@@ -258,9 +250,10 @@ export class MinuteBlocks {
 
   /**
    * Closes the open windows of `windowStart` whose last arrival is at or before `idleBeforeMs`
-   * (Infinity: all of them) as first revisions, adding their events to `events` when given. Returns how many closed.
+   * (Infinity: all of them) as first revisions, each told to `out` when given (the key is the
+   * partition's on cross-tenant blocks, the sub-key on a VM's). Returns how many closed.
    */
-  closeMinute(windowStart: number, idleBeforeMs: number, events?: WindowEvent[]): number {
+  closeMinute(windowStart: number, idleBeforeMs: number, out?: WindowRecorder): number {
     const open = this.openMinutes.get(windowStart);
     if (!open || open.minArrivalMs > idleBeforeMs) return 0;
     const slot = slotStartOf(windowStart);
@@ -283,7 +276,11 @@ export class MinuteBlocks {
         block.open--;
         n++;
         this.written(block, sub, windowStart);
-        if (events) events.push(this.eventOf(block.home.partition, sub, windowStart, row, o));
+        if (out) {
+          const partition = block.home.partition;
+          if (this.grouping === 'minute') out.record(partition[0], undefined, undefined, windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1);
+          else out.record(sub, partition[0], partition[1], windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1);
+        }
       }
       if (left > 0) still.push(block);
       else block.listed &= ~(1 << minute);

@@ -71,7 +71,7 @@ const MAX_EVENT_BYTES = 15 + 40;
  *
  * @example
  * const builder = new ChunkBuilder();
- * if (!builder.fits(id, event)) chunks.push(builder.seal());
+ * if (!builder.fits(id, event.windowStart)) chunks.push(builder.seal());
  * builder.add(id, event);
  */
 export class ChunkBuilder {
@@ -96,39 +96,45 @@ export class ChunkBuilder {
    * Whether the event can join this chunk: same hour of ids, within CHUNK_SPAN_IDS of the first
    * and the most events, its window start within an i32 of the first. Else seal first.
    */
-  fits(id: number, event: WindowEvent): boolean {
+  fits(id: number, windowStart: number): boolean {
     if (this.n === 0) return true;
-    const startDelta = event.windowStart - this.firstStart;
+    const startDelta = windowStart - this.firstStart;
     return this.n < this.maxEvents && this.n < CHUNK_MAX_EVENTS && hourOfId(id) === hourOfId(this.firstId) && id - this.firstId <= CHUNK_SPAN_IDS &&
       Number.isInteger(startDelta) && Math.abs(startDelta) < 2 ** 31 && this.strings.size + 3 < NONE;
   }
 
   /** Adds an event (its id above the last one, `fits` checked). */
   add(id: number, e: WindowEvent): void {
+    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision);
+  }
+
+  /** Adds an event given as its fields (see WindowRecorder). */
+  addFields(id: number, key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
+    count: number, sum: number, min: number, max: number, revision: number): void {
     if (this.n === 0) {
       this.firstId = id;
-      this.firstStart = e.windowStart;
+      this.firstStart = windowStart;
     }
     const b = this.events;
     let at = this.at;
     at = b.writeUInt32LE(id - this.firstId, at);
-    at = b.writeInt32LE(e.windowStart - this.firstStart, at);
-    at = b.writeUInt16LE(this.ref(e.key), at);
-    at = b.writeUInt16LE(this.ref(e.tenant), at);
-    at = b.writeUInt16LE(this.ref(e.vm), at);
-    if (e.count === 1 && e.revision === 1 && Object.is(e.sum, e.min) && Object.is(e.sum, e.max)) {
+    at = b.writeInt32LE(windowStart - this.firstStart, at);
+    at = b.writeUInt16LE(this.ref(key), at);
+    at = b.writeUInt16LE(this.ref(tenant), at);
+    at = b.writeUInt16LE(this.ref(vm), at);
+    if (count === 1 && revision === 1 && Object.is(sum, min) && Object.is(sum, max)) {
       b[at++] = 1;
-      at = b.writeDoubleLE(e.sum, at);
-    } else if (isU32(e.count) && isU32(e.revision)) {
+      at = b.writeDoubleLE(sum, at);
+    } else if (isU32(count) && isU32(revision)) {
       b[at++] = 0;
-      at = b.writeUInt32LE(e.count, at);
-      at = b.writeDoubleLE(e.sum, at);
-      at = b.writeDoubleLE(e.min, at);
-      at = b.writeDoubleLE(e.max, at);
-      at = b.writeUInt32LE(e.revision, at);
+      at = b.writeUInt32LE(count, at);
+      at = b.writeDoubleLE(sum, at);
+      at = b.writeDoubleLE(min, at);
+      at = b.writeDoubleLE(max, at);
+      at = b.writeUInt32LE(revision, at);
     } else {
       b[at++] = 2;
-      for (const v of [e.count, e.sum, e.min, e.max, e.revision]) at = b.writeDoubleLE(v, at);
+      for (const v of [count, sum, min, max, revision]) at = b.writeDoubleLE(v, at);
     }
     this.at = at;
     this.lastId = id;
@@ -175,7 +181,7 @@ export function encodeChunks(entries: readonly FeedEntry[]): HistoryChunk[] {
   const builder = new ChunkBuilder();
   const chunks: HistoryChunk[] = [];
   for (const { id, event } of entries) {
-    if (!builder.fits(id, event)) chunks.push(builder.seal());
+    if (!builder.fits(id, event.windowStart)) chunks.push(builder.seal());
     builder.add(id, event);
   }
   if (builder.count > 0) chunks.push(builder.seal());

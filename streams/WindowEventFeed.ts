@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { HistoryChunk, WindowHistoryStore } from '../src/core/ports';
-import type { WindowEvent } from '../src/core/windowMath';
+import { windowEvent, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import {
   IDS_PER_MS, feedEntry, nextEventId,
   type FeedEntry, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
@@ -10,8 +10,8 @@ import { SerialQueue } from './SerialQueue';
 import { subscribeResumable } from './subscribeResumable';
 
 export interface WindowEventFeedOptions {
-  /** The projector's window events (WindowsProjector.windows$). */
-  windows$: Observable<WindowEvent>;
+  /** The projector's window events (WindowsProjector.windows$); or none, when the feed is the projector's `recorder` (a rebuild). */
+  windows$?: Observable<WindowEvent>;
   /** Where the history of the 'windows' version is kept (the feed closes it). */
   store: WindowHistoryStore;
   /** Events older than this are pruned (whole hours) and, in a rebuild, not written. */
@@ -57,7 +57,7 @@ interface Pending {
  * const feed = await WindowEventFeed.open({ windows$: projector.windows$, store, retentionHours: 24, flushIntervalMs: 1000 });
  * const stop = feed.subscribe({ key: 'win_cpu.percent' }, { next: (entries) => send(entries), error: console.error }, { after: 1700000000000000 });
  */
-export class WindowEventFeed implements WindowEventSource {
+export class WindowEventFeed implements WindowEventSource, WindowRecorder {
   readonly stats: FeedStats = { lastId: 0, emitted: 0, written: 0, subscribers: 0, undurable: 0 };
   /** The chunk being filled: small enough that trimming to maxUnwritten cuts close to it. */
   private readonly builder: ChunkBuilder;
@@ -92,7 +92,7 @@ export class WindowEventFeed implements WindowEventSource {
   static async open(options: WindowEventFeedOptions): Promise<WindowEventFeed> {
     const feed = new WindowEventFeed(options);
     await feed.load();
-    feed.subscription = options.windows$.subscribe((w) => feed.take(w));
+    feed.subscription = options.windows$?.subscribe((w) => feed.take(w));
     feed.timer = setInterval(() => void feed.flush().catch(() => undefined), options.flushIntervalMs);
     feed.timer.unref();
     return feed;
@@ -178,18 +178,39 @@ export class WindowEventFeed implements WindowEventSource {
   }
 
   private take(w: WindowEvent): void {
+    const id = this.keep(w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+    if (this.listeners.size > 0) this.deliver(feedEntry(id, w));
+  }
+
+  /**
+   * A window revision told as fields (the feed as a WindowsProjector's recorder, in a rebuild):
+   * packed straight into the history, and an object made only for live subscribers.
+   */
+  record(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
+    count: number, sum: number, min: number, max: number, revision: number): void {
+    const id = this.keep(key, tenant, vm, windowStart, count, sum, min, max, revision);
+    if (this.listeners.size > 0) this.deliver(feedEntry(id, windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm)));
+  }
+
+  /** Gives the event its id and packs it into the history (unless older than the retention); returns the id. */
+  private keep(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
+    count: number, sum: number, min: number, max: number, revision: number): number {
     const id = nextEventId(this.stats.lastId, this.clock());
     this.stats.lastId = id;
     this.stats.emitted++;
     // A rebuild passes over older events without packing them (the cutoff is read every 1,024 events: it moves slowly).
     if ((this.stats.emitted & 1023) === 1) this.cutoff = this.cutoffId();
     if (id >= this.cutoff) {
-      if (!this.builder.fits(id, w)) this.seal();
-      this.builder.add(id, w);
+      if (!this.builder.fits(id, windowStart)) this.seal();
+      this.builder.addFields(id, key, tenant, vm, windowStart, count, sum, min, max, revision);
       if (++this.unwritten > this.maxUnwritten + Math.ceil(this.maxUnwritten / 8)) this.trim();
     }
-    if (this.listeners.size === 0) return; // a later subscriber finds it in the history
-    this.dispatchQueue.push(feedEntry(id, w));
+    return id;
+  }
+
+  /** Queues an event for the live subscribers (a later subscriber finds it in the history). */
+  private deliver(entry: FeedEntry): void {
+    this.dispatchQueue.push(entry);
     if (!this.dispatchScheduled) {
       this.dispatchScheduled = true;
       setImmediate(() => this.dispatch());

@@ -1,5 +1,5 @@
 import type { Metric } from '../src/core/metric';
-import { windowEvent, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent } from '../src/core/windowMath';
+import { eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import { MinuteBlocks, slotStartOf, type BlockPartition } from '../projections/minuteBlocks';
 
 export interface WindowOptions {
@@ -44,6 +44,8 @@ export class WindowFolder {
   private maxEventTime: number;
   /** Build a WindowEvent for every emitted revision (off when nobody listens, e.g. a rebuild). */
   events = true;
+  /** Also told every emitted revision as it is emitted, as fields (a rebuild's history: no object per window). */
+  recorder?: WindowRecorder;
   /** Window revisions emitted so far, and how many of them were corrections (revision > 1). */
   readonly emitted = { windows: 0, revisions: 0 };
 
@@ -189,7 +191,7 @@ export class WindowFolder {
   }
 
   private closeIn(blocks: MinuteBlocks, ws: number, idleBeforeMs: number, result: FoldResult): void {
-    const n = blocks.closeMinute(ws, idleBeforeMs, this.events ? result.windows : undefined);
+    const n = blocks.closeMinute(ws, idleBeforeMs, this.out(result));
     this.emitted.windows += n;
   }
 
@@ -197,7 +199,21 @@ export class WindowFolder {
     (r.tenant === undefined ? this.cross : this.perVm).applyIn(r.part, r.sub, r.windowStart, r, r.revision);
     this.emitted.windows++;
     if (r.revision > 1) this.emitted.revisions++;
-    if (this.events) result.windows.push(windowEvent(r, r.key, r.windowStart, r.revision, r.tenant, r.vm));
+    this.out(result)?.record(r.key, r.tenant, r.vm, r.windowStart, r.count, r.sum, r.min, r.max, r.revision);
+  }
+
+  /** Where emitted revisions go: events into `result`, the recorder, both, or nowhere. */
+  private out(result: FoldResult): WindowRecorder | undefined {
+    const recorder = this.recorder;
+    if (!this.events) return recorder;
+    const collect = eventCollector(result.windows);
+    if (!recorder) return collect;
+    return {
+      record(...fields) {
+        collect.record(...fields);
+        recorder.record(...fields);
+      },
+    };
   }
 }
 

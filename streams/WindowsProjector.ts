@@ -1,7 +1,7 @@
 import { Subject, type Observable } from 'rxjs';
 import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/core/ports';
 import { decodeEvent } from '../src/core/logCodec';
-import type { LateMetric, WindowEvent } from '../src/core/windowMath';
+import type { LateMetric, WindowEvent, WindowRecorder } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
 import { CATALOG_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
@@ -22,8 +22,10 @@ export interface WindowsProjectorOptions {
   follow: boolean;
   /** Called once per batch of records with how far the fold has come (for progress bars). */
   onProgress?: (position: number) => void;
-  /** Awaited after each batch of records: lets a consumer of `windows$` that writes them keep up (a rebuild's event history). */
+  /** Awaited after each batch of records: lets a consumer that writes the windows keep up (a rebuild's event history). */
   afterBatch?: () => Promise<void>;
+  /** Told every emitted revision as fields, as it is emitted (a rebuild's event history: no object per window). */
+  recorder?: WindowRecorder;
   /** The log partition this projector folds ('' for the whole file log); see scopeOfPartition. */
   scope?: string;
   /** After each checkpoint is durable (e.g. to move an Event Hubs checkpoint to `resumeFrom`). */
@@ -84,6 +86,7 @@ export class WindowsProjector {
     const fresh = checkpoint === undefined;
     const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint);
     this.folder = folder;
+    folder.recorder = this.options.recorder;
     if (!fresh) await this.loadCatalog(folder, catalog);
     this.processedThrough = checkpoint?.position ?? 0;
     const records = new Subject<MetricRecord>();

@@ -40,6 +40,24 @@ export interface LateMetric {
   watermark: number;
 }
 
+/**
+ * Receives emitted window revisions as plain fields, so a consumer that packs them (a rebuild's
+ * event history) needs no object per window. `tenant` and `vm` are undefined on a cross-tenant window.
+ */
+export interface WindowRecorder {
+  record(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
+    count: number, sum: number, min: number, max: number, revision: number): void;
+}
+
+/** A recorder that collects WindowEvent objects into `out`. */
+export function eventCollector(out: WindowEvent[]): WindowRecorder {
+  return {
+    record: (key, tenant, vm, windowStart, count, sum, min, max, revision) => {
+      out.push(windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm));
+    },
+  };
+}
+
 export function windowEvent(agg: Aggregate, key: string, windowStart: number, revision: number, tenant?: string, vm?: string): WindowEvent {
   const event: WindowEvent = { key, windowStart, count: agg.count, sum: agg.sum, min: agg.min, max: agg.max, avg: agg.sum / agg.count, revision };
   if (tenant !== undefined) {

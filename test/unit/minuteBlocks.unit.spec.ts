@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MinuteBlocks, decodeBlock, slotStartOf } from '../../projections/minuteBlocks';
 import type { StoredBlock } from '../../src/core/ports';
-import type { WindowEvent } from '../../src/core/windowMath';
+import { eventCollector, type WindowEvent } from '../../src/core/windowMath';
 import { TENANT_A, TENANT_B, VM_1, VM_2 } from '../support/metricBuilders';
 
 /** 2022-03-30T11:00:00Z, the start of a 15-minute slot. */
@@ -218,7 +218,7 @@ describe('MinuteBlocks', () => {
       assert.equal(blocks.get([TENANT_A, VM_1], 'k', SLOT + 120), undefined, 'an open window is not a stored one');
       assert.deepEqual(blocks.takeDirty(9), [], 'nothing to write while it is open');
       const closed: WindowEvent[] = [];
-      assert.equal(blocks.closeMinute(SLOT + 120, Infinity, closed), 1);
+      assert.equal(blocks.closeMinute(SLOT + 120, Infinity, eventCollector(closed)), 1);
 
       assert.deepEqual(closed, [{ key: 'k', tenant: TENANT_A, vm: VM_1, windowStart: SLOT + 120, count: 3, sum: 9, min: -2, max: 7, avg: 3, revision: 1 }]);
       assert.deepEqual(blocks.get([TENANT_A, VM_1], 'k', SLOT + 120)?.window, { count: 3, sum: 9, min: -2, max: 7, revision: 1 });

@@ -101,6 +101,28 @@ for (const kind of ['file', 'table'] as const) describe(`WindowEventFeed (histor
     await second.feed.close();
   });
 
+  it('told windows as fields (a rebuild\'s recorder), keeps and delivers what windows$ would have', async () => {
+    const events = [window(1), window(2, { tenant: TENANT_A, vm: VM_1 }), window(3, { count: 3, sum: 9, min: 1, max: 5, avg: 3, revision: 2 })];
+    const viaSubject = await rig(kind);
+    const viaRecorder = await rig(kind);
+    const live: FeedEntry[] = [];
+    const stop = viaRecorder.feed.listen((batch) => live.push(...batch));
+    for (const w of events) {
+      viaSubject.windows$.next(w);
+      viaRecorder.feed.record(w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+    }
+    await viaRecorder.feed.flush();
+    await until(() => live.length === events.length);
+    stop();
+
+    const expected = (await collect(viaSubject.feed, 0)).map((e) => e.json);
+    assert.deepEqual((await collect(viaRecorder.feed, 0)).map((e) => e.json), expected);
+    assert.deepEqual(live.map((e) => e.json), expected);
+    assert.deepEqual(live.map((e) => e.event), events);
+    await viaSubject.feed.close();
+    await viaRecorder.feed.close();
+  });
+
   it('a producer that awaits keepUp (a rebuild) loses no event however many it emits', async () => {
     const { feed, windows$, place } = await rig(kind, { maxUnwritten: 10 });
     for (let i = 0; i < 200; i++) {
