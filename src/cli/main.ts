@@ -4,6 +4,7 @@ import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
 import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
+import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -23,10 +24,13 @@ async function exitWith(job: () => Promise<number> | number): Promise<void> {
 
 const CAPPED_CHILD = 'OPSFOLD_CAPPED_CHILD';
 
-/** Whether this process runs with a heap limit someone chose (node's flags or NODE_OPTIONS). */
-function hasHeapLimit(): boolean {
-  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => /^--max[-_]old[-_]space[-_]size(=|$)/.test(a));
+/** Whether node's flags or NODE_OPTIONS set this V8 option (written with dashes), e.g. a heap limit someone chose. */
+function hasNodeFlag(name: string): boolean {
+  const flag = new RegExp(`^--${name.replace(/-/g, '[-_]')}(=|$)`);
+  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => flag.test(a));
 }
+
+const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
 
 /**
  * Runs this command again in a child Node with `--max-old-space-size`: V8 takes a heap limit only at
@@ -34,7 +38,9 @@ function hasHeapLimit(): boolean {
  * child stops when this process goes away (its IPC channel closes). Resolves with the child's exit code.
  */
 function runCapped(heapMb: number, argv: readonly string[]): Promise<number> {
-  const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, process.argv[1], ...argv], {
+  // The young generation too (see REBUILD_SEMI_SPACE_MB), unless node's flags set it.
+  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
+  const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, ...young, process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [CAPPED_CHILD]: '1' },
   });

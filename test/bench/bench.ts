@@ -11,7 +11,7 @@
  *                windows with their event history, rejects, backlog), into an in-memory TableStore (the
  *                history, as beside any file log, into files under the phase's data dir)
  *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
- *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap)
+ *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with 8 MB semi-spaces, as `opsfold replay` runs
  *   replay/ats windows only – informational: a bare WindowsProjector, no event history, rejects or
  *                backlog (what this bench measured before it ran the full replay)
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
@@ -34,7 +34,7 @@ import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { TableStore } from '../../src/core/ports';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
-import { rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
+import { REBUILD_SEMI_SPACE_MB, rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
@@ -270,7 +270,7 @@ async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Pro
 function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<PhaseOutcome> {
   // Rebuilds run with the heap cap `opsfold replay` applies (--heap-mb); V8 otherwise lets a heap whose live
   // part stays ~100 MB grow to several hundred MB between major collections (BENCH_HEAP_MB=0 to see that).
-  const heap = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0 ? [`--max-old-space-size=${REPLAY_HEAP_MB}`] : [];
+  const heap = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0 ? [`--max-old-space-size=${REPLAY_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`] : [];
   const child = fork(__filename, [], { env: { ...process.env, BENCH_PHASE: phase, BENCH_DIR: dir, BENCH_MINUTES: String(minutes) }, execArgv: ['--expose-gc', ...heap] });
   return new Promise((resolve, reject) => {
     let outcome: PhaseOutcome | undefined;
@@ -331,7 +331,7 @@ async function main(): Promise<void> {
     const ratio = ats.seconds / base.seconds;
     console.log(`target: full replay (every projection) into Table Storage ≤ ${TARGET_RATIO}× baseline — ${ratio <= TARGET_RATIO ? 'MET' : 'NOT MET'} (${fmt(ratio, 2)}×)`);
     console.log(`target: peak RSS of the full replay into Table Storage under 300 MB — ${ats.rssMb < 300 ? 'MET' : 'NOT MET'} (${fmt(ats.rssMb)} MB at ${fmt(n)} metrics` +
-      `${REPLAY_HEAP_MB > 0 ? `, heap capped at ${REPLAY_HEAP_MB} MB with --max-old-space-size` : ', heap not capped'}; replay → memory also holds the in-memory sink's every block)`);
+      `${REPLAY_HEAP_MB > 0 ? `, heap capped as opsfold replay caps it: --max-old-space-size=${REPLAY_HEAP_MB} --max-semi-space-size=${REBUILD_SEMI_SPACE_MB}` : ', heap not capped'}; replay → memory also holds the in-memory sink's every block)`);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -121,13 +121,16 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.equal(rows[0].index, messages[3].metrics.length - 1);
   });
 
-  it("a replay runs with V8's heap limited to --heap-mb (256 by default), or to what NODE_OPTIONS already says", async () => {
+  it("a replay runs with V8's heap limited to --heap-mb (256 by default, with 8 MB semi-spaces), or to what NODE_OPTIONS already says", async () => {
     const data = join(dir, 'data');
     const byDefault = heapLimitOf((await opsfold(data, 'replay', '--projection', 'rejects')).stderr);
     const uncapped = heapLimitOf((await opsfold(data, 'replay', '--projection', 'rejects', '--heap-mb', '0')).stderr);
     const chosen = heapLimitOf((await opsfoldWith({ NODE_OPTIONS: '--max-old-space-size=640' }, data, 'replay', '--projection', 'rejects')).stderr);
+    const oldSpaceOnly = heapLimitOf((await opsfoldWith({ NODE_OPTIONS: '--max-old-space-size=256' }, data, 'replay', '--projection', 'rejects')).stderr);
 
+    // V8's limit is the old space plus the young generation (three semi-spaces): the replay's own cap also makes those smaller.
     assert.ok(byDefault >= 256 && byDefault < 400, `default ${byDefault} MB`);
+    assert.ok(oldSpaceOnly >= 256 && byDefault < oldSpaceOnly, `default ${byDefault} MB, 256 MB old space with V8's young generation ${oldSpaceOnly} MB`);
     assert.ok(uncapped > 1000, `--heap-mb 0: ${uncapped} MB`);
     assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
     await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 1 && /--heap-mb must be/.test(e.stderr));
