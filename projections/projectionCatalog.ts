@@ -15,7 +15,7 @@ export interface WindowTables {
   vmMinute: string;
   /** The late-events ledger: partition [key], row = position and index. */
   late: string;
-  /** What exists: partition ['key'] rows per counter key, partition ['vm', tenant] rows per VM. */
+  /** What exists: partition ['key'] a row per counter key, partition ['vms', tenant] the tenant's VMs (see vmCatalog.ts). */
   catalog: string;
 }
 
@@ -32,7 +32,7 @@ export function scopeOfPartition(partitionId: string): string {
   return `P${partitionId}`;
 }
 
-/** The catalog's VM rows (logical partition ['vm', tenant]) share one storage partition: a flush writes 100 a transaction. */
+/** The catalog's tenant rows (logical partition ['vms', tenant]) share one storage partition: a flush writes 100 a transaction. */
 export const CATALOG_LAYOUT = { partitionDepth: 1 } as const;
 
 export function windowTables(prefix: string, version: number, scope = ''): WindowTables {

@@ -4,6 +4,7 @@ import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
 import { CATALOG_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { readVmCatalog, vmCatalogRows } from '../projections/vmCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
 import { SerialQueue } from './SerialQueue';
@@ -158,11 +159,17 @@ export class WindowsProjector {
     return this.windowSubject.observed || this.options.onCrossTenantFlushed !== undefined;
   }
 
-  /** Seeds the newest-window catalog from its table, so a restart never moves an entry back. */
+  /**
+   * Seeds the newest-window catalog from its table, so a restart never moves an entry back, and
+   * so that every VM of a tenant is known before the tenant's catalog rows are rewritten.
+   */
   private async loadCatalog(folder: WindowFolder, catalog: RowTable): Promise<void> {
-    for (const row of await catalog.list()) {
-      if (row.partition[0] === 'key') folder.cross.seedCatalog([String(row.fields.key)], { '': Number(row.fields.newest) });
-      else folder.perVm.seedCatalog([String(row.fields.tenant), String(row.fields.vm)], JSON.parse(String(row.fields.newest)) as Record<string, number>);
+    const rows = await catalog.list();
+    for (const row of rows) {
+      if (row.partition[0] === 'key') folder.cross.seedCatalog([String(row.fields.key)], [['', Number(row.fields.newest)]]);
+    }
+    for (const [tenant, vms] of readVmCatalog(rows)) {
+      for (const [vm, newest] of vms) folder.perVm.seedCatalog([tenant, vm], newest);
     }
   }
 
@@ -200,11 +207,11 @@ export class WindowsProjector {
     this.lateRows = [];
     const cross = this.crossPending;
     this.crossPending = [];
+    // A VM's newest window moved: its tenant's rows are written again, from all the tenant's VMs.
+    const tenants = new Set(folder.perVm.takeCatalog().map(({ partition: [tenant] }) => tenant));
     const catalogRows: Row[] = [
       ...folder.cross.takeCatalog().map(({ partition: [key], newest }): Row => ({ partition: ['key'], row: key, fields: { key, newest: newest.get('') as number } })),
-      ...folder.perVm.takeCatalog().map(({ partition: [tenant, vm], newest }): Row => ({
-        partition: ['vm', tenant], row: vm, fields: { tenant, vm, newest: JSON.stringify(Object.fromEntries(newest)) },
-      })),
+      ...[...tenants].flatMap((tenant) => vmCatalogRows(tenant, folder.perVm.vmPartitionsOf(tenant).map((p) => [p.partition[1], p.newest] as const))),
     ];
     const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
     if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
