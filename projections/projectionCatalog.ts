@@ -19,8 +19,13 @@ export interface WindowTables {
   catalog: string;
 }
 
-/** Per-VM blocks share a storage partition per tenant, so one transaction writes up to 100 VMs' blocks. */
-export const VM_MINUTE_LAYOUT = { partitionDepth: 1 } as const;
+/**
+ * Per-VM blocks of several tenants share a storage partition (a hash of the tenant picks one of
+ * 32), so one transaction writes up to 100 VMs' blocks even when tenants have few VMs. One VM's
+ * blocks stay consecutive rows of one partition. Azurite's upsert scans the storage partition's
+ * rows, so fewer buckets would cost more per write as a partition grows.
+ */
+export const VM_MINUTE_LAYOUT = { partitionDepth: 1, partitionBuckets: 32 } as const;
 
 /**
  * A log partition's share of a projection: '' with the file log (one scope), `P<id>` for each

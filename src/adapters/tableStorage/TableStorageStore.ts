@@ -88,6 +88,9 @@ export class TableStorageStore implements TableStore {
   }
 
   async rowTable(name: string, layout: BlockLayout = {}): Promise<RowTable> {
+    if (layout.partitionBuckets !== undefined) {
+      throw new InvalidInputError(`partitionBuckets is a layout of block tables, not of the row table ${name}`, { parameter: 'partitionBuckets' });
+    }
     const { client } = await this.table(name);
     return new TableStorageRowTable(client, { ...this.tableOptions, ...layout });
   }
