@@ -7,6 +7,7 @@ import {
 } from './blockEntities';
 import { mapConcurrently } from './mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
+import { submitTransaction } from './submitTransaction';
 import { isNotFound } from './toStorageError';
 import { withRetry, type RetryOptions } from './withRetry';
 
@@ -15,6 +16,8 @@ export interface BlockTableOptions {
   partitionConcurrency?: number;
   /** Backoff for retriable failures. */
   retry?: RetryOptions;
+  /** Plain http allowed (the client's own setting, which transactions sent by submitTransaction follow). */
+  allowInsecureConnection?: boolean;
   /** How many leading components of a block's partition form the PartitionKey (the rest prefix the RowKey). */
   partitionDepth?: number;
   /** Hash those components into this many PartitionKeys instead (see BlockLayout); 1 to 1000. */
@@ -36,6 +39,7 @@ export class TableStorageBlockTable implements BlockTable {
   private readonly partitionConcurrency: number;
   private readonly retry: RetryOptions;
   private readonly layout: BlockKeyLayout;
+  private readonly allowInsecureConnection: boolean;
   /** `PartitionKey\u0000RowKey` → pages the stored block has, as this table last wrote or read it. */
   private readonly knownPages = new Map<string, number>();
   /** Pages assumed for a block not in `knownPages` (cleared when the map is full, so not for tables created empty). */
@@ -43,7 +47,7 @@ export class TableStorageBlockTable implements BlockTable {
 
   constructor(
     private readonly client: TableClient,
-    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity, partitionBuckets, createdEmpty = false }: BlockTableOptions = {},
+    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity, partitionBuckets, createdEmpty = false, allowInsecureConnection = false }: BlockTableOptions = {},
   ) {
     if (partitionBuckets !== undefined && !(Number.isInteger(partitionBuckets) && partitionBuckets >= 1 && partitionBuckets <= 1000)) {
       throw new InvalidInputError(`partitionBuckets must be an integer from 1 to 1000, got ${partitionBuckets}`, { parameter: 'partitionBuckets' });
@@ -52,6 +56,7 @@ export class TableStorageBlockTable implements BlockTable {
     this.partitionConcurrency = partitionConcurrency;
     this.retry = retry;
     this.layout = { depth: partitionDepth, buckets: partitionBuckets ?? 0 };
+    this.allowInsecureConnection = allowInsecureConnection;
   }
 
   async write(blocks: readonly StoredBlock[]): Promise<void> {
@@ -116,7 +121,7 @@ export class TableStorageBlockTable implements BlockTable {
       ]);
       try {
         for (const actions of packTransactions(units)) {
-          const submit = (): Promise<unknown> => this.client.submitTransaction(actions);
+          const submit = (): Promise<void> => submitTransaction(this.client, actions, { allowInsecureConnection: this.allowInsecureConnection });
           await withRetry(`write blocks to ${this.client.tableName}`, submit, this.retry);
         }
         for (const block of blocks) this.remember(partitionKey, block.rowKey, block.pages);
