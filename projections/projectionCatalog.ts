@@ -20,6 +20,13 @@ export interface WindowTables {
 }
 
 /**
+ * Cross-tenant blocks of several keys share a storage partition (a hash of the key picks one of
+ * 4): a flush writes a slot's keys in a few transactions rather than one a key. A key's blocks
+ * stay consecutive rows of one partition.
+ */
+export const MINUTE_LAYOUT = { partitionBuckets: 4 } as const;
+
+/**
  * Per-VM blocks of several tenants share a storage partition (a hash of the tenant picks one of
  * 32), so one transaction writes up to 100 VMs' blocks even when tenants have few VMs. One VM's
  * blocks stay consecutive rows of one partition. Azurite's upsert scans the storage partition's

@@ -1,5 +1,6 @@
 import type { BlockLayout, BlockTable, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
 import { mergeBlocks } from './minuteBlocks';
+import { MINUTE_LAYOUT } from './projectionCatalog';
 import { readVmCatalog, VM_CATALOG_PARTITION } from './vmCatalog';
 
 /**
@@ -80,9 +81,14 @@ export function newerCatalogRow(a: Row, b: Row): Row {
   return { ...a, fields: { ...a.fields, vms: JSON.stringify(merged) } };
 }
 
-/** One block table over every scope (`name(scope)` names a scope's table), merged for reading. */
-export async function mergedBlockTable(store: TableStore, scopes: readonly string[], name: (scope: string) => string): Promise<MergedBlockTable> {
-  return new MergedBlockTable(await Promise.all(scopes.map((scope) => store.blockTable(name(scope)))));
+/**
+ * One block table over every scope (`name(scope)` names a scope's table), merged for reading. The
+ * blocks kept per scope are the cross-tenant ones, so their layout is the default.
+ */
+export async function mergedBlockTable(
+  store: TableStore, scopes: readonly string[], name: (scope: string) => string, layout: BlockLayout = MINUTE_LAYOUT,
+): Promise<MergedBlockTable> {
+  return new MergedBlockTable(await Promise.all(scopes.map((scope) => store.blockTable(name(scope), layout))));
 }
 
 /** One row table over every scope, for reading; rows found in several scopes are combined by `merge`. */

@@ -3,7 +3,7 @@ import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/cor
 import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
-import { CATALOG_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { CATALOG_LAYOUT, MINUTE_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { readVmCatalog, vmCatalogRows } from '../projections/vmCatalog';
 import { WindowFolder, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
@@ -76,7 +76,7 @@ export class WindowsProjector {
     const { log, tables, versions, version, flushIntervalMs, follow } = this.options;
     const now = this.options.now ?? Date.now;
     const [minute, vmMinute, late, catalog] = await Promise.all([
-      tables.blockTable(this.names.minute),
+      tables.blockTable(this.names.minute, MINUTE_LAYOUT),
       tables.blockTable(this.names.vmMinute, VM_MINUTE_LAYOUT),
       tables.rowTable(this.names.late),
       tables.rowTable(this.names.catalog, CATALOG_LAYOUT),
