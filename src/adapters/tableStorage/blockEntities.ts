@@ -81,7 +81,10 @@ export interface EncodedBlock {
   pages: number;
 }
 
-const utf8JsonBytes = (text: string): number => Buffer.byteLength(JSON.stringify(text), 'utf8');
+/** Characters that JSON.stringify writes as they are, one UTF-8 byte each (block data is usually all of them). */
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** Bytes of `text` as a JSON string in a UTF-8 body (quotes included). */
+const utf8JsonBytes = (text: string): number => (PLAIN_JSON.test(text) ? text.length + 2 : Buffer.byteLength(JSON.stringify(text), 'utf8'));
 
 function splitIntoChunks(data: string): string[] {
   const chunks: string[] = [];
