@@ -1,5 +1,5 @@
 import { Subject, type Observable } from 'rxjs';
-import type { BlockTable, EventLog, Row, RowTable, TableStore } from '../src/core/ports';
+import type { BlockTable, EventLog, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
 import { decodeEvent } from '../src/core/logCodec';
 import type { LateMetric, WindowEvent } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
@@ -90,7 +90,8 @@ export class WindowsProjector {
     const records = new Subject<MetricRecord>();
     const folded = records.pipe(foldWindows(folder, follow ? { idleTickMs: Math.min(1000, this.options.windows.idleCloseSeconds * 1000) } : {}));
     const subscription = folded.subscribe((step) => this.take(step));
-    const flush = () => this.writes.run(() => this.flush(folder, { minute, vmMinute, late, catalog }));
+    const tablesOf = { minute, vmMinute, late, catalog };
+    const flush = () => this.writes.run(() => this.flush(folder, tablesOf));
     const timer = follow ? setInterval(() => void flush().catch((e) => records.error(e)), flushIntervalMs) : undefined;
     let lastFlush = now();
     let inFlight: Promise<void> | undefined;
@@ -127,10 +128,16 @@ export class WindowsProjector {
           lastFlush = now();
         }
       }
-      await inFlight;
       folder.events = this.eventsWanted;
       if (!follow) this.take({ windows: folder.closeAll(), late: [] });
-      await flush();
+      // The log is read. The last blocks are taken (encoded) now, while a write may still be in flight: at the end of a
+      // rebuild it is the table store everything waits for. They are written after that write, and not if it failed.
+      const last = this.takeFlush(folder);
+      const pending = inFlight;
+      await this.writes.run(async () => {
+        await pending;
+        await this.flush(folder, tablesOf, last);
+      });
     } finally {
       if (timer) clearInterval(timer);
       subscription.unsubscribe();
@@ -199,7 +206,8 @@ export class WindowsProjector {
     await Promise.all([minute.write(cross), vmMinute.write(perVm)]);
   }
 
-  private async flush(folder: WindowFolder, t: { minute: BlockTable; vmMinute: BlockTable; late: RowTable; catalog: RowTable }): Promise<void> {
+  /** What a flush writes, taken from the state at once (blocks encoded), so that the state may move on while it is written. */
+  private takeFlush(folder: WindowFolder): FlushContent {
     const position = this.processedThrough;
     const crossBlocks = folder.cross.takeDirty(position);
     const vmBlocks = folder.perVm.takeDirty(position);
@@ -213,6 +221,11 @@ export class WindowsProjector {
       ...folder.cross.takeCatalog().map(({ partition: [key], newest }): Row => ({ partition: ['key'], row: key, fields: { key, newest: newest.get('') as number } })),
       ...[...tenants].flatMap((tenant) => vmCatalogRows(tenant, folder.perVm.vmPartitionsOf(tenant).map((p) => [p.partition[1], p.newest] as const))),
     ];
+    return { position, crossBlocks, vmBlocks, lateRows, cross, catalogRows };
+  }
+
+  private async flush(folder: WindowFolder, t: ProjectionTables, content = this.takeFlush(folder)): Promise<void> {
+    const { position, crossBlocks, vmBlocks, lateRows, cross, catalogRows } = content;
     const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
     if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
     await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
@@ -229,6 +242,24 @@ export class WindowsProjector {
     this.stats.revisions = folder.emitted.revisions;
     this.stats.flushes++;
   }
+}
+
+interface ProjectionTables {
+  minute: BlockTable;
+  vmMinute: BlockTable;
+  late: RowTable;
+  catalog: RowTable;
+}
+
+/** The writes of one flush and the log position they reflect. */
+interface FlushContent {
+  position: number;
+  crossBlocks: StoredBlock[];
+  vmBlocks: StoredBlock[];
+  lateRows: Row[];
+  /** Cross-tenant windows held back until their blocks are durable (see onCrossTenantFlushed). */
+  cross: WindowEvent[];
+  catalogRows: Row[];
 }
 
 function lateRow(m: LateMetric): Row {
