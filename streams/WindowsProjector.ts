@@ -10,6 +10,13 @@ import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
 import { SerialQueue } from './SerialQueue';
 import type { Checkpoint, ProjectionVersions } from './projectionVersions';
 
+/**
+ * The log is folded in batches of this much. Between two, the writes in flight go on (their answers
+ * and next requests wait for this thread) and a rebuild seals the slots the watermark has left, so
+ * smaller batches keep the table store busy while the fold runs; 4 MB ones left it idle for ~70 ms.
+ */
+const READ_BATCH_BYTES = 512 * 1024;
+
 export interface WindowsProjectorOptions {
   log: EventLog;
   tables: TableStore;
@@ -97,7 +104,7 @@ export class WindowsProjector {
     let inFlight: Promise<void> | undefined;
     let lastSealed = -Infinity;
     try {
-      for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal })) {
+      for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal, maxBatchBytes: READ_BATCH_BYTES })) {
         for (const record of batch) {
           const event = decodeEvent(record.payload);
           if (event.type === 'MetricsReceived' && event.metrics.length > 0) {
