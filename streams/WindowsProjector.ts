@@ -97,8 +97,8 @@ export class WindowsProjector {
     const records = new Subject<MetricRecord>();
     const folded = records.pipe(foldWindows(folder, follow ? { idleTickMs: Math.min(1000, this.options.windows.idleCloseSeconds * 1000) } : {}));
     const subscription = folded.subscribe((step) => this.take(step));
-    const tablesOf = { minute, vmMinute, late, catalog };
-    const flush = () => this.writes.run(() => this.flush(folder, tablesOf));
+    const projectionTables = { minute, vmMinute, late, catalog };
+    const flush = () => this.writes.run(() => this.flush(folder, projectionTables));
     const timer = follow ? setInterval(() => void flush().catch((e) => records.error(e)), flushIntervalMs) : undefined;
     let lastFlush = now();
     let inFlight: Promise<void> | undefined;
@@ -143,7 +143,7 @@ export class WindowsProjector {
       const pending = inFlight;
       await this.writes.run(async () => {
         await pending;
-        await this.flush(folder, tablesOf, last);
+        await this.flush(folder, projectionTables, last);
       });
     } finally {
       if (timer) clearInterval(timer);
