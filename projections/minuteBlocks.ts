@@ -302,9 +302,15 @@ export class MinuteBlocks {
   }
 
   /** Restores a partition's catalog entry read back after a restart (newer windows still win). */
-  seedCatalog(partition: readonly string[], newest: Record<string, number>): void {
+  seedCatalog(partition: readonly string[], newest: Iterable<readonly [sub: string, windowStart: number]>): void {
     const p = this.partitionFor(partition);
-    for (const [sub, ws] of Object.entries(newest)) if (!(p.newest.get(sub)! >= ws)) p.newest.set(sub, ws);
+    for (const [sub, ws] of newest) if (!(p.newest.get(sub)! >= ws)) p.newest.set(sub, ws);
+  }
+
+  /** The partitions of one tenant's VMs (per-VM blocks), each with its catalog entry; none for a cross-tenant key. */
+  vmPartitionsOf(tenant: string): BlockPartition[] {
+    const vms = this.partitions.get(tenant);
+    return vms instanceof Map ? [...vms.values()] : [];
   }
 
   /**

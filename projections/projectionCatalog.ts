@@ -15,12 +15,24 @@ export interface WindowTables {
   vmMinute: string;
   /** The late-events ledger: partition [key], row = position and index. */
   late: string;
-  /** What exists: partition ['key'] rows per counter key, partition ['vm', tenant] rows per VM. */
+  /** What exists: partition ['key'] a row per counter key, partition ['vms', tenant] the tenant's VMs (see vmCatalog.ts). */
   catalog: string;
 }
 
-/** Per-VM blocks share a storage partition per tenant, so one transaction writes up to 100 VMs' blocks. */
-export const VM_MINUTE_LAYOUT = { partitionDepth: 1 } as const;
+/**
+ * Cross-tenant blocks of several keys share a storage partition (a hash of the key picks one of
+ * 4): a flush writes a slot's keys in a few transactions rather than one a key. A key's blocks
+ * stay consecutive rows of one partition.
+ */
+export const MINUTE_LAYOUT = { partitionBuckets: 4 } as const;
+
+/**
+ * Per-VM blocks of several tenants share a storage partition (a hash of the tenant picks one of
+ * 32), so one transaction writes up to 100 VMs' blocks even when tenants have few VMs. One VM's
+ * blocks stay consecutive rows of one partition. Azurite's upsert scans the storage partition's
+ * rows, so fewer buckets would cost more per write as a partition grows.
+ */
+export const VM_MINUTE_LAYOUT = { partitionDepth: 1, partitionBuckets: 32 } as const;
 
 /**
  * A log partition's share of a projection: '' with the file log (one scope), `P<id>` for each
@@ -32,7 +44,7 @@ export function scopeOfPartition(partitionId: string): string {
   return `P${partitionId}`;
 }
 
-/** The catalog's VM rows (logical partition ['vm', tenant]) share one storage partition: a flush writes 100 a transaction. */
+/** The catalog's tenant rows (logical partition ['vms', tenant]) share one storage partition: a flush writes 100 a transaction. */
 export const CATALOG_LAYOUT = { partitionDepth: 1 } as const;
 
 export function windowTables(prefix: string, version: number, scope = ''): WindowTables {

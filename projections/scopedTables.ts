@@ -1,5 +1,7 @@
 import type { BlockLayout, BlockTable, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
 import { mergeBlocks } from './minuteBlocks';
+import { MINUTE_LAYOUT } from './projectionCatalog';
+import { readVmCatalog, VM_CATALOG_PARTITION } from './vmCatalog';
 
 /**
  * Read-side views over the tables of several scopes. On Event Hubs every log partition folds
@@ -67,14 +69,26 @@ export class UnionRowTable implements RowTable {
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Catalog rows of one counter key from several scopes: the newest window of any. */
+/**
+ * One catalog row from the same row of several scopes: a counter key's with the newest window of
+ * any; a tenant's VMs (should a tenant's events have been folded by two scopes) all of them, each
+ * key with its newest window.
+ */
 export function newerCatalogRow(a: Row, b: Row): Row {
-  return Number(b.fields.newest) > Number(a.fields.newest) ? b : a;
+  if (a.partition[0] !== VM_CATALOG_PARTITION) return Number(b.fields.newest) > Number(a.fields.newest) ? b : a;
+  const vms = readVmCatalog([a, b]).get(a.partition[1]) ?? new Map<string, Map<string, number>>();
+  const merged = Object.fromEntries([...vms].map(([vm, newest]) => [vm, Object.fromEntries(newest)]));
+  return { ...a, fields: { ...a.fields, vms: JSON.stringify(merged) } };
 }
 
-/** One block table over every scope (`name(scope)` names a scope's table), merged for reading. */
-export async function mergedBlockTable(store: TableStore, scopes: readonly string[], name: (scope: string) => string): Promise<MergedBlockTable> {
-  return new MergedBlockTable(await Promise.all(scopes.map((scope) => store.blockTable(name(scope)))));
+/**
+ * One block table over every scope (`name(scope)` names a scope's table), merged for reading. The
+ * blocks kept per scope are the cross-tenant ones, so their layout is the default.
+ */
+export async function mergedBlockTable(
+  store: TableStore, scopes: readonly string[], name: (scope: string) => string, layout: BlockLayout = MINUTE_LAYOUT,
+): Promise<MergedBlockTable> {
+  return new MergedBlockTable(await Promise.all(scopes.map((scope) => store.blockTable(name(scope), layout))));
 }
 
 /** One row table over every scope, for reading; rows found in several scopes are combined by `merge`. */

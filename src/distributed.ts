@@ -8,7 +8,7 @@ import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
 import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
 import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
-import { logKeysTable, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
+import { logKeysTable, MINUTE_LAYOUT, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import type { ConsumerLag } from './localProjections';
 import { RejectsProjector } from '../streams/RejectsProjector';
@@ -157,7 +157,7 @@ export class DistributedProjections {
     const { tables, versions, settings } = this.options;
     const others = (await versions.scopes('windows', version)).filter((s) => s !== own && s !== '');
     if (others.length === 0) return [...partial];
-    const otherTables = await Promise.all(others.map((s) => tables.blockTable(windowTables(settings.tablePrefix, version, s).minute)));
+    const otherTables = await Promise.all(others.map((s) => tables.blockTable(windowTables(settings.tablePrefix, version, s).minute, MINUTE_LAYOUT)));
     const stored = new Map<string, Map<number, MinuteWindow>[]>();
     for (const w of partial) {
       const id = `${w.key}\u0000${slotStartOf(w.windowStart)}`;

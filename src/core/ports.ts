@@ -103,10 +103,14 @@ export interface RowTable {
 /**
  * How a block table lays its blocks out in storage: the first `partitionDepth` components of a
  * block's partition are the storage partition (default: all), so blocks that share them can be
- * written in one transaction. Readers and writers of one table must use the same layout.
+ * written in one transaction. With `partitionBuckets` (block tables only), those components pick
+ * one of that many storage partitions by a hash instead, so that blocks of several of them (e.g.
+ * the VMs of several tenants) share a transaction. Readers and writers of one table must use the
+ * same layout.
  */
 export interface BlockLayout {
   partitionDepth?: number;
+  partitionBuckets?: number;
 }
 
 /** Where projections live: named tables, created on first use. */

@@ -13,7 +13,7 @@ import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { DistributedProjections } from '../../src/distributed';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { metaTable, MINUTE_LAYOUT, rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { MergedBlockTable } from '../../projections/scopedTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
@@ -80,7 +80,7 @@ async function setup(t: TestContext) {
   /** Cross-tenant windows read back merged over the partitions' scopes. */
   const readCross = async (): Promise<Map<string, { count: number; sum: number; min: number; max: number }>> => {
     const scopes = await versions.scopes('windows', 1);
-    const merged = new MergedBlockTable(await Promise.all(scopes.map((s) => tables.blockTable(windowTables('eh', 1, s).minute))));
+    const merged = new MergedBlockTable(await Promise.all(scopes.map((s) => tables.blockTable(windowTables('eh', 1, s).minute, MINUTE_LAYOUT))));
     const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
     for (const key of KEYS) {
       for (const block of await merged.readRange([key], T0 - 900, T0 + 900)) {

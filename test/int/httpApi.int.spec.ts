@@ -6,6 +6,7 @@ import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { InvalidInputError } from '../../src/core/errors';
 import type { BlockTable, Row, RowTable, StoredBlock } from '../../src/core/ports';
 import { MinuteBlocks } from '../../projections/minuteBlocks';
+import { vmCatalogRows } from '../../projections/vmCatalog';
 
 /** In-memory fakes of the storage ports, enough for an HTTP-contract test. */
 class MemBlockTable implements BlockTable {
@@ -87,9 +88,8 @@ async function buildDeps(extra: Partial<ApiDeps> = {}): Promise<{ deps: ApiDeps;
   await catalog.upsert([
     { partition: ['key'], row: 'cpu', fields: { newest: BASE + 960 } },
     { partition: ['key'], row: 'mem', fields: { newest: BASE + 300 } },
-    { partition: ['vm', 't1'], row: 'vm1', fields: { newest: JSON.stringify({ cpu: BASE + 300, mem: BASE + 300 }) } },
-    { partition: ['vm', 't1'], row: 'vm0', fields: { newest: JSON.stringify({ cpu: BASE }) } },
-    { partition: ['vm', 't2'], row: 'vmA', fields: { newest: JSON.stringify({}) } },
+    ...vmCatalogRows('t1', [['vm1', new Map([['cpu', BASE + 300], ['mem', BASE + 300]])], ['vm0', new Map([['cpu', BASE]])]]),
+    ...vmCatalogRows('t2', [['vmA', new Map([['mem', BASE]])]]),
   ]);
   const rejects = new MemRowTable();
   await rejects.upsert([

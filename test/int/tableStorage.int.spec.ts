@@ -88,6 +88,53 @@ describe('Table Storage adapter on an embedded Azurite', () => {
     assert.ok(keys.filter((k) => k.startsWith('b|')).length > 1, 'b keeps its overflow pages');
   });
 
+  /** Every stored entity's keys, to see how a layout spreads blocks over storage partitions. */
+  const storedKeys = async (table: string): Promise<[string, string][]> => {
+    const client = TableClient.fromConnectionString(azurite.tableConnectionString, `it${table}`, { allowInsecureConnection: true });
+    const keys: [string, string][] = [];
+    for await (const entity of client.listEntities({ queryOptions: { select: ['PartitionKey', 'RowKey'] } })) keys.push([entity.partitionKey!, entity.rowKey!]);
+    return keys;
+  };
+
+  it('with partitionBuckets, puts the VMs of many tenants into that many storage partitions, each VM read back alone', async () => {
+    const layout = { partitionDepth: 1, partitionBuckets: 4 };
+    const bucketed = await store.blockTable('vmBuckets', layout);
+    // Tenant ids that are prefixes of one another, or that differ only in escaped characters, must not leak into each other's reads.
+    const tenants = [TENANT, 'a', 'a|b', 'a/b', 'a%2Fb', ...Array.from({ length: 35 }, (_, i) => `tenant ${i}#?`)];
+    const vms = ['vm-1', "vm'2/", 'vm-1x'];
+    const written = tenants.flatMap((tenant, t) => vms.flatMap((vm, v) => [900, 1800].map((row) => block([tenant, vm], row, `${tenant} ${vm} ${row}`, t * 10 + v))));
+    await bucketed.write(written);
+
+    const fresh = await store.blockTable('vmBuckets', layout);
+    for (const tenant of tenants) {
+      for (const vm of vms) assert.deepEqual(await fresh.readRange([tenant, vm], 0, 10_000), written.filter((b) => b.partition[0] === tenant && b.partition[1] === vm));
+    }
+    assert.equal(await fresh.read(['a', 'vm'], 900), undefined);
+    const partitionKeys = new Set((await storedKeys('vmBuckets')).map(([partitionKey]) => partitionKey));
+    assert.deepEqual([...partitionKeys].sort(), ['b0', 'b1', 'b2', 'b3'], 'forty tenants in four storage partitions');
+  });
+
+  it('with partitionBuckets, a block that shrinks loses its overflow pages and another tenant\'s block in its partition keeps theirs', async () => {
+    const layout = { partitionDepth: 1, partitionBuckets: 1 };
+    const big = (seed: number) => Array.from({ length: 1_500_000 }, (_, i) => String.fromCharCode(33 + ((i + seed) % 90))).join('');
+    await (await store.blockTable('bucketShrink', layout)).write([block(['t1', 'a'], 1, big(1), 5), block(['t2', 'a'], 1, big(2), 5)]);
+    const fresh = await store.blockTable('bucketShrink', layout);
+    await fresh.write([block(['t1', 'a'], 1, 'small now', 6)]);
+    assert.deepEqual(await fresh.read(['t1', 'a'], 1), block(['t1', 'a'], 1, 'small now', 6));
+    assert.equal((await fresh.read(['t2', 'a'], 1))?.data, big(2));
+    const keys = (await storedKeys('bucketShrink')).map(([, rowKey]) => rowKey);
+    assert.deepEqual(keys.filter((k) => k.startsWith('t1|')), ['t1|a|000000000001']);
+    assert.ok(keys.filter((k) => k.startsWith('t2|')).length > 1, 't2 keeps its overflow pages');
+  });
+
+  it('refuses a bucket count it cannot use, and buckets for a row table', async () => {
+    for (const partitionBuckets of [0, 1.5, 1001]) {
+      await assert.rejects(store.blockTable('badBuckets', { partitionBuckets }), (error: unknown) =>
+        error instanceof InvalidInputError && error.message.includes(`got ${partitionBuckets}`));
+    }
+    await assert.rejects(store.rowTable('badBuckets', { partitionBuckets: 4 }), InvalidInputError);
+  });
+
   it('round-trips multi-byte unicode data larger than one entity', async () => {
     const data = '漢字é😀"\\\n'.repeat(120_000); // ~1.1M UTF-16 units, ~2.4 MB as UTF-8
     await blocks.write([block(['unicode'], 1, data)]);

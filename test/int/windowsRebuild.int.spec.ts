@@ -5,7 +5,7 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { EventLog } from '../../src/core/ports';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { metaTable, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { gatedRig } from '../support/gatedRig';
@@ -61,7 +61,7 @@ describe('a rebuild (WindowsProjector over the whole log) into Table Storage', (
     expected.set(`${VMS[1]} win_cpu.percent 10`, [2, 110 + 2000, 2]);
     expected.set(`${VMS[0]} win_cpu.percent 16`, [1, 16, 1]);
     assert.deepEqual(new Map([...stored].sort()), new Map([...expected].sort()));
-    const [cross] = await (await tables.blockTable(names.minute)).readRange(['win_cpu.percent'], T0, T0);
+    const [cross] = await (await tables.blockTable(names.minute, MINUTE_LAYOUT)).readRange(['win_cpu.percent'], T0, T0);
     assert.deepEqual(decodeBlock(cross).get('')?.find((w) => w.windowStart === T0 + 600), { windowStart: T0 + 600, count: 4, sum: 10 + 110 + 1000 + 2000, min: 10, max: 2000, revision: 2 });
     assert.equal(stats.revisions, 3);
   });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvalidInputError } from '../../src/core/errors';
 import {
-  assertKeyLength, decodeKeyPart, decodePartition, encodeKeyPart, encodePartition, MAX_KEY_LENGTH,
+  assertKeyLength, bucketKey, decodeKeyPart, decodePartition, encodeKeyPart, encodePartition, MAX_KEY_LENGTH,
 } from '../../src/adapters/tableStorage/keyEncoding';
 
 /** What Table Storage refuses in a key (Azurite checks exactly this), plus our separator and quote. */
@@ -82,5 +82,13 @@ describe('keyEncoding', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('hashes a key to the same bucket as ever (FNV-1a: blocks already stored are found where they were written)', () => {
+    assert.equal(bucketKey('a', 32), 'b12'); // FNV-1a("a") = 0xe40c292c
+    assert.equal(bucketKey('a', 1000), 'b220');
+    assert.equal(bucketKey('wYAVC3oWQU+ozhgAAg5f%2Fw==637841132085596403', 32), 'b22');
+    assert.equal(bucketKey('anything', 1), 'b0');
+    assert.doesNotMatch(bucketKey('a/b', 7), FORBIDDEN_IN_KEY);
   });
 });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MinuteBlocks, decodeBlock } from '../../projections/minuteBlocks';
 import { MergedBlockTable, newerCatalogRow, UnionRowTable } from '../../projections/scopedTables';
+import { readVmCatalog, vmCatalogRows } from '../../projections/vmCatalog';
 import type { WindowEvent } from '../../src/core/windowMath';
 import { MemoryBlockTable, MemoryRowTable } from '../support/memoryTableStore';
 
@@ -45,7 +46,7 @@ describe('reading the scopes of several log partitions as one', () => {
   it('lists rows of all scopes in order, a catalog key seen by two scopes once with its newest window', async () => {
     const a = new MemoryRowTable();
     const b = new MemoryRowTable();
-    await a.upsert([{ partition: ['key'], row: 'cpu', fields: { key: 'cpu', newest: 600 } }, { partition: ['vm', 't1'], row: 'vm1', fields: { tenant: 't1' } }]);
+    await a.upsert([{ partition: ['key'], row: 'cpu', fields: { key: 'cpu', newest: 600 } }, ...vmCatalogRows('t1', [['vm1', new Map([['cpu', 600]])]])]);
     await b.upsert([{ partition: ['key'], row: 'cpu', fields: { key: 'cpu', newest: 900 } }, { partition: ['key'], row: 'mem', fields: { key: 'mem', newest: 60 } }]);
     const union = new UnionRowTable([a, b], newerCatalogRow);
     assert.deepEqual((await union.list({ partition: ['key'] })).map((r) => [r.row, r.fields.newest]), [['cpu', 900], ['mem', 60]]);
@@ -53,5 +54,17 @@ describe('reading the scopes of several log partitions as one', () => {
     assert.equal((await union.list()).length, 3);
     assert.equal((await union.list({ limit: 1 })).length, 1);
     await assert.rejects(union.upsert(), /read-only/);
+  });
+
+  it('reads a tenant whose VMs two scopes have written with all of them, each key at its newest window', async () => {
+    const a = new MemoryRowTable();
+    const b = new MemoryRowTable();
+    await a.upsert(vmCatalogRows('t1', [['vm1', new Map([['cpu', 600], ['mem', 900]])], ['vm2', new Map([['cpu', 60]])]]));
+    await b.upsert(vmCatalogRows('t1', [['vm1', new Map([['cpu', 1200]])], ['vm3', new Map([['cpu', 300]])]]));
+    const rows = await new UnionRowTable([a, b], newerCatalogRow).list({ partition: ['vms', 't1'] });
+    const vms = readVmCatalog(rows).get('t1')!;
+    assert.deepEqual(Object.fromEntries([...vms].map(([vm, keys]) => [vm, Object.fromEntries(keys)])), {
+      vm1: { cpu: 1200, mem: 900 }, vm2: { cpu: 60 }, vm3: { cpu: 300 },
+    });
   });
 });

@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { InvalidInputError, OpsfoldError, StorageError } from '../../core/errors';
 import type { BlockTable, RowTable } from '../../core/ports';
 import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
+import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCatalog';
 import { dashboardRouter } from './dashboardRoutes';
 import { openApiDocument } from './openapi';
 import { backlogRoutes, type BacklogApi } from './backlogRoutes';
@@ -84,20 +85,6 @@ function finiteNumber(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }
 
-/** The VM catalog row's `newest` field: a JSON object key → newest window start. */
-function vmNewest(raw: unknown, key: string): number | undefined {
-  if (typeof raw !== 'string') return undefined;
-  try {
-    const parsed = JSON.parse(raw) as unknown;
-    if (parsed && typeof parsed === 'object' && Object.prototype.hasOwnProperty.call(parsed, key)) {
-      return finiteNumber((parsed as Record<string, unknown>)[key]);
-    }
-  } catch {
-    return undefined;
-  }
-  return undefined;
-}
-
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -147,8 +134,8 @@ export function createApp(deps: ApiDeps): express.Express {
     const vm = requiredString(params, 'vm');
     let end = q.to;
     if (end === undefined) {
-      const row = await (await deps.catalog()).get(['vm', tenant], vm);
-      const newest = vmNewest(row?.fields.newest, q.key);
+      const rows = await (await deps.catalog()).list({ partition: [VM_CATALOG_PARTITION, tenant] });
+      const newest = readVmCatalog(rows).get(tenant)?.get(vm)?.get(q.key);
       end = newest === undefined ? undefined : Math.floor(newest / 60) * 60;
     }
     let data: (Bucket & { average: number | null })[] = [];
@@ -172,17 +159,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/v1/tenants', async (req: Request, res: Response) => {
     parseQuery(queryString(req), []);
     const rows = await (await deps.catalog()).list();
-    const byTenant = new Map<string, string[]>();
-    for (const r of rows) {
-      if (r.partition[0] !== 'vm' || r.partition.length < 2) continue;
-      const tenant = r.partition[1];
-      let vms = byTenant.get(tenant);
-      if (!vms) byTenant.set(tenant, (vms = []));
-      vms.push(r.row);
-    }
-    const tenants = [...byTenant.entries()]
+    const tenants = [...readVmCatalog(rows)]
       .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      .map(([tenant, vms]) => ({ tenant, vms: [...vms].sort() }));
+      .map(([tenant, vms]) => ({ tenant, vms: [...vms.keys()].sort() }));
     res.json({ tenants });
   });
 

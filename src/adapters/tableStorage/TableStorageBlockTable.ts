@@ -1,11 +1,13 @@
 import { odata, type TableClient } from '@azure/data-tables';
+import { InvalidInputError } from '../../core/errors';
 import type { BlockTable, StoredBlock } from '../../core/ports';
 import {
   assertBlockRow, blockKeys, blockRowKey, fromBlockEntities, lastRowKeyOf, mainRowKeyOf, MAX_ROW, ROW_DIGITS, toBlockEntities,
-  type BlockEntityGroup, type EncodedBlock,
+  type BlockEntityGroup, type BlockKeyLayout, type EncodedBlock,
 } from './blockEntities';
 import { mapConcurrently } from './mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
+import { submitTransaction } from './submitTransaction';
 import { isNotFound } from './toStorageError';
 import { withRetry, type RetryOptions } from './withRetry';
 
@@ -14,8 +16,12 @@ export interface BlockTableOptions {
   partitionConcurrency?: number;
   /** Backoff for retriable failures. */
   retry?: RetryOptions;
+  /** Plain http allowed (the client's own setting, which transactions sent by submitTransaction follow). */
+  allowInsecureConnection?: boolean;
   /** How many leading components of a block's partition form the PartitionKey (the rest prefix the RowKey). */
   partitionDepth?: number;
+  /** Hash those components into this many PartitionKeys instead (see BlockLayout); 1 to 1000. */
+  partitionBuckets?: number;
   /** The table was created empty for this object (a rebuild): a block it never wrote has no pages to clean up. */
   createdEmpty?: boolean;
 }
@@ -25,13 +31,15 @@ const MAX_KNOWN_PAGES = 200_000;
 
 /**
  * `BlockTable` on one Azure table: PartitionKey = encodePartition(block.partition), RowKey = the
- * row zero-padded to 12 digits (plus `~NNN` overflow pages for large data, see blockEntities).
+ * row zero-padded to 12 digits (plus `~NNN` overflow pages for large data, see blockEntities), or
+ * as the layout moves the partition's components between them (blockKeys).
  * Writes are replace-mode upserts in transactions of one partition; reads are one range query.
  */
 export class TableStorageBlockTable implements BlockTable {
   private readonly partitionConcurrency: number;
   private readonly retry: RetryOptions;
-  private readonly depth: number;
+  private readonly layout: BlockKeyLayout;
+  private readonly allowInsecureConnection: boolean;
   /** `PartitionKey\u0000RowKey` → pages the stored block has, as this table last wrote or read it. */
   private readonly knownPages = new Map<string, number>();
   /** Pages assumed for a block not in `knownPages` (cleared when the map is full, so not for tables created empty). */
@@ -39,18 +47,22 @@ export class TableStorageBlockTable implements BlockTable {
 
   constructor(
     private readonly client: TableClient,
-    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity, createdEmpty = false }: BlockTableOptions = {},
+    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity, partitionBuckets, createdEmpty = false, allowInsecureConnection = false }: BlockTableOptions = {},
   ) {
+    if (partitionBuckets !== undefined && !(Number.isInteger(partitionBuckets) && partitionBuckets >= 1 && partitionBuckets <= 1000)) {
+      throw new InvalidInputError(`partitionBuckets must be an integer from 1 to 1000, got ${partitionBuckets}`, { parameter: 'partitionBuckets' });
+    }
     this.unknownPages = createdEmpty ? 0 : Infinity;
     this.partitionConcurrency = partitionConcurrency;
     this.retry = retry;
-    this.depth = partitionDepth;
+    this.layout = { depth: partitionDepth, buckets: partitionBuckets ?? 0 };
+    this.allowInsecureConnection = allowInsecureConnection;
   }
 
   async write(blocks: readonly StoredBlock[]): Promise<void> {
     const byPartition = new Map<string, Map<string, EncodedBlock>>();
     for (const block of blocks) {
-      const encoded = toBlockEntities(block, this.depth);
+      const encoded = toBlockEntities(block, this.layout);
       const rows = byPartition.get(encoded.partitionKey) ?? new Map<string, EncodedBlock>();
       rows.set(encoded.rowKey, encoded); // the last write of a block wins, as it would one by one
       byPartition.set(encoded.partitionKey, rows);
@@ -70,7 +82,7 @@ export class TableStorageBlockTable implements BlockTable {
     const from = Math.max(0, Math.ceil(fromRow));
     const to = Math.min(MAX_ROW, Math.floor(toRow));
     if (Number.isNaN(from) || Number.isNaN(to) || from > to) return [];
-    const { partitionKey, rowPrefix } = blockKeys(partition, this.depth);
+    const { partitionKey, rowPrefix } = blockKeys(partition, this.layout);
     const filter = odata`PartitionKey eq ${partitionKey} and RowKey ge ${blockRowKey(from, rowPrefix)} and RowKey le ${lastRowKeyOf(to, rowPrefix)}`;
     return withRetry(`read blocks of ${this.client.tableName}`, async () => {
       const groups = new Map<number, BlockEntityGroup>();
@@ -109,7 +121,7 @@ export class TableStorageBlockTable implements BlockTable {
       ]);
       try {
         for (const actions of packTransactions(units)) {
-          const submit = (): Promise<unknown> => this.client.submitTransaction(actions);
+          const submit = (): Promise<void> => submitTransaction(this.client, actions, { allowInsecureConnection: this.allowInsecureConnection });
           await withRetry(`write blocks to ${this.client.tableName}`, submit, this.retry);
         }
         for (const block of blocks) this.remember(partitionKey, block.rowKey, block.pages);

@@ -5,6 +5,7 @@ import { assertKeyLength, encodeKeyPart } from './keyEncoding';
 import { mapConcurrently } from './mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
 import { fromRowEntity, rowKeys, toRowUpsert } from './rowEntities';
+import { submitTransaction } from './submitTransaction';
 import { isNotFound } from './toStorageError';
 import { withRetry, type RetryOptions } from './withRetry';
 
@@ -13,6 +14,8 @@ export interface RowTableOptions {
   partitionConcurrency?: number;
   /** Backoff for retriable failures. */
   retry?: RetryOptions;
+  /** Plain http allowed (the client's own setting, which transactions sent by submitTransaction follow). */
+  allowInsecureConnection?: boolean;
   /** How many leading components of a row's partition form the PartitionKey (see rowKeys). */
   partitionDepth?: number;
 }
@@ -38,11 +41,13 @@ export class TableStorageRowTable implements RowTable {
   private readonly partitionConcurrency: number;
   private readonly retry: RetryOptions;
   private readonly depth: number;
+  private readonly allowInsecureConnection: boolean;
 
   constructor(
     private readonly client: TableClient,
-    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity }: RowTableOptions = {},
+    { partitionConcurrency = 4, retry = {}, partitionDepth = Infinity, allowInsecureConnection = false }: RowTableOptions = {},
   ) {
+    this.allowInsecureConnection = allowInsecureConnection;
     this.partitionConcurrency = partitionConcurrency;
     this.retry = retry;
     this.depth = partitionDepth;
@@ -59,7 +64,7 @@ export class TableStorageRowTable implements RowTable {
     }
     await mapConcurrently([...byPartition.values()], this.partitionConcurrency, async (partition) => {
       for (const actions of packTransactions([...partition.values()].map((upsert) => [upsert]))) {
-        const submit = (): Promise<unknown> => this.client.submitTransaction(actions);
+        const submit = (): Promise<void> => submitTransaction(this.client, actions, { allowInsecureConnection: this.allowInsecureConnection });
         await withRetry(`upsert rows into ${this.client.tableName}`, submit, this.retry);
       }
     });

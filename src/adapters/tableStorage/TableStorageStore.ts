@@ -42,7 +42,7 @@ export class TableStorageStore implements TableStore {
     private readonly service: TableServiceClient,
     private readonly clientFor: (table: string) => TableClient,
     private readonly tablePrefix: string,
-    private readonly tableOptions: { partitionConcurrency: number; retry: RetryOptions },
+    private readonly tableOptions: { partitionConcurrency: number; retry: RetryOptions; allowInsecureConnection: boolean },
   ) {}
 
   static fromConnectionString(connectionString: string, options: TableStorageStoreOptions = {}): TableStorageStore {
@@ -53,7 +53,7 @@ export class TableStorageStore implements TableStore {
     return TableStorageStore.create(
       TableServiceClient.fromConnectionString(connectionString, clientOptions),
       (table) => TableClient.fromConnectionString(connectionString, table, clientOptions),
-      options,
+      { ...options, allowInsecureConnection },
     );
   }
 
@@ -64,19 +64,19 @@ export class TableStorageStore implements TableStore {
     return TableStorageStore.create(
       new TableServiceClient(endpoint, credential, clientOptions),
       (table) => new TableClient(endpoint, table, credential, clientOptions),
-      options,
+      { ...options, allowInsecureConnection },
     );
   }
 
   private static create(service: TableServiceClient, clientFor: (table: string) => TableClient, options: TableStorageStoreOptions): TableStorageStore {
-    const { tablePrefix = '', partitionConcurrency = 4, retry = {} } = options;
+    const { tablePrefix = '', partitionConcurrency = 4, retry = {}, allowInsecureConnection = false } = options;
     if (tablePrefix !== '' && !/^[A-Za-z][A-Za-z0-9]*$/.test(tablePrefix)) {
       throw new InvalidInputError(
         `invalid table prefix ${JSON.stringify(tablePrefix)}: it must start with a letter and hold only letters and digits`,
         { parameter: 'tablePrefix' },
       );
     }
-    return new TableStorageStore(service, clientFor, tablePrefix, { partitionConcurrency, retry });
+    return new TableStorageStore(service, clientFor, tablePrefix, { partitionConcurrency, retry, allowInsecureConnection });
   }
 
   async blockTable(name: string, layout: BlockLayout = {}): Promise<BlockTable> {
@@ -88,6 +88,9 @@ export class TableStorageStore implements TableStore {
   }
 
   async rowTable(name: string, layout: BlockLayout = {}): Promise<RowTable> {
+    if (layout.partitionBuckets !== undefined) {
+      throw new InvalidInputError(`partitionBuckets is a layout of block tables, not of the row table ${name}`, { parameter: 'partitionBuckets' });
+    }
     const { client } = await this.table(name);
     return new TableStorageRowTable(client, { ...this.tableOptions, ...layout });
   }

@@ -2,7 +2,7 @@ import type { TableEntity } from '@azure/data-tables';
 import { InvalidInputError, StorageError } from '../../core/errors';
 import type { StoredBlock } from '../../core/ports';
 import type { SizedAction } from './packTransactions';
-import { assertKeyLength, encodePartition, PARTITION_SEPARATOR } from './keyEncoding';
+import { assertKeyLength, bucketKey, encodePartition, PARTITION_SEPARATOR } from './keyEncoding';
 
 /**
  * How a block maps onto entities. The main entity (RowKey = row, 12 digits) holds `pages`,
@@ -34,19 +34,31 @@ export const mainRowKeyOf = (rowKey: string): string => (/~\d{3}$/.test(rowKey) 
 /**
  * Where a block's id goes: the first `depth` components of its partition form the PartitionKey,
  * the rest (if any) prefix the RowKey (`vm|000001699999200`). A shallower PartitionKey puts many
- * small blocks into one partition, so one transaction writes up to 100 of them.
+ * small blocks into one partition, so one transaction writes up to 100 of them. With `buckets`,
+ * the PartitionKey is instead the bucket those components hash to (`b07`) and the whole partition
+ * prefixes the RowKey (`tenant|vm|000001699999200`).
  */
 export interface BlockKeys {
   partitionKey: string;
-  /** Encoded remaining components and `|`, or '' when the whole partition is the PartitionKey. */
+  /** Encoded components not in the PartitionKey and `|`, or '' when the whole partition is the PartitionKey. */
   rowPrefix: string;
 }
 
-export function blockKeys(partition: readonly string[], depth: number): BlockKeys {
+/** A block table's layout (see BlockLayout): `buckets` 0 for none. */
+export interface BlockKeyLayout {
+  depth: number;
+  buckets: number;
+}
+
+export function blockKeys(partition: readonly string[], { depth, buckets }: BlockKeyLayout): BlockKeys {
   const cut = Math.min(Math.max(1, depth), partition.length);
-  const partitionKey = encodePartition(partition.slice(0, cut));
+  let partitionKey = encodePartition(partition.slice(0, cut));
   assertKeyLength(partitionKey, `partition ${JSON.stringify(partition)}`);
-  const rowPrefix = cut < partition.length ? encodePartition(partition.slice(cut)) + PARTITION_SEPARATOR : '';
+  let rowPrefix = cut < partition.length ? encodePartition(partition.slice(cut)) + PARTITION_SEPARATOR : '';
+  if (buckets > 0) {
+    rowPrefix = partitionKey + PARTITION_SEPARATOR + rowPrefix;
+    partitionKey = bucketKey(partitionKey, buckets);
+  }
   assertKeyLength(rowPrefix + 'x'.repeat(ROW_DIGITS + 4), `block id ${JSON.stringify(partition)}`);
   return { partitionKey, rowPrefix };
 }
@@ -69,7 +81,10 @@ export interface EncodedBlock {
   pages: number;
 }
 
-const utf8JsonBytes = (text: string): number => Buffer.byteLength(JSON.stringify(text), 'utf8');
+/** Characters that JSON.stringify writes as they are, one UTF-8 byte each (block data is usually all of them). */
+const PLAIN_JSON = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** Bytes of `text` as a JSON string in a UTF-8 body (quotes included). */
+const utf8JsonBytes = (text: string): number => (PLAIN_JSON.test(text) ? text.length + 2 : Buffer.byteLength(JSON.stringify(text), 'utf8'));
 
 function splitIntoChunks(data: string): string[] {
   const chunks: string[] = [];
@@ -111,13 +126,13 @@ function groupIntoPages(chunks: readonly string[]): Page[] {
 }
 
 /** Splits a block into the entities that store it. */
-export function toBlockEntities(block: StoredBlock, depth = Infinity): EncodedBlock {
+export function toBlockEntities(block: StoredBlock, layout: BlockKeyLayout = { depth: Infinity, buckets: 0 }): EncodedBlock {
   assertBlockRow(block.row);
   if (typeof block.data !== 'string') throw new InvalidInputError('block data must be a string');
   if (!Number.isFinite(block.appliedThrough)) {
     throw new InvalidInputError(`block appliedThrough must be a finite number, got ${block.appliedThrough}`);
   }
-  const { partitionKey, rowPrefix } = blockKeys(block.partition, depth);
+  const { partitionKey, rowPrefix } = blockKeys(block.partition, layout);
   const pages = groupIntoPages(splitIntoChunks(block.data));
   if (pages.length > MAX_PAGES) {
     throw new InvalidInputError(`block data of ${block.data.length} characters needs more than ${MAX_PAGES} entities`);

@@ -80,3 +80,13 @@ export function assertKeyLength(key: string, what: string): void {
     );
   }
 }
+
+/**
+ * The storage partition of `key` among `buckets` (`b00`…`b31` for 32): FNV-1a of its UTF-16 code
+ * units. Part of a stored layout: changing it makes the blocks written before unreadable.
+ */
+export function bucketKey(key: string, buckets: number): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return 'b' + String((hash >>> 0) % buckets).padStart(String(buckets - 1).length, '0');
+}

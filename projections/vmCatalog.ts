@@ -1,0 +1,84 @@
+import type { Row } from '../src/core/ports';
+
+/**
+ * The catalog's per-VM part: the VMs of each tenant and the newest window start of each of their
+ * counter keys (where /v1/get-tenant-data ends by default). A tenant's VMs share its rows, logical
+ * partition ['vms', tenant], rows '0000', '0001', …: field `vms` holds `{ vm: { key: newest } }` as
+ * JSON, the VMs in a fixed order, a new row begun before a row's JSON would pass MAX_ROW_CHARS. A row per VM
+ * made a rebuild end by writing a row per VM of the fleet; now it is one per tenant or so.
+ *
+ * Readers merge every row of a tenant and keep each key's largest value: a rewrite that needs fewer
+ * rows than before (it cannot, as VMs and keys only come, but it costs nothing to be sure) leaves
+ * older rows behind whose values are only smaller.
+ */
+export const VM_CATALOG_PARTITION = 'vms';
+
+/** A string property holds at most 32K UTF-16 characters; stay below. */
+const MAX_ROW_CHARS = 30_000;
+
+/** VM → its newest window start by counter key, of one tenant. */
+export type TenantVms = Map<string, Map<string, number>>;
+
+/**
+ * The catalog rows of one tenant from all its VMs and their newest windows by key; VMs without a
+ * closed window yet are left out (no rows at all when none has one).
+ *
+ * @example
+ * vmCatalogRows('t1', [['vm1', new Map([['cpu', 1700000040]])]]);
+ * // [{ partition: ['vms', 't1'], row: '0000', fields: { vms: '{"vm1":{"cpu":1700000040}}' } }]
+ */
+export function vmCatalogRows(tenant: string, vms: Iterable<readonly [vm: string, newest: ReadonlyMap<string, number>]>): Row[] {
+  const entries = [...vms]
+    .filter(([, newest]) => newest.size > 0)
+    .map(([vm, newest]) => `${JSON.stringify(vm)}:${JSON.stringify(Object.fromEntries(newest))}`)
+    .sort();
+  const rows: Row[] = [];
+  let parts: string[] = [];
+  let chars = 2;
+  const flush = (): void => {
+    rows.push({ partition: [VM_CATALOG_PARTITION, tenant], row: String(rows.length).padStart(4, '0'), fields: { vms: `{${parts.join(',')}}` } });
+    parts = [];
+    chars = 2;
+  };
+  for (const entry of entries) {
+    if (parts.length > 0 && chars + 1 + entry.length > MAX_ROW_CHARS) flush();
+    parts.push(entry);
+    chars += entry.length + 1;
+  }
+  if (parts.length > 0) flush();
+  return rows;
+}
+
+/**
+ * Tenants, their VMs and the VMs' newest windows from catalog rows of any tenants, in any order
+ * (rows of other partitions are skipped). A VM found in several rows keeps each key's largest value.
+ */
+export function readVmCatalog(rows: Iterable<Row>): Map<string, TenantVms> {
+  const tenants = new Map<string, TenantVms>();
+  for (const row of rows) {
+    if (row.partition[0] !== VM_CATALOG_PARTITION || row.partition.length !== 2) continue;
+    const parsed = parseVms(row.fields.vms);
+    if (parsed === undefined) continue;
+    let vms = tenants.get(row.partition[1]);
+    if (!vms) tenants.set(row.partition[1], (vms = new Map()));
+    for (const [vm, newest] of Object.entries(parsed)) {
+      if (!newest || typeof newest !== 'object') continue;
+      let known = vms.get(vm);
+      if (!known) vms.set(vm, (known = new Map()));
+      for (const [key, windowStart] of Object.entries(newest as Record<string, unknown>)) {
+        if (typeof windowStart === 'number' && Number.isFinite(windowStart) && !(known.get(key)! >= windowStart)) known.set(key, windowStart);
+      }
+    }
+  }
+  return tenants;
+}
+
+function parseVms(raw: unknown): Record<string, unknown> | undefined {
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
