@@ -68,8 +68,12 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings): Pr
   const timed = withRecordClock(common.log);
   // The feed is the fold's recorder: each window is packed into the history as it closes (no object per window),
   // and written as the fold goes (6,000 events at a time, one write in flight), never piled up in memory.
+  // A fold from the start writes the history from nothing: what a rebuild interrupted before its first checkpoint left in
+  // this version is not appended to. Fsynced once, when complete: the version is switched to only after the rebuild.
+  const dir = windowHistoryDir(settings.dataDir, common.tablePrefix, common.version);
+  if ((await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) await FileWindowHistory.remove(dir);
   const feed = await WindowEventFeed.open({
-    store: await FileWindowHistory.open(windowHistoryDir(settings.dataDir, common.tablePrefix, common.version)),
+    store: await FileWindowHistory.open(dir, { sync: 'close' }),
     retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
   });
   const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings, recorder: feed, afterBatch: () => feed.keepUp() });

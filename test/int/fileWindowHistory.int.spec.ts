@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FileWindowHistory, windowHistoryDir } from '../../src/adapters/windowHistory/FileWindowHistory';
@@ -112,6 +112,33 @@ describe('FileWindowHistory', () => {
     await FileWindowHistory.remove(dir);
     await assert.rejects(stat(dir), { code: 'ENOENT' });
     await FileWindowHistory.remove(dir); // nothing there: no error
+  });
+
+  it("fsyncs each append, or (sync: 'close', a rebuild) each file once at close", async () => {
+    const probe = await open(path.join(await tempDir(), 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const original = proto.datasync;
+    let syncs = 0;
+    proto.datasync = function (this: unknown) {
+      syncs++;
+      return original.call(this);
+    };
+    try {
+      const counted = async (options: { sync?: 'append' | 'close' }) => {
+        syncs = 0;
+        const store = await FileWindowHistory.open(await tempDir(), options);
+        for (let i = 0; i < 3; i++) await store.append(HOUR, chunks(ID0 + 4 * i, 1, 4));
+        await store.append(HOUR + 1, chunks(ID0 + IDS_PER_HOUR, 1, 4));
+        const beforeClose = syncs;
+        await store.close();
+        return [beforeClose, syncs];
+      };
+      assert.deepEqual(await counted({}), [4, 4]);
+      assert.deepEqual(await counted({ sync: 'close' }), [0, 2]);
+    } finally {
+      proto.datasync = original;
+    }
   });
 
   it('an empty or truncated-to-nothing file is an hour with no events', async () => {

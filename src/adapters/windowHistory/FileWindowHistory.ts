@@ -37,12 +37,18 @@ interface HourFile {
 export interface FileWindowHistoryOptions {
   /** Told when a torn tail (an interrupted append) is cut, or damage stops an hour's index. */
   onRepair?: (message: string) => void;
+  /**
+   * 'append' (the default): each append is fsynced before it resolves. 'close': only `close`
+   * fsyncs, for a writer whose work counts only once it is complete (a rebuild into a version
+   * not yet active: a crash leaves a version that is never switched to).
+   */
+  sync?: 'append' | 'close';
 }
 
 /**
  * The window-event history as files, one per hour of ids (`H{hour}.chunks`), each an append-only
  * run of records in the file log's own format (length, CRC-32, payload: see
- * fileLog/recordFormat); an append is durable once fsynced. An hour's file is scanned when first
+ * fileLog/recordFormat); an append is durable once fsynced (each, or all at `close`: see `sync`). An hour's file is scanned when first
  * used: a torn tail is cut (and reported), and an index of its chunks (first and last id, offset)
  * is kept, so a resume reads only the chunks after its id. Dropping an hour deletes its file.
  * A version's history is written by one process at a time (the service, or `opsfold replay` into
@@ -53,6 +59,8 @@ export interface FileWindowHistoryOptions {
  */
 export class FileWindowHistory implements WindowHistoryStore {
   private readonly files = new Map<number, Promise<HourFile | undefined>>();
+  /** Files appended to and not fsynced yet (sync: 'close'). */
+  private readonly unsynced = new Set<FileHandle>();
 
   private constructor(private readonly dir: string, private readonly options: FileWindowHistoryOptions) {}
 
@@ -90,7 +98,8 @@ export class FileWindowHistory implements WindowHistoryStore {
     // Written at the end of the good records: what a failed append left behind is overwritten.
     let done = 0;
     while (done < out.length) done += (await file.handle.write(out, done, out.length - done, file.size + done)).bytesWritten;
-    await file.handle.datasync();
+    if (this.options.sync === 'close') this.unsynced.add(file.handle);
+    else await file.handle.datasync();
     let offset = file.size;
     chunks.forEach((c, i) => {
       const bytes = HEADER_BYTES + payloads[i].length;
@@ -130,14 +139,21 @@ export class FileWindowHistory implements WindowHistoryStore {
   async drop(hour: number): Promise<void> {
     const file = this.files.get(hour);
     this.files.delete(hour);
-    await (await file?.catch(() => undefined))?.handle.close();
+    const handle = (await file?.catch(() => undefined))?.handle;
+    if (handle) this.unsynced.delete(handle);
+    await handle?.close();
     await rm(this.path(hour), { force: true });
   }
 
+  /** Closes the files (fsynced first when appends were not: see `sync`). */
   async close(): Promise<void> {
     const files = [...this.files.values()];
     this.files.clear();
-    for (const file of files) await (await file.catch(() => undefined))?.handle.close();
+    for (const file of files) {
+      const handle = (await file.catch(() => undefined))?.handle;
+      if (handle && this.unsynced.delete(handle)) await handle.datasync();
+      await handle?.close();
+    }
   }
 
   private path(hour: number): string {
