@@ -6,6 +6,7 @@ import type { HistoryChunk, WindowHistoryStore } from '../../core/ports';
 import { readAt } from '../fileLog/readAt';
 import { checksumMatches, encodeRecords, HEADER_BYTES, hasValidHeader, payloadLength } from '../fileLog/recordFormat';
 import { scanSegment } from '../fileLog/scanSegment';
+import { syncDirectory } from '../fileLog/segmentFiles';
 
 /** Where the history of a 'windows' version is kept beside the file log. */
 export function windowHistoryDir(dataDir: string, tablePrefix: string, version: number): string {
@@ -32,6 +33,8 @@ interface HourFile {
   size: number;
   /** Every record, ids increasing. */
   chunks: Indexed[];
+  /** Created empty by this store: its directory entry is not durable until the directory is fsynced. */
+  created: boolean;
 }
 
 export interface FileWindowHistoryOptions {
@@ -99,7 +102,11 @@ export class FileWindowHistory implements WindowHistoryStore {
     let done = 0;
     while (done < out.length) done += (await file.handle.write(out, done, out.length - done, file.size + done)).bytesWritten;
     if (this.options.sync === 'close') this.unsynced.add(file.handle);
-    else await file.handle.datasync();
+    else {
+      await file.handle.datasync();
+      if (file.created) await syncDirectory(this.dir);
+    }
+    file.created = false;
     let offset = file.size;
     chunks.forEach((c, i) => {
       const bytes = HEADER_BYTES + payloads[i].length;
@@ -149,11 +156,13 @@ export class FileWindowHistory implements WindowHistoryStore {
   async close(): Promise<void> {
     const files = [...this.files.values()];
     this.files.clear();
+    const synced = this.unsynced.size > 0;
     for (const file of files) {
       const handle = (await file.catch(() => undefined))?.handle;
       if (handle && this.unsynced.delete(handle)) await handle.datasync();
       await handle?.close();
     }
+    if (synced) await syncDirectory(this.dir); // the files' entries
   }
 
   private path(hour: number): string {
@@ -187,6 +196,7 @@ export class FileWindowHistory implements WindowHistoryStore {
       if (scan.torn) {
         this.options.onRepair?.(`window-event history: cut a torn tail of ${size - scan.end} bytes (${scan.torn.reason}) at offset ${scan.end} of ${name}`);
         await handle.truncate(scan.end);
+        await handle.datasync();
       }
       const chunks: Indexed[] = [];
       let offset = 0;
@@ -200,7 +210,7 @@ export class FileWindowHistory implements WindowHistoryStore {
         chunks.push({ firstId: head.readDoubleLE(HEADER_BYTES), lastId: head.readDoubleLE(HEADER_BYTES + 8), count: head.readUInt32LE(HEADER_BYTES + 16), offset, bytes });
         offset += bytes;
       }
-      return { handle, size: scan.end, chunks };
+      return { handle, size: scan.end, chunks, created: create && size === 0 };
     } catch (error) {
       await handle.close();
       throw error;
