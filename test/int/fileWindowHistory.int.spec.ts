@@ -28,6 +28,14 @@ function chunks(first: number, n: number, per: number): HistoryChunk[] {
   return Array.from({ length: n }, (_, c) => encodeChunks(entries.slice(c * per, (c + 1) * per))[0]);
 }
 
+/** A file of HOUR written by a store of `dir` (closed since): `n` chunks of `per` events from `first`; its path. */
+async function hourFile(dir: string, first: number, n: number, per: number): Promise<string> {
+  const store = await FileWindowHistory.open(dir);
+  await store.append(HOUR, chunks(first, n, per));
+  await store.close();
+  return path.join(dir, `H${HOUR}.chunks`);
+}
+
 async function readAll(store: FileWindowHistory, hour: number, afterId: number): Promise<number[]> {
   const ids: number[] = [];
   for await (const chunk of store.read(hour, afterId)) ids.push(...decodeChunk(chunk.data).map((e) => e.id));
@@ -57,16 +65,10 @@ describe('FileWindowHistory', () => {
 
   it('cuts a torn tail (an append cut short) on first use and says so; appends go on after the good records', async () => {
     const dir = await tempDir();
-    const store = await FileWindowHistory.open(dir);
-    await store.append(HOUR, chunks(ID0, 2, 4));
-    await store.close();
-    const file = path.join(dir, `H${HOUR}.chunks`);
+    const file = await hourFile(dir, ID0, 2, 4);
     const good = (await stat(file)).size;
     // Half of a third record, as a crash in the middle of its write leaves it.
-    const third = await FileWindowHistory.open(path.join(dir, 'scratch'));
-    await third.append(HOUR, chunks(ID0 + 8, 1, 4));
-    await third.close();
-    const whole = await readFile(path.join(dir, 'scratch', `H${HOUR}.chunks`));
+    const whole = await readFile(await hourFile(path.join(dir, 'scratch'), ID0 + 8, 1, 4));
     await appendFile(file, whole.subarray(0, Math.floor(whole.length / 2)));
 
     const repairs: string[] = [];
@@ -82,10 +84,7 @@ describe('FileWindowHistory', () => {
 
   it('a chunk damaged in the middle of a file is a clear error for the resume that reaches it', async () => {
     const dir = await tempDir();
-    const store = await FileWindowHistory.open(dir);
-    await store.append(HOUR, chunks(ID0, 3, 4));
-    await store.close();
-    const file = path.join(dir, `H${HOUR}.chunks`);
+    const file = await hourFile(dir, ID0, 3, 4);
     const bytes = await readFile(file);
     bytes[Math.floor(bytes.length / 2)] ^= 0xff; // inside the second record's payload
     await writeFile(file, bytes);
@@ -143,10 +142,7 @@ describe('FileWindowHistory', () => {
 
   it('an empty or truncated-to-nothing file is an hour with no events', async () => {
     const dir = await tempDir();
-    const store = await FileWindowHistory.open(dir);
-    await store.append(HOUR, chunks(ID0, 1, 2));
-    await store.close();
-    await truncate(path.join(dir, `H${HOUR}.chunks`), 0);
+    await truncate(await hourFile(dir, ID0, 1, 2), 0);
 
     const reopened = await FileWindowHistory.open(dir);
     assert.equal(await reopened.lastId(HOUR), undefined);
