@@ -27,6 +27,7 @@ export const SETTINGS = {
   outOfOrderSeconds: { env: 'WINDOW_OUT_OF_ORDER_SECONDS', kind: 'int', default: 60, min: 0, max: 86400, doc: 'Watermark = newest event time minus this.' },
   idleCloseSeconds: { env: 'WINDOW_IDLE_CLOSE_SECONDS', kind: 'int', default: 5, min: 1, max: 86400, doc: 'A window no event reached for this long (processing time) closes.' },
   allowedLatenessSeconds: { env: 'WINDOW_ALLOWED_LATENESS_SECONDS', kind: 'int', default: 1800, min: 0, max: 30 * 86400, doc: 'Closed windows up to this far behind the watermark are revised by late data; later data goes to the late ledger.' },
+  maxFutureSeconds: { env: 'WINDOW_MAX_FUTURE_SECONDS', kind: 'int', default: 300, min: 0, max: 86400, doc: 'A metric may be at most this far ahead of its arrival time (a bad clock); a later timestamp is rejected, and no record moves the watermark past its arrival plus this.' },
   apiToken: { env: 'OPSFOLD_API_TOKEN', kind: 'secret', doc: 'When set, every /v1 route needs `Authorization: Bearer <token>`.' },
   tablesConnectionString: { env: 'TABLES_CONNECTION_STRING', kind: 'secret', doc: 'Azure Table Storage connection string; when unset, opsfold starts Azurite itself under the data dir.' },
   tablePrefix: { env: 'OPSFOLD_TABLE_PREFIX', kind: 'string', default: 'opsfold', doc: 'Prefix of every table opsfold creates (letters and digits).' },
@@ -76,6 +77,7 @@ export interface Settings {
   readonly outOfOrderSeconds: number;
   readonly idleCloseSeconds: number;
   readonly allowedLatenessSeconds: number;
+  readonly maxFutureSeconds: number;
   readonly apiToken?: string;
   readonly tablesConnectionString?: string;
   readonly tablePrefix: string;
