@@ -83,7 +83,9 @@ export async function startService(configured: Settings): Promise<Service> {
   let feedVersion = await patientVersions.activeOrFirst('windows');
   let feed = await openFeed(feedVersion);
   const source = { subscribe: (...args: Parameters<WindowEventFeed['subscribe']>) => feed.subscribe(...args) };
-  const windowStream = createWindowStream({ source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes });
+  const windowStream = createWindowStream({
+    source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
+  });
   await projections.start();
   // After a rebuild switched the windows version, the stream follows the new version's history: clients reconnect with Last-Event-ID.
   const feedTimer = setInterval(() => {
@@ -166,6 +168,7 @@ export async function startService(configured: Settings): Promise<Service> {
       ...lagGauges(await projections.consumerLag()),
       `# TYPE opsfold_window_stream_clients gauge`, `opsfold_window_stream_clients ${windowStream.stats().clients}`,
       `# TYPE opsfold_window_stream_overflows_total counter`, `opsfold_window_stream_overflows_total ${windowStream.stats().overflows}`,
+      `# TYPE opsfold_window_stream_rejected_total counter`, `opsfold_window_stream_rejected_total ${windowStream.stats().rejected}`,
       '',
     ].join('\n'),
   });

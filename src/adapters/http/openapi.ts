@@ -140,7 +140,7 @@ export const openApiDocument = {
         summary: 'Window events as Server-Sent Events: one `window` event (with its `id`) per emitted window revision',
         description: 'Resume with the `Last-Event-ID` header (from a durable history of the last OPSFOLD_WINDOW_HISTORY_HOURS). Heartbeat comments every ' +
           'OPSFOLD_SSE_HEARTBEAT_SECONDS. A client with more than OPSFOLD_SSE_MAX_BUFFERED_BYTES waiting is sent `event: overflow` and disconnected; ' +
-          '`event: truncated` first when the history no longer reaches back to `Last-Event-ID`.',
+          '`event: truncated` first when the history no longer reaches back to `Last-Event-ID`. Beyond OPSFOLD_SSE_MAX_CLIENTS clients, 503 with Retry-After.',
         parameters: [
           q('key', { type: 'string' }, false, 'Only windows of this counter key.'),
           q('tenant', { type: 'string' }, false, 'With vm: only the per-VM windows of this VM.'),
@@ -152,6 +152,7 @@ export const openApiDocument = {
           '200': { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
           '400': errorResponse('Invalid parameter or Last-Event-ID'),
           '401': errorResponse('Missing or wrong bearer token'),
+          '503': errorResponse('OPSFOLD_SSE_MAX_CLIENTS clients are connected (code too_many_clients); try again after Retry-After seconds'),
         },
       },
     },
