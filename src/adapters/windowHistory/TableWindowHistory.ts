@@ -7,8 +7,11 @@ import {
 const PACKED = 'h1:';
 /** Blocks (chunks) a read of a resume aims at. */
 const PAGE_BLOCKS = 8;
-/** The ids the first read of an hour spans: a minute's. */
-const FIRST_SPAN_IDS = 6 * CHUNK_SPAN_IDS;
+/**
+ * The ids the first read of an hour spans: a second's, so a read holds at most what one second
+ * of emissions packed (flushes seal a chunk a second; 2,000 events make one more).
+ */
+const FIRST_SPAN_IDS = CHUNK_SPAN_IDS / 10;
 
 /**
  * The window-event history in Table Storage (the layout is in projections/windowEventHistory):
@@ -40,8 +43,9 @@ export class TableWindowHistory implements WindowHistoryStore {
   }
 
   /**
-   * Reads the hour a range of rows at a time, aiming at PAGE_BLOCKS blocks a read (a stretch of
-   * bursts in narrower ranges, a quiet one in wider): a resume holds a few chunks, not the hour.
+   * Reads the hour a range of rows at a time, from a second's ids, then aiming at PAGE_BLOCKS
+   * blocks a read (bursts in narrower ranges, quiet stretches in wider, up to 4× the last): a
+   * resume holds a few chunks, not the hour.
    */
   async *read(hour: number, after: number): AsyncGenerator<HistoryChunk> {
     const table = await this.table(hour);
