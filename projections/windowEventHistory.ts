@@ -143,6 +143,15 @@ export class ChunkBuilder {
 
   /** The chunk of the events added since the last seal (at least one), and a fresh start. */
   seal(): HistoryChunk {
+    const chunk = this.peek();
+    this.strings.clear();
+    this.at = 0;
+    this.n = 0;
+    return chunk;
+  }
+
+  /** The chunk of the events added since the last seal (at least one), as a copy: the builder goes on filling it. */
+  peek(): HistoryChunk {
     const texts = [...this.strings.keys()].map((text) => Buffer.from(text, 'utf8'));
     let size = 2 + 2 + 16 + this.at;
     for (const t of texts) {
@@ -159,11 +168,7 @@ export class ChunkBuilder {
     at = out.writeDoubleLE(this.firstId, at);
     at = out.writeDoubleLE(this.firstStart, at);
     this.events.copy(out, at, 0, this.at);
-    const chunk: HistoryChunk = { firstId: this.firstId, lastId: this.lastId, count: this.n, data: out };
-    this.strings.clear();
-    this.at = 0;
-    this.n = 0;
-    return chunk;
+    return { firstId: this.firstId, lastId: this.lastId, count: this.n, data: out };
   }
 
   private ref(text: string | undefined): number {

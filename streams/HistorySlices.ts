@@ -62,7 +62,8 @@ export class HistorySlices {
     const shared = after < chunk.firstId && this.readers > 0;
     reader.skipThrough(after);
     for (let index = 0; ; index++) {
-      const key = `${chunk.firstId}/${sliceBytes}/${index}`;
+      // A chunk still being filled is read as a copy of its start: the count tells the copies apart.
+      const key = `${chunk.firstId}/${chunk.count}/${sliceBytes}/${index}`;
       let slice = shared ? this.cache.get(key) : undefined;
       if (slice) {
         this.cache.delete(key); // most recently used last

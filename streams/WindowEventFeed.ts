@@ -153,14 +153,15 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
 
   /**
    * The chunks holding the events with an id above `after`, oldest first: the durable ones, hour
-   * by hour and one read at a time, then the ones not written yet. Those are taken (and the chunk
-   * being filled sealed) synchronously, before the first read, so an event whose write completes
-   * meanwhile is read from one place or the other, maybe both (see ResumableFeed). A chunk may
-   * hold ids up to `after` too: the reader skips them (ChunkReader.skipThrough).
+   * by hour and one read at a time, then the ones not written yet. Those are taken (the chunk
+   * being filled as a copy, so many resumes do not cut the history into small chunks)
+   * synchronously, before the first read, so an event whose write completes meanwhile is read
+   * from one place or the other, maybe both (see ResumableFeed). A chunk may hold ids up to
+   * `after` too: the reader skips them (ChunkReader.skipThrough).
    */
   async *history(after: number): AsyncGenerator<HistoryChunk> {
-    this.seal();
     const memory = this.pending.map((p) => p.chunk);
+    if (this.builder.count > 0) memory.push(this.builder.peek());
     let last = after;
     const hours = [...this.hours].filter((h) => h >= hourOfId(after)).sort((a, b) => a - b);
     for (const hour of hours) {
