@@ -10,6 +10,14 @@ export const HISTORY_SLICE_BYTES = 32 * 1024;
 /** Bytes of frames of live events a resume queues while it reads the history, unless told otherwise. */
 export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
+/**
+ * A resume's pause after each slice: what the sink asks for, then a turn of the event loop. Its
+ * writes may all complete at once (a fast reader on loopback) and its chunks come from a cache:
+ * without the turn, one resume could run through the whole history while nothing else (other
+ * clients, new connections) gets a turn.
+ */
+const giveWay = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** What a resumable subscription needs of a feed. */
 export interface ResumableFeed {
   /** Every batch of events from now on, ids increasing; returns a function that stops it. */
@@ -74,6 +82,10 @@ export function subscribeResumable(feed: ResumableFeed, filter: WindowFilter, si
     }
     if (queuedBytes > maxQueuedBytes) queue = undefined;
   });
+  const paced = async (): Promise<void> => {
+    await sink.ready?.();
+    await giveWay();
+  };
   const slices = feed.historySlices ?? new HistorySlices(0);
   const leaveSlices = resuming ? slices.open() : () => undefined;
   function stop(): void {
@@ -93,7 +105,7 @@ export function subscribeResumable(feed: ResumableFeed, filter: WindowFilter, si
         const selected = all ? slice : slice.filter((e) => matchesWindow(filter, e.event));
         if (selected.length === 0) continue;
         deliver(selected);
-        await sink.ready?.();
+        await paced();
         if (closed) return seen;
       }
     }
@@ -107,7 +119,7 @@ export function subscribeResumable(feed: ResumableFeed, filter: WindowFilter, si
     for (let i = 0; i < entries.length; i++) {
       if ((bytes += approxFrameBytes(entries[i])) < sliceBytes && i < entries.length - 1) continue;
       deliver(from === 0 && i === entries.length - 1 ? entries : entries.slice(from, i + 1));
-      await sink.ready?.();
+      await paced();
       if (closed) return false;
       from = i + 1;
       bytes = 0;
