@@ -17,7 +17,9 @@
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
  * Each phase runs in a process of its own. Target: the full replay into Table Storage ≤ 2× the baseline's time.
  * Then the SSE fan-out (sseFanout.ts, also runnable alone: node dist/test/bench/sseFanout.js):
- * 1,000 subscribers of GET /v1/stream/windows; target p99 emitted → received < 50 ms.
+ * 1,000 subscribers of GET /v1/stream/windows; target p99 emitted → received < 50 ms. Then the
+ * SSE resume (sseResume.ts, also alone: node dist/test/bench/sseResume.js [--clients N] [--paused]):
+ * 300 subscribers resuming from id 0 over an hour's history; the server's peak RSS and RSS after.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -40,6 +42,7 @@ import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { runSseBench } from './sseFanout';
+import { runSseResumeBench } from './sseResume';
 
 const TENANTS = 200;
 const VMS = 10;
@@ -336,7 +339,10 @@ async function main(): Promise<void> {
     await rm(root, { recursive: true, force: true });
   }
   // 6. SSE fan-out to 1,000 subscribers (its own processes and threads; see sseFanout.ts)
-  if (process.env.BENCH_SKIP_SSE !== '1') await runSseBench();
+  if (process.env.BENCH_SKIP_SSE !== '1') {
+    await runSseBench();
+    await runSseResumeBench();
+  }
 }
 
 if (process.env.BENCH_PHASE) {
