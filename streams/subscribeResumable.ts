@@ -39,9 +39,9 @@ export interface ResumableFeed {
  * Delivers a feed's matching events to `sink`, each once and in id order. Without `after`: live
  * batches. With it, a resume: the history after `after` is read chunk by chunk and handed on in
  * slices, each awaited with `sink.ready` (a slow consumer paces the reading; a resume holds one
- * chunk's bytes and one slice, however far back it starts). Live batches are queued meanwhile,
- * up to `maxQueuedBytes` of JSON; past it the queue is dropped, and once this pass ends another
- * reads on from the history. When a pass ends with its queue whole, the queue is sent (paced the
+ * chunk's bytes and one slice, however far back it starts; it gives way to other work after each
+ * slice). Live batches are queued meanwhile, up to about `maxQueuedBytes` of frames; past it the
+ * queue is dropped, and once this pass ends another reads on from the history. When a pass ends with its queue whole, the queue is sent (paced the
  * same way) and the subscription is live. Listening starts before a pass takes its snapshot, so
  * an event emitted meanwhile is in one or the other, never in neither.
  *
@@ -100,14 +100,17 @@ export function subscribeResumable(feed: ResumableFeed, filter: WindowFilter, si
   const pass = async (seen: number): Promise<number> => {
     for await (const chunk of feed.history(seen)) {
       if (closed) return seen;
+      let delivered = false;
       for (const slice of slices.of(chunk, seen, sliceBytes)) {
         seen = slice[slice.length - 1].id;
         const selected = all ? slice : slice.filter((e) => matchesWindow(filter, e.event));
         if (selected.length === 0) continue;
         deliver(selected);
+        delivered = true;
         await paced();
         if (closed) return seen;
       }
+      if (!delivered) await giveWay(); // a filter that matches little still lets others in
     }
     return seen;
   };
