@@ -99,7 +99,7 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   }
   const tables = settings.tablesConnectionString === undefined && settings.tablesEndpoint !== undefined
     ? TableStorageStore.fromEndpoint(httpsEndpoint(settings.tablesEndpoint), azureCredential())
-    : TableStorageStore.fromConnectionString(connectionString!);
+    : tableStoreFrom(connectionString!);
   const distributed = eventHubsConfigured(settings);
   const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
   const appender: EventAppender = producer ? new EventHubsAppender(producer) : log;
@@ -122,6 +122,15 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   };
 }
 
+
+/** The SDK's own refusal of a connection string, named after its setting (its message is not shown: it may quote the value). */
+function tableStoreFrom(connectionString: string): TableStorageStore {
+  try {
+    return TableStorageStore.fromConnectionString(connectionString);
+  } catch {
+    throw new ConfigError('TABLES_CONNECTION_STRING', 'TABLES_CONNECTION_STRING was refused by the Table Storage client; check its AccountName, AccountKey and TableEndpoint (the value is a secret and is not shown)');
+  }
+}
 
 function httpsEndpoint(endpoint: string): string {
   if (!/^https:\/\/[^/]+/i.test(endpoint)) throw new ConfigError('TABLES_ENDPOINT', `TABLES_ENDPOINT must be an https:// Table Storage endpoint, got ${JSON.stringify(endpoint)}`);
