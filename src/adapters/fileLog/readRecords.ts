@@ -31,7 +31,10 @@ export async function* readRecords(from: number, options: ReadRecordsOptions): A
   try {
     let generation = appendGeneration(options.dir);
     let { end, segments } = await options.probeEnd();
-    if (from > end) throw new CorruptLogError(`position ${from} is beyond the end of the log (${end}) in ${options.dir}`);
+    if (from > end) {
+      throw new CorruptLogError(`position ${from} is beyond the end of the log (${end}) in ${options.dir}; if its tail was cut after this position `
+        + 'was read (see damaged/ in it), `opsfold replay --projection all` rebuilds the projections from what the log holds');
+    }
     let position = from;
     while (!stopped()) {
       if (position < end) {
