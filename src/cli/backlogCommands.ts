@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { FileLog } from '../adapters/fileLog/FileLog';
 import { createProducer, eventHubsConfigured } from '../adapters/eventHubs/azureClients';
 import { EventHubsAppender } from '../adapters/eventHubs/EventHubsAppender';
-import { openRuntime } from '../runtime';
+import { noteLogRepair, openRuntime } from '../runtime';
 import { backlogTables } from '../../projections/projectionCatalog';
 import { resolveSecrets } from '../config/secrets';
 import { parseBacklogCsv, type LineError } from '../core/backlogCsv';
@@ -45,7 +45,7 @@ export async function importBacklogCommand(file: string, o: { team: string; time
   // The file log is read back for the samples it holds; an Event Hub cannot be, so there the projection's sample rows answer.
   const distributed = eventHubsConfigured(settings);
   const rt = distributed ? await openRuntime(settings, { log: false }) : undefined;
-  const log = rt ? rt.appender : await FileLog.open(join(settings.dataDir, 'log'));
+  const log = rt ? rt.appender : await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
   try {
     let inLog: Map<number, number> | undefined;
     if (rt) {
@@ -100,7 +100,7 @@ export async function pollBacklogCommand(o: { team?: string }, flags: Flags): Pr
   if (teams.length === 0) throw new InvalidInputError(`--team "${o.team}" is not in BACKLOG_TEAMS (${configured.map((t) => t.team).join(', ')})`, { parameter: '--team' });
   const client = serviceNowClientFrom(settings, note);
   const producer = eventHubsConfigured(settings) ? createProducer(settings, settings.eventHubName) : undefined;
-  const log = producer ? new EventHubsAppender(producer) : await FileLog.open(join(settings.dataDir, 'log'));
+  const log = producer ? new EventHubsAppender(producer) : await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
   try {
     const outcome = await pollAndRecord(teams, client, log);
     for (const f of outcome.failures) process.stderr.write(`opsfold poll-backlog: ${f.team}: ${f.message}\n`);

@@ -5,6 +5,7 @@ import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
 import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
+import { logCheckCommand, logSalvageCommand } from './logCommands';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -126,6 +127,16 @@ export function main(argv: string[]): void {
 
   program.command('cleanup').description("drop every version of a projection's tables").requiredOption('--projection <name>', 'windows, rejects or backlog').addOption(dataDir())
     .action((o) => exitWith(() => cleanupCommand(o.projection, flagsOf(o))));
+
+  const log = program.command('log').description('check the file log for damage, and move damage aside')
+    .addHelpText('after', '\nA read that meets damage stops `start` and `replay` with its position: `log check` lists every damaged range,\n`log salvage` moves them aside into <data-dir>/log/damaged/ and keeps every readable record at its position.');
+  log.command('check').description('read every record of every segment; list every damaged range (segment, offsets, reason) and count the readable records; exit 1 when damaged')
+    .addOption(dataDir())
+    .action((o) => exitWith(() => logCheckCommand(flagsOf(o))));
+  log.command('salvage').description('move every damaged range into <data-dir>/log/damaged/ and put padding of the same length in its place, keeping every readable record at its position')
+    .addOption(dataDir())
+    .addHelpText('after', '\nRefused while a service runs on the data dir: stop it first, and run no replay meanwhile. Positions do not move, so the\nprojections\' checkpoints stay valid; `opsfold replay --projection all` afterwards drops what was folded from the damaged records.')
+    .action((o) => exitWith(() => logSalvageCommand(flagsOf(o))));
 
   program.command('config').description('print the effective settings and where each came from (secrets masked)').addOption(dataDir())
     .action((o) => exitWith(() => configCommand(flagsOf(o))));
