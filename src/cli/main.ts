@@ -88,13 +88,18 @@ export function main(argv: string[]): void {
     .description('append SPOC messages through the same validation as the API').addOption(dataDir())
     .action((file, o) => exitWith(() => ingestCommand(file, flagsOf(o))));
 
-  program.command('import-backlog').argument('<file>', 'CSV with a header naming timestamp and backlog_incident_count (other columns are ignored)')
+  program.command('import-backlog').argument('<file>', 'CSV with a header naming a time column (timestamp or time) and a count column (backlog_incident_count or inc_count); other columns are ignored')
     .description("append one team's backlog history; all or nothing, with line-numbered errors; the same rows twice add nothing")
     .requiredOption('--team <name>', 'the team the history belongs to')
-    .requiredOption('--timezone <iana>', 'time zone of timestamps without an offset, e.g. America/New_York')
+    .requiredOption('--timezone <iana>', 'time zone of timestamps without an offset (the zone of the machine that wrote them), e.g. America/Chicago')
+    .option('--time-column <name>', 'the header of the time column, when it is neither timestamp nor time')
+    .option('--count-column <name>', 'the header of the count column, when it is neither backlog_incident_count nor inc_count')
+    .option('--keep-creation-row', 'import the 0 that the original job wrote as the first row of an inc_count file when it created it (left out by default)')
     .addOption(dataDir())
-    .addHelpText('after', '\nA naive time that occurs twice when the clocks go back is the earlier instant; one the clocks skip is an error.\nExample: opsfold import-backlog --team EUC --timezone America/New_York euc_backlog.csv')
-    .action((file, o) => exitWith(() => importBacklogCommand(file, { team: o.team, timezone: o.timezone }, flagsOf(o))));
+    .addHelpText('after', '\nA naive time that occurs twice when the clocks go back is the earlier instant; one the clocks skip is an error.\nExample: opsfold import-backlog --team EUC --timezone America/Chicago backlog_data_euc_incidents.csv')
+    .action((file, o) => exitWith(() => importBacklogCommand(file, {
+      team: o.team, timezone: o.timezone, timeColumn: o.timeColumn, countColumn: o.countColumn, keepCreationRow: o.keepCreationRow === true,
+    }, flagsOf(o))));
 
   program.command('poll-backlog').description("read each BACKLOG_TEAMS team's open incident count from ServiceNow now, once, and append the samples")
     .option('--team <name>', 'only this team of BACKLOG_TEAMS').addOption(dataDir())
