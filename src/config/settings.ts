@@ -46,7 +46,7 @@ export const SETTINGS = {
   windowEventHubName: { env: 'WINDOW_EVENTHUB_NAME', kind: 'string', default: 'opsfold-windows', doc: 'Event Hub that window events are published to (partition key: counter key), when Event Hubs is configured.' },
   backlogTimezone: { env: 'BACKLOG_TIMEZONE', kind: 'timezone', default: 'UTC', doc: 'IANA time zone of the backlog: the daily poll time and the local dates of the snapshots (never the machine\'s zone).' },
   backlogPollAt: { env: 'BACKLOG_POLL_AT', kind: 'timeOfDay', default: '19:00', doc: 'Local time of the daily ServiceNow poll, HH:mm.' },
-  backlogTeams: { env: 'BACKLOG_TEAMS', kind: 'backlogTeams', doc: 'Teams to poll, JSON: [{"team":"EUC","query":"active=true^assignment_group.name=EUC"}].' },
+  backlogTeams: { env: 'BACKLOG_TEAMS', kind: 'backlogTeams', doc: 'Teams to poll, JSON: [{"team":"EUC","query":"active=true^assignment_group.name=EUC"}]; an entry may add "table" (default incident, e.g. sc_task), "timezone" and "pollAt" of its own.' },
   serviceNowInstanceUrl: { env: 'SERVICENOW_INSTANCE_URL', kind: 'httpsOrLoopbackUrl', doc: 'ServiceNow instance, https://<name>.service-now.com (plain http only on loopback, for tests).' },
   serviceNowAuth: { env: 'SERVICENOW_AUTH', kind: 'serviceNowAuth', default: 'basic', doc: 'basic, or oauth (password grant at /oauth_token.do, then Bearer).' },
   serviceNowUsername: { env: 'SERVICENOW_USERNAME', kind: 'string', doc: 'ServiceNow user (or Key Vault secret SERVICENOW_USERNAME_SECRET).' },
