@@ -1,7 +1,7 @@
-import type { RowTable } from '../src/core/ports';
+import type { RowTable, TableStore } from '../src/core/ports';
 import type { LateMetric } from '../src/core/windowMath';
 import { decodeLatePage } from './lateLedger';
-import { positionRow } from './projectionCatalog';
+import { positionRow, windowTables } from './projectionCatalog';
 
 /** Which late metrics to list: the first `limit` in log order, of one key and/or one tenant when given. */
 export interface LateQuery {
@@ -17,6 +17,11 @@ export type LateEntry = Pick<LateMetric, 'key' | 'tenant' | 'vm' | 't' | 'value'
 export interface ScopedLedger {
   scope: string;
   table: RowTable;
+}
+
+/** The ledgers of one windows version, a table per scope (`versions.scopes('windows', version)`), for readLate. */
+export async function lateLedgers(store: Pick<TableStore, 'rowTable'>, prefix: string, version: number, scopes: readonly string[]): Promise<ScopedLedger[]> {
+  return Promise.all(scopes.map(async (scope) => ({ scope, table: await store.rowTable(windowTables(prefix, version, scope).late) })));
 }
 
 /** Pages read per request: a page holds up to 2,000 metrics, and most listings end within the first. */
