@@ -167,19 +167,18 @@ function idOf(page: Page, s: string): number {
 /** The characters `m` adds to the page's JSON (its new strings and record included); the page's size is their sum. */
 function costOf(page: Page, m: LateMetric): number {
   let chars = numberChars(m.index) + numberChars(m.t) + numberChars(m.value) + 6;
-  let fresh: string[] | undefined; // strings new to the page, in the order append gives them ids
-  for (const s of [m.key, m.tenant, m.vm]) {
-    let id = page.strings.get(s);
-    if (id === undefined) {
-      const at = (fresh ??= []).indexOf(s);
-      if (at < 0) {
-        fresh.push(s);
-        chars += JSON.stringify(s).length + 1;
-      }
-      id = page.strings.size + (at < 0 ? fresh.length - 1 : at);
-    }
-    chars += numberChars(id);
-  }
+  // Strings new to the page get the next ids in the order append gives them: key, tenant, VM (one id for a string met twice).
+  const size = page.strings.size;
+  const keyNew = !page.strings.has(m.key);
+  const tenantNew = m.tenant !== m.key && !page.strings.has(m.tenant);
+  const vmNew = m.vm !== m.key && m.vm !== m.tenant && !page.strings.has(m.vm);
+  if (keyNew) chars += JSON.stringify(m.key).length + 1;
+  if (tenantNew) chars += JSON.stringify(m.tenant).length + 1;
+  if (vmNew) chars += JSON.stringify(m.vm).length + 1;
+  const keyId = keyNew ? size : page.strings.get(m.key)!;
+  const tenantId = tenantNew ? size + (keyNew ? 1 : 0) : m.tenant === m.key ? keyId : page.strings.get(m.tenant)!;
+  const vmId = vmNew ? size + (keyNew ? 1 : 0) + (tenantNew ? 1 : 0) : m.vm === m.key ? keyId : m.vm === m.tenant ? tenantId : page.strings.get(m.vm)!;
+  chars += numberChars(keyId) + numberChars(tenantId) + numberChars(vmId);
   const record = page.records[page.records.length - 1];
   if (record === undefined || record[0] !== m.position || record[1] !== m.watermark) chars += numberChars(m.position) + numberChars(m.watermark) + 4;
   return chars;

@@ -19,9 +19,9 @@ import type { Checkpoint, ProjectionVersions } from './projectionVersions';
 const READ_BATCH_BYTES = 512 * 1024;
 /**
  * Late-ledger pages waiting to be written (JSON characters) before they are written at once, flush
- * or not: a log of mostly too-late metrics holds memory to this, however long (~130,000 metrics).
+ * or not: a log of mostly too-late metrics holds memory to this, however long (~30,000 metrics).
  */
-const LATE_PENDING_CHARS = 4_000_000;
+const LATE_PENDING_CHARS = 1_000_000;
 
 export interface WindowsProjectorOptions {
   log: EventLog;
