@@ -20,6 +20,7 @@ import { LocalProjections, type ConsumerLag, type ProjectionHost } from './local
 import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
+import { lateLedgers } from '../projections/lateQueries';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
@@ -136,6 +137,10 @@ export async function startService(configured: Settings): Promise<Service> {
     rejects: async () => {
       const v = projections.versions.rejects;
       return unionRowTable(rt.tables, await scopes('rejects', v), (scope) => rejectTables(prefix, v, scope).rejects);
+    },
+    late: async () => {
+      const v = projections.versions.windows;
+      return lateLedgers(rt.tables, prefix, v, await scopes('windows', v));
     },
     backlog: backlog.api,
     windowStream,

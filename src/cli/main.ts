@@ -6,6 +6,7 @@ import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
 import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
 import { logCheckCommand, logSalvageCommand } from './logCommands';
+import { lateCommand } from './lateCommand';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -108,6 +109,10 @@ export function main(argv: string[]): void {
   program.command('rejects').description('list the rejects ledger (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many rows', '1000')
     .action((o) => exitWith(() => rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
+
+  program.command('late').description('list the late-events ledger: metrics later than the allowed lateness, in log order (JSON lines)').addOption(dataDir())
+    .option('--limit <n>', 'at most this many metrics', '1000').option('--key <key>', 'only this counter key').option('--tenant <tenant>', 'only this tenant')
+    .action((o) => exitWith(() => lateCommand({ ...flagsOf(o), limit: Number(o.limit), key: o.key, tenant: o.tenant })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())
