@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
-import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
+import { cleanupCommand, configCommand, ingestCommand, quarantineCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
@@ -102,6 +102,10 @@ export function main(argv: string[]): void {
   program.command('rejects').description('list the rejects ledger (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many rows', '1000')
     .action((o) => exitWith(() => rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
+
+  program.command('quarantine').description('list what the projections set aside: records or metrics they could not apply (JSON lines)').addOption(dataDir())
+    .option('--projection <name>', 'only this projection: windows, rejects or backlog').option('--limit <n>', 'at most this many entries', '1000')
+    .action((o) => exitWith(() => quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())
