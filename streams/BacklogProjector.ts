@@ -114,7 +114,7 @@ export class BacklogProjector {
         }
       }
       this.options.onProgress?.(position);
-      if (this.pendingSamples.length > 0 || now() - lastFlush >= flushIntervalMs) {
+      if (this.pendingSamples.length > 0 || quarantine.pending > 0 || now() - lastFlush >= flushIntervalMs) {
         await this.flush(t, position);
         lastFlush = now();
       }

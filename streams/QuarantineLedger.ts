@@ -25,7 +25,7 @@ export class QuarantineLedger {
   private readonly parts = new Map<number, 'record' | Set<number>>();
   /** Row keys of the entries loaded or taken, and whether this run has counted them yet. */
   private readonly known = new Map<string, { position: number; counted: boolean }>();
-  private pending: Row[] = [];
+  private unwritten: Row[] = [];
   private counted: number;
 
   private constructor(private readonly table: RowTable, private readonly options: QuarantineLedgerOptions) {
@@ -47,6 +47,11 @@ export class QuarantineLedger {
     return this.counted;
   }
 
+  /** Entries taken and not written yet: a projector that writes only when it has something to write has this. */
+  get pending(): number {
+    return this.unwritten.length;
+  }
+
   /** The sink the fold hands refused records and metrics to. */
   readonly sink: QuarantineSink = (entry) => this.take(entry);
 
@@ -66,20 +71,20 @@ export class QuarantineLedger {
     const key = quarantineRowKey(entry.position, entry.index);
     if (!this.known.has(key)) {
       this.remember(entry.position, entry.index);
-      this.pending.push(quarantineRow(entry, (this.options.now ?? Date.now)()));
+      this.unwritten.push(quarantineRow(entry, (this.options.now ?? Date.now)()));
     }
     this.count1(key);
   }
 
   /** Makes the entries taken so far durable. */
   async write(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const rows = this.pending;
-    this.pending = [];
+    if (this.unwritten.length === 0) return;
+    const rows = this.unwritten;
+    this.unwritten = [];
     try {
       await this.table.upsert(rows);
     } catch (error) {
-      this.pending = rows.concat(this.pending);
+      this.unwritten = rows.concat(this.unwritten);
       throw error;
     }
   }

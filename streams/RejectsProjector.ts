@@ -82,7 +82,7 @@ export class RejectsProjector {
         }
       }
       this.options.onProgress?.(position);
-      if (pending.length > 0 || Date.now() - lastFlush >= flushIntervalMs) await flush();
+      if (pending.length > 0 || quarantine.pending > 0 || Date.now() - lastFlush >= flushIntervalMs) await flush();
     }
     await flush();
     return this.rejected;

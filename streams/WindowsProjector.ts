@@ -105,6 +105,8 @@ export class WindowsProjector {
   /** The rebuild's write of sealed slots in flight: blocks of slots that ended by `endedBy` are on their way to the table. */
   private sealing?: { endedBy: number; done: Promise<void> };
   private ledger?: QuarantineLedger;
+  /** The failure of a write of this run: nothing is written after it. */
+  private broken?: { error: unknown };
   private readonly probed = new Map<string, string>();
   private readonly options: WindowsProjectorOptions;
   /** The sink the caller gave, told of each entry after the ledger took it. */
@@ -352,6 +354,7 @@ export class WindowsProjector {
 
   /** Writes the dirty blocks of the slots that ended by `endedBy` (the watermark's slot start). */
   private async writeSealed(folder: WindowFolder, endedBy: number, minute: BlockTable, vmMinute: BlockTable): Promise<void> {
+    if (this.broken) throw this.broken.error;
     const position = this.processedThrough;
     const cross = folder.cross.takeDirty(position, endedBy);
     const perVm = folder.perVm.takeDirty(position, endedBy);
@@ -359,7 +362,14 @@ export class WindowsProjector {
     // for them reads them back from the table once this write is done (see prefetch).
     folder.cross.evict(endedBy);
     folder.perVm.evict(endedBy);
-    await Promise.all([minute.write(cross), vmMinute.write(perVm)]);
+    try {
+      checkKeys(minute, cross);
+      checkKeys(vmMinute, perVm);
+      await Promise.all([minute.write(cross), vmMinute.write(perVm)]);
+    } catch (error) {
+      this.broken ??= { error };
+      throw error;
+    }
   }
 
   /** What a flush writes, taken from the state at once (blocks encoded), so that the state may move on while it is written. */
@@ -380,10 +390,30 @@ export class WindowsProjector {
     return { position, crossBlocks, vmBlocks, lateRows, cross, catalogRows, quarantined: this.ledger?.count ?? 0 };
   }
 
-  private async flush(folder: WindowFolder, t: ProjectionTables, content = this.takeFlush(folder)): Promise<void> {
+  /**
+   * Writes what a flush took, then the checkpoint. A flush that failed took blocks it did not write: no later flush of
+   * this run may write a checkpoint past them, so each fails with the same error (the run is over; a new one re-reads).
+   */
+  private async flush(folder: WindowFolder, t: ProjectionTables, content?: FlushContent): Promise<void> {
+    if (this.broken) throw this.broken.error;
+    try {
+      await this.write(folder, t, content ?? this.takeFlush(folder));
+    } catch (error) {
+      this.broken ??= { error };
+      throw error;
+    }
+  }
+
+  private async write(folder: WindowFolder, t: ProjectionTables, content: FlushContent): Promise<void> {
     const { position, crossBlocks, vmBlocks, lateRows, cross, catalogRows, quarantined } = content;
     const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
     if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
+    // Every key is tried first, so that keys the store refuses fail the flush before anything of it is written:
+    // a block written with a metric that a careful pass then quarantines would keep it (its position says it has it).
+    checkKeys(t.minute, crossBlocks);
+    checkKeys(t.vmMinute, vmBlocks);
+    checkRowKeys(t.late, lateRows);
+    checkRowKeys(t.catalog, catalogRows);
     await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows), t.ledger.write()]);
     const checkpoint: Checkpoint = {
       position, resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, atMs: Date.now(), quarantined,
@@ -440,10 +470,26 @@ function keptOf(metrics: readonly Metric[], part: QuarantinedPart | undefined): 
  */
 function probesOf(m: Metric, position: number, index: number, lateBound: number, t: ProjectionTables): [string, () => Promise<unknown>][] {
   const ws = windowStartOf(m.t);
-  if (ws + WINDOW_SECONDS <= lateBound) return [[JSON.stringify(['late', m.key]), () => t.late.get([m.key], positionRow(position, index))]];
+  if (ws + WINDOW_SECONDS <= lateBound) {
+    const row = positionRow(position, index);
+    return [[JSON.stringify(['late', m.key]), async () => (t.late.checkKeys ? t.late.checkKeys([m.key], row) : t.late.get([m.key], row))]];
+  }
   const slot = slotStartOf(ws);
   return [
-    [JSON.stringify(['minute', m.key, slot]), () => t.minute.read([m.key], slot)],
-    [JSON.stringify(['vmMinute', m.tenant, m.vm, slot]), () => t.vmMinute.read([m.tenant, m.vm], slot)],
+    [JSON.stringify(['minute', m.key, slot]), () => tryBlock(t.minute, [m.key], slot)],
+    [JSON.stringify(['vmMinute', m.tenant, m.vm, slot]), () => tryBlock(t.vmMinute, [m.tenant, m.vm], slot)],
   ];
+}
+
+/** Tries a block's keys: without I/O where the table can, else by reading it. */
+async function tryBlock(table: BlockTable, partition: readonly string[], slot: number): Promise<unknown> {
+  return table.checkKeys ? table.checkKeys(partition, slot) : table.read(partition, slot);
+}
+
+function checkKeys(table: BlockTable, blocks: readonly StoredBlock[]): void {
+  if (table.checkKeys) for (const b of blocks) table.checkKeys(b.partition, b.row);
+}
+
+function checkRowKeys(table: RowTable, rows: readonly Row[]): void {
+  if (table.checkKeys) for (const r of rows) table.checkKeys(r.partition, r.row);
 }
