@@ -66,14 +66,19 @@ export class QuarantineLedger {
     return part;
   }
 
-  /** Takes an entry; it is written with the next `write`. */
+  /**
+   * Takes an entry; it is written with the next `write`. A new one is counted (no checkpoint can
+   * have counted an entry that was not in the ledger); one the ledger holds already changes nothing.
+   */
   take(entry: QuarantineEntry): void {
     const key = quarantineRowKey(entry.position, entry.index);
-    if (!this.known.has(key)) {
-      this.remember(entry.position, entry.index);
-      this.unwritten.push(quarantineRow(entry, (this.options.now ?? Date.now)()));
+    if (this.known.has(key)) {
+      this.count1(key);
+      return;
     }
-    this.count1(key);
+    this.remember(entry.position, entry.index).counted = true;
+    this.counted++;
+    this.unwritten.push(quarantineRow(entry, (this.options.now ?? Date.now)()));
   }
 
   /** Makes the entries taken so far durable. */
@@ -89,15 +94,17 @@ export class QuarantineLedger {
     }
   }
 
-  private remember(position: number, index: number | undefined): void {
-    this.known.set(quarantineRowKey(position, index), { position, counted: false });
+  private remember(position: number, index: number | undefined): { position: number; counted: boolean } {
+    const known = { position, counted: false };
+    this.known.set(quarantineRowKey(position, index), known);
     const part = this.parts.get(position);
     if (index === undefined) this.parts.set(position, 'record');
     else if (part === undefined) this.parts.set(position, new Set([index]));
     else if (part !== 'record') part.add(index);
+    return known;
   }
 
-  /** Counts an entry once, unless the checkpoint this run resumed from counted it already. */
+  /** Counts an entry of the ledger once, unless the checkpoint this run resumed from counted it already. */
   private count1(key: string): void {
     const entry = this.known.get(key);
     if (!entry || entry.counted) return;
