@@ -265,8 +265,9 @@ export class WindowsProjector {
   }
 
   /**
-   * Tries the storage keys each metric needs (its blocks, or its late-ledger row) by reading them,
-   * once per block; a metric whose keys the store refuses is quarantined and left out.
+   * Tries the storage keys each metric needs (its blocks, or its late-ledger row), once per block:
+   * with the tables' checkKeys (no I/O), else by reading them. A metric whose keys the store
+   * refuses is quarantined and left out.
    */
   private async probe(position: number, kept: Kept, folder: WindowFolder, t: ProjectionTables): Promise<Kept> {
     if (this.probed.size > MAX_PROBED) this.probed.clear();
