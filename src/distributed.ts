@@ -26,6 +26,8 @@ export interface DistributedStats {
   /** The slowest owned partition's watermark (event time, epoch seconds). */
   watermark: number;
   rejected: number;
+  /** The oldest last flush of the owned partitions' windows projectors (epoch ms); undefined when none is owned. */
+  lastFlushAtMs?: number;
 }
 
 export interface DistributedOptions {
@@ -71,6 +73,7 @@ export class DistributedProjections {
       revisions: sum(all.map(([, p]) => p.windows.stats.revisions)),
       watermark: all.length === 0 ? -Infinity : Math.min(...all.map(([, p]) => p.windows.stats.watermark)),
       rejected: sum(all.map(([, p]) => p.rejects.rejected)),
+      lastFlushAtMs: all.length === 0 ? undefined : Math.min(...all.map(([, p]) => p.windows.stats.lastFlushAtMs)),
     };
   }
 

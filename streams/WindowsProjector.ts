@@ -55,6 +55,8 @@ export interface ProjectorStats {
   late: number;
   metrics: number;
   flushes: number;
+  /** When the last flush ended, also one with nothing new to write (epoch ms; the start of the run before the first). */
+  lastFlushAtMs: number;
 }
 
 /**
@@ -63,7 +65,7 @@ export interface ProjectorStats {
  * them, and every write is idempotent, so a crash at any moment neither loses nor doubles.
  */
 export class WindowsProjector {
-  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, flushes: 0 };
+  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, flushes: 0, lastFlushAtMs: 0 };
   private readonly windowSubject = new Subject<WindowEvent>();
   /** Every emitted window revision, as it is emitted. */
   readonly windows$: Observable<WindowEvent> = this.windowSubject.asObservable();
@@ -84,6 +86,7 @@ export class WindowsProjector {
   async run(signal?: AbortSignal): Promise<ProjectorStats> {
     const { log, tables, versions, version, flushIntervalMs, follow } = this.options;
     const now = this.options.now ?? Date.now;
+    this.stats.lastFlushAtMs = now();
     const [minute, vmMinute, late, catalog] = await Promise.all([
       tables.blockTable(this.names.minute, MINUTE_LAYOUT),
       tables.blockTable(this.names.vmMinute, VM_MINUTE_LAYOUT),
@@ -102,12 +105,15 @@ export class WindowsProjector {
     const subscription = folded.subscribe((step) => this.take(step));
     const projectionTables = { minute, vmMinute, late, catalog };
     const flush = () => this.writes.run(() => this.flush(folder, projectionTables));
-    const timer = follow ? setInterval(() => void flush().catch((e) => records.error(e)), flushIntervalMs) : undefined;
+    // A timed flush that fails ends the run with its error (its blocks were taken: no later checkpoint may pass them).
+    const failed = new AbortController();
+    const timer = follow ? setInterval(() => void flush().catch((e: unknown) => failed.abort(e)), flushIntervalMs) : undefined;
+    const readSignal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
     let lastFlush = now();
     let inFlight: Promise<void> | undefined;
     let lastSealed = -Infinity;
     try {
-      for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal, maxBatchBytes: READ_BATCH_BYTES })) {
+      for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal: readSignal, maxBatchBytes: READ_BATCH_BYTES })) {
         for (const record of batch) {
           const event = decodeEvent(record.payload);
           if (event.type === 'MetricsReceived' && event.metrics.length > 0) {
@@ -138,6 +144,7 @@ export class WindowsProjector {
           lastFlush = now();
         }
       }
+      if (failed.signal.aborted) throw failed.signal.reason;
       folder.events = this.eventsWanted;
       if (!follow) this.take({ windows: folder.closeAll(), late: [] });
       // The log is read. The last blocks are taken (encoded) now, while a write may still be in flight: at the end of a
@@ -154,6 +161,10 @@ export class WindowsProjector {
       records.complete();
     }
     return this.stats;
+  }
+
+  private clock(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   private take(step: FoldStep): void {
@@ -237,7 +248,10 @@ export class WindowsProjector {
   private async flush(folder: WindowFolder, t: ProjectionTables, content = this.takeFlush(folder)): Promise<void> {
     const { position, crossBlocks, vmBlocks, lateRows, cross, catalogRows } = content;
     const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
-    if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
+    if (nothingNew && this.stats.flushes > 0) {
+      this.stats.lastFlushAtMs = this.clock(); // an idle tail: nothing to write, and no table I/O every interval
+      return;
+    }
     await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
     const checkpoint: Checkpoint = { position, resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, atMs: Date.now() };
     await this.options.versions.saveCheckpoint('windows', this.options.version, checkpoint, this.options.scope);
@@ -251,6 +265,7 @@ export class WindowsProjector {
     this.stats.windowsEmitted = folder.emitted.windows;
     this.stats.revisions = folder.emitted.revisions;
     this.stats.flushes++;
+    this.stats.lastFlushAtMs = this.clock();
   }
 }
 
