@@ -54,9 +54,14 @@ const serviceFilePath = (dataDir: string): string => join(dataDir, 'service.json
 export async function runningService(dataDir: string, waitMs = 30_000): Promise<ServiceFile | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const holder = (await DataDirLock.holder(dataDir)) as ServiceFile | undefined;
-    if (holder === undefined || holder.ready !== false) return holder;
-    if (Date.now() > deadline) throw new StorageError(`the service (pid ${holder.pid}) on the data dir ${dataDir} is still starting; try again`);
+    try {
+      const holder = (await DataDirLock.holder(dataDir)) as ServiceFile | undefined;
+      if (holder === undefined || holder.ready !== false) return holder;
+    } catch (error) {
+      if (Date.now() > deadline) throw error; // it holds the lock and does not answer
+      // going away (killed a moment ago): asked again
+    }
+    if (Date.now() > deadline) throw new StorageError(`the service on the data dir ${dataDir} is still starting; try again`);
     await sleep(100);
   }
 }
@@ -74,11 +79,12 @@ export const noteLogRepair = (repair: TailRepair): void => {
  */
 export async function openRuntime(settings: Settings, options: { log?: boolean; service?: boolean; onLogRepair?: (repair: TailRepair) => void } = {}): Promise<Runtime> {
   let me: ServiceFile = { pid: process.pid, host: settings.host, ready: false };
-  const lock = options.service ? await DataDirLock.tryAcquire(settings.dataDir, () => me) : undefined;
-  if (options.service && lock === undefined) {
-    const holder = (await DataDirLock.holder(settings.dataDir).catch(() => undefined)) as ServiceFile | undefined;
+  const taken = options.service ? await DataDirLock.acquire(settings.dataDir, () => me) : undefined;
+  if (taken !== undefined && !(taken instanceof DataDirLock)) {
+    const holder = taken.heldBy as ServiceFile | undefined;
     throw new ConfigError('OPSFOLD_DATA_DIR', `a service (pid ${holder?.pid ?? 'unknown'}) already runs on the data dir ${settings.dataDir}; stop it first or choose another --data-dir`);
   }
+  const lock = taken;
   const running = options.service ? undefined : await runningService(settings.dataDir);
   const opened: { close(): Promise<void> }[] = [];
   try {

@@ -3,6 +3,7 @@ import { mkdir, realpath, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageError } from '../../core/errors';
 
 /** Longest socket file path every Unix takes (macOS: 104 bytes with the terminator). */
@@ -39,7 +40,23 @@ export class DataDirLock {
 
   private constructor(private readonly server: Server, private readonly socketFile: string | undefined) {}
 
-  /** Takes the lock of `dir` (created if missing), or undefined when a live process holds it. */
+  /**
+   * Takes the lock of `dir`, or says who holds it. A holder that does not answer is going away (a
+   * process killed a moment ago may still hold its sockets for a few milliseconds while its threads
+   * end, though its pid already shows as a zombie): it is waited for, up to `waitMs`.
+   */
+  static async acquire(dir: string, describe: () => unknown, waitMs = 5000): Promise<DataDirLock | { heldBy: unknown }> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const lock = await DataDirLock.tryAcquire(dir, describe);
+      if (lock) return lock;
+      const heldBy = await DataDirLock.holder(dir, 1000).catch(() => undefined);
+      if (heldBy !== undefined || Date.now() > deadline) return { heldBy };
+      await sleep(50);
+    }
+  }
+
+  /** Takes the lock of `dir` (created if missing), or undefined when a process holds it. */
   static async tryAcquire(dir: string, describe: () => unknown): Promise<DataDirLock | undefined> {
     await mkdir(dir, { recursive: true });
     const { address, file } = await lockAddress(dir);
@@ -83,7 +100,8 @@ export class DataDirLock {
       });
       socket.on('connect', () => (connected = true));
       socket.on('data', (chunk: string) => (text += chunk));
-      socket.on('error', (error) => (connected ? reject(error) : resolve(undefined)));
+      // Refused or missing: nobody holds it. Reset after connecting: its holder is going away, and may still hold it a moment.
+      socket.on('error', (error) => (connected ? reject(new StorageError(`the process holding the data dir ${dir} went away while asked`, { retriable: true, cause: error })) : resolve(undefined)));
       socket.on('end', () => {
         try {
           resolve(JSON.parse(text));
