@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataDirLock } from '../../src/adapters/dataDirLock/DataDirLock';
@@ -10,10 +10,10 @@ import { procInfo } from '../support/serviceProcess';
 
 const LOCK_MODULE = join(__dirname, '../../src/adapters/dataDirLock/DataDirLock');
 
-/** Node code that takes the lock of `dir`, says so on stdout, and then keeps running. */
-const holderScript = (dir: string) => `
+/** Node code that takes the lock of `dir` (in the form of `platform`), says so on stdout, and then keeps running. */
+const holderScript = (dir: string, platform = process.platform) => `
   const { DataDirLock } = require(${JSON.stringify(LOCK_MODULE)});
-  DataDirLock.tryAcquire(${JSON.stringify(dir)}, () => ({ pid: process.pid, who: 'holder' })).then((lock) => {
+  DataDirLock.tryAcquire(${JSON.stringify(dir)}, () => ({ pid: process.pid, who: 'holder' }), { platform: ${JSON.stringify(platform)} }).then((lock) => {
     console.log(lock ? 'held' : 'refused');
     setInterval(() => undefined, 1000);
   });`;
@@ -98,5 +98,25 @@ describe('DataDirLock: a data dir held by one live process, released by the oper
     assert.ok(held);
     assert.deepEqual(await DataDirLock.acquire(data, () => ({}), 0), { heldBy: { pid: 42 } });
     await held.release();
+  });
+  it('as a socket file (macOS, the BSDs): a file left by a SIGKILL is stale, since nobody listens on it, and is replaced; a live holder is not', async () => {
+    const data = join(dir, 'file');
+    const form = { platform: 'darwin' as const };
+    const holder = spawn(process.execPath, ['-e', holderScript(data, 'darwin')], { stdio: ['ignore', 'pipe', 'inherit'], env: withoutTestRunner(process.env) });
+    children.push(holder);
+    assert.equal(await said(holder), 'held');
+    assert.ok((await readdir(data)).includes('.opsfold.sock'));
+    assert.equal(await DataDirLock.tryAcquire(data, () => ({}), form), undefined, 'someone listens on it');
+    assert.deepEqual(await DataDirLock.holder(data, 5000, form), { pid: holder.pid, who: 'holder' });
+
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    assert.ok((await readdir(data)).includes('.opsfold.sock'), 'the crash left the socket file');
+    assert.equal(await DataDirLock.holder(data, 5000, form), undefined, 'refused: nobody holds it');
+    const lock = await DataDirLock.acquire(data, () => ({ pid: 7 }), 0, form);
+    assert.ok(lock instanceof DataDirLock);
+    assert.deepEqual(await DataDirLock.holder(data, 5000, form), { pid: 7 });
+    await lock.release();
+    assert.ok(!(await readdir(data)).includes('.opsfold.sock'), 'a release leaves no file');
   });
 });

@@ -35,6 +35,11 @@ const MAX_SOCKET_PATH = 100;
  * // …
  * await lock?.release();
  */
+/** Which form of the lock to use: the platform's own (tests pick the socket file, which Linux has too). */
+export interface LockForm {
+  platform?: NodeJS.Platform;
+}
+
 export class DataDirLock {
   private released = false;
 
@@ -45,21 +50,21 @@ export class DataDirLock {
    * process killed a moment ago may still hold its sockets for a few milliseconds while its threads
    * end, though its pid already shows as a zombie): it is waited for, up to `waitMs`.
    */
-  static async acquire(dir: string, describe: () => unknown, waitMs = 5000): Promise<DataDirLock | { heldBy: unknown }> {
+  static async acquire(dir: string, describe: () => unknown, waitMs = 5000, form: LockForm = {}): Promise<DataDirLock | { heldBy: unknown }> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const lock = await DataDirLock.tryAcquire(dir, describe);
+      const lock = await DataDirLock.tryAcquire(dir, describe, form);
       if (lock) return lock;
-      const heldBy = await DataDirLock.holder(dir, 1000).catch(() => undefined);
+      const heldBy = await DataDirLock.holder(dir, 1000, form).catch(() => undefined);
       if (heldBy !== undefined || Date.now() > deadline) return { heldBy };
       await sleep(50);
     }
   }
 
   /** Takes the lock of `dir` (created if missing), or undefined when a process holds it. */
-  static async tryAcquire(dir: string, describe: () => unknown): Promise<DataDirLock | undefined> {
+  static async tryAcquire(dir: string, describe: () => unknown, form: LockForm = {}): Promise<DataDirLock | undefined> {
     await mkdir(dir, { recursive: true });
-    const { address, file } = await lockAddress(dir);
+    const { address, file } = await lockAddress(dir, form.platform);
     for (let attempt = 0; ; attempt++) {
       const server = createServer((socket) => {
         socket.on('error', () => undefined); // an asker that hung up early
@@ -68,12 +73,11 @@ export class DataDirLock {
       server.unref(); // the lock alone keeps no process alive
       const error = await listen(server, address);
       if (error === undefined) return new DataDirLock(server, file ? address : undefined);
-      if (error.code !== 'EADDRINUSE' || !file || attempt > 0) {
-        if (error.code === 'EADDRINUSE') return undefined;
+      if (error.code !== 'EADDRINUSE') {
         throw new StorageError(`cannot take the lock of the data dir ${dir} (${address}): ${error.message}`, { retriable: false, cause: error });
       }
-      // A socket file: held only if someone still listens on it.
-      if (await answersConnect(address)) return undefined;
+      // Held; unless it is a socket file that nobody listens on any more (left by a crash): that is replaced, once.
+      if (!file || attempt > 0 || (await answersConnect(address))) return undefined;
       await unlink(address).catch(() => undefined);
     }
   }
@@ -82,10 +86,10 @@ export class DataDirLock {
    * What the holder of `dir`'s lock says about itself, or undefined when no process holds it.
    * Throws when a process holds it but does not answer (its event loop is stuck).
    */
-  static async holder(dir: string, timeoutMs = 5000): Promise<unknown> {
+  static async holder(dir: string, timeoutMs = 5000, form: LockForm = {}): Promise<unknown> {
     let address: string;
     try {
-      address = (await lockAddress(dir)).address;
+      address = (await lockAddress(dir, form.platform)).address;
     } catch {
       return undefined; // no such dir: nobody holds it
     }
@@ -123,10 +127,10 @@ export class DataDirLock {
 }
 
 /** Where the lock of `dir` lives (see the class comment); `file` when it is a socket file on disk. */
-async function lockAddress(dir: string): Promise<{ address: string; file: boolean }> {
+async function lockAddress(dir: string, platform = process.platform): Promise<{ address: string; file: boolean }> {
   const id = createHash('sha256').update(await realpath(dir)).digest('hex').slice(0, 40);
-  if (process.platform === 'linux') return { address: `\0opsfold-${id}`, file: false };
-  if (process.platform === 'win32') return { address: `\\\\.\\pipe\\opsfold-${id}`, file: false };
+  if (platform === 'linux') return { address: `\0opsfold-${id}`, file: false };
+  if (platform === 'win32') return { address: `\\\\.\\pipe\\opsfold-${id}`, file: false };
   const inDir = join(dir, '.opsfold.sock');
   return { address: inDir.length <= MAX_SOCKET_PATH ? inDir : join(tmpdir(), `opsfold-${id}.sock`), file: true };
 }
