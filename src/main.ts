@@ -30,7 +30,7 @@ import { describeTailRepair, type TailRepair } from './adapters/fileLog/repairTa
 import { HealthChecks } from './core/health';
 import { flushHealth, storageHealth } from './serviceHealth';
 import { superviseStorage } from './superviseStorage';
-import { closeServerInTime, stopProjectionsInTime } from './stopDeadlines';
+import { AZURITE_STOP_MS, closeServerInTime, FINAL_FLUSH_MS, STEP_MS, stopProjectionsInTime, stopStep } from './stopDeadlines';
 
 /** A running service, as `startService` hands it to the CLI or to code that embeds opsfold. */
 export interface Service {
@@ -215,19 +215,18 @@ export async function startService(configured: Settings): Promise<Service> {
     port,
     windowEvents: (filter = {}, options = {}) => windowEvents(source, filter, options),
     async stop() {
+      // Each step bounded (see stopDeadlines.ts), so that the whole service ends within 10 s; Azurite last.
       stopping = true;
-      const step = (what: string, work: () => Promise<unknown>) => work().catch((error: unknown) => note(`stopping: ${what}: ${(error as Error).message}`));
-      await step('storage supervision', async () => rt.storage?.stopRestarting());
+      const step = (what: string, work: () => Promise<unknown>, ms?: number) => stopStep(what, work, note, ms);
+      await step('storage supervision', async () => rt.storage?.stopRestarting(), AZURITE_STOP_MS);
       if (simTimer) clearInterval(simTimer);
       clearInterval(feedTimer);
       windowStream.close();
       await step('HTTP server', () => closeServerInTime(server));
-      await step('Service Bus', async () => serviceBus?.stop());
-      await step('window events', async () => publisher?.stop());
-      await step('backlog', () => backlog.stop());
-      await step('projections', () => stopProjectionsInTime(projections, patient, note));
+      await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop()]));
+      await step('projections', () => stopProjectionsInTime(projections, patient, note), FINAL_FLUSH_MS + STEP_MS);
       await step('window-event history', () => feed.close());
-      await step('log and storage', () => rt.close());
+      await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },
   };
 }

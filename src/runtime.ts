@@ -14,6 +14,7 @@ import { azureCredential, createProducer, eventHubsConfigured } from './adapters
 import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
 import { metaTable } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
+import { AZURITE_STOP_MS } from './stopDeadlines';
 
 /** The outside things every command needs: the log, the tables, the projection versions. */
 export interface Runtime {
@@ -129,7 +130,7 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
         await log.close();
         // Azurite last: everything that writes to it has stopped.
         await azurite?.stop();
-        await storage?.stop();
+        await storage?.stop(AZURITE_STOP_MS);
         if (lock) {
           await rm(serviceFilePath(settings.dataDir), { force: true });
           await lock.release();

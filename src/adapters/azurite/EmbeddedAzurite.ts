@@ -131,7 +131,7 @@ export class EmbeddedAzurite {
    * that has not exited `timeoutMs` after being asked is killed (what it did not save is folded
    * again from the log: checkpoints are saved with the writes they follow).
    */
-  stop(timeoutMs = 3000): Promise<void> {
+  stop(timeoutMs = 2500): Promise<void> {
     const child = this.child;
     if (child) {
       this.stopping ??= child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => {

@@ -93,10 +93,10 @@ export class SupervisedAzurite {
     await this.restarting;
   }
 
-  /** Stops Azurite for good. */
-  async stop(): Promise<void> {
+  /** Stops Azurite for good: it saves and exits, or is killed after `timeoutMs` (see EmbeddedAzurite.stop). */
+  async stop(timeoutMs?: number): Promise<void> {
     await this.stopRestarting();
-    await this.current.stop();
+    await this.current.stop(timeoutMs);
   }
 
   private exited(reason: string): void {
