@@ -3,15 +3,6 @@ import type { PatientTableStore } from './adapters/tableStorage/PatientTableStor
 import type { ProjectionHost } from './localProjections';
 import { metaTable } from '../projections/projectionCatalog';
 
-/**
- * What the service does when its embedded Azurite dies and is started again (see
- * SupervisedAzurite): the restarted Azurite has what it had saved last (it saves its database
- * every few seconds, writes and checkpoints together), so the projectors must not go on from their
- * memory. Before the restart the projectors' store is held (every call fails at once) and the
- * projectors stop; after it, the tables are created again where they were lost, and the projectors
- * start again from their stored checkpoints and fold the log from there: what was acknowledged
- * meanwhile (it is in the log) reaches the tables. Nothing here with TABLES_CONNECTION_STRING.
- */
 export interface StorageSupervisionOptions {
   patient: PatientTableStore;
   projections: ProjectionHost;
@@ -21,6 +12,15 @@ export interface StorageSupervisionOptions {
   log: (line: string) => void;
 }
 
+/**
+ * What the service does when its embedded Azurite dies and is started again (see
+ * SupervisedAzurite): the restarted Azurite has what it had saved last (it saves its database
+ * every few seconds, writes and checkpoints together), so the projectors must not go on from their
+ * memory. Before the restart the projectors' store is held (every call fails at once) and the
+ * projectors stop; after it, the tables are created again where they were lost, and the projectors
+ * start again from their stored checkpoints and fold the log from there: what was acknowledged
+ * meanwhile (it is in the log) reaches the tables. Nothing here with TABLES_CONNECTION_STRING.
+ */
 export function superviseStorage(rt: Runtime, options: StorageSupervisionOptions): void {
   const { patient, projections, log } = options;
   rt.storage?.supervise({
