@@ -48,7 +48,7 @@ describe('a crash never blocks the restart: the data dir is held by a lock the o
     await eventually('the old Azurite gone with the old service (its IPC channel closed)', () => !isRunning(azurite));
     await eventually('messages 0-5 in the windows, once each', async () => sameWindows(await loadWindows(second.base), expectedWindows(range(0, 6))), 30_000);
     process.kill(-second.pgid, 'SIGTERM');
-    assert.equal((await second.exited).code, 0);
+    assert.equal((await second.exited).code, 0, second.stderr());
   });
 
   it('with TABLES_CONNECTION_STRING: kill -9, then a service.json naming a live unrelated process (a pid reused, as in a container): start at once succeeds', async () => {
@@ -67,7 +67,7 @@ describe('a crash never blocks the restart: the data dir is held by a lock the o
       await eventually('messages 0-3 in the windows, once each', async () => sameWindows(await loadWindows(second.base), expectedWindows(range(0, 4))), 30_000);
       assert.equal((await serviceFile(data)).pid, second.child.pid, 'service.json names the new service');
       process.kill(-second.pgid, 'SIGTERM');
-      assert.equal((await second.exited).code, 0);
+      assert.equal((await second.exited).code, 0, second.stderr());
     } finally {
       await tables.stop();
     }
@@ -84,6 +84,6 @@ describe('a crash never blocks the restart: the data dir is held by a lock the o
     });
     assert.equal((await health(first.base)).status, 200, 'the first one goes on');
     process.kill(-first.pgid, 'SIGTERM');
-    assert.equal((await first.exited).code, 0);
+    assert.equal((await first.exited).code, 0, first.stderr());
   });
 });

@@ -37,7 +37,7 @@ describe('supervised storage and /healthz', () => {
   };
   const stop = async (service: ServiceProcess) => {
     process.kill(-service.pgid, 'SIGTERM');
-    assert.equal((await service.exited).code, 0);
+    assert.equal((await service.exited).code, 0, service.stderr());
   };
 
   /** Kills the embedded Azurite alone and waits for the service to have restarted it: /healthz 503 meanwhile, then 200. */

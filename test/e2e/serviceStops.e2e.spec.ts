@@ -79,7 +79,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
       }, 30_000);
       assert.deepEqual(got.map((w) => w.count), want.map((w) => w.count));
       const exitAgain = await signalAndWait(again, 'SIGTERM', 'group', await azuritePid(again));
-      assert.equal(exitAgain.code, 0);
+      assert.equal(exitAgain.code, 0, again.stderr());
     });
   }
 
@@ -114,7 +114,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
       const again = await start(data, { env: { TABLES_CONNECTION_STRING: tables.tableConnectionString } });
       await eventually('messages 0 and 1 in the windows, once each', async () => sameWindows(await loadWindows(again.base), expectedWindows([0, 1])), 30_000);
       process.kill(-again.pgid, 'SIGTERM');
-      assert.equal((await again.exited).code, 0);
+      assert.equal((await again.exited).code, 0, again.stderr());
     } finally {
       await tables.stop();
     }
