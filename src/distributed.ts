@@ -29,6 +29,8 @@ export interface DistributedStats {
   /** The slowest owned partition's watermark (event time, epoch seconds). */
   watermark: number;
   rejected: number;
+  /** The oldest last flush of the owned partitions' windows projectors (epoch ms); undefined when none is owned. */
+  lastFlushAtMs?: number;
 }
 
 /** The projectors of one owned partition (the current run of each) and their supervisors. */
@@ -85,6 +87,7 @@ export class DistributedProjections {
       revisions: sum(windows.map((w) => w.revisions)),
       watermark: windows.length === 0 ? -Infinity : Math.min(...windows.map((w) => w.watermark)),
       rejected: sum(all.map(([, p]) => p.rejects?.rejected ?? 0)),
+      lastFlushAtMs: windows.length === 0 ? undefined : Math.min(...windows.map((w) => w.lastFlushAtMs)),
     };
   }
 

@@ -31,7 +31,11 @@ export interface FailingProjector {
 /** What the service needs of its projections, on the file log or on Event Hubs. */
 export interface ProjectionHost {
   readonly versions: { windows: number; rejects: number; backlog: number };
-  readonly stats: { metrics: number; late: number; windowsEmitted: number; revisions: number; watermark: number; position?: number; partitions?: string[] };
+  readonly stats: {
+    metrics: number; late: number; windowsEmitted: number; revisions: number; watermark: number; position?: number; partitions?: string[];
+    /** When the windows projector (on Event Hubs: the slowest owned partition's) last flushed, epoch ms; undefined before it runs. */
+    lastFlushAtMs?: number;
+  };
   /** Every window revision emitted here. */
   readonly windows$: Observable<WindowEvent>;
   /** The first failing projector's error, when one is down. */
@@ -108,7 +112,7 @@ export class LocalProjections implements ProjectionHost {
 
   get stats(): ProjectionHost['stats'] {
     const s = this.windows.projector.stats;
-    return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position };
+    return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position, lastFlushAtMs: s.lastFlushAtMs };
   }
 
   /** The windows projector counts from its last checkpoint (taken every flush interval, also on an idle tail). */

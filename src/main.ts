@@ -30,6 +30,10 @@ import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 import { describeTailRepair, type TailRepair } from './adapters/fileLog/repairTail';
 import { readQuarantine } from './readQuarantine';
 import { PROJECTIONS } from '../projections/projectionCatalog';
+import { HealthChecks } from './core/health';
+import { flushHealth, storageHealth } from './serviceHealth';
+import { superviseStorage } from './superviseStorage';
+import { AZURITE_STOP_MS, closeServerInTime, FINAL_FLUSH_MS, STEP_MS, stopProjectionsInTime, stopStep } from './stopDeadlines';
 
 /** A running service, as `startService` hands it to the CLI or to code that embeds opsfold. */
 export interface Service {
@@ -39,7 +43,10 @@ export interface Service {
    * what the durable history holds after it. The same events and ids as `GET /v1/stream/windows`.
    */
   windowEvents(filter?: WindowFilter, options?: { after?: number }): Observable<StreamedWindowEvent>;
-  /** Ends the window streams, flushes, checkpoints and stops Azurite. */
+  /**
+   * Ends the window streams and the HTTP server, flushes and checkpoints (for at most
+   * FINAL_FLUSH_MS: the rest is folded again from the log at the next start) and stops Azurite, last.
+   */
   stop(): Promise<void>;
 }
 
@@ -77,6 +84,13 @@ export async function startService(configured: Settings): Promise<Service> {
       onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
     })
     : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
+  let stopping = false;
+  superviseStorage(rt, { patient, projections, tablePrefix: settings.tablePrefix, stopping: () => stopping, log: note });
+  // Each piece adds what it knows can go wrong; /healthz is 200 only when none of them reports a problem.
+  const checks = new HealthChecks()
+    .add('projector', () => projections.failing.map((f) => `${f.projection} projector${f.partition === undefined ? '' : ` (partition ${f.partition})`} failing: ${f.reason}`))
+    .add('storage', storageHealth(rt))
+    .add('flush', flushHealth(projections, settings.flushIntervalMs));
   // The window-event feed follows the projections from their first event; its history belongs to the active windows version.
   // On Event Hubs each instance keeps the history of the windows it emits (resume against the same instance).
   const historyPrefix = distributed ? `${settings.tablePrefix}I${createHash('sha1').update(hostname()).digest('hex').slice(0, 8)}` : settings.tablePrefix;
@@ -161,7 +175,7 @@ export async function startService(configured: Settings): Promise<Service> {
       return readQuarantine(rt.tables, prefix, ledgers, limit);
     },
     health: async () => ({
-      status: projections.failure ? 'failing' : 'ok',
+      ...(await checks.report()), // status: "ok" or "failing", and the problems
       source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
       simulated: simulate,
       ...(serviceBus ? { serviceBus: { queue: settings.serviceBusQueue, ...serviceBus.stats } } : {}),
@@ -181,6 +195,7 @@ export async function startService(configured: Settings): Promise<Service> {
       ingest: { ...counters },
       stream: { clients: windowStream.stats().clients, lastEventId: feed.stats.lastId === 0 ? null : String(feed.stats.lastId) },
       backlog: backlog.health(),
+      storage: rt.storage?.health() ?? { kind: 'tables' },
     }),
     metricsText: async () => [
       `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
@@ -228,16 +243,18 @@ export async function startService(configured: Settings): Promise<Service> {
     port,
     windowEvents: (filter = {}, options = {}) => windowEvents(source, filter, options),
     async stop() {
+      // Each step bounded (see stopDeadlines.ts), so that the whole service ends within 10 s; Azurite last.
+      stopping = true;
+      const step = (what: string, work: () => Promise<unknown>, ms?: number) => stopStep(what, work, note, ms);
+      await step('storage supervision', async () => rt.storage?.stopRestarting(), AZURITE_STOP_MS);
       if (simTimer) clearInterval(simTimer);
       clearInterval(feedTimer);
       windowStream.close();
-      await new Promise((resolve) => server.close(resolve));
-      await serviceBus?.stop();
-      await publisher?.stop();
-      await backlog.stop();
-      await projections.stop();
-      await feed.close();
-      await rt.close();
+      await step('HTTP server', () => closeServerInTime(server));
+      await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop()]));
+      await step('projections', () => stopProjectionsInTime(projections, patient, note), FINAL_FLUSH_MS + STEP_MS);
+      await step('window-event history', () => feed.close());
+      await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },
   };
 }

@@ -78,6 +78,8 @@ export interface ProjectorStats {
   late: number;
   metrics: number;
   flushes: number;
+  /** When the last flush ended, also one with nothing new to write (epoch ms; the start of the run before the first). */
+  lastFlushAtMs: number;
 }
 
 /** Metrics of one record being folded, with their indexes in it when some were left out. */
@@ -100,7 +102,7 @@ const MAX_PROBED = 100_000;
  * an error (none is thrown from a timer) for the supervisor to decide on (ProjectorRestarts).
  */
 export class WindowsProjector {
-  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, flushes: 0 };
+  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, flushes: 0, lastFlushAtMs: 0 };
   private readonly windowSubject = new Subject<WindowEvent>();
   /** Every emitted window revision, as it is emitted. */
   readonly windows$: Observable<WindowEvent> = this.windowSubject.asObservable();
@@ -142,6 +144,7 @@ export class WindowsProjector {
   async run(signal?: AbortSignal): Promise<ProjectorStats> {
     const { log, tables, versions, version, flushIntervalMs, follow, careful } = this.options;
     const now = this.options.now ?? Date.now;
+    this.stats.lastFlushAtMs = now();
     const [minute, vmMinute, late, catalog, quarantineTable] = await Promise.all([
       tables.blockTable(this.names.minute, MINUTE_LAYOUT),
       tables.blockTable(this.names.vmMinute, VM_MINUTE_LAYOUT),
@@ -323,6 +326,10 @@ export class WindowsProjector {
     this.told?.(entry);
   }
 
+  private clock(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   private take(step: FoldStep): void {
     for (const w of step.windows) this.publish(w);
     if (this.folder) {
@@ -425,7 +432,10 @@ export class WindowsProjector {
   private async write(folder: WindowFolder, t: ProjectionTables, content: FlushContent): Promise<void> {
     const { position, crossBlocks, vmBlocks, lateRows, cross, catalogRows, quarantined } = content;
     const nothingNew = position === this.stats.position && crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0;
-    if (nothingNew && this.stats.flushes > 0) return; // an idle tail: no table I/O every interval
+    if (nothingNew && this.stats.flushes > 0) {
+      this.stats.lastFlushAtMs = this.clock(); // an idle tail: nothing to write, and no table I/O every interval
+      return;
+    }
     // Every key is tried first, so that keys the store refuses fail the flush before anything of it is written:
     // a block written with a metric that a careful pass then quarantines would keep it (its position says it has it).
     checkKeys(t.minute, crossBlocks);
@@ -447,6 +457,7 @@ export class WindowsProjector {
     this.stats.windowsEmitted = folder.emitted.windows;
     this.stats.revisions = folder.emitted.revisions;
     this.stats.flushes++;
+    this.stats.lastFlushAtMs = this.clock();
   }
 }
 

@@ -7,6 +7,7 @@ import { cleanupCommand, configCommand, ingestCommand, quarantineCommand, reject
 import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
 import { logCheckCommand, logSalvageCommand } from './logCommands';
 import { lateCommand } from './lateCommand';
+import { stopOnSignals } from './stopOnSignals';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -77,12 +78,9 @@ export function main(argv: string[]): void {
       const { startService } = require('../main') as typeof import('../main');
       const settings = settingsFrom({ ...flagsOf(o), port: o.port, host: o.host, simulate: o.simulate === false ? false : undefined });
       const service = await startService(settings);
-      await new Promise<void>((resolve) => {
-        const stop = () => void service.stop().then(resolve);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      return 0;
+      const code = await stopOnSignals(service, (line) => process.stderr.write(`opsfold: ${line}\n`));
+      // Whatever timer or socket a stopped piece left behind, the process ends now.
+      process.exit(code);
     }));
 
   program.command('ingest').argument('<file>', 'a SPOC message (JSON) or NDJSON file, or - for stdin')

@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { promisify } from 'node:util';
 import { join, resolve } from 'node:path';
 import { loadSettings, SETTINGS } from '../../src/config/settings';
 
@@ -49,5 +52,28 @@ describe('docker/ (checked here, since no Docker engine can run it)', () => {
     assert.ok(froms.length >= 2 && froms.every((v) => v >= 22), `FROM lines: ${froms}`);
     assert.match(dockerfile, /^USER node$/m);
     assert.match(dockerfile, /^HEALTHCHECK /m);
+  });
+  it('the HEALTHCHECK asks /healthz on the port in PORT and passes only on 200 (503 and no answer fail)', async () => {
+    // The CMD in shell form, as Docker runs it: /bin/sh -c "<command>", in the container's environment.
+    const command = /^HEALTHCHECK (?:--\S+ )*CMD (.+)$/m.exec(read('Dockerfile').replace(/\\\n\s*/g, ''))?.[1];
+    assert.ok(command, 'a HEALTHCHECK with a CMD');
+    let answer = 200;
+    const asked: string[] = [];
+    const server: Server = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ status: answer === 200 ? 'ok' : 'failing', problems: [] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const probe = () => promisify(execFile)('/bin/sh', ['-c', command], { env: { PATH: process.env.PATH, PORT: String(port) } }).then(() => 0, (e: { code: number }) => e.code);
+    try {
+      assert.equal(await probe(), 0);
+      answer = 503;
+      assert.equal(await probe(), 1);
+      assert.deepEqual(asked, ['/healthz', '/healthz']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.equal(await probe(), 1, 'nobody listening');
   });
 });

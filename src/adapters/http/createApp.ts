@@ -29,6 +29,7 @@ export interface ApiDeps {
   rejects(): Promise<RowTable>;
   /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
   late?(): Promise<readonly ScopedLedger[]>;
+  /** The body of /healthz; its `status` is "ok" (200) or anything else, e.g. "failing" (503). */
   health(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metricsText(): string | Promise<string>;
   apiToken?: string;
@@ -198,8 +199,10 @@ export function createApp(deps: ApiDeps): express.Express {
 
   if (deps.backlog) app.use(backlogRoutes(deps.backlog));
 
+  // 503 unless all is well, so that a probe (Docker's HEALTHCHECK, a load balancer) needs only the status code.
   app.get('/healthz', async (_req: Request, res: Response) => {
-    res.json(await deps.health());
+    const health = await deps.health();
+    res.status(health.status === 'ok' ? 200 : 503).json(health);
   });
 
   app.get('/metrics', async (_req: Request, res: Response) => {
