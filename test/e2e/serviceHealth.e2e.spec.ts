@@ -128,7 +128,7 @@ describe('supervised storage and /healthz', () => {
         return h.status === 503 && h;
       });
       assert.equal(failing.body.status, 'failing');
-      assert.match(failing.body.problems.join('\n'), /^projector: failing: .*opsfoldMinuteV1/m);
+      assert.match(failing.body.problems.join('\n'), /^windows projector failing: .*opsfoldMinuteV1/m);
       await stop(service);
     } finally {
       await tables.stop();
