@@ -27,7 +27,9 @@ import { createProducer } from './adapters/eventHubs/azureClients';
 import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
-import { describeTailRepair, type TailRepair } from './adapters/fileLog/repairTail';
+import { describeTailRepair } from './adapters/fileLog/repairTail';
+import { serviceMetrics } from './adapters/metrics/serviceMetrics';
+import { opsfoldMetrics } from './serviceMetricSpecs';
 import { readQuarantine } from './readQuarantine';
 import { PROJECTIONS } from '../projections/projectionCatalog';
 import { HealthChecks } from './core/health';
@@ -144,6 +146,9 @@ export async function startService(configured: Settings): Promise<Service> {
   const scopes = scopeCache(rt.versions);
   const prefix = settings.tablePrefix;
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
+  const metrics = serviceMetrics(opsfoldMetrics({
+    ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
+  }));
   const app = createApp({
     apiToken: settings.apiToken,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
@@ -197,23 +202,9 @@ export async function startService(configured: Settings): Promise<Service> {
       backlog: backlog.health(),
       storage: rt.storage?.health() ?? { kind: 'tables' },
     }),
-    metricsText: async () => [
-      `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
-      `# TYPE opsfold_metrics_rejected_total counter`, `opsfold_metrics_rejected_total ${counters.rejected}`,
-      `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projections.stats.late}`,
-      `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${projections.stats.windowsEmitted}`,
-      `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projections.stats.revisions}`,
-      `# TYPE opsfold_quarantined_records_total counter`,
-      ...PROJECTIONS.map((p) => `opsfold_quarantined_records_total{projection="${p}"} ${projections.quarantined[p]}`),
-      `# TYPE opsfold_projectors_failing gauge`, `opsfold_projectors_failing ${projections.failing.length}`,
-      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${watermarkDelaySeconds() ?? 0}`,
-      `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
-      ...lagGauges(await projections.consumerLag()),
-      ...logRepairCounters(rt.log.repairs),
-      `# TYPE opsfold_window_stream_clients gauge`, `opsfold_window_stream_clients ${windowStream.stats().clients}`,
-      `# TYPE opsfold_window_stream_overflows_total counter`, `opsfold_window_stream_overflows_total ${windowStream.stats().overflows}`,
-      '',
-    ].join('\n'),
+    metricsText: () => metrics.text(),
+    metricsContentType: metrics.contentType,
+    observeRequest: metrics.observeRequest,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));
@@ -259,12 +250,6 @@ export async function startService(configured: Settings): Promise<Service> {
   };
 }
 
-/** Repairs of the file log's tail since the service started, by kind (`torn`: routine after a crash; `damaged`: data lost). */
-function logRepairCounters(repairs: readonly TailRepair[]): string[] {
-  const count = (kind: TailRepair['kind']) => repairs.filter((r) => r.kind === kind).length;
-  return ['# TYPE opsfold_log_repairs_total counter', ...(['torn', 'damaged'] as const).map((kind) => `opsfold_log_repairs_total{kind="${kind}"} ${count(kind)}`)];
-}
-
 /** /healthz's `quarantine`: entries per projection (active versions) and their total. */
 function quarantineHealth(counts: Record<ProjectionName, number>): Record<string, number> {
   return { ...counts, total: PROJECTIONS.reduce((n, p) => n + counts[p], 0) };
@@ -274,14 +259,6 @@ function quarantineHealth(counts: Record<ProjectionName, number>): Record<string
 function lagHealth(lag: ConsumerLag | undefined, distributed: boolean): Record<string, unknown> {
   if (distributed) return { consumerLagEvents: lag && 'events' in lag ? lag.events : null };
   return { consumerLagBytes: lag && 'bytes' in lag ? lag.bytes : null };
-}
-
-/** The consumer lag gauge: one sample per projection on the file log, per owned partition on Event Hubs. */
-function lagGauges(lag: ConsumerLag): string[] {
-  const [name, label, values] = 'bytes' in lag
-    ? ['opsfold_consumer_lag_bytes', 'projection', lag.bytes] as const
-    : ['opsfold_consumer_lag_events', 'partition', lag.events] as const;
-  return [`# TYPE ${name} gauge`, ...Object.entries(values).map(([id, n]) => `${name}{${label}="${id}"} ${n}`)];
 }
 
 /** The scopes of a projection version, looked up at most every few seconds (they change only when partitions do). */

@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { checkPrometheusText, sampleValue } from '../support/prometheusText';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -112,6 +113,12 @@ describe('a running service with records it cannot apply in its log', () => {
     assert.match(text, /^opsfold_quarantined_records_total\{projection="windows"\} 2$/m);
     assert.match(text, /^opsfold_quarantined_records_total\{projection="rejects"\} 1$/m);
     assert.match(text, /^opsfold_quarantined_records_total\{projection="backlog"\} 1$/m);
+    // The whole exposition passes what promtool checks (HELP and TYPE everywhere, counters end in _total), with Node's defaults and the request histogram.
+    const families = checkPrometheusText(text);
+    for (const name of ['process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'opsfold_metrics_ingested_total', 'opsfold_consumer_lag_bytes']) assert.ok(families.has(name), name);
+    assert.equal(sampleValue(families, 'opsfold_metrics_ingested_total'), 1, 'the one good metric posted to this service');
+    assert.match(text, /^opsfold_http_request_duration_seconds_count\{method="POST",route="\/v1\/spoc",status="202"\} 1$/m);
+    assert.match(text, /^opsfold_http_request_duration_seconds_count\{method="GET",route="\/v1\/quarantine",status="400"\} 1$/m);
     const health = await getJson<{ status: string; quarantine: Record<string, number>; projector: { failing: unknown[] } }>(`${base}/healthz`);
     assert.deepEqual(health.quarantine, { windows: 2, rejects: 1, backlog: 1, total: 4 });
     assert.equal(health.status, 'ok');

@@ -32,6 +32,10 @@ export interface ApiDeps {
   /** The body of /healthz; its `status` is "ok" (200) or anything else, e.g. "failing" (503). */
   health(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metricsText(): string | Promise<string>;
+  /** The exposition's content type (prom-client's registry says which). */
+  metricsContentType?: string;
+  /** Told of every answered request, labelled by route pattern (for the request duration histogram). */
+  observeRequest?(method: string, route: string, status: number, seconds: number): void;
   apiToken?: string;
   /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
   backlog?: BacklogApi;
@@ -97,6 +101,20 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  const observe = deps.observeRequest;
+  if (observe) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        // The route's pattern, never the raw path (ids would make a series each); what matched no route counts as one.
+        const pattern = (req.route as { path?: unknown } | undefined)?.path;
+        const route = typeof pattern === 'string' ? `${req.baseUrl}${pattern}` : 'unmatched';
+        observe(req.method, route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      next();
+    });
+  }
 
   if (deps.apiToken) {
     const token = deps.apiToken;
@@ -206,7 +224,7 @@ export function createApp(deps: ApiDeps): express.Express {
   });
 
   app.get('/metrics', async (_req: Request, res: Response) => {
-    res.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText());
+    res.type(deps.metricsContentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText());
   });
 
   app.get('/openapi.json', (_req: Request, res: Response) => {
