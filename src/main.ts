@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { Observable } from 'rxjs';
+import { config as rxjsConfig, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import { createWindowStream } from './adapters/http/streamRoutes';
 import type { StreamedWindowEvent, WindowFilter } from './core/windowStream';
@@ -20,12 +20,22 @@ import { LocalProjections, type ConsumerLag, type ProjectionHost } from './local
 import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
+import { lateLedgers } from '../projections/lateQueries';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
 import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
+import { describeTailRepair } from './adapters/fileLog/repairTail';
+import { serviceMetrics } from './adapters/metrics/serviceMetrics';
+import { opsfoldMetrics } from './serviceMetricSpecs';
+import { readQuarantine } from './readQuarantine';
+import { PROJECTIONS } from '../projections/projectionCatalog';
+import { HealthChecks } from './core/health';
+import { flushHealth, storageHealth } from './serviceHealth';
+import { superviseStorage } from './superviseStorage';
+import { AZURITE_STOP_MS, closeServerInTime, FINAL_FLUSH_MS, STEP_MS, stopProjectionsInTime, stopStep } from './stopDeadlines';
 
 /** A running service, as `startService` hands it to the CLI or to code that embeds opsfold. */
 export interface Service {
@@ -35,7 +45,10 @@ export interface Service {
    * what the durable history holds after it. The same events and ids as `GET /v1/stream/windows`.
    */
   windowEvents(filter?: WindowFilter, options?: { after?: number }): Observable<StreamedWindowEvent>;
-  /** Ends the window streams, flushes, checkpoints and stops Azurite. */
+  /**
+   * Ends the window streams and the HTTP server, flushes and checkpoints (for at most
+   * FINAL_FLUSH_MS: the rest is folded again from the log at the next start) and stops Azurite, last.
+   */
   stop(): Promise<void>;
 }
 
@@ -46,9 +59,11 @@ export interface Service {
  */
 export async function startService(configured: Settings): Promise<Service> {
   const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
+  // The last road of an error in a stream (a subscriber that threw): reported, never a crash. Projectors route their own to their supervisors.
+  rxjsConfig.onUnhandledError = (error: unknown) => note(`unexpected error in a stream: ${(error as Error)?.message ?? String(error)}`);
   const settings = await resolveSecrets(configured, { log: note });
   const snowClient = dailyPollClientFrom(settings, note);
-  const rt = await openRuntime(settings, { service: true });
+  const rt = await openRuntime(settings, { service: true, onLogRepair: (repair) => note(describeTailRepair(repair)) });
   const distributed = rt.distributed;
   // On Event Hubs the hub is the log: appends go to it, and keys are remembered in a table (the hub cannot be scanned at start).
   const ingestor = distributed
@@ -65,8 +80,19 @@ export async function startService(configured: Settings): Promise<Service> {
   });
   const patientVersions = new ProjectionVersions(await patient.rowTable(metaTable(settings.tablePrefix)));
   const projections: ProjectionHost = distributed
-    ? new DistributedProjections({ settings, tables: patient, versions: patientVersions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
+    ? new DistributedProjections({
+      settings, tables: patient, versions: patientVersions,
+      onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`),
+      onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
+    })
     : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
+  let stopping = false;
+  superviseStorage(rt, { patient, projections, tablePrefix: settings.tablePrefix, stopping: () => stopping, log: note });
+  // Each piece adds what it knows can go wrong; /healthz is 200 only when none of them reports a problem.
+  const checks = new HealthChecks()
+    .add('projector', () => projections.failing.map((f) => `${f.projection} projector${f.partition === undefined ? '' : ` (partition ${f.partition})`} failing: ${f.reason}`))
+    .add('storage', storageHealth(rt))
+    .add('flush', flushHealth(projections, settings.flushIntervalMs));
   // The window-event feed follows the projections from their first event; its history belongs to the active windows version.
   // On Event Hubs each instance keeps the history of the windows it emits (resume against the same instance).
   const historyPrefix = distributed ? `${settings.tablePrefix}I${createHash('sha1').update(hostname()).digest('hex').slice(0, 8)}` : settings.tablePrefix;
@@ -79,6 +105,7 @@ export async function startService(configured: Settings): Promise<Service> {
     windows$: projections.windows$, store: await historyStore(version),
     retentionHours: settings.windowHistoryHours, flushIntervalMs: settings.flushIntervalMs,
     onWriteError: (error) => note(`window-event history: a write failed, retrying: ${(error as Error).message}`),
+    onError: (error) => note(`window-event feed: ${(error as Error).message}`),
   });
   let feedVersion = await patientVersions.activeOrFirst('windows');
   let feed = await openFeed(feedVersion);
@@ -121,6 +148,9 @@ export async function startService(configured: Settings): Promise<Service> {
   const scopes = scopeCache(rt.versions);
   const prefix = settings.tablePrefix;
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
+  const metrics = serviceMetrics(opsfoldMetrics({
+    ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
+  }));
   const app = createApp({
     apiToken: settings.apiToken,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
@@ -138,39 +168,45 @@ export async function startService(configured: Settings): Promise<Service> {
       const v = projections.versions.rejects;
       return unionRowTable(rt.tables, await scopes('rejects', v), (scope) => rejectTables(prefix, v, scope).rejects);
     },
+    late: async () => {
+      const v = projections.versions.windows;
+      return lateLedgers(rt.tables, prefix, v, await scopes('windows', v));
+    },
     backlog: backlog.api,
     windowStream,
+    quarantine: async ({ projection, limit }) => {
+      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => {
+        const version = projections.versions[p];
+        return { projection: p, version, scopes: await scopes(p, version) };
+      }));
+      return readQuarantine(rt.tables, prefix, ledgers, limit);
+    },
     health: async () => ({
-      status: projections.failure ? 'failing' : 'ok',
+      ...(await checks.report()), // status: "ok" or "failing", and the problems
       source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
       simulated: simulate,
       ...(serviceBus ? { serviceBus: { queue: settings.serviceBusQueue, ...serviceBus.stats } } : {}),
-      log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file' },
+      // A repair is information, not a failure: the log is whole again (a damaged tail's bytes are kept aside).
+      log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file', repairs: rt.log.repairs },
       projector: {
         position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
         windowsEmitted: projections.stats.windowsEmitted, revisions: projections.stats.revisions,
         ...lagHealth(await projections.consumerLag().catch(() => undefined), distributed),
+        // Projectors that are down now (each is tried again after a backoff), and why.
+        failing: projections.failing.map((f) => ({ ...f, since: new Date(f.since).toISOString() })),
       },
+      // Records set aside: counted, listed by GET /v1/quarantine; alone they do not make the status failing.
+      quarantine: quarantineHealth(projections.quarantined),
       versions: projections.versions,
       ingest: { ...counters },
       stream: { clients: windowStream.stats().clients, lastEventId: feed.stats.lastId === 0 ? null : String(feed.stats.lastId) },
       backlog: backlog.health(),
+      storage: rt.storage?.health() ?? { kind: 'tables' },
     }),
-    metricsText: async () => [
-      `# TYPE opsfold_metrics_ingested_total counter`, `opsfold_metrics_ingested_total ${counters.ingested}`,
-      `# TYPE opsfold_metrics_rejected_total counter`, `opsfold_metrics_rejected_total ${counters.rejected}`,
-      `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projections.stats.late}`,
-      `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${projections.stats.windowsEmitted}`,
-      `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projections.stats.revisions}`,
-      `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${watermarkDelaySeconds() ?? 0}`,
-      `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
-      ...lagGauges(await projections.consumerLag()),
-      `# TYPE opsfold_window_stream_clients gauge`, `opsfold_window_stream_clients ${windowStream.stats().clients}`,
-      `# TYPE opsfold_window_stream_overflows_total counter`, `opsfold_window_stream_overflows_total ${windowStream.stats().overflows}`,
-      `# TYPE opsfold_window_stream_rejected_total counter`, `opsfold_window_stream_rejected_total ${windowStream.stats().rejected}`,
-      '',
-    ].join('\n'),
+    metricsText: () => metrics.text(),
+    metricsContentType: metrics.contentType,
+    observeRequest: metrics.observeRequest,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));
@@ -200,32 +236,31 @@ export async function startService(configured: Settings): Promise<Service> {
     port,
     windowEvents: (filter = {}, options = {}) => windowEvents(source, filter, options),
     async stop() {
+      // Each step bounded (see stopDeadlines.ts), so that the whole service ends within 10 s; Azurite last.
+      stopping = true;
+      const step = (what: string, work: () => Promise<unknown>, ms?: number) => stopStep(what, work, note, ms);
+      await step('storage supervision', async () => rt.storage?.stopRestarting(), AZURITE_STOP_MS);
       if (simTimer) clearInterval(simTimer);
       clearInterval(feedTimer);
       windowStream.close();
-      await new Promise((resolve) => server.close(resolve));
-      await serviceBus?.stop();
-      await publisher?.stop();
-      await backlog.stop();
-      await projections.stop();
-      await feed.close();
-      await rt.close();
+      await step('HTTP server', () => closeServerInTime(server));
+      await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop()]));
+      await step('projections', () => stopProjectionsInTime(projections, patient, note), FINAL_FLUSH_MS + STEP_MS);
+      await step('window-event history', () => feed.close());
+      await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },
   };
+}
+
+/** /healthz's `quarantine`: entries per projection (active versions) and their total. */
+function quarantineHealth(counts: Record<ProjectionName, number>): Record<string, number> {
+  return { ...counts, total: PROJECTIONS.reduce((n, p) => n + counts[p], 0) };
 }
 
 /** The consumer lag under /healthz's `projector`: bytes per projection, or events per owned partition; null when it cannot be read now. */
 function lagHealth(lag: ConsumerLag | undefined, distributed: boolean): Record<string, unknown> {
   if (distributed) return { consumerLagEvents: lag && 'events' in lag ? lag.events : null };
   return { consumerLagBytes: lag && 'bytes' in lag ? lag.bytes : null };
-}
-
-/** The consumer lag gauge: one sample per projection on the file log, per owned partition on Event Hubs. */
-function lagGauges(lag: ConsumerLag): string[] {
-  const [name, label, values] = 'bytes' in lag
-    ? ['opsfold_consumer_lag_bytes', 'projection', lag.bytes] as const
-    : ['opsfold_consumer_lag_events', 'partition', lag.events] as const;
-  return [`# TYPE ${name} gauge`, ...Object.entries(values).map(([id, n]) => `${name}{${label}="${id}"} ${n}`)];
 }
 
 /** The scopes of a projection version, looked up at most every few seconds (they change only when partitions do). */

@@ -20,6 +20,8 @@
  * 1,000 subscribers of GET /v1/stream/windows; target p99 emitted → received < 50 ms. Then the
  * SSE resume (sseResume.ts, also alone: node dist/test/bench/sseResume.js [--clients N] [--paused]):
  * 300 subscribers resuming from id 0 over an hour's history; the server's peak RSS and RSS after.
+ * Then `opsfold replay` of logs of 20k–400k mostly too-late metrics (lateReplay.ts, also runnable alone:
+ * node dist/test/bench/lateReplay.js): time per metric and peak RSS must not grow with the log.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -43,6 +45,7 @@ import { WindowsProjector } from '../../streams/WindowsProjector';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { runSseBench } from './sseFanout';
 import { runSseResumeBench } from './sseResume';
+import { printLateReplay, runLateReplay } from './lateReplay';
 
 const TENANTS = 200;
 const VMS = 10;
@@ -343,6 +346,8 @@ async function main(): Promise<void> {
     await runSseBench();
     await runSseResumeBench();
   }
+  // 7. `opsfold replay` (a process) of logs of mostly too-late metrics: linear time, flat memory (see lateReplay.ts)
+  if (process.env.BENCH_SKIP_LATE !== '1') printLateReplay(await runLateReplay([20_000, 40_000, 80_000, 400_000]));
 }
 
 if (process.env.BENCH_PHASE) {

@@ -1,9 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { withoutHeapLimits } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { eventually } from '../support/eventually';
+import { isRunning } from '../support/serviceProcess';
 
 /** The environment without node:test's marker, which would make a plain `node -e` act as a test file. */
 function withoutTestRunner(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -41,5 +43,33 @@ describe('embedded Azurite in a process of its own', () => {
       withoutHeapLimits(['--max-old-space-size=256', '--inspect', '--max_semi_space_size', '32', '--max-semi-space-size=8', '--enable-source-maps', '']),
       ['--inspect', '--enable-source-maps'],
     );
+  });
+  it('runs in a process group of its own, so a signal to the parent\'s group does not reach it, and exits when its parent is killed with SIGKILL', async () => {
+    // A parent in a group of its own starts the child, prints both pids and groups and the child's port, and outlives a SIGINT.
+    const script = `
+      const { EmbeddedAzurite } = require(${JSON.stringify(join(__dirname, '../../src/adapters/azurite/EmbeddedAzurite'))});
+      const { readFileSync } = require('node:fs');
+      const pgid = (pid) => Number(readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' ')[2]);
+      process.on('SIGINT', () => console.log('SIGINT'));
+      EmbeddedAzurite.start({ childProcess: true }).then((azurite) => {
+        console.log(JSON.stringify({ child: azurite.childPid, childGroup: pgid(azurite.childPid), group: pgid(process.pid), port: azurite.tablePort }));
+        setInterval(() => undefined, 1000);
+      });`;
+    const parent = spawn(process.execPath, ['-e', script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'], env: withoutTestRunner(process.env) });
+    const lines: string[] = [];
+    parent.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n')));
+    const first = await eventually('the parent\'s report', () => lines[0]);
+    const { child, childGroup, group, port } = JSON.parse(first) as { child: number; childGroup: number; group: number; port: number };
+    assert.equal(group, parent.pid);
+    assert.equal(childGroup, child, 'the child leads a group of its own');
+
+    process.kill(-group, 'SIGINT'); // what Ctrl-C in a terminal does
+    await eventually('the parent told of it', () => lines.includes('SIGINT'));
+    // The child runs code after the signal was sent: it did not get it (its default action would have ended it).
+    assert.ok((await fetch(`http://127.0.0.1:${port}/devstoreaccount1/Tables`)).status > 0);
+    assert.ok(isRunning(child));
+
+    process.kill(parent.pid!, 'SIGKILL');
+    await eventually('the child gone after its parent\'s kill -9 (its IPC channel closed)', () => !isRunning(child));
   });
 });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { PatientTableStore } from '../../src/adapters/tableStorage/PatientTableStore';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
-import { InvalidInputError } from '../../src/core/errors';
+import { InvalidInputError, StorageError } from '../../src/core/errors';
+import { eventually } from '../support/eventually';
 
 describe('PatientTableStore: a projector waits out a storage outage', () => {
   it('a write during an outage is tried again until the storage is back, then lands once', async () => {
@@ -32,6 +33,33 @@ describe('PatientTableStore: a projector waits out a storage outage', () => {
       assert.deepEqual((await rows.list({ partition: ['p'] })).map((r) => [r.row, r.fields.n]), [['before', 1], ['during', 2]]);
       // A mistake is not an outage: it fails at once.
       await assert.rejects(patient.rowTable('not a valid name!'), InvalidInputError);
+    } finally {
+      await azurite.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  it('hold() ends the patience: a write waiting out an outage fails at once with the reason, so do new calls, until resume()', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'opsfold-patient-'));
+    let azurite = await EmbeddedAzurite.start({ location: dir });
+    const port = azurite.tablePort;
+    try {
+      const plain = TableStorageStore.fromConnectionString(azurite.tableConnectionString, { retry: { attempts: 1 } });
+      let retries = 0;
+      const patient = new PatientTableStore(plain, { initialDelayMs: 50, maxDelayMs: 200, onRetry: () => retries++ });
+      const rows = await patient.rowTable('held');
+      await azurite.stop();
+      const waiting = rows.upsert([{ partition: ['p'], row: 'during', fields: { n: 1 } }]);
+      const failed = assert.rejects(waiting, (e: unknown) => e instanceof StorageError && !e.retriable && e.message === 'the service is stopping');
+      await eventually('the write waiting out the outage', () => retries >= 2);
+      patient.hold('the service is stopping');
+      await failed;
+      await assert.rejects(rows.get(['p'], 'during'), /the service is stopping/);
+      await assert.rejects(patient.rowTable('other'), /the service is stopping/);
+
+      azurite = await EmbeddedAzurite.start({ location: dir, tablePort: port });
+      patient.resume();
+      await rows.upsert([{ partition: ['p'], row: 'after', fields: { n: 2 } }]);
+      assert.deepEqual((await rows.list({ partition: ['p'] })).map((r) => r.row), ['after'], 'the write that was given up never landed');
     } finally {
       await azurite.stop();
       await rm(dir, { recursive: true, force: true });

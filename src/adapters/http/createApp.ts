@@ -5,9 +5,12 @@ import { CapacityError, InvalidInputError, OpsfoldError, StorageError } from '..
 import type { BlockTable, RowTable } from '../../core/ports';
 import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
 import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCatalog';
+import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
 import { openApiDocument } from './openapi';
 import { backlogRoutes, type BacklogApi } from './backlogRoutes';
+import { lateRoutes } from './lateRoutes';
+import type { ScopedLedger } from '../../../projections/lateQueries';
 import { aggregationByParam, intParam, parseQuery, queryString, requiredString, toParam } from './params';
 
 export interface IngestAnswer {
@@ -24,13 +27,22 @@ export interface ApiDeps {
   vmMinuteTable(): Promise<BlockTable>;
   catalog(): Promise<RowTable>;
   rejects(): Promise<RowTable>;
+  /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
+  late?(): Promise<readonly ScopedLedger[]>;
+  /** The body of /healthz; its `status` is "ok" (200) or anything else, e.g. "failing" (503). */
   health(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metricsText(): string | Promise<string>;
+  /** The exposition's content type (prom-client's registry says which). */
+  metricsContentType?: string;
+  /** Told of every answered request, labelled by route pattern (for the request duration histogram). */
+  observeRequest?(method: string, route: string, status: number, seconds: number): void;
   apiToken?: string;
   /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
   backlog?: BacklogApi;
   /** `GET /v1/stream/windows` (see streamRoutes); absent: the route answers 404. */
   windowStream?: { handle(req: Request, res: Response): void };
+  /** The quarantine ledgers' entries (of one projection when given), at most `limit`; absent: `GET /v1/quarantine` answers 404. */
+  quarantine?(options: { projection?: ProjectionName; limit: number }): Promise<unknown[]>;
 }
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -89,6 +101,20 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+
+  const observe = deps.observeRequest;
+  if (observe) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const started = process.hrtime.bigint();
+      res.once('finish', () => {
+        // The route's pattern, never the raw path (ids would make a series each); what matched no route counts as one.
+        const pattern = (req.route as { path?: unknown } | undefined)?.path;
+        const route = typeof pattern === 'string' ? `${req.baseUrl}${pattern}` : 'unmatched';
+        observe(req.method, route, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      next();
+    });
+  }
 
   if (deps.apiToken) {
     const token = deps.apiToken;
@@ -175,14 +201,30 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ rejects: rows.slice(0, limit).map((r) => ({ row: r.row, ...r.fields })) });
   });
 
+  if (deps.late) app.use(lateRoutes(deps.late.bind(deps)));
+  const quarantine = deps.quarantine;
+  if (quarantine) {
+    app.get('/v1/quarantine', async (req: Request, res: Response) => {
+      const params = parseQuery(queryString(req), ['projection', 'limit']);
+      const limit = intParam(params, 'limit', 100, 1, 1000);
+      const projection = params.get('projection');
+      if (projection !== undefined && !(PROJECTIONS as readonly string[]).includes(projection)) {
+        throw new InvalidInputError(`parameter "projection" must be one of ${PROJECTIONS.join(', ')}, got "${projection}"`, { parameter: 'projection' });
+      }
+      res.json({ quarantine: await quarantine({ projection: projection as ProjectionName | undefined, limit }) });
+    });
+  }
+
   if (deps.backlog) app.use(backlogRoutes(deps.backlog));
 
+  // 503 unless all is well, so that a probe (Docker's HEALTHCHECK, a load balancer) needs only the status code.
   app.get('/healthz', async (_req: Request, res: Response) => {
-    res.json(await deps.health());
+    const health = await deps.health();
+    res.status(health.status === 'ok' ? 200 : 503).json(health);
   });
 
   app.get('/metrics', async (_req: Request, res: Response) => {
-    res.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText());
+    res.type(deps.metricsContentType ?? 'text/plain; version=0.0.4; charset=utf-8').send(await deps.metricsText());
   });
 
   app.get('/openapi.json', (_req: Request, res: Response) => {

@@ -81,6 +81,72 @@ export const openApiDocument = {
         responses: { '200': json({ type: 'object', properties: { rejects: { type: 'array', items: { type: 'object' } } } }), '400': errorResponse('Invalid parameter') },
       },
     },
+    '/v1/late': {
+      get: {
+        summary: 'The late-events ledger: metrics later than WINDOW_ALLOWED_LATENESS_SECONDS behind the watermark, in log order',
+        parameters: [
+          q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+          q('key', { type: 'string' }, false, 'Only metrics of this counter key.'),
+          q('tenant', { type: 'string' }, false, 'Only metrics of this tenant.'),
+        ],
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              late: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['key', 'tenant', 'vm', 't', 'value', 'watermark', 'position', 'index'],
+                  properties: {
+                    key: { type: 'string' }, tenant: { type: 'string' }, vm: { type: 'string' },
+                    t: { type: 'number', description: 'Event time, epoch seconds.' }, value: { type: 'number' },
+                    watermark: { type: 'number', description: 'The watermark the metric met (epoch seconds).' },
+                    position: { type: 'integer', description: 'Log position of its record (an Event Hubs sequence number with partition).' },
+                    index: { type: 'integer', description: 'Its index in the record (the SPOC message).' },
+                    partition: { type: 'string', description: 'The Event Hubs partition (absent on the file log).' },
+                  },
+                },
+              },
+            },
+          }),
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
+    '/v1/quarantine': {
+      get: {
+        summary: 'Records (or single metrics) a projection could not apply and set aside, by projection and log position',
+        description: 'What the quarantine ledgers of the active projection versions hold: each entry names the projection, the log position of the record, ' +
+          'the metric index within it (null when the whole record was set aside), the reason, and what was set aside (truncated). The fold went on past each.',
+        parameters: [
+          q('projection', { type: 'string', enum: ['windows', 'rejects', 'backlog'] }, false, 'Only this projection\'s ledger.'),
+          q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+        ],
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              quarantine: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['projection', 'position', 'index', 'reason', 'raw', 'quarantinedAt'],
+                  properties: {
+                    projection: { type: 'string' }, position: { type: 'integer' }, index: { type: ['integer', 'null'] }, reason: { type: 'string' },
+                    raw: { type: ['string', 'null'] }, quarantinedAt: { type: 'string', format: 'date-time' },
+                    partition: { type: 'string', description: 'On Event Hubs: the partition whose position it is.' },
+                  },
+                },
+              },
+            },
+          }),
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
     '/v1/backlog': {
       get: {
         summary: "One team's daily backlog snapshots: the last sample of each local date in the backlog time zone",

@@ -1,10 +1,10 @@
 import { odata, TableClient, TableServiceClient, type TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
-import { InvalidInputError } from '../../core/errors';
+import { InvalidInputError, StorageError } from '../../core/errors';
 import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../core/ports';
 import { TableStorageBlockTable } from './TableStorageBlockTable';
 import { TableStorageRowTable } from './TableStorageRowTable';
-import { isNotFound } from './toStorageError';
+import { isNotFound, toStorageError } from './toStorageError';
 import { validateTableName } from './validateTableName';
 import { withRetry, type RetryOptions } from './withRetry';
 
@@ -116,6 +116,28 @@ export class TableStorageStore implements TableStore {
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
+  }
+
+  /**
+   * One cheap request (a page of at most one table name), not retried: resolves when the service
+   * answers within `timeoutMs`, else throws a StorageError saying what went wrong (for health checks).
+   */
+  async probe(timeoutMs = 2000): Promise<void> {
+    const abortSignal = AbortSignal.timeout(timeoutMs);
+    try {
+      await this.service.listTables({ abortSignal }).byPage({ maxPageSize: 1 }).next();
+    } catch (error) {
+      if (abortSignal.aborted) throw new StorageError(`Table Storage did not answer within ${timeoutMs} ms`, { cause: error });
+      throw toStorageError(error, 'list tables');
+    }
+  }
+
+  /**
+   * Forgets which tables exist, so each is created again on its next use: after a storage that lost
+   * its last writes (an embedded Azurite restarted from its last save) may have lost tables too.
+   */
+  forgetTables(): void {
+    this.tables.clear();
   }
 
   private fullName(name: string): string {

@@ -9,7 +9,8 @@ const $ = (id) => document.getElementById(id);
 export function startStatus({ everyMs = 5000 } = {}) {
   const refresh = async () => {
     try {
-      const health = await getJson('/healthz');
+      // A failing service answers 503 with the same body (status "failing"): show it all the same.
+      const health = await getJson('/healthz').catch((error) => (error.status === 503 && error.body ? error.body : Promise.reject(error)));
       const p = health.projector ?? {};
       $('status-source').textContent = health.simulated ? 'simulated' : health.source ?? 'api';
       $('status-source').classList.toggle('warn', Boolean(health.simulated));
