@@ -12,6 +12,9 @@ import { backlogRoutes, type BacklogApi } from './backlogRoutes';
 import { lateRoutes } from './lateRoutes';
 import type { ScopedLedger } from '../../../projections/lateQueries';
 import { aggregationByParam, intParam, parseQuery, queryString, requiredString, toParam } from './params';
+import { HttpError } from './HttpError';
+import { cors } from './cors';
+import { securityHeaders } from './securityHeaders';
 
 export interface IngestAnswer {
   accepted: number;
@@ -37,6 +40,8 @@ export interface ApiDeps {
   /** Told of every answered request, labelled by route pattern (for the request duration histogram). */
   observeRequest?(method: string, route: string, status: number, seconds: number): void;
   apiToken?: string;
+  /** Origins allowed to read the API from a browser (CORS), or ['*']; absent: no CORS headers at all. */
+  corsOrigins?: readonly string[];
   /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
   backlog?: BacklogApi;
   /** `GET /v1/stream/windows` (see streamRoutes); absent: the route answers 404. */
@@ -47,13 +52,7 @@ export interface ApiDeps {
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
-/** An HTTP-level error with its status, code and optional parameter, turned into the error object. */
-export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly parameter?: string) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
+export { HttpError };
 
 interface ErrorBody {
   error: { code: string; parameter?: string; message: string };
@@ -101,6 +100,9 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Before every route, so that each answer (errors and 404s too) gets them.
+  app.use(securityHeaders());
+  if (deps.corsOrigins !== undefined && deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
 
   const observe = deps.observeRequest;
   if (observe) {
@@ -120,7 +122,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const token = deps.apiToken;
     app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
       if (tokenMatches(req.get('authorization'), token)) return next();
-      next(new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer <token>'));
+      next(new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer <token>', undefined, { 'WWW-Authenticate': 'Bearer realm="opsfold"' }));
     });
   }
 
@@ -239,7 +241,8 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const { status, body } = toErrorResponse(err);
+    const { status, body, headers } = toErrorResponse(err);
+    if (headers) res.set(headers);
     res.status(status).json(body);
   });
 
@@ -247,8 +250,8 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /** Maps any thrown value to a status and an error object; never leaks a stack trace. */
-export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
-  if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.parameter) };
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
+  if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.parameter), ...(err.headers ? { headers: { ...err.headers } } : {}) };
   if (err instanceof InvalidInputError) return { status: 400, body: errorBody(err.code, err.message, err.parameter) };
   if (err instanceof StorageError) return { status: 503, body: errorBody(err.code, 'storage is unavailable; try again') };
   if (err instanceof OpsfoldError) return { status: 500, body: errorBody('internal_error', 'internal error') };
