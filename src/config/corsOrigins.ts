@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../core/errors';
+import { withoutCredentials } from './connectionStrings';
 
 /**
  * `OPSFOLD_CORS_ORIGINS`: `*`, or a comma-separated list of origins (scheme://host[:port], no path),
@@ -16,7 +17,7 @@ export function parseCorsOrigins(raw: string, where: string): string[] {
 }
 
 function origin(item: string, where: string): string {
-  const wrong = (why: string) => new InvalidInputError(`${where}: ${JSON.stringify(item)} is not an origin (${why}); write scheme://host[:port], e.g. https://grafana.example.com`);
+  const wrong = (why: string) => new InvalidInputError(`${where}: ${JSON.stringify(withoutCredentials(item))} is not an origin (${why}); write scheme://host[:port], e.g. https://grafana.example.com`);
   let url: URL;
   try {
     url = new URL(item);
