@@ -1,6 +1,6 @@
-/** An HTTP-level error with its status, code, optional parameter and headers, turned into the error object. */
+/** An HTTP-level error with its status, code and optional parameter, turned into the error object. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly parameter?: string, readonly headers?: Readonly<Record<string, string>>) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly parameter?: string) {
     super(message);
     this.name = 'HttpError';
   }

@@ -120,9 +120,10 @@ export function createApp(deps: ApiDeps): express.Express {
 
   if (deps.apiToken) {
     const token = deps.apiToken;
-    app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
+    app.use('/v1', (req: Request, res: Response, next: NextFunction) => {
       if (tokenMatches(req.get('authorization'), token)) return next();
-      next(new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer <token>', undefined, { 'WWW-Authenticate': 'Bearer realm="opsfold"' }));
+      res.set('WWW-Authenticate', 'Bearer realm="opsfold"'); // RFC 6750: how to authenticate
+      next(new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer <token>'));
     });
   }
 
@@ -241,8 +242,7 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const { status, body, headers } = toErrorResponse(err);
-    if (headers) res.set(headers);
+    const { status, body } = toErrorResponse(err);
     res.status(status).json(body);
   });
 
@@ -250,8 +250,8 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /** Maps any thrown value to a status and an error object; never leaks a stack trace. */
-export function toErrorResponse(err: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
-  if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.parameter), ...(err.headers ? { headers: { ...err.headers } } : {}) };
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.parameter) };
   if (err instanceof InvalidInputError) return { status: 400, body: errorBody(err.code, err.message, err.parameter) };
   if (err instanceof StorageError) return { status: 503, body: errorBody(err.code, 'storage is unavailable; try again') };
   if (err instanceof OpsfoldError) return { status: 500, body: errorBody('internal_error', 'internal error') };
