@@ -53,6 +53,9 @@ describe('the command line, run as a user runs it', () => {
       [['simulate', '--late', '1.5'], 'opsfold: --late must be a fraction from 0 to 1, such as 0.1, got "1.5"'],
       [['simulate', '--to', 'queue'], 'opsfold: --to must be one of log, servicebus, got "queue"'],
       [['rejects', '--limit', 'abc'], 'opsfold: --limit must be a whole number, 1 or more, got "abc"'],
+      // Commands added by other work get the parsers of their options' names.
+      [['late', '--limit', '-3'], 'opsfold: --limit must be a whole number, 1 or more, got "-3"'],
+      [['quarantine', '--limit', '0'], 'opsfold: --limit must be a whole number, 1 or more, got "0"'],
       [['replay', '--heap-mb', '-1'], 'opsfold: --heap-mb must be a whole number, 0 or more, got "-1"'],
       [['replay', '--projection', 'window'], 'opsfold: --projection must be one of windows, rejects, backlog, all, got "window"'],
       [['cleanup', '--projection', 'all'], 'opsfold: --projection must be one of windows, rejects, backlog, got "all"'],
