@@ -100,10 +100,6 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  // Before every route, so that each answer (errors and 404s too) gets them.
-  app.use(securityHeaders());
-  if (deps.corsOrigins !== undefined && deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
-
   const observe = deps.observeRequest;
   if (observe) {
     app.use((req: Request, res: Response, next: NextFunction) => {
@@ -117,6 +113,10 @@ export function createApp(deps: ApiDeps): express.Express {
       next();
     });
   }
+
+  // Before every route and the token check (preflights and 401s included), so that each answer gets them.
+  app.use(securityHeaders());
+  if (deps.corsOrigins !== undefined && deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
 
   if (deps.apiToken) {
     const token = deps.apiToken;
