@@ -1,6 +1,11 @@
 import { Subject, type Observable } from 'rxjs';
 import type { BlockTable, EventLog, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
 import { decodeEvent } from '../src/core/logCodec';
+import { boundedJson } from '../src/core/boundedJson';
+import type { Metric } from '../src/core/metric';
+import { metricRejection } from '../src/core/metricRejection';
+import type { QuarantineSink } from '../src/core/quarantine';
+import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
 import type { LateMetric, WindowEvent, WindowRecorder } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
 import { CATALOG_LAYOUT, MINUTE_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
@@ -44,6 +49,12 @@ export interface WindowsProjectorOptions {
    * that whoever merges them with the other scopes' shares reads after this share was written.
    */
   onCrossTenantFlushed?: (windows: WindowEvent[]) => Promise<void>;
+  /**
+   * Told each metric the gate refuses at fold time (a log written before the gate may hold what it
+   * refuses: epoch milliseconds, year 3000, lone surrogates, ids too long for a key); the metric is
+   * not folded, the rest of its record is. Without a sink such metrics are only counted.
+   */
+  quarantine?: QuarantineSink;
   now?: () => number;
 }
 
@@ -54,6 +65,8 @@ export interface ProjectorStats {
   revisions: number;
   late: number;
   metrics: number;
+  /** Metrics the gate refused at fold time (handed to the quarantine sink, not folded). */
+  quarantined: number;
   flushes: number;
 }
 
@@ -63,7 +76,7 @@ export interface ProjectorStats {
  * them, and every write is idempotent, so a crash at any moment neither loses nor doubles.
  */
 export class WindowsProjector {
-  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, flushes: 0 };
+  readonly stats: ProjectorStats = { position: 0, watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0, quarantined: 0, flushes: 0 };
   private readonly windowSubject = new Subject<WindowEvent>();
   /** Every emitted window revision, as it is emitted. */
   readonly windows$: Observable<WindowEvent> = this.windowSubject.asObservable();
@@ -92,7 +105,10 @@ export class WindowsProjector {
     ]);
     const checkpoint = await versions.checkpoint('windows', version, this.options.scope);
     const fresh = checkpoint === undefined;
-    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint);
+    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint && {
+      // A checkpoint taken before the watermark was bounded by arrival may hold a far-future event time: bound it by the checkpoint's own time.
+      maxEventTime: Math.min(checkpoint.maxEventTime, checkpoint.atMs / 1000 + this.options.windows.maxFutureSeconds),
+    });
     this.folder = folder;
     folder.recorder = this.options.recorder;
     if (!fresh) await this.loadCatalog(folder, catalog);
@@ -110,11 +126,15 @@ export class WindowsProjector {
       for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal, maxBatchBytes: READ_BATCH_BYTES })) {
         for (const record of batch) {
           const event = decodeEvent(record.payload);
-          if (event.type === 'MetricsReceived' && event.metrics.length > 0) {
-            await this.prefetch(folder, event.metrics, minute, vmMinute);
-            this.stats.metrics += event.metrics.length;
+          // The arrival the ingest gate judged by is receivedAtMs; the append came after it (on Event Hubs, by another clock).
+          const admitted = event.type === 'MetricsReceived' && event.metrics.length > 0
+            ? this.admit(event.metrics, record.position, Math.max(record.appendedAtMs, event.receivedAtMs))
+            : undefined;
+          if (admitted && admitted.metrics.length > 0) {
+            await this.prefetch(folder, admitted.metrics, minute, vmMinute);
+            this.stats.metrics += admitted.metrics.length;
             folder.events = this.eventsWanted;
-            records.next({ position: record.position, next: record.next, appendedAtMs: record.appendedAtMs, metrics: event.metrics });
+            records.next({ position: record.position, next: record.next, appendedAtMs: record.appendedAtMs, ...admitted });
           }
           this.processedThrough = Math.max(this.processedThrough, record.next);
         }
@@ -154,6 +174,29 @@ export class WindowsProjector {
       records.complete();
     }
     return this.stats;
+  }
+
+  /** The metrics of a record that pass the gate, with their indexes in the record when some did not; the others go to quarantine. */
+  private admit(metrics: readonly Metric[], position: number, arrivalMs: number): { metrics: readonly Metric[]; indexes?: number[] } {
+    const limits = { arrivalMs, maxFutureSeconds: this.options.windows.maxFutureSeconds };
+    let kept: Metric[] | undefined;
+    let indexes: number[] | undefined;
+    for (let index = 0; index < metrics.length; index++) {
+      const m = metrics[index];
+      const reason = metricRejection(m, limits);
+      if (reason === undefined) {
+        kept?.push(m);
+        indexes?.push(index);
+        continue;
+      }
+      if (!kept) {
+        kept = metrics.slice(0, index);
+        indexes = kept.map((_, i) => i);
+      }
+      this.stats.quarantined++;
+      this.options.quarantine?.({ projection: 'windows', position, index, reason, raw: boundedJson(m, MAX_RAW_CHARS) });
+    }
+    return kept ? { metrics: kept, indexes } : { metrics };
   }
 
   private take(step: FoldStep): void {

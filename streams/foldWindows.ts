@@ -9,6 +9,8 @@ export interface MetricRecord {
   next: number;
   appendedAtMs: number;
   metrics: readonly Metric[];
+  /** Each metric's index in the record, when the record held more (some were quarantined). */
+  indexes?: readonly number[];
 }
 
 /** What folding one record (or one idle tick) produced. `next` is absent on ticks. */
@@ -41,7 +43,7 @@ export function foldWindows(
       const records = source.subscribe({
         next(record) {
           const idle = folder.tick(record.appendedAtMs);
-          const step = folder.add(record.metrics, record.position, record.next, record.appendedAtMs);
+          const step = folder.add(record.metrics, record.position, record.next, record.appendedAtMs, record.indexes);
           subscriber.next({ next: record.next, windows: idle.length ? idle.concat(step.windows) : step.windows, late: step.late });
         },
         error: (error) => subscriber.error(error),

@@ -1,10 +1,12 @@
+import { boundedJson } from './boundedJson';
 import { InvalidInputError } from './errors';
 import type { Metric, RejectedMetric } from './metric';
+import { illFormedReason, MAX_ID_CHARS, metricRejection, type GateLimits } from './metricRejection';
 
 /** Largest SPOC message accepted, as on the Service Bus queue. */
 export const MAX_SPOC_MESSAGE_BYTES = 256 * 1024;
-const MAX_ID_CHARS = 256;
-const MAX_RAW_CHARS = 2048;
+/** A rejected metric is kept as this much of its JSON text at most. */
+export const MAX_RAW_CHARS = 2048;
 
 export interface ValidatedMessage {
   metrics: Metric[];
@@ -16,9 +18,10 @@ const OPTIONAL_FIELDS = ['SiteName', 'ResourcePoolName', 'Region', 'MachineSize'
 
 /**
  * Splits a parsed SPOC message into valid metrics and per-metric rejections (with index and
- * reason). Throws InvalidInputError when the message as a whole is not a SPOC message.
+ * reason): the fields' types here, then the gate (metricRejection) against the arrival time.
+ * Throws InvalidInputError when the message as a whole is not a SPOC message.
  */
-export function validateSpocMessage(body: unknown): ValidatedMessage {
+export function validateSpocMessage(body: unknown, limits: GateLimits): ValidatedMessage {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidInputError('a SPOC message must be a JSON object with a "metrics" array', { code: 'invalid_message', parameter: 'body' });
   }
@@ -30,24 +33,27 @@ export function validateSpocMessage(body: unknown): ValidatedMessage {
   const rejected: RejectedMetric[] = [];
   for (let index = 0; index < list.length; index++) {
     const item = list[index];
-    const reason = rejectionReason(item);
-    if (reason === undefined) metrics.push(toMetric(item as Record<string, unknown>));
-    else rejected.push({ index, reason, raw: rawText(item) });
+    let reason = rejectionReason(item);
+    const metric = reason === undefined ? toMetric(item as Record<string, unknown>) : undefined;
+    if (metric) reason = metricRejection(metric, limits);
+    if (metric && reason === undefined) metrics.push(metric);
+    else rejected.push({ index, reason: reason!, raw: boundedJson(item, MAX_RAW_CHARS) });
   }
   return { metrics, rejected };
 }
 
 /** Parses message text (JSON) and validates it; a text that is not JSON is an InvalidInputError. */
-export function parseSpocMessage(text: string): ValidatedMessage {
+export function parseSpocMessage(text: string, limits: GateLimits): ValidatedMessage {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
     throw new InvalidInputError(`the message is not valid JSON: ${(error as Error).message}`, { code: 'invalid_json', parameter: 'body', cause: error });
   }
-  return validateSpocMessage(body);
+  return validateSpocMessage(body, limits);
 }
 
+/** What is wrong with the fields' types (and the ids' form, named as sent); the gate judges the rest. */
 function rejectionReason(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) return 'a metric must be a JSON object';
   const m = item as Record<string, unknown>;
@@ -63,6 +69,8 @@ function rejectionReason(item: unknown): string | undefined {
     if (typeof v !== 'string') return `${field} must be a string, got ${describe(v)}`;
     if (v.length === 0) return `${field} must not be empty`;
     if (v.length > MAX_ID_CHARS) return `${field} is longer than ${MAX_ID_CHARS} characters`;
+    const illFormed = illFormedReason(field, v);
+    if (illFormed) return illFormed;
   }
   for (const field of OPTIONAL_FIELDS) {
     const v = m[field];
@@ -90,9 +98,4 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : typeof v;
-}
-
-function rawText(item: unknown): string {
-  const text = JSON.stringify(item) ?? String(item);
-  return text.length > MAX_RAW_CHARS ? `${text.slice(0, MAX_RAW_CHARS)}…` : text;
 }

@@ -5,7 +5,7 @@ import { spocMessageFromBody } from '../../src/adapters/serviceBus/spocMessageFr
 import { loadSettings } from '../../src/config/settings';
 import { ConfigError, InvalidInputError } from '../../src/core/errors';
 import { MAX_SPOC_MESSAGE_BYTES } from '../../src/core/validateSpoc';
-import { spocMetric } from '../support/metricBuilders';
+import { arrivingNow, spocMetric } from '../support/metricBuilders';
 
 const CONNECTION_STRING = 'Endpoint=sb://myns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=s3cret';
 
@@ -79,7 +79,7 @@ describe('Service Bus settings', () => {
 
 describe('spocMessageFromBody', () => {
   const message = { metrics: [spocMetric({ PerfValue: 5 })] };
-  const values = (body: unknown) => spocMessageFromBody(body).metrics.map((m) => m.value);
+  const values = (body: unknown) => spocMessageFromBody(body, arrivingNow()).metrics.map((m) => m.value);
 
   it('reads UTF-8 JSON bytes, JSON text, an already parsed object, and a JSON string holding the message', () => {
     assert.deepEqual(values(Buffer.from(JSON.stringify(message))), [5]);
@@ -91,7 +91,7 @@ describe('spocMessageFromBody', () => {
 
   function code(body: unknown): string {
     try {
-      spocMessageFromBody(body);
+      spocMessageFromBody(body, arrivingNow());
     } catch (error) {
       assert.ok(error instanceof InvalidInputError);
       return error.code;

@@ -1,0 +1,138 @@
+import type { Metric } from './metric';
+import { MAX_TABLE_KEY_CHARS, tableKeyLength } from './tableKeyLength';
+
+/** What the gate judges a metric against: when it arrived, and how far ahead of that its clock may be. */
+export interface GateLimits {
+  /** The metric's arrival (epoch ms): when it was received, or its log record's append time. */
+  arrivalMs: number;
+  /** WINDOW_MAX_FUTURE_SECONDS. */
+  maxFutureSeconds: number;
+}
+
+/** 2000-01-01T00:00:00Z: no SPOC counter is older, and a smaller number is not epoch seconds. */
+export const EARLIEST_TIMESTAMP = 946_684_800;
+
+/**
+ * The largest |PerfValue|: a window's sum of up to 10^8 such values stays finite
+ * (10^8 × 10^300 < 1.79 × 10^308, the largest double), so its average never reads back as null.
+ */
+export const MAX_ABS_PERF_VALUE = 1e300;
+
+/** Every id and optional field is at most this long, as SPOC's contract says (DESIGN §1). */
+export const MAX_ID_CHARS = 256;
+
+/**
+ * Table key budgets, in characters once encoded, from the longest keys the projections build:
+ * - per-VM minute blocks: RowKey `tenant|vm|<12-digit row>~<3-digit page>`: tenant + vm + 18 ≤ 512;
+ * - cross-tenant minute blocks: RowKey `key|<row>~<page>`: key + 17 ≤ 512; the late ledger's
+ *   PartitionKey and the catalog's RowKey are the key alone; the VM catalog's RowKey is `tenant|0000`.
+ * An optional field is in no key today; it gets what a tenant and VM get together, so that a
+ * projection may group by it in their place.
+ */
+export const MAX_TENANT_VM_KEY_CHARS = MAX_TABLE_KEY_CHARS - 18;
+export const MAX_COUNTER_KEY_CHARS = MAX_TABLE_KEY_CHARS - 17;
+export const MAX_OPTIONAL_KEY_CHARS = MAX_TENANT_VM_KEY_CHARS;
+
+const LONE_SURROGATE = /\p{Cs}/u;
+const ESCAPES_NOTE = "each / \\ # ? % | ' or control character takes 3 characters for each of its UTF-8 bytes";
+const OPTIONAL_FIELDS = [
+  ['siteName', 'SiteName'], ['resourcePoolName', 'ResourcePoolName'], ['region', 'Region'], ['machineSize', 'MachineSize'],
+] as const;
+
+/**
+ * The gate every metric passes, at ingest (HTTP, `opsfold ingest`, Service Bus) and again when a
+ * projection folds it from the log (a log written before the gate may hold what it refuses):
+ * why `m` cannot be stored and folded by every projection, or undefined when it can. Reasons
+ * name SPOC's fields. Pure: the arrival time comes in with the limits.
+ *
+ * @example
+ * metricRejection({ t: 1790000100000, tenant: 't', vm: 'v', key: 'cpu.pct', value: 1 }, { arrivalMs: Date.now(), maxFutureSeconds: 300 });
+ * // 'timestamp 1790000100000 looks like epoch milliseconds (2026-09-21T…Z): send epoch seconds'
+ */
+export function metricRejection(m: Metric, limits: GateLimits): string | undefined {
+  const latest = limits.arrivalMs / 1000 + limits.maxFutureSeconds;
+  if (!(m.t >= EARLIEST_TIMESTAMP && m.t <= latest)) return timestampRejection(m.t, limits);
+  if (!(m.value >= -MAX_ABS_PERF_VALUE && m.value <= MAX_ABS_PERF_VALUE)) return valueRejection(m.value);
+  const tenant = idLength(0, 'MaskedTenantId', m.tenant);
+  if (typeof tenant === 'string') return tenant;
+  const vm = idLength(1, 'MaskedVMName', m.vm);
+  if (typeof vm === 'string') return vm;
+  if (tenant + vm > MAX_TENANT_VM_KEY_CHARS) {
+    return `MaskedTenantId and MaskedVMName take ${tenant + vm} characters of a table key once escaped; together they may take at most ${MAX_TENANT_VM_KEY_CHARS} (${ESCAPES_NOTE})`;
+  }
+  const key = idLength(2, 'PerfType.PerfName', m.key, 2 * MAX_ID_CHARS + 1);
+  if (typeof key === 'string') return key;
+  if (key > MAX_COUNTER_KEY_CHARS) {
+    return `PerfType and PerfName take ${key} characters of a table key once escaped (as PerfType.PerfName); together they may take at most ${MAX_COUNTER_KEY_CHARS} (${ESCAPES_NOTE})`;
+  }
+  for (let i = 0; i < OPTIONAL_FIELDS.length; i++) {
+    const field = OPTIONAL_FIELDS[i];
+    const v = m[field[0]];
+    if (v === undefined || v === null) continue;
+    const length = idLength(3 + i, field[1], v);
+    if (typeof length === 'string') return length;
+    if (length > MAX_OPTIONAL_KEY_CHARS) return `${field[1]} takes ${length} characters of a table key once escaped; at most ${MAX_OPTIONAL_KEY_CHARS} (${ESCAPES_NOTE})`;
+  }
+  return undefined;
+}
+
+/**
+ * Why the string field `name` is not well-formed, or undefined when it is: a lone UTF-16
+ * surrogate (what `encodeURIComponent`, UTF-8 and the table service all refuse).
+ */
+export function illFormedReason(name: string, value: string): string | undefined {
+  const at = value.search(LONE_SURROGATE);
+  if (at < 0) return undefined;
+  return `${name} is not well-formed Unicode: a lone UTF-16 surrogate (\\u${value.charCodeAt(at).toString(16)}) at index ${at}`;
+}
+
+/**
+ * The last id seen in each field and its length in a key: a record's metrics share its strings
+ * (one tenant, a few VMs), so the fold measures each once rather than for every metric. Only a
+ * cache (of lengths, never of verdicts): the answer is the same with or without it.
+ */
+const lastIds: unknown[] = new Array(3 + OPTIONAL_FIELDS.length).fill(Symbol('none'));
+const lastLengths = new Int32Array(3 + OPTIONAL_FIELDS.length);
+/** Lengths of well-formed ids seen lately (counter keys come round in turn within a record): also only a cache. */
+const knownLengths = new Map<string, number>();
+
+/** The id's length once encoded for a table key, or why it is no id at all. */
+function idLength(slot: number, name: string, value: unknown, maxChars = MAX_ID_CHARS): number | string {
+  if (value === lastIds[slot]) return lastLengths[slot];
+  if (typeof value !== 'string') return value === undefined || value === null ? `${name} is missing` : `${name} must be a string, got ${typeof value}`;
+  if (value.length === 0) return `${name} must not be empty`;
+  if (value.length > maxChars) return `${name} is longer than ${maxChars} characters`;
+  let length = knownLengths.get(value);
+  if (length === undefined) {
+    length = tableKeyLength(value);
+    if (length < 0) return illFormedReason(name, value)!;
+    if (knownLengths.size >= 4096) knownLengths.clear();
+    knownLengths.set(value, length);
+  }
+  lastIds[slot] = value;
+  lastLengths[slot] = length;
+  return length;
+}
+
+function timestampRejection(t: number, { arrivalMs, maxFutureSeconds }: GateLimits): string {
+  if (typeof t !== 'number') return `timestamp must be a number, got ${typeof t}`;
+  if (!Number.isFinite(t)) return 'timestamp must be a finite number';
+  const latest = arrivalMs / 1000 + maxFutureSeconds;
+  for (const [unit, perSecond] of [['milliseconds', 1e3], ['microseconds', 1e6], ['nanoseconds', 1e9]] as const) {
+    const seconds = t / perSecond;
+    if (seconds >= EARLIEST_TIMESTAMP && seconds <= latest) return `timestamp ${t} looks like epoch ${unit} (${isoOf(seconds)}): send epoch seconds`;
+  }
+  if (t < EARLIEST_TIMESTAMP) return `timestamp ${t} is before 2000-01-01T00:00:00Z (${EARLIEST_TIMESTAMP}): send epoch seconds`;
+  const when = Math.abs(t) <= 8.64e12 ? ` (${isoOf(t)})` : '';
+  return `timestamp ${t}${when} is more than ${maxFutureSeconds} seconds after its arrival (${isoOf(arrivalMs / 1000)}), the most a sender's clock may be ahead (WINDOW_MAX_FUTURE_SECONDS)`;
+}
+
+function valueRejection(v: number): string {
+  if (typeof v !== 'number') return `PerfValue must be a number, got ${typeof v}`;
+  if (!Number.isFinite(v)) return 'PerfValue must be a finite number';
+  return `PerfValue ${v} is beyond ±1e300, the largest magnitude whose window sums stay finite`;
+}
+
+function isoOf(seconds: number): string {
+  return new Date(Math.floor(seconds) * 1000).toISOString().replace('.000Z', 'Z');
+}
