@@ -4,7 +4,8 @@ class Literal {
 }
 
 /**
- * JSON text of a parsed JSON value, cut after `maxChars` characters (with `…`): what
+ * JSON text of a parsed JSON value, cut after `maxChars` characters (with `…`, and never inside a
+ * surrogate pair): what
  * `JSON.stringify(value)` gives when that is short, without recursion, so a value nested
  * 10,000 deep (which makes JSON.stringify throw a RangeError) is shown rather than thrown, and a
  * huge one costs `maxChars`, not its size.
@@ -40,5 +41,8 @@ export function boundedJson(value: unknown, maxChars: number): string {
     else if (typeof item === 'boolean') out += String(item);
     else out += 'null';
   }
-  return out.length > maxChars ? `${out.slice(0, maxChars)}…` : out;
+  if (out.length <= maxChars) return out;
+  // Never half a surrogate pair: the text is kept in ledgers that want well-formed strings.
+  const last = out.charCodeAt(maxChars - 1);
+  return `${out.slice(0, last >= 0xd800 && last <= 0xdbff ? maxChars - 1 : maxChars)}…`;
 }

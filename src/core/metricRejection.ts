@@ -34,6 +34,7 @@ export const MAX_COUNTER_KEY_CHARS = MAX_TABLE_KEY_CHARS - 17;
 export const MAX_OPTIONAL_KEY_CHARS = MAX_TENANT_VM_KEY_CHARS;
 
 const LONE_SURROGATE = /\p{Cs}/u;
+const YEAR_SECONDS = 365 * 24 * 3600;
 const ESCAPES_NOTE = "each / \\ # ? % | ' or control character takes 3 characters for each of its UTF-8 bytes";
 const OPTIONAL_FIELDS = [
   ['siteName', 'SiteName'], ['resourcePoolName', 'ResourcePoolName'], ['region', 'Region'], ['machineSize', 'MachineSize'],
@@ -117,10 +118,11 @@ function idLength(slot: number, name: string, value: unknown, maxChars = MAX_ID_
 function timestampRejection(t: number, { arrivalMs, maxFutureSeconds }: GateLimits): string {
   if (typeof t !== 'number') return `timestamp must be a number, got ${typeof t}`;
   if (!Number.isFinite(t)) return 'timestamp must be a finite number';
-  const latest = arrivalMs / 1000 + maxFutureSeconds;
+  // A sender's clock in milliseconds may be ahead too: the hint allows a year (no one means the year 58,000 in seconds).
+  const plausible = arrivalMs / 1000 + maxFutureSeconds + YEAR_SECONDS;
   for (const [unit, perSecond] of [['milliseconds', 1e3], ['microseconds', 1e6], ['nanoseconds', 1e9]] as const) {
     const seconds = t / perSecond;
-    if (seconds >= EARLIEST_TIMESTAMP && seconds <= latest) return `timestamp ${t} looks like epoch ${unit} (${isoOf(seconds)}): send epoch seconds`;
+    if (seconds >= EARLIEST_TIMESTAMP && seconds <= plausible) return `timestamp ${t} looks like epoch ${unit} (${isoOf(seconds)}): send epoch seconds`;
   }
   if (t < EARLIEST_TIMESTAMP) return `timestamp ${t} is before 2000-01-01T00:00:00Z (${EARLIEST_TIMESTAMP}): send epoch seconds`;
   const when = Math.abs(t) <= 8.64e12 ? ` (${isoOf(t)})` : '';
