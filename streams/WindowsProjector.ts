@@ -3,7 +3,7 @@ import type { BlockTable, EventLog, Row, RowTable, StoredBlock, TableStore } fro
 import { decodeEvent } from '../src/core/logCodec';
 import { boundedJson } from '../src/core/boundedJson';
 import type { Metric } from '../src/core/metric';
-import { metricRejection } from '../src/core/metricRejection';
+import { METRIC_GATE_VERSION, metricRejection } from '../src/core/metricRejection';
 import type { QuarantineSink } from '../src/core/quarantine';
 import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
 import type { LateMetric, WindowEvent, WindowRecorder } from '../src/core/windowMath';
@@ -126,10 +126,11 @@ export class WindowsProjector {
       for await (const batch of log.read(checkpoint?.resumeFrom ?? 0, { follow, signal, maxBatchBytes: READ_BATCH_BYTES })) {
         for (const record of batch) {
           const event = decodeEvent(record.payload);
-          // The arrival the ingest gate judged by is receivedAtMs; the append came after it (on Event Hubs, by another clock).
-          const admitted = event.type === 'MetricsReceived' && event.metrics.length > 0
-            ? this.admit(event.metrics, record.position, Math.max(record.appendedAtMs, event.receivedAtMs))
-            : undefined;
+          // A record the gate admitted at ingest is folded as it is; an older one's metrics pass the gate here, their
+          // arrival the later of reception and append (the ingest gate's clock, or the log's on Event Hubs).
+          const admitted = event.type !== 'MetricsReceived' || event.metrics.length === 0 ? undefined
+            : (event.gate ?? 0) >= METRIC_GATE_VERSION ? { metrics: event.metrics }
+            : this.admit(event.metrics, record.position, Math.max(record.appendedAtMs, event.receivedAtMs));
           if (admitted && admitted.metrics.length > 0) {
             await this.prefetch(folder, admitted.metrics, minute, vmMinute);
             this.stats.metrics += admitted.metrics.length;

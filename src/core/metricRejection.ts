@@ -9,6 +9,13 @@ export interface GateLimits {
   maxFutureSeconds: number;
 }
 
+/**
+ * The version of these rules, kept in each record whose metrics they admitted: a projection
+ * passes a record of an older version (or of none) through the gate again as it folds it, and
+ * trusts one of this version. Raise it when a rule gets stricter.
+ */
+export const METRIC_GATE_VERSION = 1;
+
 /** 2000-01-01T00:00:00Z: no SPOC counter is older, and a smaller number is not epoch seconds. */
 export const EARLIEST_TIMESTAMP = 946_684_800;
 

@@ -1,7 +1,7 @@
 import { boundedJson } from './boundedJson';
 import { InvalidInputError } from './errors';
 import type { Metric, RejectedMetric } from './metric';
-import { illFormedReason, MAX_ID_CHARS, metricRejection, type GateLimits } from './metricRejection';
+import { illFormedReason, MAX_ID_CHARS, METRIC_GATE_VERSION, metricRejection, type GateLimits } from './metricRejection';
 
 /** Largest SPOC message accepted, as on the Service Bus queue. */
 export const MAX_SPOC_MESSAGE_BYTES = 256 * 1024;
@@ -11,6 +11,8 @@ export const MAX_RAW_CHARS = 2048;
 export interface ValidatedMessage {
   metrics: Metric[];
   rejected: RejectedMetric[];
+  /** The gate that admitted `metrics` (METRIC_GATE_VERSION); absent: not judged by it (the fold will). */
+  gate?: number;
 }
 
 const ID_FIELDS = ['MaskedTenantId', 'MaskedVMName', 'PerfType', 'PerfName'] as const;
@@ -39,7 +41,7 @@ export function validateSpocMessage(body: unknown, limits: GateLimits): Validate
     if (metric && reason === undefined) metrics.push(metric);
     else rejected.push({ index, reason: reason!, raw: boundedJson(item, MAX_RAW_CHARS) });
   }
-  return { metrics, rejected };
+  return { metrics, rejected, gate: METRIC_GATE_VERSION };
 }
 
 /** Parses message text (JSON) and validates it; a text that is not JSON is an InvalidInputError. */

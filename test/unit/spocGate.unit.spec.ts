@@ -4,12 +4,15 @@ import fc from 'fast-check';
 import { blockKeys, lastRowKeyOf, MAX_ROW } from '../../src/adapters/tableStorage/blockEntities';
 import { rowKeys } from '../../src/adapters/tableStorage/rowEntities';
 import { boundedJson } from '../../src/core/boundedJson';
+import { Ingestor } from '../../src/core/Ingestor';
+import { decodeEvent, encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
-import { metricRejection } from '../../src/core/metricRejection';
+import { METRIC_GATE_VERSION, metricRejection } from '../../src/core/metricRejection';
 import { parseSpocMessage, validateSpocMessage } from '../../src/core/validateSpoc';
 import { CATALOG_LAYOUT, MINUTE_LAYOUT, positionRow, VM_MINUTE_LAYOUT } from '../../projections/projectionCatalog';
 import { vmCatalogRows } from '../../projections/vmCatalog';
-import { spocMetric } from '../support/metricBuilders';
+import { MemoryEventLog } from '../support/memoryEventLog';
+import { metric, spocMetric } from '../support/metricBuilders';
 
 /** Table Storage's key limit: 1 KiB, counted as 512 UTF-16 code units. Written here, not imported. */
 const KEY_LIMIT = 512;
@@ -177,6 +180,19 @@ describe('the gate: what a sender sends is accepted only if every projection can
       assert.equal(rejected[0].reason, 'SiteName must be a string or null, got object');
       assert.ok(rejected[0].raw.startsWith('{"timestamp":1648637647,"MaskedTenantId":"wYAVC3oWQU+ozhgAAg5f/w==637841132085596403","SiteName":{"a":{"a":'));
       assert.equal(rejected[0].raw.length, 2049);
+    });
+  });
+
+  describe('the log says which gate admitted a record\'s metrics', () => {
+    it('a record appended through the gate carries its version; one written before it carries none, and the fold judges its metrics', async () => {
+      const log = new MemoryEventLog(() => ARRIVAL_MS);
+      await new Ingestor(log, () => ARRIVAL_MS).ingest(validateSpocMessage({ metrics: [spocMetric()] }, LIMITS), 'http');
+      await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics: [metric({ t: 1_700_000_000 })], rejected: [] })]);
+
+      const [admitted, older] = log.records.map((r) => decodeEvent(r.payload));
+
+      assert.equal(METRIC_GATE_VERSION, 1);
+      assert.deepEqual([admitted.type === 'MetricsReceived' && admitted.gate, older.type === 'MetricsReceived' && older.gate], [1, undefined]);
     });
   });
 

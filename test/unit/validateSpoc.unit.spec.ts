@@ -63,7 +63,7 @@ describe('validateSpocMessage', () => {
     });
 
     it('accepts an empty metrics array as nothing accepted and nothing rejected', () => {
-      assert.deepEqual(validateSpocMessage({ metrics: [] }, LIMITS), { metrics: [], rejected: [] });
+      assert.deepEqual(validateSpocMessage({ metrics: [] }, LIMITS), { metrics: [], rejected: [], gate: 1 });
     });
   });
 
