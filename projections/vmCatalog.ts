@@ -59,6 +59,8 @@ export function vmCatalogRows(tenant: string, vms: Iterable<readonly [vm: string
  */
 function vmEntries(vm: string, newest: ReadonlyMap<string, number>): { vm: string; text: string }[] {
   const name = JSON.stringify(vm);
+  const whole = `${name}:${JSON.stringify(Object.fromEntries(newest))}`;
+  if (whole.length <= MAX_ROW_CHARS - 2) return [{ vm, text: whole }];
   const entries: { vm: string; text: string }[] = [];
   let keys: string[] = [];
   let chars = name.length + 3;
