@@ -1,9 +1,9 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
@@ -220,6 +220,22 @@ describe('bad input over HTTP, against a spawned service', () => {
     service = await startService(dir);
     await assertGoodWindows(service.base);
     await stopService(service);
+  });
+
+  it('opsfold ingest: the same gate, each bad metric counted as rejected, a 10,000-deep line refused by its line number, and the good metrics replayed exact', async () => {
+    const dir = await dataDir('ingest');
+    const file = join(dirname(dir), 'messages.ndjson');
+    await writeFile(file, `${mixedMessage().text}\n${deepArray(10_000)}\n`);
+
+    const ingest = await run(process.execPath, [BIN, 'ingest', file, '--data-dir', dir]).then(() => assert.fail('exit 0 despite an invalid line'), (error: { code: number; stdout: string; stderr: string }) => error);
+
+    assert.equal(ingest.code, 1);
+    assert.deepEqual(JSON.parse(ingest.stdout), { messages: 2, accepted: 5, rejected: mixedMessage().rejected.length, invalidMessages: 1 });
+    assert.match(ingest.stderr, /^line 2: a SPOC message must be a JSON object with a "metrics" array$/m);
+    const rejects = (await run(process.execPath, [BIN, 'rejects', '--data-dir', dir])).stdout.trim().split('\n').map((line) => JSON.parse(line) as { reason: string });
+    assert.deepEqual(rejects.map((r) => r.reason).filter((r) => r.includes('epoch milliseconds')), ['timestamp 1790000100000 looks like epoch milliseconds (2026-09-21T14:15:00Z): send epoch seconds']);
+    const replay = await run(process.execPath, [BIN, 'replay', '--projection', 'windows', '--data-dir', dir]);
+    assert.match(replay.stdout, /"projection":"windows","version":1,"metrics":5,/);
   });
 
   it('property: any JSON body, or any text, gets 202 or a 4xx, and the service keeps serving', async () => {

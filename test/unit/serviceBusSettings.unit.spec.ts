@@ -107,6 +107,16 @@ describe('spocMessageFromBody', () => {
     assert.equal(code(42), 'invalid_message');
   });
 
+  it('a body nested 10,000 deep is a message with one rejected metric, or (as an AMQP value) not a SPOC message: never a throw of anything else', () => {
+    const deep = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+    const text = `{"metrics":[${'['.repeat(10_000)}${']'.repeat(10_000)},${JSON.stringify(spocMetric({ PerfValue: 5 }))}]}`;
+    const validated = spocMessageFromBody(Buffer.from(text), arrivingNow());
+    assert.deepEqual(validated.metrics.map((m) => m.value), [5]);
+    assert.deepEqual(validated.rejected.map((r) => [r.index, r.reason]), [[0, 'a metric must be a JSON object']]);
+    // An AMQP map whose value is nested too deeply for JSON.stringify: dead-lettered as not a SPOC message.
+    assert.equal(code({ metrics: [deep(100_000)] }), 'invalid_message');
+  });
+
   it('measures the bytes as sent: exactly the limit passes, one byte more is too large', () => {
     const padded = (bytes: number) => {
       const text = JSON.stringify({ metrics: [], pad: '' });
