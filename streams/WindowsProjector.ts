@@ -10,7 +10,7 @@ import type { LateMetric, WindowEvent, WindowRecorder } from '../src/core/window
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
 import { CATALOG_LAYOUT, MINUTE_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { readVmCatalog, vmCatalogRows } from '../projections/vmCatalog';
-import { WindowFolder, type WindowOptions } from './WindowFolder';
+import { WindowFolder, type FolderCheckpoint, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
 import { SerialQueue } from './SerialQueue';
 import type { Checkpoint, ProjectionVersions } from './projectionVersions';
@@ -105,10 +105,7 @@ export class WindowsProjector {
     ]);
     const checkpoint = await versions.checkpoint('windows', version, this.options.scope);
     const fresh = checkpoint === undefined;
-    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint && {
-      // A checkpoint taken before the watermark was bounded by arrival may hold a far-future event time: bound it by the checkpoint's own time.
-      maxEventTime: Math.min(checkpoint.maxEventTime, checkpoint.atMs / 1000 + this.options.windows.maxFutureSeconds),
-    });
+    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint && boundedResume(checkpoint, this.options.windows.maxFutureSeconds));
     this.folder = folder;
     folder.recorder = this.options.recorder;
     if (!fresh) await this.loadCatalog(folder, catalog);
@@ -318,4 +315,14 @@ interface FlushContent {
 
 function lateRow(m: LateMetric): Row {
   return { partition: [m.key], row: positionRow(m.position, m.index), fields: { tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark: m.watermark } };
+}
+
+/**
+ * A checkpoint taken before the watermark was bounded by arrival may hold a far-future event time
+ * (a metric at year 3000 took every later one to the late ledger): bound it by the checkpoint's own
+ * time, which is later than every record it covers. (An event time of -Infinity is stored as null.)
+ */
+function boundedResume(checkpoint: Checkpoint, maxFutureSeconds: number): FolderCheckpoint {
+  const bound = checkpoint.atMs / 1000 + maxFutureSeconds;
+  return { maxEventTime: Number.isFinite(bound) && checkpoint.maxEventTime > bound ? bound : checkpoint.maxEventTime };
 }

@@ -69,6 +69,21 @@ describe('event time cannot run ahead of arrival', () => {
       return { stats, quarantined, cross };
     }
 
+    it('resuming from a checkpoint whose event time an older version let run to the year 3000, the watermark is bounded by the checkpoint\'s time', async () => {
+      const log = new MemoryEventLog(() => ARRIVAL_MS + 60_000);
+      await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: ARRIVAL_MS, gate: 1, metrics: [metric({ t: T0 + 5, tenant: 'B', value: 10 })], rejected: [] })]);
+      const tables = new MemoryTableStore();
+      const versions = new ProjectionVersions(await tables.rowTable(metaTable('eb')));
+      await versions.saveCheckpoint('windows', 1, { position: 0, resumeFrom: 0, maxEventTime: 32503680000, atMs: ARRIVAL_MS });
+
+      const stats = await new WindowsProjector({ log, tables, versions, tablePrefix: 'eb', version: 1, windows: OPTIONS, flushIntervalMs: 60_000, follow: false }).run();
+
+      assert.equal(stats.late, 0);
+      assert.equal(stats.watermark, T0 + 600 + 300 - 60);
+      const [block] = await (await tables.blockTable(windowTables('eb', 1).vmMinute)).readRange(['B', metric({ t: 0 }).vm], T0, T0);
+      assert.deepEqual(decodeBlock(block).get('win_cpu.percent')!.map((w) => [w.windowStart, w.count, w.sum]), [[T0, 1, 10]]);
+    });
+
     for (const follow of [false, true]) {
       it(`${follow ? 'following (the live path)' : 'rebuilding'}: the year-3000 metric is quarantined, the watermark stays within arrival + 300 s, and no one's data is late`, async () => {
         const { stats, quarantined, cross } = await foldScenario(follow);
