@@ -41,6 +41,8 @@ export const MAX_COUNTER_KEY_CHARS = MAX_TABLE_KEY_CHARS - 17;
 export const MAX_OPTIONAL_KEY_CHARS = MAX_TENANT_VM_KEY_CHARS;
 
 const LONE_SURROGATE = /\p{Cs}/u;
+/** Any surrogate, paired or not: a quick test before the slower search for a lone one. */
+const ANY_SURROGATE = /[\ud800-\udfff]/;
 const YEAR_SECONDS = 365 * 24 * 3600;
 const ESCAPES_NOTE = "each / \\ # ? % | ' or control character takes 3 characters for each of its UTF-8 bytes";
 const OPTIONAL_FIELDS = [
@@ -61,24 +63,28 @@ export function metricRejection(m: Metric, limits: GateLimits): string | undefin
   const latest = limits.arrivalMs / 1000 + limits.maxFutureSeconds;
   if (!(m.t >= EARLIEST_TIMESTAMP && m.t <= latest)) return timestampRejection(m.t, limits);
   if (!(m.value >= -MAX_ABS_PERF_VALUE && m.value <= MAX_ABS_PERF_VALUE)) return valueRejection(m.value);
-  const tenant = idLength(0, 'MaskedTenantId', m.tenant);
-  if (typeof tenant === 'string') return tenant;
-  const vm = idLength(1, 'MaskedVMName', m.vm);
-  if (typeof vm === 'string') return vm;
-  if (tenant + vm > MAX_TENANT_VM_KEY_CHARS) {
-    return `MaskedTenantId and MaskedVMName take ${tenant + vm} characters of a table key once escaped; together they may take at most ${MAX_TENANT_VM_KEY_CHARS} (${ESCAPES_NOTE})`;
+  const problem = idProblem(0, 'MaskedTenantId', m.tenant) ?? idProblem(1, 'MaskedVMName', m.vm) ?? idProblem(2, 'PerfType.PerfName', m.key, 2 * MAX_ID_CHARS + 1);
+  if (problem !== undefined) return problem;
+  // An id takes at most 6 characters a code unit once escaped (U+0080–U+009F: %C2%XX): short ids need no count.
+  if (6 * (m.tenant.length + m.vm.length) > MAX_TENANT_VM_KEY_CHARS) {
+    const length = tableKeyLength(m.tenant) + tableKeyLength(m.vm);
+    if (length > MAX_TENANT_VM_KEY_CHARS) {
+      return `MaskedTenantId and MaskedVMName take ${length} characters of a table key once escaped; together they may take at most ${MAX_TENANT_VM_KEY_CHARS} (${ESCAPES_NOTE})`;
+    }
   }
-  const key = idLength(2, 'PerfType.PerfName', m.key, 2 * MAX_ID_CHARS + 1);
-  if (typeof key === 'string') return key;
-  if (key > MAX_COUNTER_KEY_CHARS) {
-    return `PerfType and PerfName take ${key} characters of a table key once escaped (as PerfType.PerfName); together they may take at most ${MAX_COUNTER_KEY_CHARS} (${ESCAPES_NOTE})`;
+  if (6 * m.key.length > MAX_COUNTER_KEY_CHARS) {
+    const length = tableKeyLength(m.key);
+    if (length > MAX_COUNTER_KEY_CHARS) {
+      return `PerfType and PerfName take ${length} characters of a table key once escaped (as PerfType.PerfName); together they may take at most ${MAX_COUNTER_KEY_CHARS} (${ESCAPES_NOTE})`;
+    }
   }
   for (let i = 0; i < OPTIONAL_FIELDS.length; i++) {
     const field = OPTIONAL_FIELDS[i];
     const v = m[field[0]];
     if (v === undefined || v === null) continue;
-    const length = idLength(3 + i, field[1], v);
-    if (typeof length === 'string') return length;
+    const optional = idProblem(3 + i, field[1], v);
+    if (optional !== undefined) return optional;
+    const length = 6 * v.length > MAX_OPTIONAL_KEY_CHARS ? tableKeyLength(v) : 0;
     if (length > MAX_OPTIONAL_KEY_CHARS) return `${field[1]} takes ${length} characters of a table key once escaped; at most ${MAX_OPTIONAL_KEY_CHARS} (${ESCAPES_NOTE})`;
   }
   return undefined;
@@ -89,37 +95,29 @@ export function metricRejection(m: Metric, limits: GateLimits): string | undefin
  * surrogate (what `encodeURIComponent`, UTF-8 and the table service all refuse).
  */
 export function illFormedReason(name: string, value: string): string | undefined {
+  if (!ANY_SURROGATE.test(value)) return undefined;
   const at = value.search(LONE_SURROGATE);
   if (at < 0) return undefined;
   return `${name} is not well-formed Unicode: a lone UTF-16 surrogate (\\u${value.charCodeAt(at).toString(16)}) at index ${at}`;
 }
 
 /**
- * The last id seen in each field and its length in a key: a record's metrics share its strings
- * (one tenant, a few VMs), so the fold measures each once rather than for every metric. Only a
- * cache (of lengths, never of verdicts): the answer is the same with or without it.
+ * The last well-formed id seen in each field: a record's or a message's metrics repeat their
+ * tenant, VM and optional fields, and comparing with the last one is cheaper than looking at it
+ * again. Only a cache: the answer is the same with or without it.
  */
 const lastIds: unknown[] = new Array(3 + OPTIONAL_FIELDS.length).fill(Symbol('none'));
-const lastLengths = new Int32Array(3 + OPTIONAL_FIELDS.length);
-/** Lengths of well-formed ids seen lately (counter keys come round in turn within a record): also only a cache. */
-const knownLengths = new Map<string, number>();
 
-/** The id's length once encoded for a table key, or why it is no id at all. */
-function idLength(slot: number, name: string, value: unknown, maxChars = MAX_ID_CHARS): number | string {
-  if (value === lastIds[slot]) return lastLengths[slot];
+/** Why `value` is no id (missing, not a string, empty, too long, not well-formed), or undefined when it is one. */
+function idProblem(slot: number, name: string, value: unknown, maxChars = MAX_ID_CHARS): string | undefined {
+  if (value === lastIds[slot]) return undefined;
   if (typeof value !== 'string') return value === undefined || value === null ? `${name} is missing` : `${name} must be a string, got ${typeof value}`;
   if (value.length === 0) return `${name} must not be empty`;
   if (value.length > maxChars) return `${name} is longer than ${maxChars} characters`;
-  let length = knownLengths.get(value);
-  if (length === undefined) {
-    length = tableKeyLength(value);
-    if (length < 0) return illFormedReason(name, value)!;
-    if (knownLengths.size >= 4096) knownLengths.clear();
-    knownLengths.set(value, length);
-  }
+  const illFormed = illFormedReason(name, value);
+  if (illFormed !== undefined) return illFormed;
   lastIds[slot] = value;
-  lastLengths[slot] = length;
-  return length;
+  return undefined;
 }
 
 function timestampRejection(t: number, { arrivalMs, maxFutureSeconds }: GateLimits): string {

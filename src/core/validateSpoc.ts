@@ -1,7 +1,7 @@
 import { boundedJson } from './boundedJson';
 import { InvalidInputError } from './errors';
 import type { Metric, RejectedMetric } from './metric';
-import { illFormedReason, MAX_ID_CHARS, METRIC_GATE_VERSION, metricRejection, type GateLimits } from './metricRejection';
+import { MAX_ID_CHARS, METRIC_GATE_VERSION, metricRejection, type GateLimits } from './metricRejection';
 
 /** Largest SPOC message accepted, as on the Service Bus queue. */
 export const MAX_SPOC_MESSAGE_BYTES = 256 * 1024;
@@ -55,7 +55,7 @@ export function parseSpocMessage(text: string, limits: GateLimits): ValidatedMes
   return validateSpocMessage(body, limits);
 }
 
-/** What is wrong with the fields' types (and the ids' form, named as sent); the gate judges the rest. */
+/** What is wrong with the fields' types; the gate (metricRejection) judges the rest. */
 function rejectionReason(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) return 'a metric must be a JSON object';
   const m = item as Record<string, unknown>;
@@ -71,8 +71,6 @@ function rejectionReason(item: unknown): string | undefined {
     if (typeof v !== 'string') return `${field} must be a string, got ${describe(v)}`;
     if (v.length === 0) return `${field} must not be empty`;
     if (v.length > MAX_ID_CHARS) return `${field} is longer than ${MAX_ID_CHARS} characters`;
-    const illFormed = illFormedReason(field, v);
-    if (illFormed) return illFormed;
   }
   for (const field of OPTIONAL_FIELDS) {
     const v = m[field];

@@ -109,7 +109,8 @@ describe('the gate: what a sender sends is accepted only if every projection can
   describe('ids: well-formed Unicode, within what every table key holds once encoded', () => {
     it('an id with a lone UTF-16 surrogate is rejected, naming the field, the surrogate and where it is', () => {
       assert.equal(reasonFor(spocMetric({ MaskedVMName: 'v\ud800' })), 'MaskedVMName is not well-formed Unicode: a lone UTF-16 surrogate (\\ud800) at index 1');
-      assert.equal(reasonFor(spocMetric({ PerfName: '\udc00x' })), 'PerfName is not well-formed Unicode: a lone UTF-16 surrogate (\\udc00) at index 0');
+      // PerfType and PerfName are judged as the key they make: 'win_service.' is 12 characters.
+      assert.equal(reasonFor(spocMetric({ PerfName: '\udc00x' })), 'PerfType.PerfName is not well-formed Unicode: a lone UTF-16 surrogate (\\udc00) at index 12');
       assert.equal(reasonFor(spocMetric({ MaskedTenantId: 'a\ud800\ud800\udc00' })), 'MaskedTenantId is not well-formed Unicode: a lone UTF-16 surrogate (\\ud800) at index 1');
       assert.equal(reasonFor(spocMetric({ Region: 'india\udfff' })), 'Region is not well-formed Unicode: a lone UTF-16 surrogate (\\udfff) at index 5');
     });
