@@ -13,7 +13,7 @@ export interface WindowTables {
   minute: string;
   /** Per-VM minute averages: partition [tenant, vm], one block per 15 minutes, all keys inside. */
   vmMinute: string;
-  /** The late-events ledger: partition [key], row = position and index. */
+  /** The late-events ledger, in pages of many metrics: partition [group of log positions], row = position and index of the page's first (lateLedger.ts). */
   late: string;
   /** What exists: partition ['key'] a row per counter key, partition ['vms', tenant] the tenant's VMs (see vmCatalog.ts). */
   catalog: string;

@@ -8,7 +8,7 @@ import { pollBacklog, polledEvent } from './core/pollBacklog';
 import { parsePollAt } from './core/pollSchedule';
 import { localDate, timeZone } from './core/zonedTime';
 import type { EventAppender } from './core/ports';
-import type { BacklogTeam } from './core/backlogTeam';
+import { teamTimezones, type BacklogTeam } from './core/backlogTeam';
 import { ServiceNowClient, type ServiceNowAuth } from './adapters/serviceNow/ServiceNowClient';
 import type { BacklogApi } from './adapters/http/backlogRoutes';
 import { BacklogScheduler, type PollReason } from '../streams/BacklogScheduler';
@@ -69,8 +69,9 @@ export function dailyPollClientFrom(settings: Settings, log: Log): ServiceNowCli
 
 /**
  * The backlog part of the service besides its projector (which runs with the others): given
- * the client from `dailyPollClientFrom`, the daily poll in BACKLOG_TIMEZONE, and the API's view
- * of the active version of the BacklogDaily projection.
+ * the client from `dailyPollClientFrom`, the daily poll of each team at its poll time in its
+ * zone (BACKLOG_POLL_AT in BACKLOG_TIMEZONE unless its entry says otherwise), and the API's
+ * view of the active version of the BacklogDaily projection.
  */
 export async function startBacklog(
   settings: Settings, rt: Runtime, options: { log: Log; client?: ServiceNowClient; clock?: Clock; appender: EventAppender; version: () => number },
@@ -78,12 +79,12 @@ export async function startBacklog(
   const { log, client } = options;
   const tablesOf = () => backlogTables(settings.tablePrefix, options.version());
   const teams = settings.backlogTeams ?? [];
+  const zoneOf = teamTimezones(teams, settings.backlogTimezone);
   let scheduler: BacklogScheduler | undefined;
   if (client) {
-    const zone = timeZone(settings.backlogTimezone, 'BACKLOG_TIMEZONE');
     const clock = options.clock ?? systemClock;
     scheduler = new BacklogScheduler({
-      teams: teams.map((t) => t.team),
+      teams: teams.map((t) => ({ team: t.team, timezone: t.timezone, pollAt: t.pollAt === undefined ? undefined : parsePollAt(t.pollAt) })),
       pollAt: parsePollAt(settings.backlogPollAt),
       timezone: settings.backlogTimezone,
       clock,
@@ -101,21 +102,26 @@ export async function startBacklog(
           return new Set(found.filter((t): t is string => t !== undefined));
         }
         const index = await readBacklogSamples(rt.log);
-        return new Set([...index].filter(([, samples]) => [...samples.keys()].some((ms) => localDate(ms, zone) === date)).map(([team]) => team));
+        const sampledOn = ([team, samples]: [string, Map<number, number>]) => {
+          const zone = timeZone(zoneOf(team));
+          return [...samples.keys()].some((ms) => localDate(ms, zone) === date);
+        };
+        return new Set([...index].filter(sampledOn).map(([team]) => team));
       },
       onError: (error) => log(`backlog: poll failed: ${(error as Error).message}`),
     });
     void scheduler.run();
-    log(`backlog: polling ${teams.map((t) => t.team).join(', ')} daily at ${settings.backlogPollAt} ${settings.backlogTimezone}`);
+    for (const s of scheduler.schedules) log(`backlog: polling ${s.teams.join(', ')} daily at ${s.pollAt} ${s.timezone}`);
   }
   return {
-    api: { timezone: settings.backlogTimezone, daily: () => rt.tables.rowTable(tablesOf().daily), teams: () => rt.tables.rowTable(tablesOf().teams) },
+    api: { timezone: settings.backlogTimezone, timezoneOf: zoneOf, daily: () => rt.tables.rowTable(tablesOf().daily), teams: () => rt.tables.rowTable(tablesOf().teams) },
     health: () => ({
       timezone: settings.backlogTimezone,
       pollAt: settings.backlogPollAt,
       teams: teams.map((t) => t.team),
       nextPollAt: scheduler?.nextPollAt === undefined ? null : new Date(scheduler.nextPollAt).toISOString(),
       lastPoll: scheduler?.lastPoll ? lastPollView(scheduler.lastPoll) : null,
+      schedules: (scheduler?.schedules ?? []).map((s) => ({ ...s, nextPollAt: s.nextPollAt === undefined ? null : new Date(s.nextPollAt).toISOString() })),
       version: options.version(),
     }),
     async stop() {

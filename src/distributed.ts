@@ -14,6 +14,7 @@ import type { ConsumerLag } from './localProjections';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
+import { teamTimezones } from './core/backlogTeam';
 
 /** The figures /healthz and /metrics show, summed over the partitions this instance owns. */
 export interface DistributedStats {
@@ -127,7 +128,7 @@ export class DistributedProjections {
           },
         });
         const rejects = new RejectsProjector({ ...common, log: feeds[1], version: rejectsVersion, onCheckpoint: onCheckpoint(1) });
-        const backlog = new BacklogProjector({ ...common, log: feeds[2], version: backlogVersion, timezone: settings.backlogTimezone, onCheckpoint: onCheckpoint(2) });
+        const backlog = new BacklogProjector({ ...common, log: feeds[2], version: backlogVersion, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onCheckpoint: onCheckpoint(2) });
         const subscription = windows.windows$.subscribe(out);
         this.projectors.set(partitionId, { windows, rejects, backlog });
         return {

@@ -9,6 +9,7 @@ import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
+import { teamTimezones } from './core/backlogTeam';
 
 /**
  * How far the projections are behind the log's end, read now. On the file log, bytes per
@@ -76,7 +77,7 @@ export class LocalProjections implements ProjectionHost {
       projection: 'backlog', versions, pollMs: versionPollMs, onSwitch: retire('backlog'), onError: report('backlog'),
       create: (version) => {
         this.folded.backlog = undefined;
-        return new BacklogProjector({ ...common, version, timezone: settings.backlogTimezone, onProgress: (position) => (this.folded.backlog = position) });
+        return new BacklogProjector({ ...common, version, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onProgress: (position) => (this.folded.backlog = position) });
       },
     });
   }

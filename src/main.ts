@@ -20,12 +20,14 @@ import { LocalProjections, type ConsumerLag, type ProjectionHost } from './local
 import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
+import { lateLedgers } from '../projections/lateQueries';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
 import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
+import { describeTailRepair, type TailRepair } from './adapters/fileLog/repairTail';
 
 /** A running service, as `startService` hands it to the CLI or to code that embeds opsfold. */
 export interface Service {
@@ -48,7 +50,7 @@ export async function startService(configured: Settings): Promise<Service> {
   const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
   const settings = await resolveSecrets(configured, { log: note });
   const snowClient = dailyPollClientFrom(settings, note);
-  const rt = await openRuntime(settings, { service: true });
+  const rt = await openRuntime(settings, { service: true, onLogRepair: (repair) => note(describeTailRepair(repair)) });
   const distributed = rt.distributed;
   // On Event Hubs the hub is the log: appends go to it, and keys are remembered in a table (the hub cannot be scanned at start).
   const ingestor = distributed
@@ -138,6 +140,10 @@ export async function startService(configured: Settings): Promise<Service> {
       const v = projections.versions.rejects;
       return unionRowTable(rt.tables, await scopes('rejects', v), (scope) => rejectTables(prefix, v, scope).rejects);
     },
+    late: async () => {
+      const v = projections.versions.windows;
+      return lateLedgers(rt.tables, prefix, v, await scopes('windows', v));
+    },
     backlog: backlog.api,
     windowStream,
     health: async () => ({
@@ -145,7 +151,8 @@ export async function startService(configured: Settings): Promise<Service> {
       source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
       simulated: simulate,
       ...(serviceBus ? { serviceBus: { queue: settings.serviceBusQueue, ...serviceBus.stats } } : {}),
-      log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file' },
+      // A repair is information, not a failure: the log is whole again (a damaged tail's bytes are kept aside).
+      log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file', repairs: rt.log.repairs },
       projector: {
         position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
@@ -166,6 +173,7 @@ export async function startService(configured: Settings): Promise<Service> {
       `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${watermarkDelaySeconds() ?? 0}`,
       `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
       ...lagGauges(await projections.consumerLag()),
+      ...logRepairCounters(rt.log.repairs),
       `# TYPE opsfold_window_stream_clients gauge`, `opsfold_window_stream_clients ${windowStream.stats().clients}`,
       `# TYPE opsfold_window_stream_overflows_total counter`, `opsfold_window_stream_overflows_total ${windowStream.stats().overflows}`,
       '',
@@ -211,6 +219,12 @@ export async function startService(configured: Settings): Promise<Service> {
       await rt.close();
     },
   };
+}
+
+/** Repairs of the file log's tail since the service started, by kind (`torn`: routine after a crash; `damaged`: data lost). */
+function logRepairCounters(repairs: readonly TailRepair[]): string[] {
+  const count = (kind: TailRepair['kind']) => repairs.filter((r) => r.kind === kind).length;
+  return ['# TYPE opsfold_log_repairs_total counter', ...(['torn', 'damaged'] as const).map((kind) => `opsfold_log_repairs_total{kind="${kind}"} ${count(kind)}`)];
 }
 
 /** The consumer lag under /healthz's `projector`: bytes per projection, or events per owned partition; null when it cannot be read now. */

@@ -8,6 +8,7 @@ import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/Fi
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { WindowsProjector, type WindowsProjectorOptions } from '../streams/WindowsProjector';
 import { withRecordClock } from '../streams/withRecordClock';
+import { teamTimezones } from './core/backlogTeam';
 
 export interface RebuildOptions {
   name: ProjectionName;
@@ -53,7 +54,7 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
       return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late };
     }
     case 'backlog': {
-      const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone }).run();
+      const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) }).run();
       return { samples: stats.samples, duplicates: stats.duplicates };
     }
     case 'rejects':

@@ -1,7 +1,8 @@
 import { connect } from 'node:net';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileLog } from './adapters/fileLog/FileLog';
+import { FileLog, type TailRepair } from './adapters/fileLog/FileLog';
+import { describeTailRepair } from './adapters/fileLog/repairTail';
 import { EmbeddedAzurite } from './adapters/azurite/EmbeddedAzurite';
 import { TableStorageStore } from './adapters/tableStorage/TableStorageStore';
 import type { Settings } from './config/settings';
@@ -69,18 +70,23 @@ function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** How every command reports a repair of the file log's tail: on stderr, loudly when data was lost. */
+export const noteLogRepair = (repair: TailRepair): void => {
+  process.stderr.write(`opsfold: ${describeTailRepair(repair)}\n`);
+};
+
 /**
  * Opens the file log and the Table endpoint: the one in TABLES_CONNECTION_STRING, or the
  * embedded Azurite of a service running on the same data dir, or an Azurite started here,
  * persisted under the data dir. With `service: true` this process becomes that service
  * (and refuses to start beside another one).
  */
-export async function openRuntime(settings: Settings, options: { log?: boolean; service?: boolean } = {}): Promise<Runtime> {
+export async function openRuntime(settings: Settings, options: { log?: boolean; service?: boolean; onLogRepair?: (repair: TailRepair) => void } = {}): Promise<Runtime> {
   const running = await runningService(settings.dataDir);
   if (options.service && running && running.pid !== process.pid) {
     throw new ConfigError('OPSFOLD_DATA_DIR', `a service (pid ${running.pid}) already runs on the data dir ${settings.dataDir}; stop it first or choose another --data-dir`);
   }
-  const log = await FileLog.open(join(settings.dataDir, 'log'));
+  const log = await FileLog.open(join(settings.dataDir, 'log'), { onRepair: options.onLogRepair ?? noteLogRepair });
   let azurite: EmbeddedAzurite | undefined;
   let connectionString = settings.tablesConnectionString;
   if (connectionString === undefined && settings.tablesEndpoint !== undefined) {
@@ -99,7 +105,7 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   }
   const tables = settings.tablesConnectionString === undefined && settings.tablesEndpoint !== undefined
     ? TableStorageStore.fromEndpoint(httpsEndpoint(settings.tablesEndpoint), azureCredential())
-    : TableStorageStore.fromConnectionString(connectionString!);
+    : tableStoreFrom(connectionString!);
   const distributed = eventHubsConfigured(settings);
   const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
   const appender: EventAppender = producer ? new EventHubsAppender(producer) : log;
@@ -122,6 +128,15 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   };
 }
 
+
+/** The SDK's own refusal of a connection string, named after its setting (its message is not shown: it may quote the value). */
+function tableStoreFrom(connectionString: string): TableStorageStore {
+  try {
+    return TableStorageStore.fromConnectionString(connectionString);
+  } catch {
+    throw new ConfigError('TABLES_CONNECTION_STRING', 'TABLES_CONNECTION_STRING was refused by the Table Storage client; check its AccountName, AccountKey and TableEndpoint (the value is a secret and is not shown)');
+  }
+}
 
 function httpsEndpoint(endpoint: string): string {
   if (!/^https:\/\/[^/]+/i.test(endpoint)) throw new ConfigError('TABLES_ENDPOINT', `TABLES_ENDPOINT must be an https:// Table Storage endpoint, got ${JSON.stringify(endpoint)}`);

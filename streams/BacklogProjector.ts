@@ -13,6 +13,8 @@ export interface BacklogProjectorOptions {
   version: number;
   /** The backlog time zone: local dates are dates there. */
   timezone: string;
+  /** A team's own zone (BACKLOG_TEAMS), when it has one: its dates are dates there. */
+  timezoneOf?: (team: string) => string;
   /** Follow the log's tail (the service) or stop at its end (a rebuild). */
   follow: boolean;
   flushIntervalMs: number;
@@ -121,7 +123,7 @@ export class BacklogProjector {
     const stale: [string, string][] = [];
     const teamRows: Row[] = [];
     for (const team of this.dirty) {
-      const snapshots = dailySnapshots(this.state.of(team), this.options.timezone);
+      const snapshots = dailySnapshots(this.state.of(team), this.options.timezoneOf?.(team) ?? this.options.timezone);
       const before = this.written.get(team) ?? new Map<string, string>();
       const after = new Map<string, string>();
       for (const s of snapshots) {

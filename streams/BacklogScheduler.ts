@@ -1,13 +1,23 @@
 import type { Clock } from '../src/core/clock';
 import { OpsfoldError } from '../src/core/errors';
-import { nextPollAfter, pollInstantOn, type PollAt } from '../src/core/pollSchedule';
+import { formatPollAt, nextPollAfter, pollInstantOn, type PollAt } from '../src/core/pollSchedule';
 import { localDate, timeZone } from '../src/core/zonedTime';
 
 export type PollReason = 'scheduled' | 'catch-up' | 'retry';
 
+/** A team with a day of its own: its zone and poll time, when they are not the scheduler's. */
+export interface ScheduledTeam {
+  team: string;
+  timezone?: string;
+  pollAt?: PollAt;
+}
+
 export interface BacklogSchedulerOptions {
-  teams: readonly string[];
+  /** The teams: names, or teams with their own zone and poll time (else `timezone` and `pollAt`). */
+  teams: readonly (string | ScheduledTeam)[];
+  /** The poll time of the teams that have none of their own. */
   pollAt: PollAt;
+  /** The zone of the teams that have none of their own. */
   timezone: string;
   clock: Clock;
   /**
@@ -32,19 +42,77 @@ export interface LastPoll {
   failed: string[];
 }
 
+/** One day's worth of polling: the teams that share a zone and a poll time. */
+export interface PollSchedule {
+  teams: string[];
+  timezone: string;
+  pollAt: string;
+  nextPollAt?: number;
+}
+
 /**
- * Polls the backlog once per local day at `pollAt` in `timezone` (never the machine's zone),
- * also on 23- and 25-hour days. When started after today's poll time, the teams that have no
- * sample today are polled at once (catch-up after downtime). Teams whose poll failed in a
- * retriable way are tried again every `retryAfterMs` until the local day ends; a refused
- * credential waits for the next day. All waiting goes through the injected clock.
+ * Polls the backlog once per local day of each team at its `pollAt` in its `timezone` (never the
+ * machine's zone), also on 23- and 25-hour days: teams that share a zone and poll time are polled
+ * together. When started after today's poll time, the teams that have no sample today are polled
+ * at once (catch-up after downtime). Teams whose poll failed in a retriable way are tried again
+ * every `retryAfterMs` until their local day ends; a refused credential waits for the next day.
+ * All waiting goes through the injected clock.
  *
  * @example
- * const scheduler = new BacklogScheduler({ teams: ['EUC'], pollAt: { hour: 19, minute: 0 }, timezone: 'America/New_York', clock: systemClock, poll, sampledTeamsOn });
+ * const scheduler = new BacklogScheduler({
+ *   teams: ['EUC', { team: 'Tokyo desk', timezone: 'Asia/Tokyo', pollAt: { hour: 18, minute: 0 } }],
+ *   pollAt: { hour: 19, minute: 0 }, timezone: 'America/New_York', clock: systemClock, poll, sampledTeamsOn,
+ * });
  * void scheduler.run();
- * scheduler.nextPollAt; // epoch ms of the next poll
+ * scheduler.nextPollAt; // epoch ms of the next poll of any team
  */
 export class BacklogScheduler {
+  private readonly days: DailyPoll[];
+  private running?: Promise<void>;
+
+  constructor(options: BacklogSchedulerOptions) {
+    const groups = new Map<string, { timezone: string; pollAt: PollAt; teams: string[] }>();
+    for (const entry of options.teams) {
+      const t = typeof entry === 'string' ? { team: entry } : entry;
+      const timezone = t.timezone ?? options.timezone;
+      const pollAt = t.pollAt ?? options.pollAt;
+      const key = `${timezone} ${formatPollAt(pollAt)}`;
+      if (!groups.has(key)) groups.set(key, { timezone, pollAt, teams: [] });
+      groups.get(key)!.teams.push(t.team);
+    }
+    this.days = [...groups.values()].map((g) => new DailyPoll({ ...options, ...g }));
+  }
+
+  /** When the next poll of any team is due (epoch ms); undefined before `run` and after `stop`. */
+  get nextPollAt(): number | undefined {
+    const due = this.days.map((d) => d.nextPollAt).filter((at): at is number => at !== undefined);
+    return due.length > 0 ? Math.min(...due) : undefined;
+  }
+
+  /** The latest poll of any team. */
+  get lastPoll(): LastPoll | undefined {
+    return this.days.map((d) => d.lastPoll).filter((p): p is LastPoll => p !== undefined).sort((a, b) => b.atMs - a.atMs)[0];
+  }
+
+  /** Each group of teams polled together, with its zone, poll time and next poll. */
+  get schedules(): PollSchedule[] {
+    return this.days.map((d) => ({ teams: [...d.options.teams], timezone: d.options.timezone, pollAt: formatPollAt(d.options.pollAt), nextPollAt: d.nextPollAt }));
+  }
+
+  /** Runs until `stop()`; resolves then. */
+  run(): Promise<void> {
+    this.running ??= Promise.all(this.days.map((d) => d.run())).then(() => undefined);
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.days.map((d) => d.stop()));
+    await this.running;
+  }
+}
+
+/** The daily poll of teams that share a zone and a poll time. */
+class DailyPoll {
   /** When the next poll is due (epoch ms); undefined before `run` and after `stop`. */
   nextPollAt?: number;
   lastPoll?: LastPoll;
@@ -58,8 +126,8 @@ export class BacklogScheduler {
   private running?: Promise<void>;
   private readonly zone: ReturnType<typeof timeZone>;
 
-  constructor(private readonly options: BacklogSchedulerOptions) {
-    this.zone = timeZone(options.timezone, 'BACKLOG_TIMEZONE');
+  constructor(readonly options: Omit<BacklogSchedulerOptions, 'teams'> & { teams: readonly string[] }) {
+    this.zone = timeZone(options.timezone, 'timezone');
   }
 
   /** Runs until `stop()`; resolves then. */

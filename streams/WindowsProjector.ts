@@ -6,9 +6,10 @@ import type { Metric } from '../src/core/metric';
 import { METRIC_GATE_VERSION, metricRejection } from '../src/core/metricRejection';
 import type { QuarantineSink } from '../src/core/quarantine';
 import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
-import type { LateMetric, WindowEvent, WindowRecorder } from '../src/core/windowMath';
+import type { WindowEvent, WindowRecorder } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
-import { CATALOG_LAYOUT, MINUTE_LAYOUT, positionRow, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { CATALOG_LAYOUT, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
+import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from '../projections/lateLedger';
 import { readVmCatalog, vmCatalogRows } from '../projections/vmCatalog';
 import { WindowFolder, type FolderCheckpoint, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
@@ -21,6 +22,11 @@ import type { Checkpoint, ProjectionVersions } from './projectionVersions';
  * smaller batches keep the table store busy while the fold runs; 4 MB ones left it idle for ~70 ms.
  */
 const READ_BATCH_BYTES = 512 * 1024;
+/**
+ * Late-ledger pages waiting to be written (JSON characters) before they are written at once, flush
+ * or not: a log of mostly too-late metrics holds memory to this, however long (~30,000 metrics).
+ */
+const LATE_PENDING_CHARS = 1_000_000;
 
 export interface WindowsProjectorOptions {
   log: EventLog;
@@ -41,6 +47,8 @@ export interface WindowsProjectorOptions {
   recorder?: WindowRecorder;
   /** The log partition this projector folds ('' for the whole file log); see scopeOfPartition. */
   scope?: string;
+  /** Log positions per span of the late ledger (see LateLedger): by default the file log's, or an Event Hubs partition's with a scope. */
+  lateSpan?: number;
   /** After each checkpoint is durable (e.g. to move an Event Hubs checkpoint to `resumeFrom`). */
   onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
   /**
@@ -82,7 +90,7 @@ export class WindowsProjector {
   readonly windows$: Observable<WindowEvent> = this.windowSubject.asObservable();
   private readonly names: WindowTables;
   private readonly writes = new SerialQueue();
-  private lateRows: Row[] = [];
+  private readonly late: LateLedger;
   private crossPending: WindowEvent[] = [];
   private processedThrough = 0;
   private folder?: WindowFolder;
@@ -91,6 +99,7 @@ export class WindowsProjector {
 
   constructor(private readonly options: WindowsProjectorOptions) {
     this.names = windowTables(options.tablePrefix, options.version, options.scope);
+    this.late = new LateLedger(options.lateSpan ?? (options.scope ? EVENT_HUBS_LATE_SPAN : FILE_LOG_LATE_SPAN));
   }
 
   /** Runs until the log's end (follow: false) or until `signal` aborts (follow: true). */
@@ -109,6 +118,8 @@ export class WindowsProjector {
     this.folder = folder;
     folder.recorder = this.options.recorder;
     if (!fresh) await this.loadCatalog(folder, catalog);
+    // Folding again from inside a span of the late ledger: go on from its stored pages (later spans are folded whole again).
+    if (!fresh) this.late.resume(await late.list(this.late.spanQuery(checkpoint.resumeFrom)));
     this.processedThrough = checkpoint?.position ?? 0;
     const records = new Subject<MetricRecord>();
     const folded = records.pipe(foldWindows(folder, follow ? { idleTickMs: Math.min(1000, this.options.windows.idleCloseSeconds * 1000) } : {}));
@@ -138,6 +149,13 @@ export class WindowsProjector {
         }
         this.options.onProgress?.(this.processedThrough);
         await this.options.afterBatch?.();
+        if (this.late.pendingChars > LATE_PENDING_CHARS) {
+          // Mostly too-late data: its pages are written now, not at the next flush, so memory stays bounded. Taken when
+          // the write runs, behind the writes already queued, so a page is never written over by an older copy of itself.
+          await inFlight;
+          inFlight = this.writes.run(() => late.upsert(this.late.take()));
+          inFlight.catch(() => undefined);
+        }
         const sealed = slotStartOf(folder.watermark);
         if (!follow && sealed > lastSealed && !Number.isNaN(sealed)) {
           // A rebuild: once the watermark leaves a 15-minute slot, its blocks are (nearly always) final; write them
@@ -203,7 +221,7 @@ export class WindowsProjector {
       this.stats.windowsEmitted = this.folder.emitted.windows;
       this.stats.revisions = this.folder.emitted.revisions;
     }
-    for (const m of step.late) this.lateRows.push(lateRow(m));
+    for (const m of step.late) this.late.add(m);
     this.stats.late += step.late.length;
   }
 
@@ -262,8 +280,7 @@ export class WindowsProjector {
     const position = this.processedThrough;
     const crossBlocks = folder.cross.takeDirty(position);
     const vmBlocks = folder.perVm.takeDirty(position);
-    const lateRows = this.lateRows;
-    this.lateRows = [];
+    const lateRows = this.late.take();
     const cross = this.crossPending;
     this.crossPending = [];
     // A VM's newest window moved: its tenant's rows are written again, from all the tenant's VMs.
@@ -311,10 +328,6 @@ interface FlushContent {
   /** Cross-tenant windows held back until their blocks are durable (see onCrossTenantFlushed). */
   cross: WindowEvent[];
   catalogRows: Row[];
-}
-
-function lateRow(m: LateMetric): Row {
-  return { partition: [m.key], row: positionRow(m.position, m.index), fields: { tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark: m.watermark } };
 }
 
 /**

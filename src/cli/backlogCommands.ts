@@ -3,10 +3,10 @@ import { basename, join } from 'node:path';
 import { FileLog } from '../adapters/fileLog/FileLog';
 import { createProducer, eventHubsConfigured } from '../adapters/eventHubs/azureClients';
 import { EventHubsAppender } from '../adapters/eventHubs/EventHubsAppender';
-import { openRuntime } from '../runtime';
+import { noteLogRepair, openRuntime } from '../runtime';
 import { backlogTables } from '../../projections/projectionCatalog';
 import { resolveSecrets } from '../config/secrets';
-import { parseBacklogCsv, type LineError } from '../core/backlogCsv';
+import { parseBacklogCsv, type BacklogCsvOptions, type LineError } from '../core/backlogCsv';
 import { readBacklogSamples } from '../core/backlogHistory';
 import { validateTeamName } from '../core/backlogTeam';
 import { ConfigError, InvalidInputError } from '../core/errors';
@@ -21,12 +21,18 @@ import { progressBar } from './progress';
 const MAX_ERRORS_SHOWN = 50;
 const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
 
+export interface ImportBacklogOptions extends BacklogCsvOptions {
+  team: string;
+  timezone: string;
+}
+
 /**
- * `opsfold import-backlog --team NAME --timezone IANA FILE.csv`: appends one team's history in
- * one log record, all or nothing. Every wrong line is reported and then nothing is appended;
- * samples already in the log (same team and instant) are skipped, so a second import adds nothing.
+ * `opsfold import-backlog --team NAME --timezone IANA [--time-column C] [--count-column C]
+ * [--keep-creation-row] FILE.csv`: appends one team's history in one log record, all or nothing.
+ * Every wrong line is reported and then nothing is appended; samples already in the log (same
+ * team and instant) are skipped, so a second import adds nothing.
  */
-export async function importBacklogCommand(file: string, o: { team: string; timezone: string }, flags: Flags): Promise<number> {
+export async function importBacklogCommand(file: string, o: ImportBacklogOptions, flags: Flags): Promise<number> {
   const settings = settingsFrom(flags);
   const team = validateTeamName(o.team, '--team');
   timeZone(o.timezone, '--timezone');
@@ -36,8 +42,12 @@ export async function importBacklogCommand(file: string, o: { team: string; time
   } catch (error) {
     throw new InvalidInputError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { parameter: 'file' });
   }
-  const parsed = parseBacklogCsv(text, o.timezone);
+  const parsed = parseBacklogCsv(text, o.timezone, { timeColumn: o.timeColumn, countColumn: o.countColumn, keepCreationRow: o.keepCreationRow });
   if (parsed.errors.length > 0) return refuse(file, parsed.errors);
+  const creation = parsed.creationRow;
+  if (creation && !o.keepCreationRow) {
+    note(`import-backlog: ${file}:${creation.line}: left out the 0 the original job wrote when it created the file (${new Date(creation.sampledAtMs).toISOString()}), not a count read from ServiceNow; --keep-creation-row imports it`);
+  }
   if ((settings.backlogTeams ?? []).length > 0 && !settings.backlogTeams!.some((t) => t.team === team)) {
     note(`import-backlog: team "${team}" is not in BACKLOG_TEAMS; importing its history anyway`);
   }
@@ -45,7 +55,7 @@ export async function importBacklogCommand(file: string, o: { team: string; time
   // The file log is read back for the samples it holds; an Event Hub cannot be, so there the projection's sample rows answer.
   const distributed = eventHubsConfigured(settings);
   const rt = distributed ? await openRuntime(settings, { log: false }) : undefined;
-  const log = rt ? rt.appender : await FileLog.open(join(settings.dataDir, 'log'));
+  const log = rt ? rt.appender : await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
   try {
     let inLog: Map<number, number> | undefined;
     if (rt) {
@@ -72,6 +82,7 @@ export async function importBacklogCommand(file: string, o: { team: string; time
     process.stdout.write(`${JSON.stringify({
       team, file: basename(file), rows: parsed.samples.length, new: plan.fresh.length, alreadyInLog: plan.alreadyInLog, repeatedInFile: plan.repeatedInFile,
       from: first === undefined ? null : new Date(first).toISOString(), to: last === undefined ? null : new Date(last).toISOString(),
+      ...(creation && !o.keepCreationRow ? { creationRowSkipped: { line: creation.line, at: new Date(creation.sampledAtMs).toISOString() } } : {}),
     })}\n`);
     return 0;
   } finally {
@@ -100,7 +111,7 @@ export async function pollBacklogCommand(o: { team?: string }, flags: Flags): Pr
   if (teams.length === 0) throw new InvalidInputError(`--team "${o.team}" is not in BACKLOG_TEAMS (${configured.map((t) => t.team).join(', ')})`, { parameter: '--team' });
   const client = serviceNowClientFrom(settings, note);
   const producer = eventHubsConfigured(settings) ? createProducer(settings, settings.eventHubName) : undefined;
-  const log = producer ? new EventHubsAppender(producer) : await FileLog.open(join(settings.dataDir, 'log'));
+  const log = producer ? new EventHubsAppender(producer) : await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
   try {
     const outcome = await pollAndRecord(teams, client, log);
     for (const f of outcome.failures) process.stderr.write(`opsfold poll-backlog: ${f.team}: ${f.message}\n`);

@@ -5,6 +5,8 @@ import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
 import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
+import { logCheckCommand, logSalvageCommand } from './logCommands';
+import { lateCommand } from './lateCommand';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -87,13 +89,18 @@ export function main(argv: string[]): void {
     .description('append SPOC messages through the same validation as the API').addOption(dataDir())
     .action((file, o) => exitWith(() => ingestCommand(file, flagsOf(o))));
 
-  program.command('import-backlog').argument('<file>', 'CSV with a header naming timestamp and backlog_incident_count (other columns are ignored)')
+  program.command('import-backlog').argument('<file>', 'CSV with a header naming a time column (timestamp or time) and a count column (backlog_incident_count or inc_count); other columns are ignored')
     .description("append one team's backlog history; all or nothing, with line-numbered errors; the same rows twice add nothing")
     .requiredOption('--team <name>', 'the team the history belongs to')
-    .requiredOption('--timezone <iana>', 'time zone of timestamps without an offset, e.g. America/New_York')
+    .requiredOption('--timezone <iana>', 'time zone of timestamps without an offset (the zone of the machine that wrote them), e.g. America/Chicago')
+    .option('--time-column <name>', 'the header of the time column, when it is neither timestamp nor time')
+    .option('--count-column <name>', 'the header of the count column, when it is neither backlog_incident_count nor inc_count')
+    .option('--keep-creation-row', 'import the 0 that the original job wrote as the first row of an inc_count file when it created it (left out by default)')
     .addOption(dataDir())
-    .addHelpText('after', '\nA naive time that occurs twice when the clocks go back is the earlier instant; one the clocks skip is an error.\nExample: opsfold import-backlog --team EUC --timezone America/New_York euc_backlog.csv')
-    .action((file, o) => exitWith(() => importBacklogCommand(file, { team: o.team, timezone: o.timezone }, flagsOf(o))));
+    .addHelpText('after', '\nA naive time that occurs twice when the clocks go back is the earlier instant; one the clocks skip is an error.\nExample: opsfold import-backlog --team EUC --timezone America/Chicago backlog_data_euc_incidents.csv')
+    .action((file, o) => exitWith(() => importBacklogCommand(file, {
+      team: o.team, timezone: o.timezone, timeColumn: o.timeColumn, countColumn: o.countColumn, keepCreationRow: o.keepCreationRow === true,
+    }, flagsOf(o))));
 
   program.command('poll-backlog').description("read each BACKLOG_TEAMS team's open incident count from ServiceNow now, once, and append the samples")
     .option('--team <name>', 'only this team of BACKLOG_TEAMS').addOption(dataDir())
@@ -102,6 +109,10 @@ export function main(argv: string[]): void {
   program.command('rejects').description('list the rejects ledger (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many rows', '1000')
     .action((o) => exitWith(() => rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
+
+  program.command('late').description('list the late-events ledger: metrics later than the allowed lateness, in log order (JSON lines)').addOption(dataDir())
+    .option('--limit <n>', 'at most this many metrics', '1000').option('--key <key>', 'only this counter key').option('--tenant <tenant>', 'only this tenant')
+    .action((o) => exitWith(() => lateCommand({ ...flagsOf(o), limit: Number(o.limit), key: o.key, tenant: o.tenant })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())
@@ -126,6 +137,16 @@ export function main(argv: string[]): void {
 
   program.command('cleanup').description("drop every version of a projection's tables").requiredOption('--projection <name>', 'windows, rejects or backlog').addOption(dataDir())
     .action((o) => exitWith(() => cleanupCommand(o.projection, flagsOf(o))));
+
+  const log = program.command('log').description('check the file log for damage, and move damage aside')
+    .addHelpText('after', '\nA read that meets damage stops `start` and `replay` with its position: `log check` lists every damaged range,\n`log salvage` moves them aside into <data-dir>/log/damaged/ and keeps every readable record at its position.');
+  log.command('check').description('read every record of every segment; list every damaged range (segment, offsets, reason) and count the readable records; exit 1 when damaged')
+    .addOption(dataDir())
+    .action((o) => exitWith(() => logCheckCommand(flagsOf(o))));
+  log.command('salvage').description('move every damaged range into <data-dir>/log/damaged/ and put padding of the same length in its place, keeping every readable record at its position')
+    .addOption(dataDir())
+    .addHelpText('after', '\nRefused while a service runs on the data dir: stop it first, and run no replay meanwhile. Positions do not move, so the\nprojections\' checkpoints stay valid; `opsfold replay --projection all` afterwards drops what was folded from the damaged records.')
+    .action((o) => exitWith(() => logSalvageCommand(flagsOf(o))));
 
   program.command('config').description('print the effective settings and where each came from (secrets masked)').addOption(dataDir())
     .action((o) => exitWith(() => configCommand(flagsOf(o))));

@@ -3,8 +3,9 @@ import { parseBacklogTeams, type BacklogTeam } from '../core/backlogTeam';
 import { formatPollAt, parsePollAt } from '../core/pollSchedule';
 import { isHttpsOrLoopback } from '../core/secureUrl';
 import { isTimeZone } from '../core/zonedTime';
+import { messagingConnectionStringProblem, storageConnectionStringProblem, withoutCredentials } from './connectionStrings';
 
-type Kind = 'string' | 'int' | 'bool' | 'secret' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName';
+type Kind = 'string' | 'int' | 'bool' | 'secret' | 'tablesConnectionString' | 'blobConnectionString' | 'messagingConnectionString' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName';
 
 interface SettingSpec {
   env: string;
@@ -29,15 +30,15 @@ export const SETTINGS = {
   allowedLatenessSeconds: { env: 'WINDOW_ALLOWED_LATENESS_SECONDS', kind: 'int', default: 1800, min: 0, max: 30 * 86400, doc: 'Closed windows up to this far behind the watermark are revised by late data; later data goes to the late ledger.' },
   maxFutureSeconds: { env: 'WINDOW_MAX_FUTURE_SECONDS', kind: 'int', default: 300, min: 0, max: 86400, doc: 'A metric may be at most this far ahead of its arrival time (a bad clock); a later timestamp is rejected, and no record moves the watermark past its arrival plus this.' },
   apiToken: { env: 'OPSFOLD_API_TOKEN', kind: 'secret', doc: 'When set, every /v1 route needs `Authorization: Bearer <token>`.' },
-  tablesConnectionString: { env: 'TABLES_CONNECTION_STRING', kind: 'secret', doc: 'Azure Table Storage connection string; when unset, opsfold starts Azurite itself under the data dir.' },
+  tablesConnectionString: { env: 'TABLES_CONNECTION_STRING', kind: 'tablesConnectionString', doc: 'Azure Table Storage connection string; when unset, opsfold starts Azurite itself under the data dir.' },
   tablePrefix: { env: 'OPSFOLD_TABLE_PREFIX', kind: 'string', default: 'opsfold', doc: 'Prefix of every table opsfold creates (letters and digits).' },
   flushIntervalMs: { env: 'OPSFOLD_FLUSH_INTERVAL_MS', kind: 'int', default: 1000, min: 50, max: 600000, doc: 'How often projections are written and checkpointed.' },
   tablesEndpoint: { env: 'TABLES_ENDPOINT', kind: 'string', doc: 'Table Storage endpoint (https://ACCOUNT.table.core.windows.net) used with DefaultAzureCredential, instead of a connection string.' },
-  eventHubsConnectionString: { env: 'EVENTHUBS_CONNECTION_STRING', kind: 'secret', doc: 'Event Hubs namespace connection string: the log is then the Event Hub, not the file log.' },
+  eventHubsConnectionString: { env: 'EVENTHUBS_CONNECTION_STRING', kind: 'messagingConnectionString', doc: 'Event Hubs namespace connection string: the log is then the Event Hub, not the file log.' },
   eventHubsNamespace: { env: 'EVENTHUBS_NAMESPACE', kind: 'string', doc: 'Event Hubs namespace (NAME.servicebus.windows.net) used with DefaultAzureCredential, instead of a connection string.' },
   eventHubName: { env: 'EVENTHUB_NAME', kind: 'string', default: 'opsfold-events', doc: 'The Event Hub that is the log (partition key: tenant, or team).' },
   eventHubConsumerGroup: { env: 'EVENTHUB_CONSUMER_GROUP', kind: 'string', default: '$Default', doc: 'Consumer group the processor instances share.' },
-  checkpointStorageConnectionString: { env: 'CHECKPOINT_STORAGE_CONNECTION_STRING', kind: 'secret', doc: 'Blob Storage connection string for Event Hubs checkpoints and partition ownership.' },
+  checkpointStorageConnectionString: { env: 'CHECKPOINT_STORAGE_CONNECTION_STRING', kind: 'blobConnectionString', doc: 'Blob Storage connection string for Event Hubs checkpoints and partition ownership.' },
   checkpointStorageUrl: { env: 'CHECKPOINT_STORAGE_URL', kind: 'string', doc: 'Blob Storage account URL (https://ACCOUNT.blob.core.windows.net) used with DefaultAzureCredential.' },
   checkpointContainer: { env: 'CHECKPOINT_CONTAINER', kind: 'string', default: 'opsfold-checkpoints', doc: 'Blob container of the checkpoints; one per projection version is made from it (NAME-wN-rN).' },
   ownershipExpirationSeconds: { env: 'EVENTHUB_OWNERSHIP_EXPIRATION_SECONDS', kind: 'int', default: 60, min: 2, max: 3600, doc: 'A partition whose owner has not renewed its claim for this long is taken over by another instance (e.g. after a crash).' },
@@ -45,7 +46,7 @@ export const SETTINGS = {
   windowEventHubName: { env: 'WINDOW_EVENTHUB_NAME', kind: 'string', default: 'opsfold-windows', doc: 'Event Hub that window events are published to (partition key: counter key), when Event Hubs is configured.' },
   backlogTimezone: { env: 'BACKLOG_TIMEZONE', kind: 'timezone', default: 'UTC', doc: 'IANA time zone of the backlog: the daily poll time and the local dates of the snapshots (never the machine\'s zone).' },
   backlogPollAt: { env: 'BACKLOG_POLL_AT', kind: 'timeOfDay', default: '19:00', doc: 'Local time of the daily ServiceNow poll, HH:mm.' },
-  backlogTeams: { env: 'BACKLOG_TEAMS', kind: 'backlogTeams', doc: 'Teams to poll, JSON: [{"team":"EUC","query":"active=true^assignment_group.name=EUC"}].' },
+  backlogTeams: { env: 'BACKLOG_TEAMS', kind: 'backlogTeams', doc: 'Teams to poll, JSON: [{"team":"EUC","query":"active=true^assignment_group.name=EUC"}]; an entry may add "table" (default incident, e.g. sc_task), "timezone" and "pollAt" of its own.' },
   serviceNowInstanceUrl: { env: 'SERVICENOW_INSTANCE_URL', kind: 'httpsOrLoopbackUrl', doc: 'ServiceNow instance, https://<name>.service-now.com (plain http only on loopback, for tests).' },
   serviceNowAuth: { env: 'SERVICENOW_AUTH', kind: 'serviceNowAuth', default: 'basic', doc: 'basic, or oauth (password grant at /oauth_token.do, then Bearer).' },
   serviceNowUsername: { env: 'SERVICENOW_USERNAME', kind: 'string', doc: 'ServiceNow user (or Key Vault secret SERVICENOW_USERNAME_SECRET).' },
@@ -59,7 +60,7 @@ export const SETTINGS = {
   serviceNowPasswordSecret: { env: 'SERVICENOW_PASSWORD_SECRET', kind: 'secretName', default: 'servicenow-password', doc: 'Key Vault secret holding SERVICENOW_PASSWORD.' },
   serviceNowClientSecretSecret: { env: 'SERVICENOW_CLIENT_SECRET_SECRET', kind: 'secretName', default: 'servicenow-client-secret', doc: 'Key Vault secret holding SERVICENOW_CLIENT_SECRET.' },
   apiTokenSecret: { env: 'OPSFOLD_API_TOKEN_SECRET', kind: 'secretName', default: 'opsfold-api-token', doc: 'Key Vault secret holding OPSFOLD_API_TOKEN.' },
-  serviceBusConnectionString: { env: 'SERVICEBUS_CONNECTION_STRING', kind: 'secret', doc: 'Service Bus connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…); SPOC messages are then read from the queue.' },
+  serviceBusConnectionString: { env: 'SERVICEBUS_CONNECTION_STRING', kind: 'messagingConnectionString', doc: 'Service Bus connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…); SPOC messages are then read from the queue.' },
   serviceBusNamespace: { env: 'SERVICEBUS_NAMESPACE', kind: 'string', doc: 'Service Bus namespace host (e.g. myns.servicebus.windows.net), signed in with DefaultAzureCredential; instead of a connection string.' },
   serviceBusQueue: { env: 'SERVICEBUS_QUEUE', kind: 'string', default: 'spoc-metrics', doc: 'Queue the SPOC messages arrive on.' },
   serviceBusConcurrency: { env: 'SERVICEBUS_CONCURRENCY', kind: 'int', default: 4, min: 1, max: 256, doc: 'Service Bus messages processed at once.' },
@@ -168,9 +169,22 @@ function parse(name: string, spec: SettingSpec, raw: string | number | boolean, 
     case 'httpsOrLoopbackUrl':
     case 'httpsUrl': {
       const url = String(raw).trim();
+      // Never echo credentials someone put into the URL.
+      const shown = JSON.stringify(withoutCredentials(url));
+      if (withoutCredentials(url) !== url) throw new ConfigError(spec.env, `${where} must not carry credentials (user:password@); give them in their own settings, got ${shown}`);
       const ok = spec.kind === 'httpsUrl' ? /^https:\/\/[^/\s]+/i.test(url) && isHttpsOrLoopback(url) : isHttpsOrLoopback(url);
-      if (!ok) throw new ConfigError(spec.env, `${where} must be an https URL${spec.kind === 'httpsUrl' ? '' : ' (plain http only for a loopback address)'}, got ${JSON.stringify(raw)}`);
+      if (!ok) throw new ConfigError(spec.env, `${where} must be an https URL${spec.kind === 'httpsUrl' ? '' : ' (plain http only for a loopback address)'}, got ${shown}`);
       return url.replace(/\/+$/, '');
+    }
+    case 'tablesConnectionString':
+    case 'blobConnectionString':
+    case 'messagingConnectionString': {
+      const value = String(raw).trim();
+      const problem = spec.kind === 'messagingConnectionString' ? messagingConnectionStringProblem(value)
+        : storageConnectionStringProblem(value, spec.kind === 'tablesConnectionString' ? 'table' : 'blob');
+      const what = spec.kind === 'messagingConnectionString' ? 'a namespace connection string (Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…)' : 'a Storage account connection string';
+      if (problem !== undefined) throw new ConfigError(spec.env, `${where} is not ${what}: ${problem} (the value is a secret and is not shown)`);
+      return value;
     }
     case 'serviceNowAuth': {
       const s = String(raw).trim().toLowerCase();
@@ -202,7 +216,7 @@ function kebab(name: string): string {
 export function describeSettings(settings: Settings, sources: Record<SettingName, SettingSource>): { name: string; env: string; value: string; source: SettingSource }[] {
   return (Object.entries(SETTINGS) as [SettingName, SettingSpec][]).map(([name, spec]) => {
     const value = settings[name];
-    const shown = value === undefined ? '' : spec.kind === 'secret' ? '****' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    const shown = value === undefined ? '' : spec.kind === 'secret' || spec.kind.endsWith('ConnectionString') ? '****' : typeof value === 'object' ? JSON.stringify(value) : String(value);
     return { name, env: spec.env, value: shown, source: sources[name] };
   });
 }

@@ -1,10 +1,10 @@
-import type { BacklogTeam } from './backlogTeam';
+import { DEFAULT_TABLE, type BacklogTeam } from './backlogTeam';
 import type { BacklogSample, BacklogSampled } from './events';
 import { OpsfoldError, UpstreamAuthError } from './errors';
 
-/** Counts the incidents a ServiceNow query matches (implemented by the ServiceNow adapter). */
-export interface IncidentCounter {
-  countIncidents(query: string): Promise<number>;
+/** Counts the records of a ServiceNow table that a query matches (implemented by the ServiceNow adapter). */
+export interface RecordCounter {
+  countRecords(table: string, query: string): Promise<number>;
 }
 
 export interface PollFailure {
@@ -20,15 +20,15 @@ export interface PollOutcome {
 }
 
 /**
- * Reads each team's count once, one team after another, each sample stamped with the time its
+ * Reads each team's count once (from its table, `incident` by default), one team after another, each sample stamped with the time its
  * answer arrived. A refused credential (401/403) stops the poll at once and is thrown: every
  * other team would be refused too, and nothing should be recorded.
  */
-export async function pollBacklog(teams: readonly BacklogTeam[], counter: IncidentCounter, now: () => number = Date.now): Promise<PollOutcome> {
+export async function pollBacklog(teams: readonly BacklogTeam[], counter: RecordCounter, now: () => number = Date.now): Promise<PollOutcome> {
   const outcome: PollOutcome = { samples: [], failures: [] };
-  for (const { team, query } of teams) {
+  for (const { team, query, table = DEFAULT_TABLE } of teams) {
     try {
-      const count = await counter.countIncidents(query);
+      const count = await counter.countRecords(table, query);
       outcome.samples.push({ team, sampledAtMs: now(), count, query });
     } catch (error) {
       if (error instanceof UpstreamAuthError) throw error;

@@ -70,7 +70,7 @@ describe('backlog from the command line to the read API', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-e2e-backlog-'));
     dataDir = join(dir, 'data');
-    snow = await FakeServiceNow.start({ username: USER, password: PASSWORD, counts: { [EUC_QUERY]: 42 } });
+    snow = await FakeServiceNow.start({ username: USER, password: PASSWORD, counts: { [EUC_QUERY]: 42 }, tables: { sc_task: { [EUC_QUERY]: 17 } } });
     await writeFile(join(dir, 'euc.csv'), HISTORY);
     await writeFile(join(dir, 'bad.csv'), 'timestamp,backlog_incident_count\n2024-12-01 19:00:00,60\n2024-03-10 02:30:00,61\n2024-12-02 19:00:00,62\n');
   });
@@ -181,5 +181,22 @@ describe('backlog from the command line to the read API', () => {
     assert.equal(out.projection, 'backlog');
     assert.equal(out.samples, HISTORY.split('\n').length - 1 + 1);
     assert.equal(out.duplicates, 0);
+  });
+
+  it('poll-backlog reads a team with "table":"sc_task" from /api/now/stats/sc_task; a bad table name stops it, naming the entry', async () => {
+    const teams = JSON.stringify([{ team: 'EUC', query: EUC_QUERY }, { team: 'EUC tasks', query: EUC_QUERY, table: 'sc_task', timezone: 'Asia/Tokyo', pollAt: '08:00' }]);
+    const before = snow.requests.length;
+    const run = await opsfold(['poll-backlog'], { BACKLOG_TEAMS: teams });
+
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as { samples: { team: string; count: number }[]; failed: string[] };
+    assert.deepEqual(out.samples.map((s) => [s.team, s.count]), [['EUC', 42], ['EUC tasks', 17]]);
+    assert.deepEqual(snow.requests.slice(before).map((r) => r.path), ['/api/now/stats/incident', '/api/now/stats/sc_task']);
+    assert.ok(run.stderr.includes(`/api/now/stats/sc_task sysparm_query=${JSON.stringify(EUC_QUERY)} → 17`), run.stderr);
+
+    const bad = await opsfold(['poll-backlog'], { BACKLOG_TEAMS: JSON.stringify([{ team: 'EUC tasks', query: EUC_QUERY, table: 'sc task' }]) });
+    assert.notEqual(bad.code, 0, bad.stderr);
+    assert.match(bad.stderr, /BACKLOG_TEAMS\[0\]\.table must be a ServiceNow table name/);
+    assert.equal(snow.requests.length, before + 2);
   });
 });

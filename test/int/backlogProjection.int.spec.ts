@@ -30,8 +30,8 @@ describe('BacklogDaily projection on Azurite', () => {
   let store: TableStorageStore;
   let log: FileLog;
   let versions: ProjectionVersions;
-  const project = (version: number, timezone = 'America/New_York') =>
-    new BacklogProjector({ log, tables: store, versions, tablePrefix: 'bk', version, timezone, follow: false, flushIntervalMs: 1000 }).run();
+  const project = (version: number, timezone = 'America/New_York', timezoneOf?: (team: string) => string) =>
+    new BacklogProjector({ log, tables: store, versions, tablePrefix: 'bk', version, timezone, timezoneOf, follow: false, flushIntervalMs: 1000 }).run();
   const daily = async (version: number, team: string) => (await store.rowTable(backlogTables('bk', version).daily)).list({ partition: [team] });
 
   before(async () => {
@@ -96,6 +96,13 @@ describe('BacklogDaily projection on Azurite', () => {
     await project(2);
     assert.deepEqual(await daily(2, 'EUC'), await daily(1, 'EUC'));
     assert.deepEqual(await daily(2, ODD_TEAM), await daily(1, ODD_TEAM));
+  });
+
+  it('a team with a zone of its own has its dates there; the others keep the backlog zone', async () => {
+    await project(3, 'America/New_York', (team) => (team === ODD_TEAM ? 'Asia/Tokyo' : 'America/New_York'));
+    assert.deepEqual(await daily(3, 'EUC'), await daily(1, 'EUC'));
+    // 2024-03-10T23:00Z: 19:00 EDT on 03-10 in New York, 08:00 JST on 03-11 in Tokyo.
+    assert.deepEqual(summary(await daily(3, ODD_TEAM)), [['2024-03-11', 7, 1, null, 0, '2024-03-10T23:00:00.000Z']]);
   });
 
   it('restarted with another time zone, the snapshots move to that zone\'s dates and stale dates go', async () => {
@@ -181,8 +188,8 @@ describe('BacklogDaily projection on Azurite', () => {
       assert.deepEqual(JSON.parse(res.text), {
         timezone: 'America/New_York',
         teams: [
-          { team: 'EUC', from: '2024-03-07', to: '2024-03-10', snapshots: 4, samples: 6 },
-          { team: ODD_TEAM, from: '2024-03-10', to: '2024-03-10', snapshots: 1, samples: 1 },
+          { team: 'EUC', timezone: 'America/New_York', from: '2024-03-07', to: '2024-03-10', snapshots: 4, samples: 6 },
+          { team: ODD_TEAM, timezone: 'America/New_York', from: '2024-03-10', to: '2024-03-10', snapshots: 1, samples: 1 },
         ],
       });
     });

@@ -10,6 +10,7 @@ import { dailyPollClientFrom, startBacklog, type BacklogService } from '../../sr
 import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Runtime } from '../../src/runtime';
+import { teamTimezones } from '../../src/core/backlogTeam';
 import { metaTable } from '../../projections/projectionCatalog';
 import { BacklogProjector } from '../../streams/BacklogProjector';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -17,6 +18,7 @@ import { FakeServiceNow } from '../support/fakeServiceNow';
 import { TestClock } from '../support/testClock';
 
 const QUERY = 'active=true^assignment_group.name=EUC';
+const TOKYO_QUERY = 'active=true^assignment_group.name=Tokyo';
 
 /** Waits for a condition that the service reaches on its own (real I/O), checking every 20 ms. */
 async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
@@ -36,7 +38,7 @@ describe('the backlog part of the service after downtime (test clock, fake Servi
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-backlog-svc-'));
     azurite = await EmbeddedAzurite.start();
-    snow = await FakeServiceNow.start({ username: 'u', password: 'p', counts: { [QUERY]: 42 } });
+    snow = await FakeServiceNow.start({ username: 'u', password: 'p', counts: { [QUERY]: 42, [TOKYO_QUERY]: 5 }, tables: { sc_task: { [QUERY]: 17 } } });
   });
   after(async () => {
     await snow.close();
@@ -44,9 +46,12 @@ describe('the backlog part of the service after downtime (test clock, fake Servi
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function run(name: string, loggedSampleIso: string, startIso: string, check: (svc: BacklogService, requestsBefore: number) => Promise<void>): Promise<void> {
+  async function run(
+    name: string, loggedSampleIso: string, startIso: string, check: (svc: BacklogService, requestsBefore: number, clock: TestClock) => Promise<void>,
+    teams: object[] = [{ team: 'EUC', query: QUERY }],
+  ): Promise<void> {
     const settings = loadSettings({}, {
-      OPSFOLD_TABLE_PREFIX: name, OPSFOLD_FLUSH_INTERVAL_MS: '50', BACKLOG_TIMEZONE: 'America/New_York', BACKLOG_TEAMS: JSON.stringify([{ team: 'EUC', query: QUERY }]),
+      OPSFOLD_TABLE_PREFIX: name, OPSFOLD_FLUSH_INTERVAL_MS: '50', BACKLOG_TIMEZONE: 'America/New_York', BACKLOG_TEAMS: JSON.stringify(teams),
       SERVICENOW_INSTANCE_URL: snow.url, SERVICENOW_USERNAME: 'u', SERVICENOW_PASSWORD: 'p',
     }).settings;
     const log = await FileLog.open(join(dir, name));
@@ -57,13 +62,16 @@ describe('the backlog part of the service after downtime (test clock, fake Servi
     const abort = new AbortController();
     const requestsBefore = snow.requests.length;
     // The projector runs beside the poll, as the service runs it.
-    const projector = new BacklogProjector({ log, tables, versions, tablePrefix: name, version: 1, timezone: settings.backlogTimezone, follow: true, flushIntervalMs: 50 });
+    const projector = new BacklogProjector({
+      log, tables, versions, tablePrefix: name, version: 1, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), follow: true, flushIntervalMs: 50,
+    });
     const running = projector.run(abort.signal);
+    const clock = new TestClock(Date.parse(startIso));
     const svc = await startBacklog(settings, rt, {
-      log: () => undefined, client: dailyPollClientFrom(settings, () => undefined), clock: new TestClock(Date.parse(startIso)), appender: log, version: () => 1,
+      log: () => undefined, client: dailyPollClientFrom(settings, () => undefined), clock, appender: log, version: () => 1,
     });
     try {
-      await check(svc, requestsBefore);
+      await check(svc, requestsBefore, clock);
     } finally {
       await svc.stop();
       abort.abort();
@@ -97,5 +105,42 @@ describe('the backlog part of the service after downtime (test clock, fake Servi
       assert.equal(health.lastPoll, null);
       assert.equal(snow.requests.length - before, 0);
     });
+  });
+
+  it('a team with "table" is counted from that table, and one with its own zone and poll time is polled then, its snapshots dated in its zone', async () => {
+    const teams = [
+      { team: 'EUC', query: QUERY },
+      { team: 'EUC tasks', query: QUERY, table: 'sc_task' },
+      { team: 'Tokyo desk', query: TOKYO_QUERY, timezone: 'Asia/Tokyo', pollAt: '08:00' },
+    ];
+    // 2024-11-04T22:00Z is 17:00 EST on 11-04 and 07:00 JST on 11-05: before both poll times.
+    await run('svcC', '2024-11-03T23:00:00Z', '2024-11-04T22:00:00Z', async (svc, before, clock) => {
+      const daily = async (team: string) => (await (await svc.api.daily()).list({ partition: [team] })).map((r) => [r.row, r.fields.count, r.fields.sampledAt]);
+      // 08:00 JST on 11-05 is 23:00Z on 11-04, still 18:00 EST on 11-04 in New York: only Tokyo is polled.
+      await clock.runUntil(Date.parse('2024-11-04T23:00:00Z'));
+      assert.deepEqual(await eventually(async () => ((await daily('Tokyo desk')).length === 1 ? daily('Tokyo desk') : undefined), 'Tokyo\'s snapshot'), [
+        ['2024-11-05', 5, '2024-11-04T23:00:00.000Z'],
+      ]);
+      assert.deepEqual(snow.requests.slice(before).map((r) => [r.path, r.params.sysparm_query]), [['/api/now/stats/incident', TOKYO_QUERY]]);
+
+      // 19:00 EST: EUC's incidents and EUC's tasks, one from each table, dated in New York.
+      await clock.runUntil(Date.parse('2024-11-05T00:00:00Z'));
+      assert.deepEqual(await eventually(async () => ((await daily('EUC tasks')).length === 1 ? daily('EUC tasks') : undefined), 'EUC tasks\' snapshot'), [
+        ['2024-11-04', 17, '2024-11-05T00:00:00.000Z'],
+      ]);
+      assert.deepEqual(await eventually(async () => ((await daily('EUC')).length === 2 ? daily('EUC') : undefined), 'EUC\'s snapshots'), [
+        ['2024-11-03', 40, '2024-11-03T23:00:00.000Z'],
+        ['2024-11-04', 42, '2024-11-05T00:00:00.000Z'],
+      ]);
+      assert.deepEqual(snow.requests.slice(before + 1).map((r) => [r.path, r.params.sysparm_query]), [['/api/now/stats/incident', QUERY], ['/api/now/stats/sc_task', QUERY]]);
+
+      assert.equal(svc.api.timezoneOf?.('Tokyo desk'), 'Asia/Tokyo');
+      assert.equal(svc.api.timezoneOf?.('EUC tasks'), 'America/New_York');
+      const health = await eventually(() => (svc.health().nextPollAt === '2024-11-05T23:00:00.000Z' ? svc.health() : undefined), 'the next poll: Tokyo\'s, at 08:00 JST on 11-06');
+      assert.deepEqual(health.schedules, [
+        { teams: ['EUC', 'EUC tasks'], timezone: 'America/New_York', pollAt: '19:00', nextPollAt: '2024-11-06T00:00:00.000Z' },
+        { teams: ['Tokyo desk'], timezone: 'Asia/Tokyo', pollAt: '08:00', nextPollAt: '2024-11-05T23:00:00.000Z' },
+      ]);
+    }, teams);
   });
 });

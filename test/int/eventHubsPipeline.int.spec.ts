@@ -16,6 +16,7 @@ import { DistributedProjections } from '../../src/distributed';
 import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable, MINUTE_LAYOUT, rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { MergedBlockTable } from '../../projections/scopedTables';
+import { lateLedgers, readLate } from '../../projections/lateQueries';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
@@ -211,5 +212,35 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     const want = expectedCross([...first, ...second]);
     const got = await eventually('every window after the outage', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 30_000);
     assert.equal(got.size, want.size);
+  });
+
+  it('keeps a late-events ledger per partition, listed merged: each too-late metric once, with its partition and sequence number', async (t) => {
+    const { emu, ingestor, instance, tables, versions } = await setup(t);
+    // Given each tenant's recent minutes (0-2), then a message of two metrics two hours older (far beyond the allowed lateness).
+    for (const [tIndex] of TENANTS.entries()) for (const n of [0, 1, 2]) await ingestor.ingest(validateSpocMessage(message(tIndex, n), arrivingNow()), 'http');
+    for (const [tIndex, tenant] of TENANTS.entries()) {
+      const old = [0, 1].map((i) => ({ timestamp: T0 - 7200 + i, MaskedTenantId: tenant, MaskedVMName: 'vm/9', PerfType: 'win_cpu', PerfName: 'percent', PerfValue: 1000 + 10 * tIndex + i }));
+      await ingestor.ingest(validateSpocMessage({ metrics: old }, arrivingNow()), 'http');
+    }
+    const projections = instance();
+    await projections.start();
+
+    // Then the ledgers of all partitions, read merged, list the 12 once each, with the watermark of their partition (its
+    // newest metric: minute 2 + 8 s, less 60 s) and their message's place in its partition (the fourth event of the tenant).
+    const listed = await eventually('every too-late metric listed', async () => {
+      const late = await readLate(await lateLedgers(tables, 'eh', 1, await versions.scopes('windows', 1)), { limit: 100 });
+      return late.length >= 12 && late;
+    }, 20_000);
+    assert.equal(listed.length, 12);
+    const byValue = new Map(listed.map((e) => [e.value, e]));
+    for (const [tIndex, tenant] of TENANTS.entries()) {
+      const oldMessage = emu.hub(HUB).events().filter((e) => e.partitionKey === tenant)[3];
+      for (const i of [0, 1]) {
+        assert.deepEqual(byValue.get(1000 + 10 * tIndex + i), {
+          key: 'win_cpu.percent', tenant, vm: 'vm/9', t: T0 - 7200 + i, value: 1000 + 10 * tIndex + i, watermark: T0 + 2 * 60 + 8 - 60,
+          position: oldMessage.sequenceNumber, index: i, partition: oldMessage.partitionId,
+        });
+      }
+    }
   });
 });

@@ -165,75 +165,117 @@ describe('FileLog', () => {
     });
   });
 
-  describe('torn tail repair on open', () => {
-    async function logWithThreeRecords(): Promise<{ dir: string; segment: string; records: LogRecord[] }> {
+  describe('tail repair on open', () => {
+    async function logWithThreeRecords(): Promise<{ dir: string; segment: string; records: LogRecord[]; bytes: Buffer }> {
       const dir = await tempDir();
       const log = await FileLog.open(dir);
       await log.append([Buffer.from('one'), Buffer.from('two'), Buffer.from('three-is-the-last')]);
       const records = await readAll(log);
       await log.close();
-      return { dir, segment: path.join(dir, FIRST_SEGMENT), records };
+      const segment = path.join(dir, FIRST_SEGMENT);
+      return { dir, segment, records, bytes: await fs.readFile(segment) };
     }
 
-    async function reopenAndCheck(dir: string, expected: Partial<TailRepair>): Promise<void> {
+    /** Opens the log and checks the one repair reported: its fields, and the bytes kept aside. */
+    async function reopen(dir: string, expected: Omit<TailRepair, 'keptAt'>, kept: Buffer): Promise<FileLog> {
       const reported: TailRepair[] = [];
       const log = await FileLog.open(dir, { onRepair: (repair) => reported.push(repair) });
-      // Then the tail is cut, reported to the callback and listed in `repairs`
+      // Then the repair is reported to the callback and listed in `repairs`
       assert.equal(reported.length, 1);
       assert.deepEqual(log.repairs, reported);
-      for (const [key, value] of Object.entries(expected)) assert.deepEqual(reported[0][key as keyof TailRepair], value, key);
-      // And the good records remain
+      const keptAt = path.join(dir, 'damaged', `${FIRST_SEGMENT.replace('.seg', '')}-${expected.offset}.bin`);
+      assert.deepEqual(reported[0], { ...expected, keptAt });
+      // And the bytes taken out are kept next to the log, not deleted
+      assert.deepEqual(await fs.readFile(keptAt), kept);
+      return log;
+    }
+
+    /** A torn tail is cut: the good records remain and appends go right after them; a second open finds nothing. */
+    async function checkCut(dir: string, log: FileLog, at: number): Promise<void> {
       assert.deepEqual(texts(await readAll(log)), ['one', 'two']);
-      // And the log accepts appends again, right after them
+      assert.equal((await fs.stat(path.join(dir, FIRST_SEGMENT))).size, at);
       const { first } = await log.append([Buffer.from('four')]);
-      assert.equal(first, reported[0].position);
+      assert.equal(first, at);
       assert.deepEqual(texts(await readAll(log)), ['one', 'two', 'four']);
       await log.close();
-      // And a second open finds nothing to repair
       const again = await FileLog.open(dir);
       assert.deepEqual(again.repairs, []);
       await again.close();
     }
 
-    it('cuts a last record truncated in the middle of its payload', async () => {
-      const { dir, segment, records } = await logWithThreeRecords();
-      // Given the file is cut 5 bytes short of its end
-      const size = (await fs.stat(segment)).size;
-      await fs.truncate(segment, size - 5);
+    it('cuts a last record truncated in the middle of its payload, as a torn tail, keeping its bytes aside', async () => {
+      const { dir, segment, records, bytes } = await logWithThreeRecords();
+      // Given the file is cut 5 bytes short of its end: an append that never completed
+      const size = bytes.length - 5;
+      await fs.truncate(segment, size);
       // When the log is opened
-      await reopenAndCheck(dir, {
+      const log = await reopen(dir, {
         segment: FIRST_SEGMENT, offset: records[2].position, position: records[2].position,
-        bytesCut: size - 5 - records[2].position, reason: 'short payload',
-      });
+        bytesCut: size - records[2].position, reason: 'short payload', kind: 'torn', action: 'cut',
+      }, bytes.subarray(records[2].position, size));
+      await checkCut(dir, log, records[2].position);
     });
 
-    it('cuts a last record truncated in the middle of its header', async () => {
-      const { dir, segment, records } = await logWithThreeRecords();
+    it('cuts a last record truncated in the middle of its header, as a torn tail', async () => {
+      const { dir, segment, records, bytes } = await logWithThreeRecords();
       await fs.truncate(segment, records[2].position + 7);
-      await reopenAndCheck(dir, { offset: records[2].position, bytesCut: 7, reason: 'short header' });
+      const log = await reopen(dir, {
+        segment: FIRST_SEGMENT, offset: records[2].position, position: records[2].position, bytesCut: 7, reason: 'short header', kind: 'torn', action: 'cut',
+      }, bytes.subarray(records[2].position, records[2].position + 7));
+      await checkCut(dir, log, records[2].position);
     });
 
-    it('cuts garbage bytes appended after the last record', async () => {
-      // Given 117 bytes of garbage after the last record
+    it('cuts zeros after the last record (the file grew, the data never reached the disk), as a torn tail', async () => {
       const { dir, segment, records } = await logWithThreeRecords();
-      await fs.appendFile(segment, Buffer.alloc(100, 0xff));
-      await fs.appendFile(segment, Buffer.from('three-is-the-last'));
-      // When the log is opened
-      const reported: TailRepair[] = [];
-      const log = await FileLog.open(dir, { onRepair: (r) => reported.push(r) });
-      // Then the cut starts at the garbage, keeping every record, and appends go right after them
-      assert.deepEqual(reported.map((r) => [r.offset, r.bytesCut, r.reason]), [[records[2].next, 117, 'bad header']]);
+      await fs.appendFile(segment, Buffer.alloc(300));
+      const log = await reopen(dir, {
+        segment: FIRST_SEGMENT, offset: records[2].next, position: records[2].next, bytesCut: 300, reason: 'bad header', kind: 'torn', action: 'cut',
+      }, Buffer.alloc(300));
       assert.deepEqual(texts(await readAll(log)), ['one', 'two', 'three-is-the-last']);
       assert.equal((await log.append([Buffer.from('four')])).first, records[2].next);
       await log.close();
     });
 
-    it('cuts a last record whose payload has a flipped byte', async () => {
+    it('a flipped byte in the last (acknowledged) record is damage: kept aside and replaced by padding, so later positions stay valid', async () => {
+      // Given the last record, fsynced and acknowledged, gets a flipped payload byte
+      const { dir, segment, records, bytes } = await logWithThreeRecords();
+      const damaged = Buffer.from(bytes);
+      damaged[records[2].position + HEADER_BYTES + 3] ^= 0x01;
+      await fs.writeFile(segment, damaged);
+      // When the log is opened
+      const log = await reopen(dir, {
+        segment: FIRST_SEGMENT, offset: records[2].position, position: records[2].position,
+        bytesCut: records[2].next - records[2].position, reason: 'bad checksum', kind: 'damaged', action: 'padded',
+      }, damaged.subarray(records[2].position, records[2].next));
+      // Then the damaged record is no longer read, the file keeps its length (padding in its place)
+      assert.deepEqual(texts(await readAll(log)), ['one', 'two']);
+      assert.equal((await fs.stat(segment)).size, bytes.length);
+      // And an append goes after it, so a checkpoint taken after the lost record still points at the next record
+      const { first } = await log.append([Buffer.from('four')]);
+      assert.equal(first, records[2].next);
+      assert.deepEqual(texts(await readAll(log, records[2].next)), ['four']);
+      assert.deepEqual(texts(await readAll(log, records[2].position)), ['four']);
+      await log.close();
+      const again = await FileLog.open(dir);
+      assert.deepEqual(again.repairs, []);
+      assert.deepEqual(texts(await readAll(again)), ['one', 'two', 'four']);
+      await again.close();
+    });
+
+    it('garbage after the last record is damage too: kept aside, padded, appends after it', async () => {
+      // Given 117 bytes of garbage after the last record
       const { dir, segment, records } = await logWithThreeRecords();
-      const bytes = await fs.readFile(segment);
-      bytes[records[2].position + HEADER_BYTES + 3] ^= 0x01;
-      await fs.writeFile(segment, bytes);
-      await reopenAndCheck(dir, { offset: records[2].position, bytesCut: records[2].next - records[2].position, reason: 'bad checksum' });
+      const garbage = Buffer.concat([Buffer.alloc(100, 0xff), Buffer.from('three-is-the-last')]);
+      await fs.appendFile(segment, garbage);
+      // When the log is opened
+      const log = await reopen(dir, {
+        segment: FIRST_SEGMENT, offset: records[2].next, position: records[2].next, bytesCut: 117, reason: 'bad header', kind: 'damaged', action: 'padded',
+      }, garbage);
+      // Then every record is kept, and appends go after the padding
+      assert.deepEqual(texts(await readAll(log)), ['one', 'two', 'three-is-the-last']);
+      assert.equal((await log.append([Buffer.from('four')])).first, records[2].next + 117);
+      assert.deepEqual(texts(await readAll(log)), ['one', 'two', 'three-is-the-last', 'four']);
+      await log.close();
     });
   });
 

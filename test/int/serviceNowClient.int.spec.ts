@@ -26,7 +26,7 @@ describe('ServiceNow client against a fake instance on loopback', () => {
   });
 
   before(async () => {
-    fake = await FakeServiceNow.start({ username: USER, password: PASSWORD, counts: { [EUC]: 42, [SUPPORT]: 7 }, oauth: { clientId: 'cid', clientSecret: 'csecret' } });
+    fake = await FakeServiceNow.start({ username: USER, password: PASSWORD, counts: { [EUC]: 42, [SUPPORT]: 7 }, tables: { sc_task: { [EUC]: 17 } }, oauth: { clientId: 'cid', clientSecret: 'csecret' } });
   });
   after(async () => fake.close());
   beforeEach(() => {
@@ -150,6 +150,26 @@ describe('ServiceNow client against a fake instance on loopback', () => {
       const wrong = client({ auth: { kind: 'basic', username: USER, password: 'nope' } });
       await assert.rejects(pollBacklog([{ team: 'EUC', query: EUC }, { team: 'Support', query: SUPPORT }], wrong), UpstreamAuthError);
       assert.equal(fake.requests.length, 1);
+    });
+
+    it('a team with "table" is counted from that table\'s Aggregate API, the others from incident\'s', async () => {
+      const outcome = await pollBacklog([{ team: 'EUC', query: EUC }, { team: 'EUC tasks', query: EUC, table: 'sc_task' }], client(), () => 5);
+      assert.deepEqual(outcome.samples.map((s) => [s.team, s.count]), [['EUC', 42], ['EUC tasks', 17]]);
+      assert.deepEqual(fake.requests.map((r) => [r.path, r.params.sysparm_query]), [['/api/now/stats/incident', EUC], ['/api/now/stats/sc_task', EUC]]);
+      assert.ok(logged.some((l) => l.includes('/api/now/stats/sc_task sysparm_query=') && l.endsWith('→ 17')), logged.join('\n'));
+    });
+
+    it('a table the instance does not have (ServiceNow answers 400) fails that team at once, not retriable; a bad name is refused before any request', async () => {
+      const outcome = await pollBacklog([{ team: 'EUC', query: EUC }, { team: 'Typo', query: EUC, table: 'sc_tsk' }], client());
+      assert.deepEqual(outcome.samples.map((s) => s.team), ['EUC']);
+      assert.equal(outcome.failures.length, 1);
+      assert.deepEqual([outcome.failures[0].team, outcome.failures[0].retriable], ['Typo', false]);
+      assert.match(outcome.failures[0].message, /stats\/sc_tsk .*HTTP 400: .*Invalid table sc_tsk/);
+      assert.equal(fake.requests.length, 2);
+      assert.deepEqual(slept, []);
+
+      await assert.rejects(client().countRecords('sys_user/../incident', EUC), /must be a ServiceNow table name/);
+      assert.equal(fake.requests.length, 2);
     });
 
     it('a team that keeps failing is reported as retriable, the others are sampled', async () => {

@@ -1,7 +1,7 @@
 import { chromium, type Browser } from 'playwright-core';
 
-/** Debian's Chromium, never a downloaded browser. */
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+/** The Chromium `npm test` made sure of (scripts/ensure-chromium.js): CHROMIUM_PATH, or Debian's. Never a downloaded browser. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({

@@ -6,8 +6,10 @@ export interface FakeServiceNowOptions {
   password: string;
   /** Enables `POST /oauth_token.do` (password grant) for this client. */
   oauth?: { clientId: string; clientSecret: string };
-  /** `sysparm_query` → count; answered as a string, as ServiceNow does. Unknown queries count 0. */
+  /** `sysparm_query` → count of the incident table; answered as a string, as ServiceNow does. Unknown queries count 0. */
   counts: Record<string, number>;
+  /** Other tables: table → `sysparm_query` → count. A table in neither is answered 400 "Invalid table", as ServiceNow does. */
+  tables?: Record<string, Record<string, number>>;
   /** Answer the Aggregate API with 403 although the credentials are right. */
   forbidden?: boolean;
 }
@@ -20,8 +22,8 @@ export interface SeenRequest {
 }
 
 /**
- * A stand-in for a ServiceNow instance on 127.0.0.1: the Aggregate API (Basic or Bearer auth,
- * `sysparm_count=true` required) and the OAuth password grant. Tests can queue failure statuses
+ * A stand-in for a ServiceNow instance on 127.0.0.1: the Aggregate API of each table
+ * (`/api/now/stats/<table>`, Basic or Bearer auth, `sysparm_count=true` required) and the OAuth password grant. Tests can queue failure statuses
  * for the next stats requests, or make it swallow requests without answering.
  */
 export class FakeServiceNow {
@@ -69,7 +71,8 @@ export class FakeServiceNow {
     this.requests.push({ method: req.method ?? '', path: url.pathname, params, auth });
     if (this.hang) return; // never answers: the client's timeout must end it
     if (req.method === 'POST' && url.pathname === '/oauth_token.do') return this.token(params, res);
-    if (req.method === 'GET' && url.pathname === '/api/now/stats/incident') return this.stats(url, header, res);
+    const stats = /^\/api\/now\/stats\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && stats) return this.stats(decodeURIComponent(stats[1]), url, header, res);
     send(res, 404, { error: { message: 'No such resource' } });
   }
 
@@ -83,7 +86,7 @@ export class FakeServiceNow {
     send(res, 200, { access_token: token, refresh_token: 'r', scope: 'useraccount', token_type: 'Bearer', expires_in: 1799 });
   }
 
-  private stats(url: URL, header: string, res: ServerResponse): void {
+  private stats(table: string, url: URL, header: string, res: ServerResponse): void {
     const basic = `Basic ${Buffer.from(`${this.options.username}:${this.options.password}`).toString('base64')}`;
     const authorized = header === basic || (header.startsWith('Bearer ') && this.tokens.has(header.slice(7)));
     if (!authorized) return send(res, 401, { error: { message: 'User Not Authenticated', detail: 'Required to provide Auth information' }, status: 'failure' });
@@ -94,8 +97,10 @@ export class FakeServiceNow {
       return;
     }
     if (url.searchParams.get('sysparm_count') !== 'true') return send(res, 400, { error: { message: 'sysparm_count=true is required here' } });
+    const counts = table === 'incident' ? this.options.counts : this.options.tables?.[table];
+    if (!counts) return send(res, 400, { error: { message: `Invalid table ${table}`, detail: null }, status: 'failure' });
     const query = url.searchParams.get('sysparm_query') ?? '';
-    send(res, 200, { result: { stats: { count: String(this.options.counts[query] ?? 0) } } });
+    send(res, 200, { result: { stats: { count: String(counts[query] ?? 0) } } });
   }
 }
 

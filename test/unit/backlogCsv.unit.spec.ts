@@ -108,7 +108,7 @@ describe('reading a backlog history CSV', () => {
   it('refuses a header without the required columns, and an unclosed quote, with their lines', () => {
     const noCount = parseBacklogCsv('timestamp,count\n2021-08-03 19:00:02,1\n', 'UTC');
     assert.deepEqual(noCount.errors.map((e) => e.line), [1]);
-    assert.match(noCount.errors[0].message, /no "backlog_incident_count" column/);
+    assert.match(noCount.errors[0].message, /no count column: "backlog_incident_count" or "inc_count", or name it with --count-column/);
     const empty = parseBacklogCsv('', 'UTC');
     assert.match(empty.errors[0].message, /empty/);
     const open = parseBacklogCsv('timestamp,backlog_incident_count\n2021-08-03 19:00:02,1\n"2021-08-04,2\n', 'UTC');

@@ -45,6 +45,32 @@ describe('backlog settings', () => {
     refuses({ SERVICENOW_PASSWORD_SECRET: 'snow_password' }, 'SERVICENOW_PASSWORD_SECRET', /secret name/);
   });
 
+  it('an entry may name its ServiceNow table and have a zone and a poll time of its own', () => {
+    const s = load({
+      BACKLOG_TEAMS: JSON.stringify([
+        { team: 'EUC', query: 'active=true^assignment_group.name=EUC' },
+        { team: 'EUC tasks', query: 'active=true^assignment_group.name=EUC', table: 'sc_task' },
+        { team: 'Tokyo desk', query: 'active=true^assignment_group.name=Tokyo', table: 'u_desk_request_2', timezone: 'Asia/Tokyo', pollAt: '8:05' },
+      ]),
+    });
+    assert.deepEqual(s.backlogTeams, [
+      { team: 'EUC', query: 'active=true^assignment_group.name=EUC' },
+      { team: 'EUC tasks', query: 'active=true^assignment_group.name=EUC', table: 'sc_task' },
+      { team: 'Tokyo desk', query: 'active=true^assignment_group.name=Tokyo', table: 'u_desk_request_2', timezone: 'Asia/Tokyo', pollAt: '08:05' },
+    ]);
+  });
+
+  it('refuses a wrong table, zone, poll time or key, naming the entry', () => {
+    const teams = (extra: Record<string, unknown>) => ({ BACKLOG_TEAMS: JSON.stringify([{ team: 'EUC', query: 'q' }, { team: 'EUC tasks', query: 'q', ...extra }]) });
+    refuses(teams({ table: 'SC_TASK' }), 'BACKLOG_TEAMS', /^BACKLOG_TEAMS\[1\]\.table must be a ServiceNow table name \(lowercase letters, digits and underscores, such as incident or sc_task\), got "SC_TASK"$/);
+    refuses(teams({ table: '../sys_user' }), 'BACKLOG_TEAMS', /BACKLOG_TEAMS\[1\]\.table must be a ServiceNow table name/);
+    refuses(teams({ table: '' }), 'BACKLOG_TEAMS', /BACKLOG_TEAMS\[1\]\.table/);
+    refuses(teams({ table: 42 }), 'BACKLOG_TEAMS', /BACKLOG_TEAMS\[1\]\.table .*got 42/);
+    refuses(teams({ timezone: 'Asia/Tokio' }), 'BACKLOG_TEAMS', /BACKLOG_TEAMS\[1\]\.timezone must be an IANA time zone .*"Asia\/Tokio"/);
+    refuses(teams({ pollAt: '25:00' }), 'BACKLOG_TEAMS', /BACKLOG_TEAMS\[1\]\.pollAt must be a time of day HH:mm/);
+    refuses(teams({ timeZone: 'Asia/Tokyo' }), 'BACKLOG_TEAMS', /BACKLOG_TEAMS\[1\] has the unknown key "timeZone"/);
+  });
+
   it('`opsfold config` shows the teams as JSON and masks the password', () => {
     const { settings, sources } = loadSettings({}, { BACKLOG_TEAMS: '[{"team":"EUC","query":"q"}]', SERVICENOW_PASSWORD: 'hunter2' });
     const shown = describeSettings(settings, sources);

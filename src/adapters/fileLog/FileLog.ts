@@ -19,7 +19,7 @@ export interface FileLogOptions {
   lockStaleMs?: number;
   /** How often followers look for records appended by other processes. */
   pollIntervalMs?: number;
-  /** Told of every torn tail cut off, on open or later (when a writer died mid-append). */
+  /** Told of every bad tail repaired, on open or later (when a writer died mid-append): see repairTail. */
   onRepair?: (repair: TailRepair) => void;
   /** The clock stamped into records as `appendedAtMs`. */
   now?: () => number;
@@ -87,7 +87,7 @@ export class FileLog implements EventLog {
     const writer = new LogWriter(dir, segmentBytes, (repair) => {
       repairs.push(repair);
       onRepair?.(repair);
-    });
+    }, now);
     const lock = new DirLock(path.join(dir, 'append.lock'), { staleMs: lockStaleMs });
     try {
       await lock.withLock(() => writer.prepare());
@@ -98,7 +98,7 @@ export class FileLog implements EventLog {
     return new FileLog(dir, lock, writer, repairs, pollIntervalMs, now);
   }
 
-  /** Torn tails this instance cut off, oldest first. */
+  /** Bad tails this instance repaired, oldest first. */
   get repairs(): readonly TailRepair[] {
     return [...this.repairList];
   }

@@ -1,21 +1,12 @@
 import { promises as fs } from 'node:fs';
 import type { AppendResult } from '../../core/ports';
 import { StorageError } from '../../core/errors';
-import { encodeRecords, HEADER_BYTES, type RecordFault } from './recordFormat';
+import { encodeRecords, HEADER_BYTES } from './recordFormat';
+import { repairTail, type TailRepair } from './repairTail';
 import { scanSegment, type SegmentScan } from './scanSegment';
 import { listSegments, segmentAt, syncDirectory, type Segment } from './segmentFiles';
 
-/** A torn tail that was cut off the log. */
-export interface TailRepair {
-  /** File name of the segment, e.g. `00000000000000000000.seg`. */
-  segment: string;
-  /** Offset inside the segment where the cut was made (the end of the last good record). */
-  offset: number;
-  /** The same place as a log position. */
-  position: number;
-  bytesCut: number;
-  reason: RecordFault;
-}
+export type { TailRepair } from './repairTail';
 
 /** Records of one segment file to write in one go. */
 interface Chunk {
@@ -38,9 +29,13 @@ export class LogWriter {
     private readonly dir: string,
     private readonly segmentBytes: number,
     private readonly onRepair: (repair: TailRepair) => void,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  /** Under the lock: opens the newest segment (creating the first) and cuts a torn tail. Returns its size. */
+  /**
+   * Under the lock: opens the newest segment (creating the first) and repairs a bad tail (see
+   * repairTail: a torn one is cut, a damaged one padded, both kept aside). Returns where appends go.
+   */
   async prepare(): Promise<{ segment: Segment; size: number }> {
     const segments = await listSegments(this.dir);
     const last = segments.at(-1) ?? (await this.createSegment(0));
@@ -53,9 +48,15 @@ export class LogWriter {
     const { size } = await handle.stat();
     const scan = await this.validate(last, handle, size);
     if (!scan.torn) return { segment: last, size };
-    await this.io(async () => { await handle.truncate(scan.end); await handle.datasync(); }, `cut the torn tail of ${last.path}`);
-    this.onRepair({ segment: last.name, offset: scan.end, position: last.base + scan.end, bytesCut: size - scan.end, reason: scan.torn.reason });
-    return { segment: last, size: scan.end };
+    const { offset, reason } = scan.torn;
+    const repair = await this.io(
+      () => repairTail({ handle, segment: last, logDir: this.dir, offset, size, reason, appendedAtMs: this.now() }),
+      `repair the tail of ${last.path}`,
+    );
+    const end = repair.action === 'padded' ? size : offset;
+    this.advanceKnown(last.base, end);
+    this.onRepair(repair);
+    return { segment: last, size: end };
   }
 
   /** The current end as seen on disk, without the lock: a tail being written or torn is not counted. */

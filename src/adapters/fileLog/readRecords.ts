@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { CorruptLogError, StorageError } from '../../core/errors';
 import type { LogRecord } from '../../core/ports';
 import { crc32 } from './crc32';
-import { HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, VERSION } from './recordFormat';
+import { FLAG_PADDING, HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, VERSION } from './recordFormat';
 import { readAt } from './readAt';
 import { segmentContaining, type Segment } from './segmentFiles';
 import { appendGeneration, waitForAppend } from './waitForAppend';
@@ -31,7 +31,10 @@ export async function* readRecords(from: number, options: ReadRecordsOptions): A
   try {
     let generation = appendGeneration(options.dir);
     let { end, segments } = await options.probeEnd();
-    if (from > end) throw new CorruptLogError(`position ${from} is beyond the end of the log (${end}) in ${options.dir}`);
+    if (from > end) {
+      throw new CorruptLogError(`position ${from} is beyond the end of the log (${end}) in ${options.dir}; if its tail was cut after this position `
+        + 'was read (see damaged/ in it), `opsfold replay --projection all` rebuilds the projections from what the log holds');
+    }
     let position = from;
     while (!stopped()) {
       if (position < end) {
@@ -101,7 +104,10 @@ async function readBatch(handle: fs.FileHandle, segment: Segment, position: numb
   return parseRecords(buf, segment, position, atLimit);
 }
 
-/** The hot loop of a replay: whole records of `buf` (read at `base`); `atLimit` when a cut record there is damage. */
+/**
+ * The hot loop of a replay: whole records of `buf` (read at `base`); `atLimit` when a cut record there
+ * is damage. Padding records (damage moved aside) are checked like any record and skipped.
+ */
 function parseRecords(buf: Buffer, segment: Segment, base: number, atLimit: boolean): Batch {
   const records: LogRecord[] = [];
   const length = buf.length;
@@ -112,7 +118,7 @@ function parseRecords(buf: Buffer, segment: Segment, base: number, atLimit: bool
       break;
     }
     const payloadBytes = (buf[o + 8] | (buf[o + 9] << 8) | (buf[o + 10] << 16) | (buf[o + 11] << 24)) >>> 0;
-    if (buf[o + 4] !== MAGIC || buf[o + 5] !== VERSION || buf[o + 6] !== 0 || buf[o + 7] !== 0 || payloadBytes > MAX_PAYLOAD_BYTES) {
+    if (buf[o + 4] !== MAGIC || buf[o + 5] !== VERSION || buf[o + 6] > FLAG_PADDING || buf[o + 7] !== 0 || payloadBytes > MAX_PAYLOAD_BYTES) {
       return { records, next: base + o, fault: corrupt(segment, base + o, 'bad header: not a record boundary, or a damaged record') };
     }
     const next = o + HEADER_BYTES + payloadBytes;
@@ -123,15 +129,18 @@ function parseRecords(buf: Buffer, segment: Segment, base: number, atLimit: bool
     if (crc32(buf, o + 4, next) !== ((buf[o] | (buf[o + 1] << 8) | (buf[o + 2] << 16) | (buf[o + 3] << 24)) >>> 0)) {
       return { records, next: base + o, fault: corrupt(segment, base + o, 'bad checksum') };
     }
-    records.push({ position: base + o, next: base + next, appendedAtMs: buf.readDoubleLE(o + 12), payload: buf.subarray(o + HEADER_BYTES, next) });
+    if (buf[o + 6] === 0) records.push({ position: base + o, next: base + next, appendedAtMs: buf.readDoubleLE(o + 12), payload: buf.subarray(o + HEADER_BYTES, next) });
     o = next;
   }
-  if (records.length === 0) {
+  if (o === 0) {
     return { records, next: base, fault: corrupt(segment, base, `the segment ends at offset ${base - segment.base + length}, inside this record`) };
   }
   return { records, next: base + o };
 }
 
+/** What an operator can do about damage, named wherever a read stops at it (`start`, `replay`, a projector). */
+export const DAMAGE_ADVICE = '`opsfold log check` lists every damaged range; `opsfold log salvage` (with the service stopped) moves them aside and keeps every readable record at its position';
+
 function corrupt(segment: Segment, position: number, reason: string): CorruptLogError {
-  return new CorruptLogError(`corrupt log at position ${position} (${segment.path}, offset ${position - segment.base}): ${reason}`);
+  return new CorruptLogError(`corrupt log at position ${position} (${segment.path}, offset ${position - segment.base}): ${reason}. ${DAMAGE_ADVICE}`);
 }

@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../../core/errors';
 import { crc32 } from './crc32';
 
 /**
@@ -8,18 +9,24 @@ import { crc32 } from './crc32';
  * | 0      | 4    | CRC-32 of bytes 4 .. 20+length (every header field + payload)  |
  * | 4      | 1    | magic 0xC7                                                     |
  * | 5      | 1    | format version 1                                               |
- * | 6      | 2    | flags, 0                                                       |
+ * | 6      | 2    | flags: 0, or 1 for padding (see below)                         |
  * | 8      | 4    | payload length (uint32)                                        |
  * | 12     | 8    | appendedAtMs (float64, epoch ms)                               |
  * | 20     | n    | payload                                                        |
  *
  * The checksum leads so that it covers one contiguous range: one native CRC call per record.
+ *
+ * A **padding** record (flags 1) stands where damaged bytes were moved aside (by a repair on open or
+ * `opsfold log salvage`): it has the damaged bytes' exact length, so every later record keeps its
+ * position and the projections' checkpoints (positions) stay valid. Readers skip it; its payload is a
+ * note of where the bytes went, then zeros.
  */
 export const HEADER_BYTES = 20;
 export const MAGIC = 0xc7;
 export const VERSION = 1;
 /** Larger payloads are refused on append, and a larger length on disk is corruption. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024;
+export const FLAG_PADDING = 1;
 
 /** Why the bytes at an offset are not a whole, valid record. */
 export type RecordFault = 'short header' | 'bad header' | 'short payload' | 'bad checksum';
@@ -43,8 +50,30 @@ export function encodeRecords(payloads: readonly Uint8Array[], appendedAtMs: num
 
 /** Whether the header at `o` has the magic, version and flags of this format. */
 export function hasValidHeader(buf: Buffer, o: number): boolean {
-  return buf[o + 4] === MAGIC && buf[o + 5] === VERSION && buf[o + 6] === 0 && buf[o + 7] === 0
+  return buf[o + 4] === MAGIC && buf[o + 5] === VERSION && buf[o + 6] <= FLAG_PADDING && buf[o + 7] === 0
     && buf.readUInt32LE(o + 8) <= MAX_PAYLOAD_BYTES;
+}
+
+/** Whether the (already validated) record at `o` is padding, which readers skip. */
+export function isPadding(buf: Buffer, o: number): boolean {
+  return buf[o + 6] === FLAG_PADDING;
+}
+
+/**
+ * One padding record of exactly `bytes` bytes (at least HEADER_BYTES): `note` (cut to fit) then zeros.
+ * It stands in for damaged bytes moved aside, so that later records keep their positions.
+ */
+export function encodePadding(bytes: number, note: string, appendedAtMs: number): Buffer {
+  if (bytes < HEADER_BYTES) throw new InvalidInputError(`a padding record needs at least ${HEADER_BYTES} bytes, not ${bytes}`, { parameter: 'bytes' });
+  const record = Buffer.alloc(bytes);
+  record[4] = MAGIC;
+  record[5] = VERSION;
+  record.writeUInt16LE(FLAG_PADDING, 6);
+  record.writeUInt32LE(bytes - HEADER_BYTES, 8);
+  record.writeDoubleLE(appendedAtMs, 12);
+  record.write(note, HEADER_BYTES, bytes - HEADER_BYTES, 'utf8');
+  record.writeUInt32LE(crc32(record, 4, bytes), 0);
+  return record;
 }
 
 /** Payload length stored in the (already validated) header at `o`. */

@@ -4,9 +4,12 @@ import type { FieldValue, Row, RowTable } from '../../core/ports';
 import { localIso, parseLocalDate, timeZone } from '../../core/zonedTime';
 import { parseQuery, requiredString } from './params';
 
-/** What the backlog routes read: the active BacklogDaily tables and the zone their dates are in. */
+/** What the backlog routes read: the active BacklogDaily tables and the zones their dates are in. */
 export interface BacklogApi {
+  /** BACKLOG_TIMEZONE: the zone of the dates of a team without one of its own. */
   timezone: string;
+  /** A team's own zone (BACKLOG_TEAMS), else `timezone`. */
+  timezoneOf?: (team: string) => string;
   daily(): Promise<RowTable>;
   teams(): Promise<RowTable>;
 }
@@ -29,13 +32,14 @@ const CSV_HEADER = 'timestamp,backlog_incident_count,date,samples,change,gap_day
  */
 export function backlogRoutes(api: BacklogApi): Router {
   const router = Router();
-  const zone = timeZone(api.timezone);
+  timeZone(api.timezone); // a wrong zone stops the start, not the first request
+  const zoneOf = (team: string) => api.timezoneOf?.(team) ?? api.timezone;
 
   router.get('/v1/backlog/teams', async (req: Request, res: Response) => {
     parseQuery(queryString(req), []);
     const rows = await (await api.teams()).list({ partition: ['teams'] });
     const teams = rows
-      .map((r) => ({ team: r.row, from: str(r.fields.from), to: str(r.fields.to), snapshots: num(r.fields.snapshots) ?? 0, samples: num(r.fields.samples) ?? 0 }))
+      .map((r) => ({ team: r.row, timezone: zoneOf(r.row), from: str(r.fields.from), to: str(r.fields.to), snapshots: num(r.fields.snapshots) ?? 0, samples: num(r.fields.samples) ?? 0 }))
       .sort((a, b) => (a.team < b.team ? -1 : a.team > b.team ? 1 : 0));
     res.json({ timezone: api.timezone, teams });
   });
@@ -53,9 +57,10 @@ export function backlogRoutes(api: BacklogApi): Router {
     const rows = await (await api.daily()).list({ partition: [team], fromRow: from, toRow: to });
     const data = rows.map(snapshotOf);
     if (format === 'json') {
-      res.json({ team, timezone: api.timezone, data });
+      res.json({ team, timezone: zoneOf(team), data });
       return;
     }
+    const zone = timeZone(zoneOf(team));
     const lines = data.map((d) => [localIso(Date.parse(d.sampledAt), zone), d.count, d.date, d.samples, d.change ?? '', d.gapDays, team].map(csvCell).join(','));
     res.type('text/csv; charset=utf-8')
       .set('content-disposition', `inline; filename="backlog.csv"; filename*=UTF-8''${encodeURIComponent(`backlog-${team}.csv`)}`)

@@ -8,6 +8,8 @@ import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCata
 import { dashboardRouter } from './dashboardRoutes';
 import { openApiDocument } from './openapi';
 import { backlogRoutes, type BacklogApi } from './backlogRoutes';
+import { lateRoutes } from './lateRoutes';
+import type { ScopedLedger } from '../../../projections/lateQueries';
 import { aggregationByParam, intParam, parseQuery, queryString, requiredString, toParam } from './params';
 
 export interface IngestAnswer {
@@ -24,6 +26,8 @@ export interface ApiDeps {
   vmMinuteTable(): Promise<BlockTable>;
   catalog(): Promise<RowTable>;
   rejects(): Promise<RowTable>;
+  /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
+  late?(): Promise<readonly ScopedLedger[]>;
   health(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metricsText(): string | Promise<string>;
   apiToken?: string;
@@ -175,6 +179,7 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ rejects: rows.slice(0, limit).map((r) => ({ row: r.row, ...r.fields })) });
   });
 
+  if (deps.late) app.use(lateRoutes(deps.late.bind(deps)));
   if (deps.backlog) app.use(backlogRoutes(deps.backlog));
 
   app.get('/healthz', async (_req: Request, res: Response) => {

@@ -81,6 +81,40 @@ export const openApiDocument = {
         responses: { '200': json({ type: 'object', properties: { rejects: { type: 'array', items: { type: 'object' } } } }), '400': errorResponse('Invalid parameter') },
       },
     },
+    '/v1/late': {
+      get: {
+        summary: 'The late-events ledger: metrics later than WINDOW_ALLOWED_LATENESS_SECONDS behind the watermark, in log order',
+        parameters: [
+          q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+          q('key', { type: 'string' }, false, 'Only metrics of this counter key.'),
+          q('tenant', { type: 'string' }, false, 'Only metrics of this tenant.'),
+        ],
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              late: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['key', 'tenant', 'vm', 't', 'value', 'watermark', 'position', 'index'],
+                  properties: {
+                    key: { type: 'string' }, tenant: { type: 'string' }, vm: { type: 'string' },
+                    t: { type: 'number', description: 'Event time, epoch seconds.' }, value: { type: 'number' },
+                    watermark: { type: 'number', description: 'The watermark the metric met (epoch seconds).' },
+                    position: { type: 'integer', description: 'Log position of its record (an Event Hubs sequence number with partition).' },
+                    index: { type: 'integer', description: 'Its index in the record (the SPOC message).' },
+                    partition: { type: 'string', description: 'The Event Hubs partition (absent on the file log).' },
+                  },
+                },
+              },
+            },
+          }),
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
     '/v1/backlog': {
       get: {
         summary: "One team's daily backlog snapshots: the last sample of each local date in the backlog time zone",

@@ -1,5 +1,6 @@
 import { UpstreamAuthError, UpstreamError } from '../../core/errors';
-import type { IncidentCounter } from '../../core/pollBacklog';
+import { DEFAULT_TABLE, validateTableName } from '../../core/backlogTeam';
+import type { RecordCounter } from '../../core/pollBacklog';
 import { isHttpsOrLoopback } from '../../core/secureUrl';
 
 export type ServiceNowAuth =
@@ -30,8 +31,8 @@ class AttemptError extends Error {
 }
 
 /**
- * ServiceNow's Aggregate API: `GET /api/now/stats/incident?sysparm_count=true&sysparm_query=…`
- * answers `{"result":{"stats":{"count":"42"}}}`. Retries 5xx, 429, timeouts and network errors
+ * ServiceNow's Aggregate API: `GET /api/now/stats/<table>?sysparm_count=true&sysparm_query=…`
+ * (`incident`, `sc_task`, …) answers `{"result":{"stats":{"count":"42"}}}`. Retries 5xx, 429, timeouts and network errors
  * with exponential backoff; a 401 or 403 is an `UpstreamAuthError` at once. ServiceNow silently
  * ignores invalid parts of a query (a misspelled field widens the count), so every query sent
  * is logged.
@@ -39,8 +40,9 @@ class AttemptError extends Error {
  * @example
  * const snow = new ServiceNowClient({ instanceUrl: 'https://acme.service-now.com', auth: { kind: 'basic', username, password } });
  * await snow.countIncidents('active=true^assignment_group.name=EUC'); // 42
+ * await snow.countRecords('sc_task', 'active=true^assignment_group.name=EUC'); // 17
  */
-export class ServiceNowClient implements IncidentCounter {
+export class ServiceNowClient implements RecordCounter {
   private readonly base: URL;
   private token?: { value: string; expiresAtMs: number };
 
@@ -55,9 +57,15 @@ export class ServiceNowClient implements IncidentCounter {
     return this.base.origin;
   }
 
-  async countIncidents(query: string): Promise<number> {
-    const url = `${this.base.origin}${this.base.pathname.replace(/\/+$/, '')}/api/now/stats/incident?sysparm_count=true&sysparm_query=${encodeURIComponent(query)}`;
-    const shown = `GET ${this.base.origin}/api/now/stats/incident sysparm_query=${JSON.stringify(query)}`;
+  countIncidents(query: string): Promise<number> {
+    return this.countRecords(DEFAULT_TABLE, query);
+  }
+
+  async countRecords(table: string, query: string): Promise<number> {
+    // The name goes into the path: only what a ServiceNow table name can be.
+    validateTableName(table);
+    const url = `${this.base.origin}${this.base.pathname.replace(/\/+$/, '')}/api/now/stats/${table}?sysparm_count=true&sysparm_query=${encodeURIComponent(query)}`;
+    const shown = `GET ${this.base.origin}/api/now/stats/${table} sysparm_query=${JSON.stringify(query)}`;
     const body = await this.withRetry(shown, async (attempt) => {
       const res = await this.send(url, { headers: { accept: 'application/json', authorization: await this.authorization() } });
       if (res.status === 401 && this.options.auth.kind === 'oauth' && attempt.refreshedToken === false) {
@@ -66,7 +74,7 @@ export class ServiceNowClient implements IncidentCounter {
         attempt.refreshedToken = true;
         throw new AttemptError('HTTP 401 with an OAuth token; getting a new token', true);
       }
-      this.refuseAuthFailures(res.status, 'the Aggregate API');
+      this.refuseAuthFailures(res.status, `the Aggregate API of ${table}`, table);
       return this.readBody(res);
     });
     const count = (body as { result?: { stats?: { count?: unknown } } } | null)?.result?.stats?.count;
@@ -101,13 +109,13 @@ export class ServiceNowClient implements IncidentCounter {
     return { value, expiresAtMs: Date.now() + (Number.isFinite(seconds) && seconds > 120 ? seconds - 60 : 60) * 1000 };
   }
 
-  private refuseAuthFailures(status: number, what: string): void {
+  private refuseAuthFailures(status: number, what: string, table = DEFAULT_TABLE): void {
     const user = JSON.stringify(this.options.auth.username);
     if (status === 401) {
       throw new UpstreamAuthError(`ServiceNow answered 401 Unauthorized to ${what} at ${this.base.origin}: the credentials of user ${user} were refused (SERVICENOW_USERNAME / SERVICENOW_PASSWORD, or their Key Vault secrets)`, { status });
     }
     if (status === 403) {
-      throw new UpstreamAuthError(`ServiceNow answered 403 Forbidden to ${what} at ${this.base.origin}: user ${user} may not read incident statistics (it needs read access to the incident table)`, { status });
+      throw new UpstreamAuthError(`ServiceNow answered 403 Forbidden to ${what} at ${this.base.origin}: user ${user} may not read ${table} statistics (it needs read access to the ${table} table)`, { status });
     }
   }
 

@@ -1,6 +1,7 @@
 // The fleet panel: a counter key's cross-tenant average over the chosen minutes and
 // aggregation, one VM drawn beside it, and the live list; kept current by the window stream.
 
+import { setAddressParams } from './address.js';
 import { followWindows, getJson } from './api.js';
 import { MinuteSeries, bucketize } from './buckets.js';
 import { colorOf, lineChart } from './charts.js';
@@ -169,8 +170,7 @@ async function reload(onError) {
   const generation = ++state.generation;
   state.streams?.abort();
   state.streams = new AbortController();
-  const params = new URLSearchParams(Object.entries({ key: sel.key, minutes: sel.minutes, interval: sel.interval, by: sel.by, tenant: sel.tenant, vm: sel.vm }).filter(([, v]) => v !== ''));
-  history.replaceState(null, '', `?${params}`);
+  setAddressParams({ key: sel.key, minutes: sel.minutes, interval: sel.interval, by: sel.by, tenant: sel.tenant, vm: sel.vm });
   rebuildChart(sel);
   $('live-list').replaceChildren();
   $('live-empty').hidden = false;
