@@ -17,6 +17,8 @@ export interface WindowTables {
   late: string;
   /** What exists: partition ['key'] a row per counter key, partition ['vms', tenant] the tenant's VMs (see vmCatalog.ts). */
   catalog: string;
+  /** The quarantine ledger: what this projection could not apply (see quarantineRows.ts). */
+  quarantine: string;
 }
 
 /**
@@ -53,11 +55,20 @@ export function windowTables(prefix: string, version: number, scope = ''): Windo
     vmMinute: `${prefix}VmMinuteV${version}`,
     late: `${prefix}LateV${version}${scope}`,
     catalog: `${prefix}CatalogV${version}${scope}`,
+    quarantine: quarantineTable(prefix, 'windows', version, scope),
   };
 }
 
-export function rejectTables(prefix: string, version: number, scope = ''): { rejects: string } {
-  return { rejects: `${prefix}RejectsV${version}${scope}` };
+export function rejectTables(prefix: string, version: number, scope = ''): { rejects: string; quarantine: string } {
+  return { rejects: `${prefix}RejectsV${version}${scope}`, quarantine: quarantineTable(prefix, 'rejects', version, scope) };
+}
+
+/**
+ * The quarantine ledger of one version (and scope) of a projection: each projection keeps its
+ * own, as it keeps its other tables, so a replay rebuilds it with the version and a cleanup drops it.
+ */
+export function quarantineTable(prefix: string, projection: ProjectionName, version: number, scope = ''): string {
+  return `${prefix}${projection[0].toUpperCase()}${projection.slice(1)}QuarantineV${version}${scope}`;
 }
 
 export interface BacklogTables {
@@ -67,10 +78,15 @@ export interface BacklogTables {
   samples: string;
   /** What exists: partition ['teams'], one row per team. */
   teams: string;
+  /** The quarantine ledger, per scope (log positions are per partition on Event Hubs). */
+  quarantine: string;
 }
 
-export function backlogTables(prefix: string, version: number): BacklogTables {
-  return { daily: `${prefix}BacklogDailyV${version}`, samples: `${prefix}BacklogSamplesV${version}`, teams: `${prefix}BacklogTeamsV${version}` };
+export function backlogTables(prefix: string, version: number, scope = ''): BacklogTables {
+  return {
+    daily: `${prefix}BacklogDailyV${version}`, samples: `${prefix}BacklogSamplesV${version}`, teams: `${prefix}BacklogTeamsV${version}`,
+    quarantine: quarantineTable(prefix, 'backlog', version, scope),
+  };
 }
 
 /** Every table of one version of a projection, of every scope, that exists in `store`. */

@@ -10,11 +10,14 @@ import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
 import { logKeysTable, MINUTE_LAYOUT, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import type { ConsumerLag } from './localProjections';
+import type { ConsumerLag, FailingProjector } from './localProjections';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import { teamTimezones } from './core/backlogTeam';
+import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
+import type { Checkpoint } from '../streams/projectionVersions';
+import type { ProjectionName } from '../projections/projectionCatalog';
 
 /** The figures /healthz and /metrics show, summed over the partitions this instance owns. */
 export interface DistributedStats {
@@ -28,6 +31,14 @@ export interface DistributedStats {
   rejected: number;
 }
 
+/** The projectors of one owned partition (the current run of each) and their supervisors. */
+interface PartitionProjectors {
+  windows?: WindowsProjector;
+  rejects?: RejectsProjector;
+  backlog?: BacklogProjector;
+  restarts: Record<ProjectionName, ProjectorRestarts<unknown>>;
+}
+
 export interface DistributedOptions {
   settings: Settings;
   tables: TableStore;
@@ -37,6 +48,8 @@ export interface DistributedOptions {
   /** For tests: a consumer and a checkpoint store made elsewhere (else from the settings). */
   connect?: (container: string) => Promise<{ consumer: EventHubConsumerClient; checkpointStore: CheckpointStore }>;
   onError?: (error: Error, partitionId?: string) => void;
+  /** Told when a projector folds again with care and when it quarantined a record. */
+  onNote?: (line: string, partitionId: string) => void;
 }
 
 /**
@@ -47,7 +60,7 @@ export interface DistributedOptions {
  */
 export class DistributedProjections {
   private current?: { windows: number; rejects: number; backlog: number; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
-  private readonly projectors = new Map<string, { windows: WindowsProjector; rejects: RejectsProjector; backlog: BacklogProjector }>();
+  private readonly projectors = new Map<string, PartitionProjectors>();
   private timer?: NodeJS.Timeout;
   private switching?: Promise<void>;
 
@@ -63,14 +76,41 @@ export class DistributedProjections {
 
   get stats(): DistributedStats {
     const all = [...this.projectors.entries()];
+    const windows = all.flatMap(([, p]) => (p.windows ? [p.windows.stats] : []));
     return {
       partitions: all.map(([id]) => id).sort(),
-      metrics: sum(all.map(([, p]) => p.windows.stats.metrics)),
-      late: sum(all.map(([, p]) => p.windows.stats.late)),
-      windowsEmitted: sum(all.map(([, p]) => p.windows.stats.windowsEmitted)),
-      revisions: sum(all.map(([, p]) => p.windows.stats.revisions)),
-      watermark: all.length === 0 ? -Infinity : Math.min(...all.map(([, p]) => p.windows.stats.watermark)),
-      rejected: sum(all.map(([, p]) => p.rejects.rejected)),
+      metrics: sum(windows.map((w) => w.metrics)),
+      late: sum(windows.map((w) => w.late)),
+      windowsEmitted: sum(windows.map((w) => w.windowsEmitted)),
+      revisions: sum(windows.map((w) => w.revisions)),
+      watermark: windows.length === 0 ? -Infinity : Math.min(...windows.map((w) => w.watermark)),
+      rejected: sum(all.map(([, p]) => p.rejects?.rejected ?? 0)),
+    };
+  }
+
+  /** The projectors of the partitions owned here that are down now. */
+  get failing(): FailingProjector[] {
+    return [...this.projectors.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([partition, p]) =>
+      (['windows', 'rejects', 'backlog'] as const).flatMap((projection) => {
+        const failing = p.restarts[projection].failing;
+        return failing ? [{ projection, partition, reason: failing.reason, since: failing.since }] : [];
+      }));
+  }
+
+  get failure(): unknown {
+    for (const p of this.projectors.values()) {
+      for (const r of Object.values(p.restarts)) if (r.failing) return r.failing.error;
+    }
+    return undefined;
+  }
+
+  /** Quarantine entries of the active versions, summed over the partitions owned here. */
+  get quarantined(): Record<ProjectionName, number> {
+    const all = [...this.projectors.values()];
+    return {
+      windows: sum(all.map((p) => p.windows?.quarantined ?? 0)),
+      rejects: sum(all.map((p) => p.rejects?.quarantined ?? 0)),
+      backlog: sum(all.map((p) => p.backlog?.quarantined ?? 0)),
     };
   }
 
@@ -121,24 +161,43 @@ export class DistributedProjections {
         const scope = scopeOfPartition(partitionId);
         const feeds = [new PartitionFeed(partitionId), new PartitionFeed(partitionId), new PartitionFeed(partitionId)];
         const common = { tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs, scope };
-        const windows = new WindowsProjector({
-          ...common, log: feeds[0], version: windowsVersion, windows: settings, onCheckpoint: onCheckpoint(0),
-          onCrossTenantFlushed: async (partial) => {
-            for (const w of await this.mergeCrossTenant(partial, windowsVersion, scope)) out.next(w);
+        /** What run `context` of projector i gets: its careful pass, and checkpoints that its supervisor, its feed and the hub follow. */
+        const run = (i: number, context: RunContext) => ({
+          log: feeds[i], careful: context.careful,
+          onCheckpoint: async (checkpoint: Checkpoint) => {
+            context.checkpointed(checkpoint.position);
+            feeds[i].forgetBefore(checkpoint.resumeFrom);
+            await onCheckpoint(i)(checkpoint);
           },
         });
-        const rejects = new RejectsProjector({ ...common, log: feeds[1], version: rejectsVersion, onCheckpoint: onCheckpoint(1) });
-        const backlog = new BacklogProjector({ ...common, log: feeds[2], version: backlogVersion, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onCheckpoint: onCheckpoint(2) });
-        const subscription = windows.windows$.subscribe(out);
-        this.projectors.set(partitionId, { windows, rejects, backlog });
+        let subscription: { unsubscribe(): void } | undefined;
+        const entry: PartitionProjectors = {
+          restarts: {
+            windows: this.restarts(partitionId, 'windows', (context) => {
+              const windows = new WindowsProjector({
+                ...common, ...run(0, context), version: windowsVersion, windows: settings,
+                onCrossTenantFlushed: async (partial) => {
+                  for (const w of await this.mergeCrossTenant(partial, windowsVersion, scope)) out.next(w);
+                },
+              });
+              subscription?.unsubscribe();
+              subscription = windows.windows$.subscribe((w) => out.next(w));
+              return (entry.windows = windows);
+            }),
+            rejects: this.restarts(partitionId, 'rejects', (context) => (entry.rejects = new RejectsProjector({ ...common, ...run(1, context), version: rejectsVersion }))),
+            backlog: this.restarts(partitionId, 'backlog', (context) =>
+              (entry.backlog = new BacklogProjector({ ...common, ...run(2, context), version: backlogVersion, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) }))),
+          },
+        };
+        this.projectors.set(partitionId, entry);
         return {
           feeds,
           run: async (signal) => {
             try {
-              await Promise.all([windows.run(signal), rejects.run(signal), backlog.run(signal)]);
+              await Promise.all(Object.values(entry.restarts).map((r) => r.run(signal)));
             } finally {
-              subscription.unsubscribe();
-              if (this.projectors.get(partitionId)?.windows === windows) this.projectors.delete(partitionId);
+              subscription?.unsubscribe();
+              if (this.projectors.get(partitionId) === entry) this.projectors.delete(partitionId);
             }
           },
         };
@@ -179,6 +238,16 @@ export class DistributedProjections {
         revision += x.revision;
       }
       return { key: w.key, windowStart: w.windowStart, count, sum, min, max, avg: sum / count, revision };
+    });
+  }
+
+  /** The supervisor of one projector of one partition: no failure of the projector ends the partition's work. */
+  private restarts(partitionId: string, projection: ProjectionName, create: (context: RunContext) => RestartableProjector<unknown>): ProjectorRestarts<unknown> {
+    const { onError, onNote, settings } = this.options;
+    return new ProjectorRestarts<unknown>({
+      create, settleMs: 5 * settings.flushIntervalMs,
+      onFailure: (failure) => onError?.(failure.error instanceof Error ? failure.error : new Error(failure.reason), partitionId),
+      onNote: (line) => onNote?.(`${projection} projector: ${line}`, partitionId),
     });
   }
 

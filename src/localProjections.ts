@@ -2,9 +2,10 @@ import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
-import type { ProjectionName } from '../projections/projectionCatalog';
+import { PROJECTIONS, type ProjectionName } from '../projections/projectionCatalog';
 import { dropProjectionVersion } from './dropProjectionVersion';
-import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
+import { ProjectionSupervisor, type RunnableProjector } from '../streams/ProjectionSupervisor';
+import type { RunContext } from '../streams/ProjectorRestarts';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
@@ -19,13 +20,26 @@ import { teamTimezones } from './core/backlogTeam';
  */
 export type ConsumerLag = { bytes: Partial<Record<ProjectionName, number>> } | { events: Record<string, number> };
 
+/** A projector that is down now: its projection (and log partition on Event Hubs), why, and since when (epoch ms). */
+export interface FailingProjector {
+  projection: ProjectionName;
+  partition?: string;
+  reason: string;
+  since: number;
+}
+
 /** What the service needs of its projections, on the file log or on Event Hubs. */
 export interface ProjectionHost {
   readonly versions: { windows: number; rejects: number; backlog: number };
   readonly stats: { metrics: number; late: number; windowsEmitted: number; revisions: number; watermark: number; position?: number; partitions?: string[] };
   /** Every window revision emitted here. */
   readonly windows$: Observable<WindowEvent>;
+  /** The first failing projector's error, when one is down. */
   readonly failure?: unknown;
+  /** Every projector that is down now (it is tried again after a backoff); empty when all run. */
+  readonly failing: FailingProjector[];
+  /** Entries in each active version's quarantine ledger (over the partitions owned here, on Event Hubs). */
+  readonly quarantined: Record<ProjectionName, number>;
   /** Read at each call: the file log's end, or each owned partition's last enqueued event. */
   consumerLag(): Promise<ConsumerLag>;
   start(): Promise<void>;
@@ -51,33 +65,39 @@ export class LocalProjections implements ProjectionHost {
     const { settings, log, tables, versions, versionPollMs = 2000 } = options;
     this.log = log;
     const common = { log, tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs };
-    const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}\n`);
+    const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}; trying again\n`);
+    const note = (name: string) => (line: string) => process.stderr.write(`opsfold: ${name} projector: ${line}\n`);
+    /** What each run of a projector gets from its supervisor: the careful pass, and the checkpoints it reports. */
+    const run = (context: RunContext) => ({ careful: context.careful, onCheckpoint: async (c: { position: number }) => context.checkpointed(c.position) });
+    const supervised = (projection: ProjectionName) => ({
+      projection, versions, pollMs: versionPollMs, onSwitch: retire(projection), onError: report(projection), onNote: note(projection), settleMs: 5 * settings.flushIntervalMs,
+    });
     const retire = (projection: ProjectionName) => async (from: number, to: number) => {
       process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
       await dropProjectionVersion(tables, settings, projection, from);
       await versions.forget(projection, from);
     };
     this.windows = new ProjectionSupervisor({
-      projection: 'windows', versions, pollMs: versionPollMs, onSwitch: retire('windows'), onError: report('windows'),
-      create: (version) => {
-        const projector = new WindowsProjector({ ...common, version, windows: settings });
+      ...supervised('windows'),
+      create: (version, context) => {
+        const projector = new WindowsProjector({ ...common, ...run(context), version, windows: settings });
         this.forwarding?.unsubscribe();
         this.forwarding = projector.windows$.subscribe((w) => this.out.next(w));
         return projector;
       },
     });
     this.rejects = new ProjectionSupervisor({
-      projection: 'rejects', versions, pollMs: versionPollMs, onSwitch: retire('rejects'), onError: report('rejects'),
-      create: (version) => {
+      ...supervised('rejects'),
+      create: (version, context) => {
         this.folded.rejects = undefined;
-        return new RejectsProjector({ ...common, version, onProgress: (position) => (this.folded.rejects = position) });
+        return new RejectsProjector({ ...common, ...run(context), version, onProgress: (position) => (this.folded.rejects = position) });
       },
     });
     this.backlog = new ProjectionSupervisor({
-      projection: 'backlog', versions, pollMs: versionPollMs, onSwitch: retire('backlog'), onError: report('backlog'),
-      create: (version) => {
+      ...supervised('backlog'),
+      create: (version, context) => {
         this.folded.backlog = undefined;
-        return new BacklogProjector({ ...common, version, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onProgress: (position) => (this.folded.backlog = position) });
+        return new BacklogProjector({ ...common, ...run(context), version, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onProgress: (position) => (this.folded.backlog = position) });
       },
     });
   }
@@ -105,6 +125,22 @@ export class LocalProjections implements ProjectionHost {
 
   get failure(): unknown {
     return this.windows.failure ?? this.rejects.failure ?? this.backlog.failure;
+  }
+
+  get failing(): FailingProjector[] {
+    return PROJECTIONS.flatMap((projection) => {
+      const failing = this.supervisor(projection).failing;
+      return failing ? [{ projection, reason: failing.reason, since: failing.since }] : [];
+    });
+  }
+
+  get quarantined(): Record<ProjectionName, number> {
+    const of = (s: ProjectionSupervisor<RunnableProjector & { quarantined: number }>) => (s.version === 0 ? 0 : s.projector.quarantined);
+    return { windows: of(this.windows), rejects: of(this.rejects), backlog: of(this.backlog) };
+  }
+
+  private supervisor(projection: ProjectionName): ProjectionSupervisor<RunnableProjector> {
+    return projection === 'windows' ? this.windows : projection === 'rejects' ? this.rejects : this.backlog;
   }
 
   async start(): Promise<void> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import type { Observable } from 'rxjs';
+import { config as rxjsConfig, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import { createWindowStream } from './adapters/http/streamRoutes';
 import type { StreamedWindowEvent, WindowFilter } from './core/windowStream';
@@ -28,6 +28,8 @@ import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
 import { describeTailRepair, type TailRepair } from './adapters/fileLog/repairTail';
+import { readQuarantine } from './readQuarantine';
+import { PROJECTIONS } from '../projections/projectionCatalog';
 
 /** A running service, as `startService` hands it to the CLI or to code that embeds opsfold. */
 export interface Service {
@@ -48,6 +50,8 @@ export interface Service {
  */
 export async function startService(configured: Settings): Promise<Service> {
   const note = (line: string) => process.stderr.write(`opsfold: ${line}\n`);
+  // The last road of an error in a stream (a subscriber that threw): reported, never a crash. Projectors route their own to their supervisors.
+  rxjsConfig.onUnhandledError = (error: unknown) => note(`unexpected error in a stream: ${(error as Error)?.message ?? String(error)}`);
   const settings = await resolveSecrets(configured, { log: note });
   const snowClient = dailyPollClientFrom(settings, note);
   const rt = await openRuntime(settings, { service: true, onLogRepair: (repair) => note(describeTailRepair(repair)) });
@@ -67,7 +71,11 @@ export async function startService(configured: Settings): Promise<Service> {
   });
   const patientVersions = new ProjectionVersions(await patient.rowTable(metaTable(settings.tablePrefix)));
   const projections: ProjectionHost = distributed
-    ? new DistributedProjections({ settings, tables: patient, versions: patientVersions, onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`) })
+    ? new DistributedProjections({
+      settings, tables: patient, versions: patientVersions,
+      onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`),
+      onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
+    })
     : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
   // The window-event feed follows the projections from their first event; its history belongs to the active windows version.
   // On Event Hubs each instance keeps the history of the windows it emits (resume against the same instance).
@@ -81,6 +89,7 @@ export async function startService(configured: Settings): Promise<Service> {
     windows$: projections.windows$, store: await historyStore(version),
     retentionHours: settings.windowHistoryHours, flushIntervalMs: settings.flushIntervalMs,
     onWriteError: (error) => note(`window-event history: a write failed, retrying: ${(error as Error).message}`),
+    onError: (error) => note(`window-event feed: ${(error as Error).message}`),
   });
   let feedVersion = await patientVersions.activeOrFirst('windows');
   let feed = await openFeed(feedVersion);
@@ -146,6 +155,13 @@ export async function startService(configured: Settings): Promise<Service> {
     },
     backlog: backlog.api,
     windowStream,
+    quarantine: async ({ projection, limit }) => {
+      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => {
+        const version = projections.versions[p];
+        return { projection: p, version, scopes: await scopes(p, version) };
+      }));
+      return readQuarantine(rt.tables, prefix, ledgers, limit);
+    },
     health: async () => ({
       status: projections.failure ? 'failing' : 'ok',
       source: simulate ? 'simulated' : serviceBus ? 'servicebus' : 'api',
@@ -158,7 +174,11 @@ export async function startService(configured: Settings): Promise<Service> {
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
         windowsEmitted: projections.stats.windowsEmitted, revisions: projections.stats.revisions,
         ...lagHealth(await projections.consumerLag().catch(() => undefined), distributed),
+        // Projectors that are down now (each is tried again after a backoff), and why.
+        failing: projections.failing.map((f) => ({ ...f, since: new Date(f.since).toISOString() })),
       },
+      // Records set aside: counted, listed by GET /v1/quarantine; alone they do not make the status failing.
+      quarantine: quarantineHealth(projections.quarantined),
       versions: projections.versions,
       ingest: { ...counters },
       stream: { clients: windowStream.stats().clients, lastEventId: feed.stats.lastId === 0 ? null : String(feed.stats.lastId) },
@@ -170,6 +190,9 @@ export async function startService(configured: Settings): Promise<Service> {
       `# TYPE opsfold_late_metrics_total counter`, `opsfold_late_metrics_total ${projections.stats.late}`,
       `# TYPE opsfold_windows_emitted_total counter`, `opsfold_windows_emitted_total ${projections.stats.windowsEmitted}`,
       `# TYPE opsfold_window_revisions_total counter`, `opsfold_window_revisions_total ${projections.stats.revisions}`,
+      `# TYPE opsfold_quarantined_records_total counter`,
+      ...PROJECTIONS.map((p) => `opsfold_quarantined_records_total{projection="${p}"} ${projections.quarantined[p]}`),
+      `# TYPE opsfold_projectors_failing gauge`, `opsfold_projectors_failing ${projections.failing.length}`,
       `# TYPE opsfold_watermark_delay_seconds gauge`, `opsfold_watermark_delay_seconds ${watermarkDelaySeconds() ?? 0}`,
       `# TYPE opsfold_folded_position_bytes gauge`, `opsfold_folded_position_bytes ${projections.stats.position ?? 0}`,
       ...lagGauges(await projections.consumerLag()),
@@ -225,6 +248,11 @@ export async function startService(configured: Settings): Promise<Service> {
 function logRepairCounters(repairs: readonly TailRepair[]): string[] {
   const count = (kind: TailRepair['kind']) => repairs.filter((r) => r.kind === kind).length;
   return ['# TYPE opsfold_log_repairs_total counter', ...(['torn', 'damaged'] as const).map((kind) => `opsfold_log_repairs_total{kind="${kind}"} ${count(kind)}`)];
+}
+
+/** /healthz's `quarantine`: entries per projection (active versions) and their total. */
+function quarantineHealth(counts: Record<ProjectionName, number>): Record<string, number> {
+  return { ...counts, total: PROJECTIONS.reduce((n, p) => n + counts[p], 0) };
 }
 
 /** The consumer lag under /healthz's `projector`: bytes per projection, or events per owned partition; null when it cannot be read now. */

@@ -6,9 +6,11 @@ import type { ProjectionVersions } from '../streams/projectionVersions';
 import { RejectsProjector } from '../streams/RejectsProjector';
 import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
-import { WindowsProjector, type WindowsProjectorOptions } from '../streams/WindowsProjector';
+import { WindowsProjector, type ProjectorStats, type WindowsProjectorOptions } from '../streams/WindowsProjector';
 import { withRecordClock } from '../streams/withRecordClock';
 import { teamTimezones } from './core/backlogTeam';
+import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
+import type { Checkpoint } from '../streams/projectionVersions';
 
 export interface RebuildOptions {
   name: ProjectionName;
@@ -41,47 +43,93 @@ export function rebuildFlushIntervalMs(settings: Settings): number {
 
 /**
  * Rebuilds one projection from one log into `version`, up to the log's end: the fold `opsfold
- * replay` runs for each projection and scope, and the one the benchmark measures.
+ * replay` runs for each projection and scope, and the one the benchmark measures. What cannot be
+ * applied goes to the version's quarantine ledger and the rebuild goes on (ProjectorRestarts); it
+ * fails only when the same failure comes back after three tries (an outage, refused credentials).
  */
 export async function rebuildProjection(options: RebuildOptions): Promise<RebuildTotals> {
   const { name, log, scope, tables, versions, settings, version, onProgress } = options;
   const flushIntervalMs = rebuildFlushIntervalMs(settings);
   const common = { log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs, onProgress, scope };
+  const note = (line: string) => process.stderr.write(`opsfold replay: ${name}${scope === '' ? '' : ` ${scope}`}: ${line}\n`);
+  const run = (context: RunContext) => ({ careful: context.careful, onCheckpoint: async (c: Checkpoint) => context.checkpointed(c.position) });
   switch (name) {
     case 'windows': {
-      if (scope === '') return rebuildWindowsWithHistory(common, settings);
-      const stats = await new WindowsProjector({ ...common, windows: settings }).run();
-      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late };
+      if (scope === '') return rebuildWindowsWithHistory(common, settings, note);
+      let projector: WindowsProjector | undefined;
+      const stats = await rebuild((context) => (projector = new WindowsProjector({ ...common, ...run(context), windows: settings })), note);
+      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined: projector?.quarantined ?? 0 };
     }
     case 'backlog': {
-      const stats = await new BacklogProjector({ ...common, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) }).run();
-      return { samples: stats.samples, duplicates: stats.duplicates };
+      let projector: BacklogProjector | undefined;
+      const stats = await rebuild((context) => (projector = new BacklogProjector({ ...common, ...run(context), timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) })), note);
+      return { samples: stats.samples, duplicates: stats.duplicates, quarantined: projector?.quarantined ?? 0 };
     }
-    case 'rejects':
-      return { rejected: await new RejectsProjector(common).run() };
+    case 'rejects': {
+      let projector: RejectsProjector | undefined;
+      const rejected = await rebuild((context) => (projector = new RejectsProjector({ ...common, ...run(context) })), note);
+      return { rejected, quarantined: projector?.quarantined ?? 0 };
+    }
   }
+}
+
+/** Runs a rebuild's projector to the log's end, restarted from its checkpoint as ProjectorRestarts decides (three failures in a row end it). */
+async function rebuild<T>(create: (context: RunContext) => RestartableProjector<T>, note: (line: string) => void): Promise<T> {
+  const restarts = new ProjectorRestarts<T>({
+    create, maxFailures: 3, onNote: note,
+    onFailure: (failure, retryInMs) => note(`${failure.reason}; trying again in ${retryInMs} ms`),
+  });
+  return (await restarts.run(new AbortController().signal)) as T;
 }
 
 type Common = Omit<WindowsProjectorOptions, 'windows'>;
 
-/** The windows and their event history, each event stamped with its record's append time. */
-async function rebuildWindowsWithHistory(common: Common, settings: Settings): Promise<RebuildTotals> {
+/**
+ * The windows and their event history, each event stamped with its record's append time. A run
+ * that fails is started again from the log's start (the history it wrote cannot be taken back),
+ * with care from its last checkpoint on; what it quarantined stays quarantined.
+ */
+async function rebuildWindowsWithHistory(common: Common, settings: Settings, note: (line: string) => void): Promise<RebuildTotals> {
   const timed = withRecordClock(common.log);
   // The feed is the fold's recorder: each window is packed into the history as it closes (no object per window),
   // and written as the fold goes (6,000 events at a time, one write in flight), never piled up in memory.
   // A fold from the start writes the history from nothing: what a rebuild interrupted before its first checkpoint left in
-  // this version is not appended to. Fsynced once, when complete: the version is switched to only after the rebuild.
+  // this version is not appended to. Fsynced once, when complete: the version is switched to only after it.
   const dir = windowHistoryDir(settings.dataDir, common.tablePrefix, common.version);
-  if ((await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) await FileWindowHistory.remove(dir);
-  const feed = await WindowEventFeed.open({
-    store: await FileWindowHistory.open(dir, { sync: 'close' }),
-    retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
+  let feed: WindowEventFeed | undefined;
+  let projector: WindowsProjector | undefined;
+  /** Where the last run's last checkpoint would have resumed: a run after it is careful from there. */
+  let carefulFrom = 0;
+  const attempt = (context: RunContext): RestartableProjector<ProjectorStats> => ({
+    get readThrough() {
+      return projector?.readThrough ?? 0;
+    },
+    run: async () => {
+      if (feed) {
+        await feed.close().catch(() => undefined);
+        await common.versions.forget('windows', common.version);
+      }
+      if (feed || (await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) await FileWindowHistory.remove(dir);
+      const opened = await WindowEventFeed.open({
+        store: await FileWindowHistory.open(dir, { sync: 'close' }),
+        retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
+      });
+      feed = opened;
+      projector = new WindowsProjector({
+        ...common, log: timed.log, windows: settings, recorder: opened, afterBatch: () => opened.keepUp(),
+        careful: context.careful && { ...context.careful, from: carefulFrom },
+        onCheckpoint: async (c) => {
+          carefulFrom = c.resumeFrom;
+          context.checkpointed(c.position);
+        },
+      });
+      return projector.run();
+    },
   });
-  const projector = new WindowsProjector({ ...common, log: timed.log, windows: settings, recorder: feed, afterBatch: () => feed.keepUp() });
-  const stats = await projector.run();
-  await feed.close();
+  const stats = await rebuild(attempt, note);
+  await feed!.close();
   return {
     metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late,
-    historyEvents: feed.stats.written, historyNotWritten: feed.stats.undurable,
+    historyEvents: feed!.stats.written, historyNotWritten: feed!.stats.undurable, quarantined: projector?.quarantined ?? 0,
   };
 }

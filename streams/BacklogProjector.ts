@@ -1,9 +1,15 @@
-import type { EventLog, FieldValue, Row, RowTable, TableStore } from '../src/core/ports';
-import type { BacklogSample, BacklogSource } from '../src/core/events';
+import type { EventLog, FieldValue, LogRecord, Row, RowTable, TableStore } from '../src/core/ports';
+import type { BacklogSample, BacklogSampled, BacklogSource } from '../src/core/events';
 import { decodeBacklog } from '../src/core/backlogCodec';
+import { CorruptLogError } from '../src/core/errors';
+import { isKnownRecordType } from '../src/core/logCodec';
+import type { QuarantineEntry, QuarantineSink } from '../src/core/quarantine';
 import { BacklogSamples, dailySnapshots, type DailySnapshot } from '../projections/backlogDaily';
 import { backlogTables } from '../projections/projectionCatalog';
 import type { Checkpoint, ProjectionVersions } from './projectionVersions';
+import { isCareful, type Careful } from './ProjectorRestarts';
+import { QuarantineLedger } from './QuarantineLedger';
+import { setAside, undecodable } from './setAside';
 
 export interface BacklogProjectorOptions {
   log: EventLog;
@@ -25,6 +31,10 @@ export interface BacklogProjectorOptions {
   scope?: string;
   /** After each checkpoint is durable. */
   onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
+  /** A restart after a failure: write after each record up to `careful.through` (see ProjectorRestarts). */
+  careful?: Careful;
+  /** Also told of every entry this projector quarantines (its own ledger keeps them). */
+  quarantine?: QuarantineSink;
 }
 
 export interface BacklogProjectorStats {
@@ -39,6 +49,7 @@ interface Tables {
   daily: RowTable;
   samples: RowTable;
   teams: RowTable;
+  quarantine: QuarantineLedger;
 }
 
 /**
@@ -57,36 +68,74 @@ export class BacklogProjector {
   private readonly dirty = new Set<string>();
   private pendingSamples: Row[] = [];
   private flushes = 0;
+  private ledger?: QuarantineLedger;
+  /** Just after the last record read. */
+  readThrough = 0;
 
   constructor(private readonly options: BacklogProjectorOptions) {}
 
+  /** Entries in this version's quarantine ledger (of this scope), as of the records read. */
+  get quarantined(): number {
+    return this.ledger?.count ?? 0;
+  }
+
   /** Runs until the log's end (follow: false) or until `signal` aborts (follow: true). */
   async run(signal?: AbortSignal): Promise<BacklogProjectorStats> {
-    const { log, tables, versions, version, follow, flushIntervalMs } = this.options;
+    const { log, tables, versions, version, follow, flushIntervalMs, careful } = this.options;
     const now = this.options.now ?? Date.now;
-    const names = backlogTables(this.options.tablePrefix, version);
-    const [daily, samples, teams] = await Promise.all([tables.rowTable(names.daily), tables.rowTable(names.samples), tables.rowTable(names.teams)]);
-    const t: Tables = { daily, samples, teams };
+    const names = backlogTables(this.options.tablePrefix, version, this.options.scope);
+    const [daily, samples, teams, quarantineTable] = await Promise.all([
+      tables.rowTable(names.daily), tables.rowTable(names.samples), tables.rowTable(names.teams), tables.rowTable(names.quarantine),
+    ]);
     const checkpoint = await versions.checkpoint('backlog', version, this.options.scope);
-    if (checkpoint) await this.load(t);
     let position = checkpoint?.position ?? 0;
+    const quarantine = await QuarantineLedger.open(quarantineTable, { from: position, counted: { before: position, entries: checkpoint?.quarantined ?? 0 } });
+    this.ledger = quarantine;
+    const t: Tables = { daily, samples, teams, quarantine };
+    if (checkpoint) await this.load(t);
     this.stats.position = position;
+    this.readThrough = position;
     this.options.onProgress?.(position);
     let lastFlush = now();
     for await (const batch of log.read(position, { follow, signal })) {
       for (const record of batch) {
-        const event = decodeBacklog(record.payload);
-        if (event) for (const s of event.samples) this.take(s, event.source, record.position);
+        this.readThrough = record.next;
+        const part = quarantine.partOf(record.position);
+        const event = part === 'record' ? undefined : this.decode(record, quarantine);
+        const skip = part instanceof Set ? part : undefined;
+        event?.samples.forEach((s, i) => {
+          if (!skip?.has(i)) this.take(s, event.source, record.position);
+        });
         position = record.next;
+        if (isCareful(careful, record.position) && careful.eachRecord) {
+          try {
+            await this.flush(t, position);
+          } catch (error) {
+            throw await setAside(error, record, { projection: 'backlog', ledger: quarantine, allowed: careful.quarantine, decoded: event });
+          }
+        }
       }
       this.options.onProgress?.(position);
-      if (this.pendingSamples.length > 0 || now() - lastFlush >= flushIntervalMs) {
+      if (this.pendingSamples.length > 0 || quarantine.pending > 0 || now() - lastFlush >= flushIntervalMs) {
         await this.flush(t, position);
         lastFlush = now();
       }
     }
     await this.flush(t, position);
     return this.stats;
+  }
+
+  /** The backlog samples of a record; undefined for other records, and for one that does not decode (quarantined). */
+  private decode(record: LogRecord, quarantine: QuarantineLedger): BacklogSampled | undefined {
+    try {
+      if (!isKnownRecordType(record.payload)) throw new CorruptLogError(`unknown record type ${record.payload[0]}`);
+      return decodeBacklog(record.payload);
+    } catch (error) {
+      const entry: QuarantineEntry = undecodable('backlog', record, error);
+      quarantine.take(entry);
+      this.options.quarantine?.(entry);
+      return undefined;
+    }
   }
 
   private take(sample: BacklogSample, source: BacklogSource, position: number): void {
@@ -143,7 +192,8 @@ export class BacklogProjector {
     await t.daily.upsert(dailyRows);
     for (const [team, date] of stale) await t.daily.delete([team], date);
     await t.teams.upsert(teamRows);
-    const saved = { position, resumeFrom: position, maxEventTime: 0, atMs: Date.now() };
+    await t.quarantine.write();
+    const saved: Checkpoint = { position, resumeFrom: position, maxEventTime: 0, atMs: Date.now(), quarantined: t.quarantine.count };
     await this.options.versions.saveCheckpoint('backlog', this.options.version, saved, this.options.scope);
     await this.options.onCheckpoint?.(saved);
     this.stats.position = position;

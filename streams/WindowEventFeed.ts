@@ -26,6 +26,8 @@ export interface WindowEventFeedOptions {
   maxUnwritten?: number;
   /** Told once per failed write (the feed retries on the next flush). */
   onWriteError?: (error: unknown) => void;
+  /** Told of an event the feed could not take (it is not in the history) and of a listener that threw. */
+  onError?: (error: unknown) => void;
 }
 
 export interface FeedStats {
@@ -92,7 +94,7 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
   static async open(options: WindowEventFeedOptions): Promise<WindowEventFeed> {
     const feed = new WindowEventFeed(options);
     await feed.load();
-    feed.subscription = options.windows$?.subscribe((w) => feed.take(w));
+    feed.subscription = options.windows$?.subscribe({ next: (w) => feed.take(w), error: (error: unknown) => options.onError?.(error) });
     feed.timer = setInterval(() => void feed.flush().catch(() => undefined), options.flushIntervalMs);
     feed.timer.unref();
     return feed;
@@ -177,8 +179,15 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
     }
   }
 
+  /** An event of the projector's: one the feed cannot pack (an id too long for the history) is reported and left out, never thrown at the projector. */
   private take(w: WindowEvent): void {
-    const id = this.keep(w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+    let id: number;
+    try {
+      id = this.keep(w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+    } catch (error) {
+      this.options.onError?.(error);
+      return;
+    }
     if (this.listeners.size > 0) this.deliver(feedEntry(id, w));
   }
 
@@ -241,7 +250,14 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
     const batch = this.dispatchQueue;
     if (batch.length === 0) return;
     this.dispatchQueue = [];
-    for (const listener of [...this.listeners]) listener(batch);
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(batch);
+      } catch (error) {
+        // Runs from setImmediate: a throw here would end the process. One listener's failure is its own.
+        this.options.onError?.(error);
+      }
+    }
   }
 
   private async write(): Promise<void> {

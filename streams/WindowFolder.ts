@@ -105,10 +105,9 @@ export class WindowFolder {
   /**
    * Folds the metrics of one log record. Windows are judged against the watermark as it was
    * before the record; the watermark then advances, by event time but never past the record's
-   * processing time plus maxFutureSeconds, and the windows it passes close. `indexes` maps
-   * `metrics` to their places in the record, when some were left out (the late ledger names those).
+   * processing time plus maxFutureSeconds, and the windows it passes close.
    */
-  add(metrics: readonly Metric[], position: number, next: number, processingTimeMs: number, indexes?: readonly number[]): FoldResult {
+  add(metrics: readonly Metric[], position: number, next: number, processingTimeMs: number): FoldResult {
     const result: FoldResult = { windows: [], late: [] };
     const watermark = this.watermark;
     const lateBound = watermark - this.options.allowedLatenessSeconds;
@@ -122,7 +121,7 @@ export class WindowFolder {
       if (t > maxT) maxT = t;
       const ws = windowStartOf(m.t);
       if (ws + WINDOW_SECONDS <= lateBound) {
-        result.late.push({ position, index: indexes ? indexes[index] : index, key: m.key, tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark });
+        result.late.push({ position, index, key: m.key, tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark });
         continue;
       }
       const mayOpen = ws + WINDOW_SECONDS > watermark;

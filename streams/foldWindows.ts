@@ -9,7 +9,7 @@ export interface MetricRecord {
   next: number;
   appendedAtMs: number;
   metrics: readonly Metric[];
-  /** Each metric's index in the record, when the record held more (some were quarantined). */
+  /** Each metric's index within the log record, when some of its metrics were left out (quarantined). */
   indexes?: readonly number[];
 }
 
@@ -23,7 +23,8 @@ export interface FoldStep {
 /**
  * Folds metric records into closed windows. Each record's append time is its processing
  * time, so replays close the same windows; with `idleTickMs` the scheduler's clock also
- * closes idle windows while no record arrives (the live tail).
+ * closes idle windows while no record arrives (the live tail). A fold that throws (on a tick
+ * too) errors the output, so that the error reaches whoever runs the fold.
  *
  * @example
  * records$.pipe(foldWindows(folder, { idleTickMs: 1000 })).subscribe(step => sink(step.windows));
@@ -37,14 +38,26 @@ export function foldWindows(
       const ticks = idleTickMs === undefined
         ? undefined
         : interval(idleTickMs, scheduler).subscribe(() => {
-            const windows = folder.tick(scheduler.now());
+            let windows: WindowEvent[];
+            try {
+              windows = folder.tick(scheduler.now());
+            } catch (error) {
+              return subscriber.error(error);
+            }
             if (windows.length > 0) subscriber.next({ windows, late: [] });
           });
       const records = source.subscribe({
         next(record) {
-          const idle = folder.tick(record.appendedAtMs);
-          const step = folder.add(record.metrics, record.position, record.next, record.appendedAtMs, record.indexes);
-          subscriber.next({ next: record.next, windows: idle.length ? idle.concat(step.windows) : step.windows, late: step.late });
+          let step: FoldStep;
+          try {
+            const idle = folder.tick(record.appendedAtMs);
+            const added = folder.add(record.metrics, record.position, record.next, record.appendedAtMs);
+            const late = record.indexes ? added.late.map((m) => ({ ...m, index: record.indexes![m.index] })) : added.late;
+            step = { next: record.next, windows: idle.length ? idle.concat(added.windows) : added.windows, late };
+          } catch (error) {
+            return subscriber.error(error);
+          }
+          subscriber.next(step);
         },
         error: (error) => subscriber.error(error),
         complete: () => subscriber.complete(),

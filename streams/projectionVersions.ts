@@ -10,6 +10,8 @@ export interface Checkpoint {
   maxEventTime: number;
   /** Wall-clock time of the checkpoint (epoch ms). */
   atMs: number;
+  /** Entries in the quarantine ledger for the records before `position` (absent: none, or written by an older opsfold). */
+  quarantined?: number;
 }
 
 /**

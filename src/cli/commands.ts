@@ -17,6 +17,7 @@ import { replayPartitions } from './replayEventHubs';
 import { unionRowTable } from '../../projections/scopedTables';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
+import { readQuarantine } from '../readQuarantine';
 
 export type Flags = Parameters<typeof loadSettings>[0];
 
@@ -77,6 +78,33 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
     if (!rt.distributed) await new RejectsProjector({ log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
     const table = await unionRowTable(rt.tables, await rt.versions.scopes('rejects', version), (scope) => rejectTables(settings.tablePrefix, version, scope).rejects);
     for (const row of await table.list({ limit: flags.limit ?? 1000 })) process.stdout.write(`${JSON.stringify({ row: row.row, ...row.fields })}\n`);
+    return 0;
+  } finally {
+    await rt.close();
+  }
+}
+
+/**
+ * `opsfold quarantine`: what the projections set aside (records or metrics they could not apply),
+ * as JSON lines, by projection and log position: the ledgers of the active versions, as the
+ * service's projectors (or the last replay) wrote them.
+ */
+export async function quarantineCommand(flags: Flags & { projection?: string; limit?: number }): Promise<number> {
+  if (flags.projection !== undefined && !(PROJECTIONS as readonly string[]).includes(flags.projection)) {
+    process.stderr.write(`opsfold quarantine: unknown projection "${flags.projection}"; choose one of ${PROJECTIONS.join(', ')}\n`);
+    return 2;
+  }
+  const limit = flags.limit ?? 1000;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidInputError(`--limit must be a whole number of rows, 1 or more, got ${flags.limit}`, { parameter: '--limit' });
+  const settings = settingsFrom(flags);
+  const rt = await openRuntime(settings, { log: false });
+  try {
+    const names = flags.projection === undefined ? [...PROJECTIONS] : [flags.projection as ProjectionName];
+    const ledgers = await Promise.all(names.map(async (projection) => {
+      const version = await rt.versions.activeOrFirst(projection);
+      return { projection, version, scopes: await rt.versions.scopes(projection, version) };
+    }));
+    for (const entry of await readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit)) process.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;
   } finally {
     await rt.close();

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
-import { cleanupCommand, configCommand, ingestCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
+import { cleanupCommand, configCommand, ingestCommand, quarantineCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
 import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
 import { logCheckCommand, logSalvageCommand } from './logCommands';
 import { lateCommand } from './lateCommand';
@@ -113,6 +113,9 @@ export function main(argv: string[]): void {
   program.command('late').description('list the late-events ledger: metrics later than the allowed lateness, in log order (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many metrics', '1000').option('--key <key>', 'only this counter key').option('--tenant <tenant>', 'only this tenant')
     .action((o) => exitWith(() => lateCommand({ ...flagsOf(o), limit: Number(o.limit), key: o.key, tenant: o.tenant })));
+  program.command('quarantine').description('list what the projections set aside: records or metrics they could not apply (JSON lines)').addOption(dataDir())
+    .option('--projection <name>', 'only this projection: windows, rejects or backlog').option('--limit <n>', 'at most this many entries', '1000')
+    .action((o) => exitWith(() => quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())

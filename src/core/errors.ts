@@ -35,8 +35,11 @@ export class ConfigError extends OpsfoldError {
 
 /** Durable storage (log, tables) failed; usually worth a retry. */
 export class StorageError extends OpsfoldError {
-  constructor(message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  /** The HTTP status the storage answered with, when it answered. */
+  readonly status?: number;
+  constructor(message: string, options: { retriable?: boolean; status?: number; cause?: unknown } = {}) {
     super('storage_error', message, { retriable: options.retriable ?? true, cause: options.cause });
+    this.status = options.status;
   }
 }
 
@@ -60,5 +63,18 @@ export class UpstreamError extends OpsfoldError {
 export class UpstreamAuthError extends UpstreamError {
   constructor(message: string, options: { status?: number; cause?: unknown } = {}) {
     super(message, { ...options, retriable: false, code: 'upstream_unauthorized' });
+  }
+}
+
+/**
+ * A projection could not apply the log record at `position` (its fold or its write failed in a
+ * way the same record would fail again). The record is in the quarantine ledger already when
+ * this is thrown; the projector's supervisor restarts it from its checkpoint, past the record.
+ */
+export class RecordNotAppliedError extends OpsfoldError {
+  readonly position: number;
+  constructor(position: number, message: string, options: { cause?: unknown } = {}) {
+    super('record_not_applied', message, { retriable: false, cause: options.cause });
+    this.position = position;
   }
 }

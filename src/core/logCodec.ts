@@ -139,3 +139,8 @@ function decodeMetrics(payload: Buffer): MetricsReceived {
   if (header.g !== undefined) event.gate = header.g;
   return event;
 }
+
+/** Whether the payload is of a record type this version writes (metrics or backlog samples); not whether it decodes. */
+export function isKnownRecordType(payload: Buffer): boolean {
+  return payload[0] === TYPE_METRICS || payload[0] === TYPE_BACKLOG;
+}

@@ -79,6 +79,12 @@ export interface BlockTable {
   read(partition: readonly string[], row: number): Promise<StoredBlock | undefined>;
   /** Blocks with `fromRow <= row <= toRow`, ascending by row. */
   readRange(partition: readonly string[], fromRow: number, toRow: number): Promise<StoredBlock[]>;
+  /**
+   * Throws InvalidInputError, without any I/O, when the table could not hold a block with this
+   * partition and row (keys too long once encoded, not well-formed, a row out of range).
+   * Optional: a table without it takes any keys.
+   */
+  checkKeys?(partition: readonly string[], row: number): void;
 }
 
 /** A plain row, for ledgers, catalogs and metadata. */
@@ -98,6 +104,8 @@ export interface RowTable {
   list(options?: { partition?: readonly string[]; fromRow?: string; toRow?: string; limit?: number }): Promise<Row[]>;
   /** Deletes one row if it exists. */
   delete(partition: readonly string[], row: string): Promise<void>;
+  /** Throws InvalidInputError, without any I/O, when the table could not hold a row with these keys. Optional, as for BlockTable. */
+  checkKeys?(partition: readonly string[], row: string): void;
 }
 
 /**

@@ -213,6 +213,16 @@ describe('bad input over HTTP, against a spawned service', () => {
     let service = await startService(dir);
     await assertGoodWindows(service.base);
     assert.equal((await json(service.base, '/healthz')).status, 'ok');
+    // Each refused metric is in the windows projection's quarantine, with its index in its record and its reason.
+    const quarantine = await eventually('the refused metrics in the quarantine', async () => {
+      const entries = (await json(service.base, '/v1/quarantine?projection=windows&limit=100')).quarantine as { index: number; reason: string }[];
+      return entries.length === refused.length && entries;
+    });
+    assert.deepEqual(quarantine.map((e) => e.index), [1, 2, 3, 4, 0, 1, 2, 3]);
+    assert.match(quarantine[0].reason, /^timestamp 1790000100000 looks like epoch milliseconds/);
+    assert.match(quarantine[5].reason, /^PerfValue 1e\+308 is beyond ±1e300/);
+    assert.match(quarantine[6].reason, /^MaskedVMName is not well-formed Unicode/);
+    assert.match(quarantine[7].reason, /^MaskedTenantId and MaskedVMName take 512 characters/);
     await stopService(service);
 
     const replay = await run(process.execPath, [BIN, 'replay', '--projection', 'windows', '--data-dir', dir]);

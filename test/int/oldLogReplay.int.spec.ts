@@ -100,7 +100,7 @@ describe('a log written before the gate, holding every kind of metric it refuses
         else assert.match(entry.reason, want.reason);
         assert.deepEqual(JSON.parse(entry.raw!), JSON.parse(JSON.stringify(want.metric)));
       }
-      assert.equal(projector.stats.quarantined, expected.length);
+      assert.equal(projector.quarantined, expected.length);
       assert.equal(projector.stats.late, 0);
 
       const names = windowTables(prefix, 1);

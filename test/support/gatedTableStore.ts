@@ -8,7 +8,8 @@ import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../src/co
 export class GatedTableStore implements TableStore {
   private gate?: { held: (table: string) => boolean; reads: boolean; opened: Promise<void>; open: () => void };
 
-  constructor(private readonly inner: TableStore) {}
+  /** The store behind the gate: what a second process would see. */
+  constructor(readonly inner: TableStore) {}
 
   /** From now on, the tables `held` names wait until `release` (their writes only, with `reads: false`). */
   hold(held: (table: string) => boolean, { reads = true }: { reads?: boolean } = {}): void {
@@ -31,6 +32,7 @@ export class GatedTableStore implements TableStore {
       write: async (blocks) => pass().then(() => table.write(blocks)),
       read: async (partition, row) => read().then(() => table.read(partition, row)),
       readRange: async (partition, fromRow, toRow) => read().then(() => table.readRange(partition, fromRow, toRow)),
+      checkKeys: table.checkKeys?.bind(table),
     };
   }
 
@@ -43,6 +45,7 @@ export class GatedTableStore implements TableStore {
       get: async (partition, row) => read().then(() => table.get(partition, row)),
       list: async (options) => read().then(() => table.list(options)),
       delete: async (partition, row) => pass().then(() => table.delete(partition, row)),
+      checkKeys: table.checkKeys?.bind(table),
     };
   }
 

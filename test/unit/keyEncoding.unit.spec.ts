@@ -9,6 +9,8 @@ import {
 /** What Table Storage refuses in a key (Azurite checks exactly this), plus our separator and quote. */
 const FORBIDDEN_IN_KEY = /[\u0000-\u001f\u007f-\u009f/\\#?|']/;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 describe('keyEncoding', () => {
   it('leaves ids without reserved characters unchanged', () => {
     assert.equal(encodeKeyPart('win_disk.percent_idle_time'), 'win_disk.percent_idle_time');
@@ -59,7 +61,12 @@ describe('keyEncoding', () => {
     assertKeyLength('x'.repeat(MAX_KEY_LENGTH), 'row');
   });
 
-  it('round-trips any string, and never leaves a character a key may not hold', () => {
+  it('refuses text that is not well-formed UTF-16 (a lone surrogate): no request could carry it', () => {
+    for (const raw of ['v\ud800', '\udc00x', 'a\ud800\ud800b']) assert.throws(() => encodeKeyPart(raw), /not well-formed Unicode/);
+    assert.equal(decodeKeyPart(encodeKeyPart('😀/')), '😀/');
+  });
+
+  it('round-trips any well-formed string, and never leaves a character a key may not hold', () => {
     const anyString = fc.oneof(
       fc.string({ unit: 'binary' }),
       fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)) }),
@@ -67,6 +74,7 @@ describe('keyEncoding', () => {
     );
     fc.assert(
       fc.property(anyString, (raw) => {
+        if (LONE_SURROGATE.test(raw)) return void assert.throws(() => encodeKeyPart(raw), InvalidInputError);
         const encoded = encodeKeyPart(raw);
         assert.equal(decodeKeyPart(encoded), raw);
         assert.doesNotMatch(encoded, FORBIDDEN_IN_KEY);

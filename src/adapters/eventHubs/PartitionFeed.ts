@@ -7,10 +7,14 @@ import type { EventLog, LogRecord } from '../../core/ports';
  * the receive instead of growing memory). Positions are sequence numbers: a record at `n` has
  * `next = n + 1`; events before the projector's own `from` are skipped (the hub's checkpoint may
  * lie a little behind the projection's). Offsets are kept until checkpointed, to move the
- * hub's checkpoint to a sequence number later.
+ * hub's checkpoint to a sequence number later. The records taken are kept until the projector's
+ * checkpoint passes them (`forgetBefore`), so that a projector restarted after a failure reads
+ * them again from its checkpoint, as it would from the file log.
  */
 export class PartitionFeed implements EventLog {
   private readonly waiting: { records: LogRecord[]; taken: () => void }[] = [];
+  /** Records taken by the reader and not yet forgotten, positions increasing. */
+  private retained: LogRecord[] = [];
   private wake?: () => void;
   private ended = false;
   private last = -1;
@@ -30,6 +34,12 @@ export class PartitionFeed implements EventLog {
       this.waiting.push({ records, taken: resolve });
       this.wake?.();
     });
+  }
+
+  /** Forgets the records before `position`: the projector's checkpoint resumes from there. */
+  forgetBefore(position: number): void {
+    const keep = this.retained.findIndex((r) => r.position >= position);
+    this.retained = keep < 0 ? [] : this.retained.slice(keep);
   }
 
   /** Just after the newest event pushed so far. */
@@ -56,6 +66,9 @@ export class PartitionFeed implements EventLog {
         const onAbort = () => feed.wake?.();
         options.signal?.addEventListener('abort', onAbort);
         try {
+          // A reader restarted from its checkpoint first gets again what it had taken since.
+          const again = feed.retained.filter((r) => r.position >= from);
+          if (again.length > 0 && !options.signal?.aborted) yield again;
           while (!feed.ended && !options.signal?.aborted) {
             const next = feed.waiting.shift();
             if (!next) {
@@ -65,6 +78,7 @@ export class PartitionFeed implements EventLog {
               continue;
             }
             const records = next.records.filter((r) => r.position >= from);
+            feed.retained.push(...records);
             try {
               if (records.length > 0) yield records;
             } finally {

@@ -28,11 +28,14 @@ export class WindowEventPublisher {
   ) {}
 
   start(windows$: Observable<WindowEvent>): void {
-    this.subscription = windows$.subscribe((w) => {
-      this.buffer.push(w);
-      const max = this.options.maxBuffered ?? 100_000;
-      if (this.buffer.length > max) this.stats.dropped += this.buffer.splice(0, this.buffer.length - max).length;
-      this.sending ??= this.drain().finally(() => (this.sending = undefined));
+    this.subscription = windows$.subscribe({
+      next: (w) => {
+        this.buffer.push(w);
+        const max = this.options.maxBuffered ?? 100_000;
+        if (this.buffer.length > max) this.stats.dropped += this.buffer.splice(0, this.buffer.length - max).length;
+        this.sending ??= this.drain().finally(() => (this.sending = undefined));
+      },
+      error: (error: unknown) => this.options.onError?.(error instanceof Error ? error : new Error(String(error))),
     });
   }
 

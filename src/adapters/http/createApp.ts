@@ -5,6 +5,7 @@ import { InvalidInputError, OpsfoldError, StorageError } from '../../core/errors
 import type { BlockTable, RowTable } from '../../core/ports';
 import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
 import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCatalog';
+import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
 import { openApiDocument } from './openapi';
 import { backlogRoutes, type BacklogApi } from './backlogRoutes';
@@ -35,6 +36,8 @@ export interface ApiDeps {
   backlog?: BacklogApi;
   /** `GET /v1/stream/windows` (see streamRoutes); absent: the route answers 404. */
   windowStream?: { handle(req: Request, res: Response): void };
+  /** The quarantine ledgers' entries (of one projection when given), at most `limit`; absent: `GET /v1/quarantine` answers 404. */
+  quarantine?(options: { projection?: ProjectionName; limit: number }): Promise<unknown[]>;
 }
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -180,6 +183,19 @@ export function createApp(deps: ApiDeps): express.Express {
   });
 
   if (deps.late) app.use(lateRoutes(deps.late.bind(deps)));
+  const quarantine = deps.quarantine;
+  if (quarantine) {
+    app.get('/v1/quarantine', async (req: Request, res: Response) => {
+      const params = parseQuery(queryString(req), ['projection', 'limit']);
+      const limit = intParam(params, 'limit', 100, 1, 1000);
+      const projection = params.get('projection');
+      if (projection !== undefined && !(PROJECTIONS as readonly string[]).includes(projection)) {
+        throw new InvalidInputError(`parameter "projection" must be one of ${PROJECTIONS.join(', ')}, got "${projection}"`, { parameter: 'projection' });
+      }
+      res.json({ quarantine: await quarantine({ projection: projection as ProjectionName | undefined, limit }) });
+    });
+  }
+
   if (deps.backlog) app.use(backlogRoutes(deps.backlog));
 
   app.get('/healthz', async (_req: Request, res: Response) => {

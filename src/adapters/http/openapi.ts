@@ -115,6 +115,38 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/quarantine': {
+      get: {
+        summary: 'Records (or single metrics) a projection could not apply and set aside, by projection and log position',
+        description: 'What the quarantine ledgers of the active projection versions hold: each entry names the projection, the log position of the record, ' +
+          'the metric index within it (null when the whole record was set aside), the reason, and what was set aside (truncated). The fold went on past each.',
+        parameters: [
+          q('projection', { type: 'string', enum: ['windows', 'rejects', 'backlog'] }, false, 'Only this projection\'s ledger.'),
+          q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+        ],
+        responses: {
+          '200': json({
+            type: 'object',
+            properties: {
+              quarantine: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['projection', 'position', 'index', 'reason', 'raw', 'quarantinedAt'],
+                  properties: {
+                    projection: { type: 'string' }, position: { type: 'integer' }, index: { type: ['integer', 'null'] }, reason: { type: 'string' },
+                    raw: { type: ['string', 'null'] }, quarantinedAt: { type: 'string', format: 'date-time' },
+                    partition: { type: 'string', description: 'On Event Hubs: the partition whose position it is.' },
+                  },
+                },
+              },
+            },
+          }),
+          '400': errorResponse('Invalid parameter'),
+          '401': errorResponse('Missing or wrong bearer token'),
+        },
+      },
+    },
     '/v1/backlog': {
       get: {
         summary: "One team's daily backlog snapshots: the last sample of each local date in the backlog time zone",

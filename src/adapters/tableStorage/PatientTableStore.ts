@@ -26,6 +26,7 @@ export class PatientTableStore implements TableStore {
       write: (blocks) => this.patiently(`write blocks to ${name}`, () => table.write(blocks)),
       read: (partition, row) => this.patiently(`read a block of ${name}`, () => table.read(partition, row)),
       readRange: (partition, from, to) => this.patiently(`read blocks of ${name}`, () => table.readRange(partition, from, to)),
+      checkKeys: table.checkKeys?.bind(table),
     };
   }
 
@@ -36,6 +37,7 @@ export class PatientTableStore implements TableStore {
       get: (partition, row) => this.patiently(`read a row of ${name}`, () => table.get(partition, row)),
       list: (options) => this.patiently(`list rows of ${name}`, () => table.list(options)),
       delete: (partition, row) => this.patiently(`delete a row of ${name}`, () => table.delete(partition, row)),
+      checkKeys: table.checkKeys?.bind(table),
     };
   }
 

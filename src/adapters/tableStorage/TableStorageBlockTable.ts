@@ -72,6 +72,11 @@ export class TableStorageBlockTable implements BlockTable {
     );
   }
 
+  checkKeys(partition: readonly string[], row: number): void {
+    assertBlockRow(row);
+    blockKeys(partition, this.layout);
+  }
+
   async read(partition: readonly string[], row: number): Promise<StoredBlock | undefined> {
     assertBlockRow(row);
     const [block] = await this.readRange(partition, row, row);

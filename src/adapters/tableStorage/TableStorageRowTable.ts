@@ -129,6 +129,10 @@ export class TableStorageRowTable implements RowTable {
     }
   }
 
+  checkKeys(partition: readonly string[], row: string): void {
+    this.keysOf(partition, row);
+  }
+
   private keysOf(partition: readonly string[], row: string): [string, string] {
     const { partitionKey, rowKey } = rowKeys(partition, row, this.depth);
     const keys: [string, string] = [partitionKey, rowKey];

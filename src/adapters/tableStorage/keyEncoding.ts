@@ -37,11 +37,17 @@ const escapeChar = (char: string): string => {
   return out;
 };
 
-/** Encodes one id component so that it is a valid key (part) and contains no `|`. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Encodes one id component so that it is a valid key (part) and contains no `|`. Text that is not
+ * well-formed UTF-16 (a lone surrogate) cannot be a key at all: the request could not even be sent.
+ */
 export function encodeKeyPart(raw: string): string {
   if (typeof raw !== 'string') {
     throw new InvalidInputError(`a key part must be a string, got ${typeof raw}`);
   }
+  if (LONE_SURROGATE.test(raw)) throw new InvalidInputError(`key part ${JSON.stringify(raw)} is not well-formed Unicode (it holds a lone surrogate)`);
   return HAS_ESCAPE.test(raw) ? raw.replace(NEEDS_ESCAPE, escapeChar) : raw;
 }
 

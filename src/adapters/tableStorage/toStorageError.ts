@@ -51,6 +51,7 @@ export function toStorageError(error: unknown, operation: string): OpsfoldError 
   const firstLine = (message ?? '').split('\n')[0].trim();
   return new StorageError(`Table Storage: ${operation} failed${status ? ` (${status})` : ''}: ${firstLine}`, {
     retriable: isRetriableSdkError(error),
+    status: typeof statusCode === 'number' ? statusCode : undefined,
     cause: error,
   });
 }
