@@ -11,7 +11,8 @@ import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minu
 import { logKeysTable, MINUTE_LAYOUT, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import type { ConsumerLag, FailingProjector } from './localProjections';
-import { RejectsProjector } from '../streams/RejectsProjector';
+import { Projector } from '../streams/Projector';
+import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import { teamTimezones } from './core/backlogTeam';
@@ -36,7 +37,7 @@ export interface DistributedStats {
 /** The projectors of one owned partition (the current run of each) and their supervisors. */
 interface PartitionProjectors {
   windows?: WindowsProjector;
-  rejects?: RejectsProjector;
+  rejects?: Projector<typeof rejectsProjection.tables, void, RejectsStats>;
   backlog?: BacklogProjector;
   restarts: Record<ProjectionName, ProjectorRestarts<unknown>>;
 }
@@ -86,7 +87,7 @@ export class DistributedProjections {
       windowsEmitted: sum(windows.map((w) => w.windowsEmitted)),
       revisions: sum(windows.map((w) => w.revisions)),
       watermark: windows.length === 0 ? -Infinity : Math.min(...windows.map((w) => w.watermark)),
-      rejected: sum(all.map(([, p]) => p.rejects?.rejected ?? 0)),
+      rejected: sum(all.map(([, p]) => p.rejects?.stats.rejected ?? 0)),
       lastFlushAtMs: windows.length === 0 ? undefined : Math.min(...windows.map((w) => w.lastFlushAtMs)),
     };
   }
@@ -187,7 +188,7 @@ export class DistributedProjections {
               subscription = windows.windows$.subscribe((w) => out.next(w));
               return (entry.windows = windows);
             }),
-            rejects: this.restarts(partitionId, 'rejects', (context) => (entry.rejects = new RejectsProjector({ ...common, ...run(1, context), version: rejectsVersion }))),
+            rejects: this.restarts(partitionId, 'rejects', (context) => (entry.rejects = new Projector({ ...common, ...run(1, context), projection: rejectsProjection, config: undefined, version: rejectsVersion }))),
             backlog: this.restarts(partitionId, 'backlog', (context) =>
               (entry.backlog = new BacklogProjector({ ...common, ...run(2, context), version: backlogVersion, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) }))),
           },

@@ -7,7 +7,8 @@ import { dropProjectionVersion } from './dropProjectionVersion';
 import { ProjectionSupervisor, type RunnableProjector } from '../streams/ProjectionSupervisor';
 import type { RunContext } from '../streams/ProjectorRestarts';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import { RejectsProjector } from '../streams/RejectsProjector';
+import { Projector } from '../streams/Projector';
+import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import { WindowsProjector } from '../streams/WindowsProjector';
 import { teamTimezones } from './core/backlogTeam';
@@ -58,7 +59,7 @@ export class LocalProjections implements ProjectionHost {
   private readonly out = new Subject<WindowEvent>();
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
   private readonly windows: ProjectionSupervisor<WindowsProjector>;
-  private readonly rejects: ProjectionSupervisor<RejectsProjector>;
+  private readonly rejects: ProjectionSupervisor<Projector<typeof rejectsProjection.tables, void, RejectsStats>>;
   private readonly backlog: ProjectionSupervisor<BacklogProjector>;
   private forwarding?: Subscription;
   private readonly log: EventLog;
@@ -94,7 +95,7 @@ export class LocalProjections implements ProjectionHost {
       ...supervised('rejects'),
       create: (version, context) => {
         this.folded.rejects = undefined;
-        return new RejectsProjector({ ...common, ...run(context), version, onProgress: (position) => (this.folded.rejects = position) });
+        return new Projector({ ...common, ...run(context), projection: rejectsProjection, config: undefined, version, onProgress: (position) => (this.folded.rejects = position) });
       },
     });
     this.backlog = new ProjectionSupervisor({

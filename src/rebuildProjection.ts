@@ -3,7 +3,8 @@ import type { EventLog, TableStore } from './core/ports';
 import type { ProjectionName } from '../projections/projectionCatalog';
 import { BacklogProjector } from '../streams/BacklogProjector';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import { RejectsProjector } from '../streams/RejectsProjector';
+import { Projector } from '../streams/Projector';
+import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
 import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { WindowsProjector, type ProjectorStats, type WindowsProjectorOptions } from '../streams/WindowsProjector';
@@ -66,9 +67,9 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
       return { samples: stats.samples, duplicates: stats.duplicates, quarantined: projector?.quarantined ?? 0 };
     }
     case 'rejects': {
-      let projector: RejectsProjector | undefined;
-      const rejected = await rebuild((context) => (projector = new RejectsProjector({ ...common, ...run(context) })), note);
-      return { rejected, quarantined: projector?.quarantined ?? 0 };
+      let projector: Projector<typeof rejectsProjection.tables, void, RejectsStats> | undefined;
+      const stats = await rebuild((context) => (projector = new Projector({ ...common, ...run(context), projection: rejectsProjection, config: undefined })), note);
+      return { rejected: stats.rejected, quarantined: projector?.quarantined ?? 0 };
     }
   }
 }

@@ -3,13 +3,13 @@ import type { BacklogSample, BacklogSampled, BacklogSource } from '../src/core/e
 import { decodeBacklog } from '../src/core/backlogCodec';
 import { CorruptLogError } from '../src/core/errors';
 import { isKnownRecordType } from '../src/core/logCodec';
-import type { QuarantineEntry, QuarantineSink } from '../src/core/quarantine';
+import { undecodable, type QuarantineEntry, type QuarantineSink } from '../src/core/quarantine';
 import { BacklogSamples, dailySnapshots, type DailySnapshot } from '../projections/backlogDaily';
 import { backlogTables } from '../projections/projectionCatalog';
 import type { Checkpoint, ProjectionVersions } from './projectionVersions';
 import { isCareful, type Careful } from './ProjectorRestarts';
 import { QuarantineLedger } from './QuarantineLedger';
-import { setAside, undecodable } from './setAside';
+import { setAside } from './setAside';
 
 export interface BacklogProjectorOptions {
   log: EventLog;

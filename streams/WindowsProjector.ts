@@ -6,7 +6,7 @@ import { METRIC_GATE_VERSION, metricRejection } from '../src/core/metricRejectio
 import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
 import type { OpsEvent } from '../src/core/events';
 import type { Metric } from '../src/core/metric';
-import type { QuarantineEntry, QuarantineSink } from '../src/core/quarantine';
+import { undecodable, type QuarantineEntry, type QuarantineSink } from '../src/core/quarantine';
 import { isRecordFault, reasonOf } from '../src/core/recordFault';
 import { windowStartOf, WINDOW_SECONDS, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBlocks';
@@ -19,7 +19,7 @@ import { SerialQueue } from './SerialQueue';
 import type { Checkpoint, ProjectionVersions } from './projectionVersions';
 import { isCareful, type Careful } from './ProjectorRestarts';
 import { QuarantineLedger, type QuarantinedPart } from './QuarantineLedger';
-import { setAside, undecodable } from './setAside';
+import { setAside } from './setAside';
 
 /**
  * The log is folded in batches of this much. Between two, the writes in flight go on (their answers

@@ -6,7 +6,8 @@ import { openRuntime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
-import { RejectsProjector } from '../../streams/RejectsProjector';
+import { Projector } from '../../streams/Projector';
+import { rejectsProjection } from '../../projections/rejectsProjection';
 import { rebuildProjection } from '../rebuildProjection';
 import { logKeysTable, PROJECTIONS, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
 import { dropProjectionVersion } from '../dropProjectionVersion';
@@ -75,7 +76,7 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
   try {
     const version = await rt.versions.activeOrFirst('rejects');
     // The file log is folded up to its end first; on Event Hubs the processors keep the ledger, one table per partition.
-    if (!rt.distributed) await new RejectsProjector({ log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
+    if (!rt.distributed) await new Projector({ projection: rejectsProjection, config: undefined, log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
     const table = await unionRowTable(rt.tables, await rt.versions.scopes('rejects', version), (scope) => rejectTables(settings.tablePrefix, version, scope).rejects);
     for (const row of await table.list({ limit: flags.limit ?? 1000 })) process.stdout.write(`${JSON.stringify({ row: row.row, ...row.fields })}\n`);
     return 0;
