@@ -13,6 +13,7 @@ import { ServiceNowClient, type ServiceNowAuth } from './adapters/serviceNow/Ser
 import type { BacklogApi } from './adapters/http/backlogRoutes';
 import { BacklogScheduler, type PollReason } from '../streams/BacklogScheduler';
 import { backlogTables } from '../projections/projectionCatalog';
+import type { BacklogConfig } from '../projections/backlogProjection';
 
 type Log = (line: string) => void;
 
@@ -34,6 +35,11 @@ export function serviceNowClientFrom(settings: Settings, log: Log): ServiceNowCl
     auth = { ...auth, kind: 'oauth', clientId: settings.serviceNowClientId, clientSecret: settings.serviceNowClientSecret };
   }
   return new ServiceNowClient({ instanceUrl: settings.serviceNowInstanceUrl, auth, timeoutMs: settings.serviceNowTimeoutMs, attempts: settings.serviceNowAttempts, log });
+}
+
+/** The backlog fold's settings: the backlog time zone, and each team's own. */
+export function backlogConfig(settings: Settings): BacklogConfig {
+  return { timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) };
 }
 
 /** Polls these teams now and appends their samples, one record per team (partition key: the team); returns what failed. */

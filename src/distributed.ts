@@ -14,8 +14,8 @@ import type { ConsumerLag, FailingProjector } from './localProjections';
 import { Projector } from '../streams/Projector';
 import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
 import { WindowsProjector } from '../streams/WindowsProjector';
-import { BacklogProjector } from '../streams/BacklogProjector';
-import { teamTimezones } from './core/backlogTeam';
+import { backlogProjection, type BacklogConfig, type BacklogStats } from '../projections/backlogProjection';
+import { backlogConfig } from './composeBacklog';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
 import type { Checkpoint } from '../streams/projectionVersions';
 import type { ProjectionName } from '../projections/projectionCatalog';
@@ -38,7 +38,7 @@ export interface DistributedStats {
 interface PartitionProjectors {
   windows?: WindowsProjector;
   rejects?: Projector<typeof rejectsProjection.tables, void, RejectsStats>;
-  backlog?: BacklogProjector;
+  backlog?: Projector<typeof backlogProjection.tables, BacklogConfig, BacklogStats>;
   restarts: Record<ProjectionName, ProjectorRestarts<unknown>>;
 }
 
@@ -190,7 +190,7 @@ export class DistributedProjections {
             }),
             rejects: this.restarts(partitionId, 'rejects', (context) => (entry.rejects = new Projector({ ...common, ...run(1, context), projection: rejectsProjection, config: undefined, version: rejectsVersion }))),
             backlog: this.restarts(partitionId, 'backlog', (context) =>
-              (entry.backlog = new BacklogProjector({ ...common, ...run(2, context), version: backlogVersion, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) }))),
+              (entry.backlog = new Projector({ ...common, ...run(2, context), projection: backlogProjection, config: backlogConfig(settings), version: backlogVersion }))),
           },
         };
         this.projectors.set(partitionId, entry);

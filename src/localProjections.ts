@@ -9,9 +9,9 @@ import type { RunContext } from '../streams/ProjectorRestarts';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { Projector } from '../streams/Projector';
 import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
-import { BacklogProjector } from '../streams/BacklogProjector';
+import { backlogProjection, type BacklogConfig, type BacklogStats } from '../projections/backlogProjection';
 import { WindowsProjector } from '../streams/WindowsProjector';
-import { teamTimezones } from './core/backlogTeam';
+import { backlogConfig } from './composeBacklog';
 
 /**
  * How far the projections are behind the log's end, read now. On the file log, bytes per
@@ -60,7 +60,7 @@ export class LocalProjections implements ProjectionHost {
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
   private readonly windows: ProjectionSupervisor<WindowsProjector>;
   private readonly rejects: ProjectionSupervisor<Projector<typeof rejectsProjection.tables, void, RejectsStats>>;
-  private readonly backlog: ProjectionSupervisor<BacklogProjector>;
+  private readonly backlog: ProjectionSupervisor<Projector<typeof backlogProjection.tables, BacklogConfig, BacklogStats>>;
   private forwarding?: Subscription;
   private readonly log: EventLog;
   /** How far the rejects and backlog projectors have folded (their checkpoints may stay behind on an idle tail). */
@@ -102,7 +102,7 @@ export class LocalProjections implements ProjectionHost {
       ...supervised('backlog'),
       create: (version, context) => {
         this.folded.backlog = undefined;
-        return new BacklogProjector({ ...common, ...run(context), version, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onProgress: (position) => (this.folded.backlog = position) });
+        return new Projector({ ...common, ...run(context), projection: backlogProjection, config: backlogConfig(settings), version, onProgress: (position) => (this.folded.backlog = position) });
       },
     });
   }

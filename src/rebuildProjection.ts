@@ -1,7 +1,7 @@
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { ProjectionName } from '../projections/projectionCatalog';
-import { BacklogProjector } from '../streams/BacklogProjector';
+import { backlogProjection, type BacklogConfig, type BacklogStats } from '../projections/backlogProjection';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { Projector } from '../streams/Projector';
 import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
@@ -9,7 +9,7 @@ import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/Fi
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { WindowsProjector, type ProjectorStats, type WindowsProjectorOptions } from '../streams/WindowsProjector';
 import { withRecordClock } from '../streams/withRecordClock';
-import { teamTimezones } from './core/backlogTeam';
+import { backlogConfig } from './composeBacklog';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
 import type { Checkpoint } from '../streams/projectionVersions';
 
@@ -62,8 +62,8 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
       return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined: projector?.quarantined ?? 0 };
     }
     case 'backlog': {
-      let projector: BacklogProjector | undefined;
-      const stats = await rebuild((context) => (projector = new BacklogProjector({ ...common, ...run(context), timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) })), note);
+      let projector: Projector<typeof backlogProjection.tables, BacklogConfig, BacklogStats> | undefined;
+      const stats = await rebuild((context) => (projector = new Projector({ ...common, ...run(context), projection: backlogProjection, config: backlogConfig(settings) })), note);
       return { samples: stats.samples, duplicates: stats.duplicates, quarantined: projector?.quarantined ?? 0 };
     }
     case 'rejects': {

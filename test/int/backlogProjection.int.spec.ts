@@ -13,7 +13,8 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { BacklogSample, BacklogSampled } from '../../src/core/events';
 import type { Row } from '../../src/core/ports';
 import { backlogTables } from '../../projections/projectionCatalog';
-import { BacklogProjector } from '../../streams/BacklogProjector';
+import { Projector } from '../../streams/Projector';
+import { backlogProjection } from '../../projections/backlogProjection';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 
 const ODD_TEAM = "Support/2ª #1 'L2'";
@@ -31,7 +32,7 @@ describe('BacklogDaily projection on Azurite', () => {
   let log: FileLog;
   let versions: ProjectionVersions;
   const project = (version: number, timezone = 'America/New_York', timezoneOf?: (team: string) => string) =>
-    new BacklogProjector({ log, tables: store, versions, tablePrefix: 'bk', version, timezone, timezoneOf, follow: false, flushIntervalMs: 1000 }).run();
+    new Projector({ projection: backlogProjection, config: { timezone, timezoneOf }, log, tables: store, versions, tablePrefix: 'bk', version, follow: false, flushIntervalMs: 1000 }).run();
   const daily = async (version: number, team: string) => (await store.rowTable(backlogTables('bk', version).daily)).list({ partition: [team] });
 
   before(async () => {
@@ -60,9 +61,9 @@ describe('BacklogDaily projection on Azurite', () => {
   });
 
   it('writes one row per local date with the last sample, samples, change and gapDays', async () => {
-    const stats = await project(1);
+    const { position, samples: folded, duplicates } = await project(1);
 
-    assert.deepEqual(stats, { position: await log.end(), samples: 6, duplicates: 1 });
+    assert.deepEqual({ position, samples: folded, duplicates }, { position: await log.end(), samples: 6, duplicates: 1 });
     assert.deepEqual(summary(await daily(1, 'EUC')), [
       ['2024-03-07', 30, 1, null, 0, '2024-03-08T00:00:00.000Z'],
       ['2024-03-09', 36, 2, 6, 1, '2024-03-10T04:59:59.000Z'],
