@@ -13,7 +13,7 @@ import type { ProjectionVersions } from '../streams/projectionVersions';
 import type { ConsumerLag, FailingProjector } from './localProjections';
 import { Projector } from '../streams/Projector';
 import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
-import { WindowsProjector } from '../streams/WindowsProjector';
+import { windowsProjection, type WindowsConfig, type WindowsStats } from '../projections/windowsProjection';
 import { backlogProjection, type BacklogConfig, type BacklogStats } from '../projections/backlogProjection';
 import { backlogConfig } from './composeBacklog';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
@@ -36,7 +36,7 @@ export interface DistributedStats {
 
 /** The projectors of one owned partition (the current run of each) and their supervisors. */
 interface PartitionProjectors {
-  windows?: WindowsProjector;
+  windows?: Projector<typeof windowsProjection.tables, WindowsConfig, WindowsStats>;
   rejects?: Projector<typeof rejectsProjection.tables, void, RejectsStats>;
   backlog?: Projector<typeof backlogProjection.tables, BacklogConfig, BacklogStats>;
   restarts: Record<ProjectionName, ProjectorRestarts<unknown>>;
@@ -174,20 +174,17 @@ export class DistributedProjections {
             await onCheckpoint(i)(checkpoint);
           },
         });
-        let subscription: { unsubscribe(): void } | undefined;
+        const windowsConfig: WindowsConfig = {
+          windows: settings,
+          onWindow: (w) => out.next(w),
+          onCrossTenantFlushed: async (partial) => {
+            for (const w of await this.mergeCrossTenant(partial, windowsVersion, scope)) out.next(w);
+          },
+        };
         const entry: PartitionProjectors = {
           restarts: {
-            windows: this.restarts(partitionId, 'windows', (context) => {
-              const windows = new WindowsProjector({
-                ...common, ...run(0, context), version: windowsVersion, windows: settings,
-                onCrossTenantFlushed: async (partial) => {
-                  for (const w of await this.mergeCrossTenant(partial, windowsVersion, scope)) out.next(w);
-                },
-              });
-              subscription?.unsubscribe();
-              subscription = windows.windows$.subscribe((w) => out.next(w));
-              return (entry.windows = windows);
-            }),
+            windows: this.restarts(partitionId, 'windows', (context) =>
+              (entry.windows = new Projector({ ...common, ...run(0, context), projection: windowsProjection, config: windowsConfig, version: windowsVersion }))),
             rejects: this.restarts(partitionId, 'rejects', (context) => (entry.rejects = new Projector({ ...common, ...run(1, context), projection: rejectsProjection, config: undefined, version: rejectsVersion }))),
             backlog: this.restarts(partitionId, 'backlog', (context) =>
               (entry.backlog = new Projector({ ...common, ...run(2, context), projection: backlogProjection, config: backlogConfig(settings), version: backlogVersion }))),
@@ -200,7 +197,6 @@ export class DistributedProjections {
             try {
               await Promise.all(Object.values(entry.restarts).map((r) => r.run(signal)));
             } finally {
-              subscription?.unsubscribe();
               if (this.projectors.get(partitionId) === entry) this.projectors.delete(partitionId);
             }
           },

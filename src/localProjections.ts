@@ -1,4 +1,4 @@
-import { Subject, type Observable, type Subscription } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
@@ -10,7 +10,7 @@ import type { ProjectionVersions } from '../streams/projectionVersions';
 import { Projector } from '../streams/Projector';
 import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
 import { backlogProjection, type BacklogConfig, type BacklogStats } from '../projections/backlogProjection';
-import { WindowsProjector } from '../streams/WindowsProjector';
+import { windowsProjection, type WindowsConfig, type WindowsStats } from '../projections/windowsProjection';
 import { backlogConfig } from './composeBacklog';
 
 /**
@@ -58,10 +58,9 @@ export interface ProjectionHost {
 export class LocalProjections implements ProjectionHost {
   private readonly out = new Subject<WindowEvent>();
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
-  private readonly windows: ProjectionSupervisor<WindowsProjector>;
+  private readonly windows: ProjectionSupervisor<Projector<typeof windowsProjection.tables, WindowsConfig, WindowsStats>>;
   private readonly rejects: ProjectionSupervisor<Projector<typeof rejectsProjection.tables, void, RejectsStats>>;
   private readonly backlog: ProjectionSupervisor<Projector<typeof backlogProjection.tables, BacklogConfig, BacklogStats>>;
-  private forwarding?: Subscription;
   private readonly log: EventLog;
   /** How far the rejects and backlog projectors have folded (their checkpoints may stay behind on an idle tail). */
   private readonly folded: { rejects?: number; backlog?: number } = {};
@@ -84,12 +83,9 @@ export class LocalProjections implements ProjectionHost {
     };
     this.windows = new ProjectionSupervisor({
       ...supervised('windows'),
-      create: (version, context) => {
-        const projector = new WindowsProjector({ ...common, ...run(context), version, windows: settings });
-        this.forwarding?.unsubscribe();
-        this.forwarding = projector.windows$.subscribe((w) => this.out.next(w));
-        return projector;
-      },
+      create: (version, context) => new Projector({
+        ...common, ...run(context), projection: windowsProjection, config: { windows: settings, onWindow: (w) => this.out.next(w) }, version,
+      }),
     });
     this.rejects = new ProjectionSupervisor({
       ...supervised('rejects'),
@@ -158,6 +154,5 @@ export class LocalProjections implements ProjectionHost {
     await this.windows.stop();
     await this.rejects.stop();
     await this.backlog.stop();
-    this.forwarding?.unsubscribe();
   }
 }

@@ -1,13 +1,14 @@
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { ProjectionName } from '../projections/projectionCatalog';
-import { backlogProjection, type BacklogConfig, type BacklogStats } from '../projections/backlogProjection';
+import { backlogProjection } from '../projections/backlogProjection';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import { Projector } from '../streams/Projector';
-import { rejectsProjection, type RejectsStats } from '../projections/rejectsProjection';
+import { Projector, type ProjectorOptions, type ProjectorStats } from '../streams/Projector';
+import type { Projection, ProjectionTables } from './core/projection';
+import { rejectsProjection } from '../projections/rejectsProjection';
 import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
-import { WindowsProjector, type ProjectorStats, type WindowsProjectorOptions } from '../streams/WindowsProjector';
+import { windowsProjection, type WindowsConfig, type WindowsStats } from '../projections/windowsProjection';
 import { withRecordClock } from '../streams/withRecordClock';
 import { backlogConfig } from './composeBacklog';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
@@ -53,25 +54,35 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
   const flushIntervalMs = rebuildFlushIntervalMs(settings);
   const common = { log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs, onProgress, scope };
   const note = (line: string) => process.stderr.write(`opsfold replay: ${name}${scope === '' ? '' : ` ${scope}`}: ${line}\n`);
-  const run = (context: RunContext) => ({ careful: context.careful, onCheckpoint: async (c: Checkpoint) => context.checkpointed(c.position) });
   switch (name) {
     case 'windows': {
       if (scope === '') return rebuildWindowsWithHistory(common, settings, note);
-      let projector: WindowsProjector | undefined;
-      const stats = await rebuild((context) => (projector = new WindowsProjector({ ...common, ...run(context), windows: settings })), note);
-      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined: projector?.quarantined ?? 0 };
+      const { stats, quarantined } = await rebuildWith(windowsProjection, { windows: settings }, common, note);
+      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined };
     }
     case 'backlog': {
-      let projector: Projector<typeof backlogProjection.tables, BacklogConfig, BacklogStats> | undefined;
-      const stats = await rebuild((context) => (projector = new Projector({ ...common, ...run(context), projection: backlogProjection, config: backlogConfig(settings) })), note);
-      return { samples: stats.samples, duplicates: stats.duplicates, quarantined: projector?.quarantined ?? 0 };
+      const { stats, quarantined } = await rebuildWith(backlogProjection, backlogConfig(settings), common, note);
+      return { samples: stats.samples, duplicates: stats.duplicates, quarantined };
     }
     case 'rejects': {
-      let projector: Projector<typeof rejectsProjection.tables, void, RejectsStats> | undefined;
-      const stats = await rebuild((context) => (projector = new Projector({ ...common, ...run(context), projection: rejectsProjection, config: undefined })), note);
-      return { rejected: stats.rejected, quarantined: projector?.quarantined ?? 0 };
+      const { stats, quarantined } = await rebuildWith(rejectsProjection, undefined, common, note);
+      return { rejected: stats.rejected, quarantined };
     }
   }
+}
+
+/** What every rebuild's projector gets: the log, the tables, the version, and its progress. */
+type Common = Omit<ProjectorOptions<ProjectionTables, unknown, object>, 'projection' | 'config'>;
+
+/** Rebuilds one projection with its fold's config; its figures and the entries it quarantined. */
+export async function rebuildWith<T extends ProjectionTables, C, S extends object>(
+  projection: Projection<T, C, S>, config: C, common: Common, note: (line: string) => void,
+): Promise<{ stats: ProjectorStats<S>; quarantined: number }> {
+  let projector: Projector<T, C, S> | undefined;
+  const stats = await rebuild((context) => (projector = new Projector({
+    ...common, projection, config, careful: context.careful, onCheckpoint: async (c: Checkpoint) => context.checkpointed(c.position),
+  })), note);
+  return { stats, quarantined: projector?.quarantined ?? 0 };
 }
 
 /** Runs a rebuild's projector to the log's end, restarted from its checkpoint as ProjectorRestarts decides (three failures in a row end it). */
@@ -82,8 +93,6 @@ async function rebuild<T>(create: (context: RunContext) => RestartableProjector<
   });
   return (await restarts.run(new AbortController().signal)) as T;
 }
-
-type Common = Omit<WindowsProjectorOptions, 'windows'>;
 
 /**
  * The windows and their event history, each event stamped with its record's append time. A run
@@ -98,10 +107,10 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings, not
   // this version is not appended to. Fsynced once, when complete: the version is switched to only after it.
   const dir = windowHistoryDir(settings.dataDir, common.tablePrefix, common.version);
   let feed: WindowEventFeed | undefined;
-  let projector: WindowsProjector | undefined;
+  let projector: Projector<typeof windowsProjection.tables, WindowsConfig, WindowsStats> | undefined;
   /** Where the last run's last checkpoint would have resumed: a run after it is careful from there. */
   let carefulFrom = 0;
-  const attempt = (context: RunContext): RestartableProjector<ProjectorStats> => ({
+  const attempt = (context: RunContext): RestartableProjector<ProjectorStats<WindowsStats>> => ({
     get readThrough() {
       return projector?.readThrough ?? 0;
     },
@@ -116,8 +125,8 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings, not
         retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
       });
       feed = opened;
-      projector = new WindowsProjector({
-        ...common, log: timed.log, windows: settings, recorder: opened, afterBatch: () => opened.keepUp(),
+      projector = new Projector({
+        ...common, projection: windowsProjection, config: { windows: settings, recorder: opened }, log: timed.log, afterBatch: () => opened.keepUp(),
         careful: context.careful && { ...context.careful, from: carefulFrom },
         onCheckpoint: async (c) => {
           carefulFrom = c.resumeFrom;

@@ -98,6 +98,7 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
       follow: options.follow,
       clock: this.clock,
       quarantine: (entry) => this.quarantine(entry),
+      readThrough: () => this.processedThrough,
       writesEachRecord: () => this.writesEachRecord(),
       startWrite: (write) => this.startWrite(write),
     });

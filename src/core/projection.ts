@@ -131,6 +131,8 @@ export interface FoldContext {
   /** Where a record or part that cannot be applied goes: the run's ledger, written before the checkpoint that passes it. */
   quarantine: QuarantineSink;
   clock: Clock;
+  /** Just after the last record folded (or passed over): the position a write of the fold's state now reflects. */
+  readThrough(): number;
   /** Whether the loop writes after each record now (a careful pass looking for the record whose write fails): write nothing early then. */
   writesEachRecord(): boolean;
   /**

@@ -41,7 +41,8 @@ import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { REBUILD_SEMI_SPACE_MB, rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { runSseBench } from './sseFanout';
 import { runSseResumeBench } from './sseResume';
@@ -179,9 +180,9 @@ async function replayWindowsOnly(logDir: string, tables: TableStore) {
   const log = await FileLog.open(logDir);
   try {
     const versions = new ProjectionVersions(await tables.rowTable(metaTable(SETTINGS.tablePrefix)));
-    const projector = new WindowsProjector({
-      log, tables, versions, tablePrefix: SETTINGS.tablePrefix, version: 1, windows: SETTINGS,
-      flushIntervalMs: rebuildFlushIntervalMs(SETTINGS), follow: false,
+    const projector = new Projector({
+      projection: windowsProjection, config: { windows: SETTINGS },
+      log, tables, versions, tablePrefix: SETTINGS.tablePrefix, version: 1, flushIntervalMs: rebuildFlushIntervalMs(SETTINGS), follow: false,
     });
     return await projector.run();
   } finally {

@@ -13,7 +13,8 @@ import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable, MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { MergedBlockTable } from '../../projections/scopedTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
 
@@ -39,8 +40,9 @@ describe('opsfold replay over Event Hubs', () => {
     const tables = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
     const versions = new ProjectionVersions(await tables.rowTable(metaTable('rp')));
     const progress: number[] = [];
-    await replayPartitions(settings, (log, scope) => new WindowsProjector({
-      log, tables, versions, tablePrefix: 'rp', version: 1, windows: settings, flushIntervalMs: 5000, follow: false, scope,
+    await replayPartitions(settings, (log, scope) => new Projector({
+      projection: windowsProjection, config: { windows: settings },
+      log, tables, versions, tablePrefix: 'rp', version: 1, flushIntervalMs: 5000, follow: false, scope,
     }).run().then(() => undefined), (done) => progress.push(done), new EventHubConsumerClient('$Default', emu.connectionString(), HUB));
 
     assert.equal(progress[progress.length - 1], tenants.length * 4, 'every event read once');

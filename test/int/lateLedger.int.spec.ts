@@ -8,7 +8,8 @@ import { rebuildProjection } from '../../src/rebuildProjection';
 import { readLate } from '../../projections/lateQueries';
 import { metaTable, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { gatedRig } from '../support/gatedRig';
 import { TENANT_A, TENANT_B, VM_1 } from '../support/metricBuilders';
 
@@ -62,7 +63,7 @@ describe('the late-events ledger in Table Storage', () => {
       if (checkpointsFail) throw new Error('the table store failed the checkpoint');
       return meta.upsert(rows);
     } };
-    const run = (m: RowTable) => new WindowsProjector({ log, tables, versions: versions(m), tablePrefix: 'lc', version: 1, windows: WINDOWS, flushIntervalMs: 60_000, follow: false }).run();
+    const run = (m: RowTable) => new Projector({ projection: windowsProjection, config: { windows: WINDOWS }, log, tables, versions: versions(m), tablePrefix: 'lc', version: 1, flushIntervalMs: 60_000, follow: false }).run();
     const lateOf = (value: number): Metric => ({ t: OLD + value, tenant: TENANT_A, vm: VM_1, key: 'win_cpu.percent', value });
     const listed = async () => (await readLate([{ scope: '', table: await tables.rowTable(windowTables('lc', 1).late) }], { limit: 100 })).map((e) => e.value);
 

@@ -7,7 +7,8 @@ import { decodeBlock } from '../../projections/minuteBlocks';
 import { CATALOG_LAYOUT, metaTable, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { readVmCatalog } from '../../projections/vmCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { eventually } from '../support/eventually';
 import { gatedRig } from '../support/gatedRig';
 
@@ -73,9 +74,10 @@ describe('a log written before the gate, holding every kind of metric it refuses
       const end = await log.end();
       const quarantined: QuarantineEntry[] = [];
       const prefix = follow ? 'oldlive' : 'oldreplay';
-      const projector = new WindowsProjector({
+      const projector = new Projector({
+        projection: windowsProjection, config: { windows: OPTIONS },
         log, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable(prefix))), tablePrefix: prefix, version: 1,
-        windows: OPTIONS, flushIntervalMs: 100, follow, quarantine: (entry) => quarantined.push(entry),
+        flushIntervalMs: 100, follow, quarantine: (entry) => quarantined.push(entry),
       });
 
       if (follow) {

@@ -5,7 +5,8 @@ import type { Metric } from '../../src/core/metric';
 import { CATALOG_LAYOUT, metaTable, windowTables } from '../../projections/projectionCatalog';
 import { readVmCatalog } from '../../projections/vmCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { gatedRig } from '../support/gatedRig';
 
 /** A 15-minute slot start. */
@@ -20,9 +21,10 @@ describe('the catalog a WindowsProjector keeps in Table Storage', () => {
     const { log, tables } = await gatedRig(t, 'catalog');
     const run = async (metrics: Metric[]) => {
       await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics, rejected: [] })]);
-      await new WindowsProjector({
+      await new Projector({
+        projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
         log, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('cat'))), tablePrefix: 'cat', version: 1,
-        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
+        flushIntervalMs: 60_000, follow: false,
       }).run();
     };
     // Given a first run over three VMs of one tenant, then a second one (a restart from the checkpoint) over one of them only.

@@ -7,7 +7,8 @@ import type { EventLog } from '../../src/core/ports';
 import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { gatedRig } from '../support/gatedRig';
 
 /** A 15-minute slot start. */
@@ -35,9 +36,10 @@ describe('a rebuild (WindowsProjector over the whole log) into Table Storage', (
     // One record a batch, so the slot is sealed (and its write starts) before the late record is read.
     const oneByOne: EventLog = { append: (p) => log.append(p), read: (from, o) => log.read(from, { ...o, maxBatchBytes: 1 }), end: () => log.end(), close: async () => undefined };
     const names = windowTables('rb', 1);
-    const projector = new WindowsProjector({
+    const projector = new Projector({
+      projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
       log: oneByOne, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('rb'))), tablePrefix: 'rb', version: 1,
-      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
+      flushIntervalMs: 60_000, follow: false,
       onProgress: (position) => {
         // When slot 0's blocks are slow to write (held from the moment it is sealed until the fold has had time to reach the late record).
         if (position !== sealedAfter) return;

@@ -7,7 +7,8 @@ import { metaTable } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { ProjectionSupervisor } from '../../streams/ProjectionSupervisor';
 import { ProjectorRestarts, type Careful, type RunContext } from '../../streams/ProjectorRestarts';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { settle, TestClock } from '../support/testClock';
@@ -252,9 +253,9 @@ describe('ProjectionSupervisor: a failure of a timer\'s flush reaches the superv
     const errors: unknown[] = [];
     const supervisor = new ProjectionSupervisor({
       projection: 'windows', versions, pollMs: 3_600_000, clock, initialBackoffMs: 1_000, settleMs: 3_600_000, onError: (e) => errors.push(e),
-      create: (version, context) => new WindowsProjector({
+      create: (version, context) => new Projector({
+        projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
         log, tables: outageOfBlockWrites(memory, () => down), versions, tablePrefix: 'tmr', version, follow: true, flushIntervalMs: 20,
-        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 },
         careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
       }),
     });

@@ -5,7 +5,8 @@ import type { Metric } from '../../src/core/metric';
 import type { BlockTable, TableStore } from '../../src/core/ports';
 import { metaTable, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
 
@@ -48,9 +49,10 @@ describe('WindowsProjector, a rebuild', () => {
     const memory = new MemoryTableStore();
     const tables = failingFirstVmWrite(memory, windowTables('fail', 1).vmMinute);
     const versions = new ProjectionVersions(await memory.rowTable(metaTable('fail')));
-    const projector = new WindowsProjector({
+    const projector = new Projector({
+      projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
       log, tables, versions, tablePrefix: 'fail', version: 1,
-      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
+      flushIntervalMs: 60_000, follow: false,
     });
 
     // Then the rebuild fails with that error, and no checkpoint claims what was not written.
