@@ -2,13 +2,15 @@ import { Subject, type Observable } from 'rxjs';
 import type { CheckpointStore, EventHubConsumerClient } from '@azure/event-hubs';
 import type { Settings } from './config/settings';
 import type { TableStore } from './core/ports';
-import type { WindowEvent } from './core/windowMath';
+import { windowEvent, type WindowEvent } from './core/windowMath';
 import { checkpointContainerFor, createCheckpointStore, createConsumer } from './adapters/eventHubs/azureClients';
 import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
 import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
 import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
-import { logKeysTable, MINUTE_LAYOUT, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
+import { logKeysTable, scopeOfPartition } from '../projections/projectionCatalog';
+import { openMerged } from '../projections/projectionTables';
+import { emptyAggregate, mergeAggregate } from './core/mergeAggregate';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import type { ConsumerLag, FailingProjector } from './localProjections';
 import { Projector } from '../streams/Projector';
@@ -217,27 +219,19 @@ export class DistributedProjections {
     const { tables, versions, settings } = this.options;
     const others = (await versions.scopes('windows', version)).filter((s) => s !== own && s !== '');
     if (others.length === 0) return [...partial];
-    const otherTables = await Promise.all(others.map((s) => tables.blockTable(windowTables(settings.tablePrefix, version, s).minute, MINUTE_LAYOUT)));
-    const stored = new Map<string, Map<number, MinuteWindow>[]>();
+    const stored = await openMerged(tables, windowsProjection.tables.minute, { prefix: settings.tablePrefix, version, scopes: others });
+    /** The other scopes' shares, merged, by key and slot, then by window start. */
+    const shares = new Map<string, Map<number, MinuteWindow>>();
+    const idOf = (w: WindowEvent) => `${w.key}\u0000${slotStartOf(w.windowStart)}`;
     for (const w of partial) {
-      const id = `${w.key}\u0000${slotStartOf(w.windowStart)}`;
-      if (stored.has(id)) continue;
-      const slot = slotStartOf(w.windowStart);
-      const blocks = await Promise.all(otherTables.map((t) => t.read([w.key], slot)));
-      stored.set(id, blocks.map((b) => new Map((b ? decodeBlock(b).get('') ?? [] : []).map((x) => [x.windowStart, x]))));
+      if (shares.has(idOf(w))) continue;
+      const block = await stored.read([w.key], slotStartOf(w.windowStart));
+      shares.set(idOf(w), new Map((block ? decodeBlock(block).get('') ?? [] : []).map((x) => [x.windowStart, x])));
     }
     return partial.map((w) => {
-      let { count, sum, min, max, revision } = w;
-      for (const share of stored.get(`${w.key}\u0000${slotStartOf(w.windowStart)}`)!) {
-        const x = share.get(w.windowStart);
-        if (!x) continue;
-        count += x.count;
-        sum += x.sum;
-        min = Math.min(min, x.min);
-        max = Math.max(max, x.max);
-        revision += x.revision;
-      }
-      return { key: w.key, windowStart: w.windowStart, count, sum, min, max, avg: sum / count, revision };
+      const other = shares.get(idOf(w))!.get(w.windowStart);
+      const whole = mergeAggregate({ count: w.count, sum: w.sum, min: w.min, max: w.max }, other ?? emptyAggregate());
+      return windowEvent(whole, w.key, w.windowStart, w.revision + (other?.revision ?? 0));
     });
   }
 

@@ -4,6 +4,7 @@ import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
 import { PROJECTIONS, type ProjectionName } from '../projections/projectionCatalog';
 import { dropProjectionVersion } from './dropProjectionVersion';
+import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
 import { ProjectionSupervisor, type RunnableProjector } from '../streams/ProjectionSupervisor';
 import type { RunContext } from '../streams/ProjectorRestarts';
 import type { ProjectionVersions } from '../streams/projectionVersions';
@@ -78,7 +79,7 @@ export class LocalProjections implements ProjectionHost {
     });
     const retire = (projection: ProjectionName) => async (from: number, to: number) => {
       process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
-      await dropProjectionVersion(tables, settings, projection, from);
+      await dropProjectionVersion(tables, settings, BUILT_IN_PROJECTIONS[projection], from);
       await versions.forget(projection, from);
     };
     this.windows = new ProjectionSupervisor({

@@ -18,10 +18,12 @@ import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
-import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
+import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
+import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
+import { openEachScope, openMerged } from '../projections/projectionTables';
+import { rejectsProjection } from '../projections/rejectsProjection';
+import { windowsProjection } from '../projections/windowsProjection';
 import { ProjectionVersions } from '../streams/projectionVersions';
-import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
-import { lateLedgers } from '../projections/lateQueries';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
@@ -149,7 +151,11 @@ export async function startService(configured: Settings): Promise<Service> {
   publisher?.start(projections.windows$);
   const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
   const scopes = scopeCache(rt.versions);
-  const prefix = settings.tablePrefix;
+  /** The tables of a projection's active version, of every scope, for reading. */
+  const active = async (projection: ProjectionName) => {
+    const version = projections.versions[projection];
+    return { prefix: settings.tablePrefix, version, scopes: await scopes(projection, version) };
+  };
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const metrics = serviceMetrics(opsfoldMetrics({
     ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
@@ -159,31 +165,16 @@ export async function startService(configured: Settings): Promise<Service> {
     corsOrigins: settings.corsOrigins,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body, arrivingNow()), 'http', idempotencyKey),
     // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
-    minuteTable: async () => {
-      const v = projections.versions.windows;
-      return mergedBlockTable(rt.tables, await scopes('windows', v), (scope) => windowTables(prefix, v, scope).minute);
-    },
-    vmMinuteTable: () => rt.tables.blockTable(windowTables(prefix, projections.versions.windows).vmMinute, VM_MINUTE_LAYOUT),
-    catalog: async () => {
-      const v = projections.versions.windows;
-      return unionRowTable(rt.tables, await scopes('windows', v), (scope) => windowTables(prefix, v, scope).catalog, { merge: newerCatalogRow, layout: CATALOG_LAYOUT });
-    },
-    rejects: async () => {
-      const v = projections.versions.rejects;
-      return unionRowTable(rt.tables, await scopes('rejects', v), (scope) => rejectTables(prefix, v, scope).rejects);
-    },
-    late: async () => {
-      const v = projections.versions.windows;
-      return lateLedgers(rt.tables, prefix, v, await scopes('windows', v));
-    },
+    minuteTable: async () => openMerged(rt.tables, windowsProjection.tables.minute, await active('windows')),
+    vmMinuteTable: async () => openMerged(rt.tables, windowsProjection.tables.vmMinute, await active('windows')),
+    catalog: async () => openMerged(rt.tables, windowsProjection.tables.catalog, await active('windows')),
+    rejects: async () => openMerged(rt.tables, rejectsProjection.tables.rejects, await active('rejects')),
+    late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
     backlog: backlog.api,
     windowStream,
     quarantine: async ({ projection, limit }) => {
-      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => {
-        const version = projections.versions[p];
-        return { projection: p, version, scopes: await scopes(p, version) };
-      }));
-      return readQuarantine(rt.tables, prefix, ledgers, limit);
+      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => ({ projection: BUILT_IN_PROJECTIONS[p], ...(await active(p)) })));
+      return readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit);
     },
     health: async () => ({
       ...(await checks.report()), // status: "ok" or "failing", and the problems

@@ -9,13 +9,14 @@ import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
 import { Projector } from '../../streams/Projector';
 import { rejectsProjection } from '../../projections/rejectsProjection';
 import { rebuildProjection } from '../rebuildProjection';
-import { logKeysTable, PROJECTIONS, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { logKeysTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { dropProjectionVersion } from '../dropProjectionVersion';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
 import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
 import { replayPartitions } from './replayEventHubs';
-import { unionRowTable } from '../../projections/scopedTables';
+import { openMerged } from '../../projections/projectionTables';
+import { BUILT_IN_PROJECTIONS } from '../../projections/builtInProjections';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
@@ -77,7 +78,7 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
     const version = await rt.versions.activeOrFirst('rejects');
     // The file log is folded up to its end first; on Event Hubs the processors keep the ledger, one table per partition.
     if (!rt.distributed) await new Projector({ projection: rejectsProjection, config: undefined, log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
-    const table = await unionRowTable(rt.tables, await rt.versions.scopes('rejects', version), (scope) => rejectTables(settings.tablePrefix, version, scope).rejects);
+    const table = await openMerged(rt.tables, rejectsProjection.tables.rejects, { prefix: settings.tablePrefix, version, scopes: await rt.versions.scopes('rejects', version) });
     for (const row of await table.list({ limit: flags.limit ?? 1000 })) process.stdout.write(`${JSON.stringify({ row: row.row, ...row.fields })}\n`);
     return 0;
   } finally {
@@ -103,7 +104,7 @@ export async function quarantineCommand(flags: Flags & { projection?: string; li
     const names = flags.projection === undefined ? [...PROJECTIONS] : [flags.projection as ProjectionName];
     const ledgers = await Promise.all(names.map(async (projection) => {
       const version = await rt.versions.activeOrFirst(projection);
-      return { projection, version, scopes: await rt.versions.scopes(projection, version) };
+      return { projection: BUILT_IN_PROJECTIONS[projection], version, scopes: await rt.versions.scopes(projection, version) };
     }));
     for (const entry of await readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit)) process.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;
@@ -150,7 +151,7 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
             ? `opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`
             : `opsfold replay: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
         } else {
-          await dropProjectionVersion(rt.tables, settings, name, old);
+          await dropProjectionVersion(rt.tables, settings, BUILT_IN_PROJECTIONS[name], old);
           await rt.versions.forget(name, old);
         }
       }
@@ -228,7 +229,7 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   try {
     const latest = await rt.versions.latest(projection as ProjectionName);
     for (let v = 1; v <= latest; v++) {
-      await dropProjectionVersion(rt.tables, settings, projection as ProjectionName, v);
+      await dropProjectionVersion(rt.tables, settings, BUILT_IN_PROJECTIONS[projection as ProjectionName], v);
       await rt.versions.forget(projection as ProjectionName, v);
     }
     await rt.versions.activate(projection as ProjectionName, latest + 1);

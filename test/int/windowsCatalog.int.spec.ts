@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
-import { CATALOG_LAYOUT, metaTable, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTable } from '../../projections/projectionTables';
 import { readVmCatalog } from '../../projections/vmCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { Projector } from '../../streams/Projector';
@@ -32,7 +33,7 @@ describe('the catalog a WindowsProjector keeps in Table Storage', () => {
     await run([metric(5, 'vm/1')]);
 
     // Then the tenant's row lists all three VMs, vm/1 with its newer window for the key it saw again.
-    const catalog = await tables.rowTable(windowTables('cat', 1).catalog, CATALOG_LAYOUT);
+    const catalog = await openTable(tables, windowsProjection.tables.catalog, { prefix: 'cat', version: 1 });
     const rows = await catalog.list({ partition: ['vms', TENANT] });
     assert.equal(rows.length, 1, 'one row for the tenant');
     const vms = readVmCatalog(rows).get(TENANT)!;

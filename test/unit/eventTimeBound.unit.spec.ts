@@ -4,7 +4,8 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { QuarantineEntry } from '../../src/core/quarantine';
 import { decodeBlock, MinuteBlocks } from '../../projections/minuteBlocks';
-import { metaTable, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTable } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowFolder, type WindowOptions } from '../../projections/WindowFolder';
 import { Projector } from '../../streams/Projector';
@@ -66,7 +67,7 @@ describe('event time cannot run ahead of arrival', () => {
         flushIntervalMs: 60_000, follow, quarantine: (entry) => quarantined.push(entry),
       });
       const stats = await projector.run();
-      const [block] = await (await tables.blockTable(windowTables('eb', 1).minute)).readRange(['win_cpu.percent'], T0, T0);
+      const [block] = await (await openTable(tables, windowsProjection.tables.minute, { prefix: 'eb', version: 1 })).readRange(['win_cpu.percent'], T0, T0);
       const cross = decodeBlock(block).get('')!.map((w) => [w.windowStart - T0, w.count, w.sum]);
       return { stats, quarantined, cross, ledger: projector.quarantined };
     }
@@ -82,7 +83,7 @@ describe('event time cannot run ahead of arrival', () => {
 
       assert.equal(stats.late, 0);
       assert.equal(stats.watermark, T0 + 600 + 300 - 60);
-      const [block] = await (await tables.blockTable(windowTables('eb', 1).vmMinute)).readRange(['B', metric({ t: 0 }).vm], T0, T0);
+      const [block] = await (await openTable(tables, windowsProjection.tables.vmMinute, { prefix: 'eb', version: 1 })).readRange(['B', metric({ t: 0 }).vm], T0, T0);
       assert.deepEqual(decodeBlock(block).get('win_cpu.percent')!.map((w) => [w.windowStart, w.count, w.sum]), [[T0, 1, 10]]);
     });
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { BlockTable, TableStore } from '../../src/core/ports';
-import { metaTable, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { tableName } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { Projector } from '../../streams/Projector';
 import { windowsProjection } from '../../projections/windowsProjection';
@@ -47,7 +48,7 @@ describe('WindowsProjector, a rebuild', () => {
       await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics, rejected: [] })]);
     }
     const memory = new MemoryTableStore();
-    const tables = failingFirstVmWrite(memory, windowTables('fail', 1).vmMinute);
+    const tables = failingFirstVmWrite(memory, tableName(windowsProjection.tables.vmMinute, { prefix: 'fail', version: 1 }));
     const versions = new ProjectionVersions(await memory.rowTable(metaTable('fail')));
     const projector = new Projector({
       projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
