@@ -11,6 +11,7 @@ const errorResponse = (description: string) => ({ description, content: { 'appli
 const badRequest = (description = 'A parameter is unknown, repeated or invalid (`error.parameter` names it)') => errorResponse(description);
 const unauthorized = {
   description: 'OPSFOLD_API_TOKEN is set and the request has no `Authorization: Bearer <token>` with it',
+  headers: { 'WWW-Authenticate': { description: 'The scheme to use: `Bearer realm="opsfold"`.', schema: { type: 'string' } } },
   content: { 'application/json': { schema: errorRef, example: { error: { code: 'unauthorized', message: 'this route needs Authorization: Bearer <token>' } } } },
 };
 const unavailable = errorResponse('The table storage is unavailable; try again (`error.code` is the storage error\'s code)');
@@ -109,7 +110,7 @@ export const openApiDocument = {
         rejected: { type: 'array', items: obj(['index', 'reason'], { index: { type: 'integer', minimum: 0, description: 'Index in `metrics`.' }, reason: str }) },
         duplicate: { const: true, description: 'Present when the Idempotency-Key was seen before: the first answer again, nothing appended.' },
       }, { additionalProperties: false }),
-      Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high'], bucketProperties),
+      Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high'], bucketProperties, { additionalProperties: false }),
       Reject: obj(['row', 'index', 'reason', 'raw'], {
         row: { type: 'string', description: 'The ledger row (log position order).' },
         index: { type: 'integer', description: 'Index of the metric in its message.' },
@@ -123,18 +124,25 @@ export const openApiDocument = {
         problems: { type: 'array', items: str, description: 'One sentence per problem (projector failing, storage unreachable, last flush too old, …); empty when ok.' },
         source: { type: 'string', enum: ['simulated', 'servicebus', 'api'] },
         simulated: { type: 'boolean' },
-        log: obj(['kind'], { kind: { type: 'string', enum: ['file', 'eventhubs'] } }, { description: 'The log: repairs on the file log, partitions on Event Hubs.' }),
+        log: obj(['kind'], {
+          kind: { type: 'string', enum: ['file', 'eventhubs'] },
+          repairs: { type: 'array', items: { type: 'object' }, description: 'File log: the damaged tails repaired at the start (information, not a failure).' },
+          eventHub: { type: 'string' }, partitions: { description: 'Event Hubs: the partitions this instance owns.' },
+        }),
         projector: obj([], {
           position: { type: ['integer', 'string', 'null'] }, watermark: { type: ['number', 'null'] }, watermarkDelaySeconds: { type: ['number', 'null'] },
           metrics: int, late: int, windowsEmitted: int, revisions: int,
           failing: { type: 'array', items: { type: 'object' }, description: 'Projectors that are down now, and why.' },
         }),
-        quarantine: { type: 'object' },
-        versions: { type: 'object', description: 'The active version of each projection.' },
-        ingest: { type: 'object', description: 'Counters of what was ingested and rejected.' },
+        quarantine: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, required: ['total'], description: 'Records set aside, per projection and in total (GET /v1/quarantine lists them).' },
+        versions: { type: 'object', additionalProperties: { type: 'integer' }, description: 'The active version of each projection.' },
+        ingest: obj(['ingested', 'rejected'], { ingested: int, rejected: int }, { description: 'Metrics accepted and rejected since the start.' }),
         stream: obj([], { clients: int, lastEventId: { type: ['string', 'null'] } }),
         backlog: { type: 'object' },
-        storage: obj(['kind'], { kind: { type: 'string', enum: ['embedded-azurite', 'tables'] } }),
+        storage: obj(['kind'], {
+          kind: { type: 'string', enum: ['embedded-azurite', 'tables'], description: 'tables: TABLES_CONNECTION_STRING; embedded-azurite: the Azurite the service runs and restarts.' },
+          running: { type: 'boolean' }, pid: { type: ['integer', 'null'] }, port: int, restarts: int, lastExit: { type: ['string', 'null'] },
+        }),
       }),
     },
   },
@@ -178,7 +186,7 @@ export const openApiDocument = {
           '200': json(obj(['key', 'minutes', 'aggregationInterval', 'aggregationBy', 'data'], {
             key: str, minutes: int, aggregationInterval: int, aggregationBy: { type: 'string', enum: ['avg', 'min', 'max'] },
             data: { type: 'array', items: { $ref: '#/components/schemas/Bucket' }, description: 'Ascending by timestamp; empty for an unknown key.' },
-          }), 'OK', {
+          }, { additionalProperties: false }), 'OK', {
             key: 'win_cpu.percent_processor_time', minutes: 60, aggregationInterval: 5, aggregationBy: 'avg',
             data: [{ timestamp: 1700000100, value: 47.2, count: 1250, windows: 5, low: 0.1, high: 99.8 }],
           }),
@@ -199,9 +207,9 @@ export const openApiDocument = {
             key: str, tenant: str, vm: str, minutes: int, aggregationInterval: int, aggregationBy: { type: 'string', enum: ['avg', 'min', 'max'] },
             data: {
               type: 'array',
-              items: obj([...Object.keys(bucketProperties), 'average'], { ...bucketProperties, average: { type: ['number', 'null'], description: 'The cross-tenant bucket value at the same timestamp, null when none.' } }),
+              items: obj([...Object.keys(bucketProperties), 'average'], { ...bucketProperties, average: { type: ['number', 'null'], description: 'The cross-tenant bucket value at the same timestamp, null when none.' } }, { additionalProperties: false }),
             },
-          }), 'OK', {
+          }, { additionalProperties: false }), 'OK', {
             key: 'win_cpu.percent_processor_time', tenant: 'T0+sim/0==', vm: 'Shared0vm0/sim=', minutes: 30, aggregationInterval: 1, aggregationBy: 'avg',
             data: [{ timestamp: 1700000100, value: 51.3, count: 1, windows: 1, low: 51.3, high: 51.3, average: 47.9 }],
           }),
@@ -217,7 +225,7 @@ export const openApiDocument = {
         tags: ['windows'],
         summary: 'Known counter keys and the start of each one\'s newest window',
         responses: {
-          '200': json(obj(['keys'], { keys: { type: 'array', items: obj(['key', 'newest'], { key: str, newest: { type: ['integer', 'null'], description: 'Epoch seconds.' } }) } }), 'OK',
+          '200': json(obj(['keys'], { keys: { type: 'array', items: obj(['key', 'newest'], { key: str, newest: { type: ['integer', 'null'], description: 'Epoch seconds.' } }, { additionalProperties: false }) } }, { additionalProperties: false }), 'OK',
             { keys: [{ key: 'win_cpu.percent_processor_time', newest: 1700003540 }] }),
           '400': badRequest('This route takes no parameters'),
           '401': unauthorized,
@@ -231,7 +239,7 @@ export const openApiDocument = {
         tags: ['windows'],
         summary: 'Known tenants and their VMs',
         responses: {
-          '200': json(obj(['tenants'], { tenants: { type: 'array', items: obj(['tenant', 'vms'], { tenant: str, vms: { type: 'array', items: str } }) } }), 'OK',
+          '200': json(obj(['tenants'], { tenants: { type: 'array', items: obj(['tenant', 'vms'], { tenant: str, vms: { type: 'array', items: str } }, { additionalProperties: false }) } }, { additionalProperties: false }), 'OK',
             { tenants: [{ tenant: 'T0+sim/0==', vms: ['Shared0vm0/sim='] }] }),
           '400': badRequest('This route takes no parameters'),
           '401': unauthorized,
