@@ -143,6 +143,15 @@ export class ChunkBuilder {
 
   /** The chunk of the events added since the last seal (at least one), and a fresh start. */
   seal(): HistoryChunk {
+    const chunk = this.peek();
+    this.strings.clear();
+    this.at = 0;
+    this.n = 0;
+    return chunk;
+  }
+
+  /** The chunk of the events added since the last seal (at least one), as a copy: the builder goes on filling it. */
+  peek(): HistoryChunk {
     const texts = [...this.strings.keys()].map((text) => Buffer.from(text, 'utf8'));
     let size = 2 + 2 + 16 + this.at;
     for (const t of texts) {
@@ -159,11 +168,7 @@ export class ChunkBuilder {
     at = out.writeDoubleLE(this.firstId, at);
     at = out.writeDoubleLE(this.firstStart, at);
     this.events.copy(out, at, 0, this.at);
-    const chunk: HistoryChunk = { firstId: this.firstId, lastId: this.lastId, count: this.n, data: out };
-    this.strings.clear();
-    this.at = 0;
-    this.n = 0;
-    return chunk;
+    return { firstId: this.firstId, lastId: this.lastId, count: this.n, data: out };
   }
 
   private ref(text: string | undefined): number {
@@ -197,22 +202,64 @@ export function countOf(b: Buffer): number {
 
 /** The entries of a chunk's bytes (see ChunkBuilder). */
 export function decodeChunk(b: Buffer): FeedEntry[] {
-  const texts: string[] = [];
-  const strings = b.readUInt16LE(0);
-  let at = 2;
-  for (let i = 0; i < strings; i++) {
-    const length = b.readUInt16LE(at);
-    texts.push(b.toString('utf8', at + 2, at + 2 + length));
-    at += 2 + length;
-  }
-  const count = b.readUInt16LE(at);
-  const firstId = b.readDoubleLE(at + 2);
-  const firstStart = b.readDoubleLE(at + 10);
-  at += 18;
+  const reader = new ChunkReader(b);
   const entries: FeedEntry[] = [];
-  for (let n = 0; n < count; n++) {
-    const id = firstId + b.readUInt32LE(at);
-    const windowStart = firstStart + b.readInt32LE(at + 4);
+  for (let e = reader.next(); e !== undefined; e = reader.next()) entries.push(e);
+  return entries;
+}
+
+/**
+ * Reads a chunk's events one at a time (see ChunkBuilder for the bytes): a resume holds the
+ * chunk's bytes and the events it is about to send, never an object per event of the chunk.
+ *
+ * @example
+ * const reader = new ChunkReader(chunk.data);
+ * reader.skipThrough(lastSentId);
+ * for (let e = reader.next(); e; e = reader.next()) send(e);
+ */
+export class ChunkReader {
+  private readonly texts: string[] = [];
+  private readonly count: number;
+  private readonly firstId: number;
+  private readonly firstStart: number;
+  private at: number;
+  private n = 0;
+
+  constructor(private readonly b: Buffer) {
+    let at = 2;
+    for (let i = b.readUInt16LE(0); i > 0; i--) {
+      const length = b.readUInt16LE(at);
+      this.texts.push(b.toString('utf8', at + 2, at + 2 + length));
+      at += 2 + length;
+    }
+    this.count = b.readUInt16LE(at);
+    this.firstId = b.readDoubleLE(at + 2);
+    this.firstStart = b.readDoubleLE(at + 10);
+    this.at = at + 18;
+  }
+
+  /** The id of the next event, or undefined after the last. */
+  peekId(): number | undefined {
+    return this.n < this.count ? this.firstId + this.b.readUInt32LE(this.at) : undefined;
+  }
+
+  /** Passes over the events with an id up to `id`, without decoding them. */
+  skipThrough(id: number): void {
+    for (let next = this.peekId(); next !== undefined && next <= id; next = this.peekId()) {
+      const form = this.b[this.at + 14];
+      this.at += 15 + (form === 1 ? 8 : form === 0 ? 32 : 40);
+      this.n++;
+    }
+  }
+
+  /** The next event, or undefined after the last. */
+  next(): FeedEntry | undefined {
+    if (this.n >= this.count) return undefined;
+    const b = this.b;
+    const texts = this.texts;
+    let at = this.at;
+    const id = this.firstId + b.readUInt32LE(at);
+    const windowStart = this.firstStart + b.readInt32LE(at + 4);
     const key = texts[b.readUInt16LE(at + 8)];
     const tenant = b.readUInt16LE(at + 10);
     const vm = b.readUInt16LE(at + 12);
@@ -235,7 +282,8 @@ export function decodeChunk(b: Buffer): FeedEntry[] {
     }
     if (tenant !== NONE) e.tenant = texts[tenant];
     if (vm !== NONE) e.vm = texts[vm];
-    entries.push(feedEntry(id, e));
+    this.at = at;
+    this.n++;
+    return feedEntry(id, e);
   }
-  return entries;
 }

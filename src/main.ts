@@ -110,7 +110,9 @@ export async function startService(configured: Settings): Promise<Service> {
   let feedVersion = await patientVersions.activeOrFirst('windows');
   let feed = await openFeed(feedVersion);
   const source = { subscribe: (...args: Parameters<WindowEventFeed['subscribe']>) => feed.subscribe(...args) };
-  const windowStream = createWindowStream({ source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes });
+  const windowStream = createWindowStream({
+    source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
+  });
   await projections.start();
   // After a rebuild switched the windows version, the stream follows the new version's history: clients reconnect with Last-Event-ID.
   const feedTimer = setInterval(() => {

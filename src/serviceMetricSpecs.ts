@@ -9,7 +9,7 @@ export interface MetricSources {
   projections: Pick<ProjectionHost, 'stats' | 'quarantined' | 'failing' | 'consumerLag'>;
   watermarkDelaySeconds(): number | null;
   logRepairs(): readonly TailRepair[];
-  windowStream(): { clients: number; overflows: number };
+  windowStream(): { clients: number; overflows: number; rejected: number };
 }
 
 /**
@@ -48,5 +48,6 @@ export function opsfoldMetrics(s: MetricSources): ReadMetric[] {
     },
     { name: 'opsfold_window_stream_clients', type: 'gauge', help: 'Clients of the window-event stream connected now.', read: () => s.windowStream().clients },
     { name: 'opsfold_window_stream_overflows_total', type: 'counter', help: 'Window-stream clients disconnected for falling too far behind.', read: () => s.windowStream().overflows },
+    { name: 'opsfold_window_stream_rejected_total', type: 'counter', help: 'Window-stream requests answered 503: OPSFOLD_SSE_MAX_CLIENTS clients were connected.', read: () => s.windowStream().rejected },
   ];
 }

@@ -5,7 +5,8 @@ import {
   IDS_PER_MS, feedEntry, nextEventId,
   type FeedEntry, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
 } from '../src/core/windowStream';
-import { ChunkBuilder, decodeChunk, firstIdOfHour, hourOfId, isExpired } from '../projections/windowEventHistory';
+import { ChunkBuilder, firstIdOfHour, hourOfId, isExpired } from '../projections/windowEventHistory';
+import { HistorySlices } from './HistorySlices';
 import { SerialQueue } from './SerialQueue';
 import { subscribeResumable } from './subscribeResumable';
 
@@ -61,6 +62,8 @@ interface Pending {
  */
 export class WindowEventFeed implements WindowEventSource, WindowRecorder {
   readonly stats: FeedStats = { lastId: 0, emitted: 0, written: 0, subscribers: 0, undurable: 0 };
+  /** The slices of history that resumes share (see HistorySlices). */
+  readonly historySlices = new HistorySlices();
   /** The chunk being filled: small enough that trimming to maxUnwritten cuts close to it. */
   private readonly builder: ChunkBuilder;
   /** Sealed, not yet durable (some maybe being written), ids increasing. */
@@ -151,31 +154,30 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
   }
 
   /**
-   * Events with an id above `after`, oldest first, in batches: the durable chunks, then the ones
-   * not written yet. Those are taken before the first read, so an event whose write completes
-   * meanwhile is read from one place or the other (the caller drops repeats).
+   * The chunks holding the events with an id above `after`, oldest first: the durable ones, hour
+   * by hour and one read at a time, then the ones not written yet. Those are taken (the chunk
+   * being filled as a copy, so many resumes do not cut the history into small chunks)
+   * synchronously, before the first read, so an event whose write completes meanwhile is read
+   * from one place or the other, maybe both (see ResumableFeed). A chunk may hold ids up to
+   * `after` too: the reader skips them (ChunkReader.skipThrough).
    */
-  async *history(after: number): AsyncGenerator<FeedEntry[]> {
-    this.seal();
+  async *history(after: number): AsyncGenerator<HistoryChunk> {
     const memory = this.pending.map((p) => p.chunk);
+    if (this.builder.count > 0) memory.push(this.builder.peek());
     let last = after;
-    const entriesAfter = (chunk: HistoryChunk): FeedEntry[] => {
-      if (chunk.lastId <= last) return [];
-      const entries = decodeChunk(chunk.data).filter((e) => e.id > last);
-      if (entries.length > 0) last = entries[entries.length - 1].id;
-      return entries;
-    };
     const hours = [...this.hours].filter((h) => h >= hourOfId(after)).sort((a, b) => a - b);
     for (const hour of hours) {
       if (!this.hours.has(hour)) continue; // pruned meanwhile
-      for await (const chunk of this.options.store.read(hour, after)) {
-        const entries = entriesAfter(chunk);
-        if (entries.length > 0) yield entries;
+      for await (const chunk of this.options.store.read(hour, last)) {
+        if (chunk.lastId <= last) continue;
+        last = chunk.lastId;
+        yield chunk;
       }
     }
     for (const chunk of memory) {
-      const entries = entriesAfter(chunk);
-      if (entries.length > 0) yield entries;
+      if (chunk.lastId <= last) continue;
+      last = chunk.lastId;
+      yield chunk;
     }
   }
 

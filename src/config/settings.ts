@@ -67,6 +67,7 @@ export const SETTINGS = {
   windowHistoryHours: { env: 'OPSFOLD_WINDOW_HISTORY_HOURS', kind: 'int', default: 24, min: 1, max: 720, doc: 'How far back `Last-Event-ID` can resume the window stream: window events are kept this long (whole hours).' },
   sseHeartbeatSeconds: { env: 'OPSFOLD_SSE_HEARTBEAT_SECONDS', kind: 'int', default: 15, min: 1, max: 3600, doc: 'A heartbeat comment goes to every window-stream client this often.' },
   sseMaxBufferedBytes: { env: 'OPSFOLD_SSE_MAX_BUFFERED_BYTES', kind: 'int', default: 4194304, min: 4096, max: 1073741824, doc: 'Bytes a window-stream client may have waiting in the server; beyond, it is sent `overflow` and disconnected.' },
+  sseMaxClients: { env: 'OPSFOLD_SSE_MAX_CLIENTS', kind: 'int', default: 1000, min: 1, max: 100000, doc: 'Window-stream clients served at once; one more is answered 503 with Retry-After.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -117,6 +118,7 @@ export interface Settings {
   readonly windowHistoryHours: number;
   readonly sseHeartbeatSeconds: number;
   readonly sseMaxBufferedBytes: number;
+  readonly sseMaxClients: number;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */

@@ -24,6 +24,13 @@ export class InvalidInputError extends OpsfoldError {
   }
 }
 
+/** A capacity limit is reached (e.g. the window stream's clients): try again after `retryAfterSeconds`. */
+export class CapacityError extends OpsfoldError {
+  constructor(code: string, message: string, readonly retryAfterSeconds: number) {
+    super(code, message, { retriable: true });
+  }
+}
+
 /** A required setting is missing or contradicts another one. */
 export class ConfigError extends OpsfoldError {
   readonly setting: string;

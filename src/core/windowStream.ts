@@ -96,14 +96,18 @@ export interface WindowSink {
   ready?(): Promise<void>;
   /** The history no longer reaches back to the requested id: events from before `retainedFrom` were pruned. */
   truncated?(retainedFrom: number): void;
-  /** Delivery stopped for good: the history could not be read, or the live queue of a resume overflowed. */
+  /** Delivery stopped for good: the history could not be read (or, for a source that cannot resume otherwise, a SlowSubscriberError). */
   error(error: Error): void;
 }
 
 export interface SubscribeOptions {
   /** Resume: deliver every matching event with an id above this one first. Absent: live events only. */
   after?: number;
-  /** While the history of a resume is sent, live events wait in a queue of at most this many bytes. */
+  /**
+   * While the history of a resume is sent, live events wait in a queue of about this many bytes
+   * of JSON at most; beyond, the resume reads them from the history instead. The history is
+   * handed on in slices of an eighth of this (32 KB at most).
+   */
   maxQueuedBytes?: number;
 }
 

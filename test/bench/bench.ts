@@ -17,7 +17,9 @@
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
  * Each phase runs in a process of its own. Target: the full replay into Table Storage ≤ 2× the baseline's time.
  * Then the SSE fan-out (sseFanout.ts, also runnable alone: node dist/test/bench/sseFanout.js):
- * 1,000 subscribers of GET /v1/stream/windows; target p99 emitted → received < 50 ms.
+ * 1,000 subscribers of GET /v1/stream/windows; target p99 emitted → received < 50 ms. Then the
+ * SSE resume (sseResume.ts, also alone: node dist/test/bench/sseResume.js [--clients N] [--paused]):
+ * 300 subscribers resuming from id 0 over an hour's history; the server's peak RSS and RSS after.
  * Then `opsfold replay` of logs of 20k–400k mostly too-late metrics (lateReplay.ts, also runnable alone:
  * node dist/test/bench/lateReplay.js): time per metric and peak RSS must not grow with the log.
  */
@@ -42,6 +44,7 @@ import { ProjectionVersions } from '../../streams/projectionVersions';
 import { WindowsProjector } from '../../streams/WindowsProjector';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { runSseBench } from './sseFanout';
+import { runSseResumeBench } from './sseResume';
 import { printLateReplay, runLateReplay } from './lateReplay';
 
 const TENANTS = 200;
@@ -339,7 +342,10 @@ async function main(): Promise<void> {
     await rm(root, { recursive: true, force: true });
   }
   // 6. SSE fan-out to 1,000 subscribers (its own processes and threads; see sseFanout.ts)
-  if (process.env.BENCH_SKIP_SSE !== '1') await runSseBench();
+  if (process.env.BENCH_SKIP_SSE !== '1') {
+    await runSseBench();
+    await runSseResumeBench();
+  }
   // 7. `opsfold replay` (a process) of logs of mostly too-late metrics: linear time, flat memory (see lateReplay.ts)
   if (process.env.BENCH_SKIP_LATE !== '1') printLateReplay(await runLateReplay([20_000, 40_000, 80_000, 400_000]));
 }

@@ -3,6 +3,9 @@
  * are its own: the real WindowEventFeed (in-memory tables) and GET /v1/stream/windows.
  * Driven over IPC by sseFanout.ts: `{ emit, burst, intervalMs }` emits windows in bursts and
  * answers with each window's emission time (process.hrtime, shared by processes on one machine).
+ * With a directory as its argument (sseResume.ts), the history is that FileWindowHistory, as
+ * beside the file log; `{ watch: true }` then samples RSS until `{ stats: true }` reports its peak
+ * (after a full GC with `gc: true`; run with --expose-gc).
  */
 import { Subject } from 'rxjs';
 import type { Server } from 'node:http';
@@ -12,6 +15,7 @@ import { createWindowStream } from '../../src/adapters/http/streamRoutes';
 import type { WindowEvent } from '../../src/core/windowMath';
 import { WindowEventFeed } from '../../streams/WindowEventFeed';
 import { TableWindowHistory } from '../../src/adapters/windowHistory/TableWindowHistory';
+import { FileWindowHistory } from '../../src/adapters/windowHistory/FileWindowHistory';
 import { MemoryTableStore } from '../support/memoryTableStore';
 
 export interface EmitRequest {
@@ -36,7 +40,9 @@ const mb = (bytes: number): number => bytes / (1024 * 1024);
 
 async function main(): Promise<void> {
   const windows$ = new Subject<WindowEvent>();
-  const feed = await WindowEventFeed.open({ windows$, store: new TableWindowHistory(new MemoryTableStore(), 'bench', 1), retentionHours: 24, flushIntervalMs: 1000 });
+  const historyDir = process.argv[2];
+  const store = historyDir ? await FileWindowHistory.open(historyDir) : new TableWindowHistory(new MemoryTableStore(), 'bench', 1);
+  const feed = await WindowEventFeed.open({ windows$, store, retentionHours: 24, flushIntervalMs: 1000 });
   const stream = createWindowStream({ source: feed, heartbeatMs: 15_000, maxBufferedBytes: 4 * 1024 * 1024 });
   const unused = async () => {
     throw new Error('not in the benchmark');
@@ -48,7 +54,15 @@ async function main(): Promise<void> {
   server.maxConnections = 100_000;
   process.send?.({ port: (server.address() as AddressInfo).port });
 
-  process.on('message', async (message: EmitRequest | { stop: true } | { stats: true }) => {
+  let watchedPeak = 0;
+  let watcher: NodeJS.Timeout | undefined;
+  process.on('message', async (message: EmitRequest | { stop: true } | { stats: true; gc?: boolean } | { watch: true }) => {
+    if ('watch' in message) {
+      watchedPeak = process.memoryUsage().rss;
+      watcher = setInterval(() => (watchedPeak = Math.max(watchedPeak, process.memoryUsage().rss)), 10);
+      process.send?.({ watching: true });
+      return;
+    }
     if ('stop' in message) {
       stream.close();
       server.closeAllConnections();
@@ -57,7 +71,15 @@ async function main(): Promise<void> {
       process.exit(0);
     }
     if ('stats' in message) {
-      process.send?.({ clients: stream.stats().clients, rssMb: mb(process.memoryUsage().rss) });
+      if (watcher) clearInterval(watcher);
+      watcher = undefined;
+      if (message.gc) for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+      const m = process.memoryUsage();
+      const s = stream.stats();
+      process.send?.({
+        clients: s.clients, rssMb: mb(m.rss), cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000, peakRssMb: mb(Math.max(watchedPeak, m.rss)), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers),
+        subscribers: feed.stats.subscribers, overflows: s.overflows, peakClientBufferedBytes: s.peakClientBufferedBytes,
+      });
       return;
     }
     const emittedAtNs: string[] = [];

@@ -84,6 +84,46 @@ describe('window-event history chunks', () => {
     assert.deepEqual(back.map((e) => e.window), events);
   });
 
+  it('in tables are read a few blocks at a time, every chunk after the id and none before, however they are spread', async () => {
+    const memory = new MemoryTableStore();
+    const pages: number[] = [];
+    const tables = {
+      listTables: (prefix: string) => memory.listTables(prefix),
+      dropTable: (name: string) => memory.dropTable(name),
+      blockTable: async (name: string) => {
+        const table = await memory.blockTable(name);
+        return {
+          write: (blocks: Parameters<typeof table.write>[0]) => table.write(blocks),
+          read: (partition: readonly string[], row: number) => table.read(partition, row),
+          readRange: async (partition: readonly string[], from: number, to: number) => {
+            const blocks = await table.readRange(partition, from, to);
+            pages.push(blocks.length);
+            return blocks;
+          },
+        };
+      },
+    };
+    const hour = Math.ceil(ID0 / 3.6e9);
+    const start = hour * 3.6e9;
+    // A chunk a second for 5 minutes, a burst of 40 chunks 1 ms apart, a chunk a minute to the end of the hour.
+    const ids = [
+      ...Array.from({ length: 300 }, (_, i) => start + 5 + i * 1e6),
+      ...Array.from({ length: 40 }, (_, i) => start + 400e6 + i * 1000),
+      ...Array.from({ length: 50 }, (_, i) => start + 600e6 + i * 60e6),
+    ];
+    const store = new TableWindowHistory(tables, 't', 1);
+    const chunks = ids.map((id, i) => encodeChunks(entriesOf([streamed(id, { key: 'k', windowStart: 60 * i, count: 1, sum: i, min: i, max: i, revision: 1 })]))[0]);
+    await store.append(hour, chunks);
+
+    for (const after of [0, ids[0], ids[150] - 1, ids[320], ids.at(-2)!, ids.at(-1)!]) {
+      pages.length = 0;
+      const back: number[] = [];
+      for await (const chunk of store.read(hour, after)) back.push(...decodeChunk(chunk.data).map((e) => e.id).filter((id) => id > after));
+      assert.deepEqual(back, ids.filter((id) => id > after), `after ${after}`);
+      assert.ok(Math.max(...pages) <= 45, `at most a burst's blocks a read, got ${Math.max(...pages)} (${pages.length} reads)`);
+    }
+  });
+
   it('are cut at the hour, after the most events, and past 10 s of ids', () => {
     const hourStart = Math.ceil(ID0 / 3.6e9) * 3.6e9;
     const ids = [hourStart - 2, hourStart - 1, hourStart, hourStart + 5, hourStart + 10_000_006, ...Array.from({ length: CHUNK_MAX_EVENTS + 1 }, (_, i) => hourStart + 10_000_007 + i)];

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
-import { InvalidInputError, OpsfoldError, StorageError } from '../../core/errors';
+import { CapacityError, InvalidInputError, OpsfoldError, StorageError } from '../../core/errors';
 import type { BlockTable, RowTable } from '../../core/ports';
 import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
 import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCatalog';
@@ -239,7 +239,8 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
-    const { status, body } = toErrorResponse(err);
+    const { status, body, headers } = toErrorResponse(err);
+    if (headers) res.set(headers);
     res.status(status).json(body);
   });
 
@@ -247,10 +248,11 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /** Maps any thrown value to a status and an error object; never leaks a stack trace. */
-export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
   if (err instanceof HttpError) return { status: err.status, body: errorBody(err.code, err.message, err.parameter) };
   if (err instanceof InvalidInputError) return { status: 400, body: errorBody(err.code, err.message, err.parameter) };
   if (err instanceof StorageError) return { status: 503, body: errorBody(err.code, 'storage is unavailable; try again') };
+  if (err instanceof CapacityError) return { status: 503, body: errorBody(err.code, err.message), headers: { 'Retry-After': String(err.retryAfterSeconds) } };
   if (err instanceof OpsfoldError) return { status: 500, body: errorBody('internal_error', 'internal error') };
   // body-parser errors carry `type` and `status`.
   const e = err as { type?: unknown; status?: unknown; statusCode?: unknown } | null;

@@ -391,7 +391,8 @@ export const openApiDocument = {
         summary: 'Window events as Server-Sent Events: one `window` event (with its `id`) per emitted window revision',
         description: 'Resume with the `Last-Event-ID` header (from a durable history of the last OPSFOLD_WINDOW_HISTORY_HOURS). Heartbeat comments every ' +
           'OPSFOLD_SSE_HEARTBEAT_SECONDS. A client with more than OPSFOLD_SSE_MAX_BUFFERED_BYTES waiting is sent `event: overflow` and disconnected; ' +
-          '`event: truncated` first when the history no longer reaches back to `Last-Event-ID`; `event: unavailable` when the history cannot be read.',
+          '`event: truncated` first when the history no longer reaches back to `Last-Event-ID`; `event: unavailable` when the history cannot be read. ' +
+          'Beyond OPSFOLD_SSE_MAX_CLIENTS clients, 503 with Retry-After.',
         parameters: [
           q('key', { type: 'string', minLength: 1 }, false, 'Only windows of this counter key.'),
           q('tenant', { type: 'string', minLength: 1 }, false, 'With vm: only the per-VM windows of this VM.'),
@@ -407,7 +408,11 @@ export const openApiDocument = {
           '400': badRequest('Invalid parameter, tenant without vm, or a Last-Event-ID that is not an event id'),
           '401': unauthorized,
           '404': notServed('no window stream'),
-          '503': errorResponse('The window stream is not available now; try again'),
+          '503': {
+            description: 'OPSFOLD_SSE_MAX_CLIENTS clients are connected (`too_many_clients`); try again after Retry-After seconds',
+            headers: { 'Retry-After': { description: 'Seconds to wait before connecting again.', schema: { type: 'integer', minimum: 0 } } },
+            content: { 'application/json': { schema: errorRef } },
+          },
         },
       },
     },

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { InvalidInputError } from '../../core/errors';
+import { CapacityError, InvalidInputError } from '../../core/errors';
 import {
   SlowSubscriberError, type FeedEntry, type WindowEventSource, type WindowFilter,
 } from '../../core/windowStream';
@@ -11,6 +11,10 @@ export interface WindowStreamOptions {
   heartbeatMs: number;
   /** Bytes a client may have waiting in the server; beyond, it is sent `overflow` and disconnected. */
   maxBufferedBytes: number;
+  /** Clients streamed to at once; one more is answered 503 with Retry-After. */
+  maxClients?: number;
+  /** The Retry-After of that 503. */
+  retryAfterSeconds?: number;
   /** After the overflow notice, how long the connection may take to drain before it is cut. */
   overflowGraceMs?: number;
   /** The reconnect delay suggested to EventSource clients. */
@@ -20,6 +24,8 @@ export interface WindowStreamOptions {
 export interface WindowStreamStats {
   clients: number;
   overflows: number;
+  /** Requests answered 503 because `maxClients` were connected. */
+  rejected: number;
   /** The most bytes any one client ever had waiting in the server. */
   peakClientBufferedBytes: number;
 }
@@ -71,6 +77,9 @@ export function parseLastEventId(header: string | undefined): number | undefined
 class SseClient {
   closed = false;
   stop: () => void = () => undefined;
+  /** Writes not yet handed to the kernel, and who waits for them. */
+  private unflushed = 0;
+  private waiters: (() => void)[] = [];
 
   constructor(
     private readonly res: Response,
@@ -89,26 +98,36 @@ class SseClient {
     const waiting = this.res.writableLength;
     const bytes = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (waiting > 0 && waiting + bytes > this.maxBufferedBytes) return this.overflow();
-    this.res.write(chunk);
+    this.unflushed++;
+    this.res.write(chunk, this.flushedOne);
     this.onBuffered(this.res.writableLength);
   }
 
   /**
-   * Resolves once nothing waits for the client in the server (or it is gone): the next slice of
-   * a resume's history is then written whole, and the kernel's buffers keep the pipe full.
+   * Resolves once every write so far is in the kernel's hands (or the client is gone): the next
+   * slice of a resume's history is then written whole, and the kernel's buffers keep the pipe
+   * full. A client that stops reading is waited for, not polled.
    */
-  async drained(): Promise<void> {
-    while (!this.closed && this.res.writableLength > 0) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.res.off('drain', done);
-          resolve();
-        };
-        const timer = setTimeout(done, 50);
-        this.res.once('drain', done);
-      });
-    }
+  drained(): Promise<void> {
+    if (this.closed || this.unflushed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** The connection closed: delivery stops, and whoever waits for a drain goes on (to stop). */
+  gone(): void {
+    this.closed = true;
+    this.stop();
+    this.wake();
+  }
+
+  private readonly flushedOne = (): void => {
+    if (--this.unflushed === 0) this.wake();
+  };
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   overflow(): void {
@@ -122,6 +141,7 @@ class SseClient {
     if (this.closed) return;
     this.closed = true;
     this.stop();
+    this.wake();
     // The connection is not reused: it closes once the last frame is out (or the grace ends).
     const socket = this.res.socket; // detached from the response once it finishes
     this.res.once('finish', () => socket?.end());
@@ -155,9 +175,9 @@ function framesOf(entries: readonly FeedEntry[]): Buffer {
 }
 
 export function createWindowStream(options: WindowStreamOptions): WindowStream {
-  const { source, heartbeatMs, maxBufferedBytes, overflowGraceMs = 5000, retryMs = 2000 } = options;
+  const { source, heartbeatMs, maxBufferedBytes, maxClients = 1000, retryAfterSeconds = 10, overflowGraceMs = 5000, retryMs = 2000 } = options;
   const clients = new Set<SseClient>();
-  const counters = { overflows: 0, peakClientBufferedBytes: 0 };
+  const counters = { overflows: 0, rejected: 0, peakClientBufferedBytes: 0 };
   let heartbeat: NodeJS.Timeout | undefined;
   const ensureHeartbeat = () => {
     if (heartbeat) return;
@@ -171,6 +191,11 @@ export function createWindowStream(options: WindowStreamOptions): WindowStream {
     handle(req: Request, res: Response): void {
       const filter = parseStreamFilter(queryString(req));
       const after = parseLastEventId(req.get('last-event-id'));
+      // Each client costs a socket, a slice of history and its waiting bytes: the cap bounds the sum.
+      if (clients.size >= maxClients) {
+        counters.rejected++;
+        throw new CapacityError('too_many_clients', `the window stream has its maximum of ${maxClients} clients (OPSFOLD_SSE_MAX_CLIENTS); try again later`, retryAfterSeconds);
+      }
       res.status(200).set({
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
@@ -189,9 +214,12 @@ export function createWindowStream(options: WindowStreamOptions): WindowStream {
       clients.add(client);
       ensureHeartbeat();
       res.on('close', () => {
-        client.closed = true;
-        client.stop();
+        client.gone();
         clients.delete(client);
+        if (clients.size === 0 && heartbeat) {
+          clearInterval(heartbeat);
+          heartbeat = undefined;
+        }
       });
       client.send(`retry: ${retryMs}\n: connected\n\n`);
       client.stop = source.subscribe(filter, {

@@ -16,6 +16,8 @@ export function windowHistoryDir(dataDir: string, tablePrefix: string, version: 
 /** Each record's payload: f64 first id, f64 last id, u32 number of events, then the chunk's bytes. */
 const PREFIX_BYTES = 20;
 const FILE = /^H(\d+)\.chunks$/;
+/** Chunks kept for readers of the same point (each at most ~110 KB: 2,000 events). */
+const RECENT_CHUNKS = 32;
 
 interface Indexed {
   firstId: number;
@@ -62,6 +64,12 @@ export interface FileWindowHistoryOptions {
  */
 export class FileWindowHistory implements WindowHistoryStore {
   private readonly files = new Map<number, Promise<HourFile | undefined>>();
+  /**
+   * Chunks read lately, by hour and offset, while any read is under way: many resumes from one
+   * point read each chunk once between them (and check it once), not once each.
+   */
+  private readonly recent = new Map<string, Promise<HistoryChunk>>();
+  private reading = 0;
   /** Files appended to and not fsynced yet (sync: 'close'). */
   private readonly unsynced = new Set<FileHandle>();
 
@@ -116,27 +124,45 @@ export class FileWindowHistory implements WindowHistoryStore {
     file.size = offset;
   }
 
+  /** The chunks one at a time: a reader holds one chunk's bytes (shared with readers of the same chunk meanwhile). */
   async *read(hour: number, after: number): AsyncGenerator<HistoryChunk> {
-    const file = await this.file(hour, false);
-    if (!file) return;
-    const chunks = file.chunks;
-    const end = chunks.length; // appends meanwhile are read from memory by the feed
-    // The first chunk with an id above `after` (last ids increase).
-    let lo = 0;
-    let hi = end;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (chunks[mid].lastId > after) hi = mid;
-      else lo = mid + 1;
-    }
-    for (let i = lo; i < end; i++) {
-      const c = chunks[i];
-      const record = await readAt(file.handle, c.offset, c.bytes);
-      if (record.length < c.bytes || !checksumMatches(record, 0, c.bytes)) {
-        throw new CorruptLogError(`window-event history: the chunk at offset ${c.offset} of ${this.path(hour)} is damaged`);
+    this.reading++;
+    try {
+      const file = await this.file(hour, false);
+      if (!file) return;
+      const chunks = file.chunks;
+      const end = chunks.length; // appends meanwhile are read from memory by the feed
+      // The first chunk with an id above `after` (last ids increase).
+      let lo = 0;
+      let hi = end;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (chunks[mid].lastId > after) hi = mid;
+        else lo = mid + 1;
       }
-      yield { firstId: c.firstId, lastId: c.lastId, count: c.count, data: record.subarray(HEADER_BYTES + PREFIX_BYTES) };
+      for (let i = lo; i < end; i++) yield await this.chunk(hour, file, chunks[i]);
+    } finally {
+      if (--this.reading === 0) this.recent.clear();
     }
+  }
+
+  private chunk(hour: number, file: HourFile, c: Indexed): Promise<HistoryChunk> {
+    const key = `${hour}/${c.offset}`;
+    let chunk = this.recent.get(key);
+    if (chunk) {
+      this.recent.delete(key); // most recently used last
+    } else {
+      chunk = readAt(file.handle, c.offset, c.bytes).then((record) => {
+        if (record.length < c.bytes || !checksumMatches(record, 0, c.bytes)) {
+          throw new CorruptLogError(`window-event history: the chunk at offset ${c.offset} of ${this.path(hour)} is damaged`);
+        }
+        return { firstId: c.firstId, lastId: c.lastId, count: c.count, data: record.subarray(HEADER_BYTES + PREFIX_BYTES) };
+      });
+      chunk.catch(() => this.recent.delete(key));
+    }
+    this.recent.set(key, chunk);
+    if (this.recent.size > RECENT_CHUNKS) this.recent.delete(this.recent.keys().next().value as string);
+    return chunk;
   }
 
   async lastId(hour: number): Promise<number | undefined> {

@@ -1,10 +1,17 @@
 import type { BlockTable, HistoryChunk, StoredBlock, TableStore, WindowHistoryStore } from '../../core/ports';
 import { feedEntry, type StreamedWindowEvent } from '../../core/windowStream';
 import {
-  countOf, encodeChunks, firstIdOfHour, HEAD_ROW, HISTORY_PARTITION, historyTable, historyTablePrefix, hourOfTable, resumeRow,
+  CHUNK_SPAN_IDS, countOf, encodeChunks, firstIdOfHour, HEAD_ROW, HISTORY_PARTITION, historyTable, historyTablePrefix, hourOfTable, IDS_PER_HOUR, resumeRow,
 } from '../../../projections/windowEventHistory';
 
 const PACKED = 'h1:';
+/** Blocks (chunks) a read of a resume aims at. */
+const PAGE_BLOCKS = 8;
+/**
+ * The ids the first read of an hour spans: a second's, so a read holds at most what one second
+ * of emissions packed (flushes seal a chunk a second; 2,000 events make one more).
+ */
+const FIRST_SPAN_IDS = CHUNK_SPAN_IDS / 10;
 
 /**
  * The window-event history in Table Storage (the layout is in projections/windowEventHistory):
@@ -35,9 +42,22 @@ export class TableWindowHistory implements WindowHistoryStore {
     await (await this.table(hour)).write(blocks);
   }
 
+  /**
+   * Reads the hour a range of rows at a time, from a second's ids, then aiming at PAGE_BLOCKS
+   * blocks a read (bursts in narrower ranges, quiet stretches in wider, up to 4× the last): a
+   * resume holds a few chunks, not the hour.
+   */
   async *read(hour: number, after: number): AsyncGenerator<HistoryChunk> {
-    for (const block of await (await this.table(hour)).readRange(HISTORY_PARTITION, resumeRow(hour, after), HEAD_ROW - 1)) {
-      if (block.appliedThrough > after) yield* chunksOf(hour, block);
+    const table = await this.table(hour);
+    let span = FIRST_SPAN_IDS;
+    for (let from = resumeRow(hour, after); from < IDS_PER_HOUR;) {
+      const to = Math.min(IDS_PER_HOUR - 1, from + span - 1);
+      const blocks = await table.readRange(HISTORY_PARTITION, from, to);
+      for (const block of blocks) {
+        if (block.appliedThrough > after) yield* chunksOf(hour, block);
+      }
+      from = to + 1;
+      span = Math.max(1, Math.min(IDS_PER_HOUR, span * 4, Math.floor((span * PAGE_BLOCKS) / Math.max(1, blocks.length))));
     }
   }
 

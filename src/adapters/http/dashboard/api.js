@@ -50,11 +50,17 @@ export async function followWindows(params, { onWindow, onState, signal }) {
   let lastId;
   let retryMs = 2000;
   while (!signal.aborted) {
+    let waitMs = retryMs;
     try {
       const headers = { Accept: 'text/event-stream', ...authHeaders() };
       if (lastId !== undefined) headers['Last-Event-ID'] = lastId;
       const res = await fetch(`/v1/stream/windows?${new URLSearchParams(params)}`, { headers, signal });
-      if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
+      if (!res.ok) {
+        // 503 when the stream has its most clients: come back when the server says.
+        const retryAfter = Number(res.headers.get('Retry-After'));
+        if (res.status === 503 && retryAfter > 0) waitMs = retryAfter * 1000;
+        throw new ApiError(res.status, await res.json().catch(() => null));
+      }
       onState('live');
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
@@ -80,7 +86,7 @@ export async function followWindows(params, { onWindow, onState, signal }) {
     }
     if (signal.aborted) return;
     onState('reconnecting');
-    await new Promise((resolve) => setTimeout(resolve, retryMs));
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 }
 
