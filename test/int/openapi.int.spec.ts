@@ -174,7 +174,7 @@ describe('real answers of a started service match the document', () => {
         { env: { ...process.env, OPSFOLD_SIMULATE: 'false' } }, (error, _stdout, stderr) => done({ code: error ? 1 : 0, stderr }));
     });
     assert.equal(imported.code, 0, imported.stderr);
-    service = await startServiceProcess(dataDir, { env: { OPSFOLD_API_TOKEN: TOKEN, BACKLOG_TIMEZONE: 'UTC' } });
+    service = await startServiceProcess(dataDir, { env: { OPSFOLD_API_TOKEN: TOKEN, BACKLOG_TIMEZONE: 'UTC', OPSFOLD_SSE_MAX_CLIENTS: '1' } });
   });
 
   after(async () => {
@@ -262,12 +262,15 @@ describe('real answers of a started service match the document', () => {
     }
   });
 
-  it('/v1/stream/windows is text/event-stream; /healthz, /metrics and /openapi.json answer as documented', async () => {
+  it('/v1/stream/windows is text/event-stream (503 beyond the client cap); /healthz, /metrics and /openapi.json answer as documented', async () => {
     const controller = new AbortController();
     const stream = await fetch(`${service!.base}/v1/stream/windows?key=${KEY}`, { headers: auth, signal: controller.signal });
     assert.equal(stream.status, 200);
     assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.ok(((doc.paths['/v1/stream/windows'].get.responses as Record<string, Json>)['200'].content as Json)['text/event-stream']);
+    // OPSFOLD_SSE_MAX_CLIENTS is 1: a second stream meanwhile is refused with the documented 503.
+    const refused = await check('/v1/stream/windows', '/v1/stream/windows', 503) as { error: Json };
+    assert.equal(refused.error.code, 'too_many_clients');
     controller.abort();
     await stream.body?.cancel().catch(() => undefined);
 
