@@ -13,6 +13,7 @@ import { openRuntime } from './runtime';
 import { Ingestor } from './core/Ingestor';
 import { validateSpocMessage } from './core/validateSpoc';
 import { createApp } from './adapters/http/createApp';
+import { answerClientErrors } from './adapters/http/answerClientErrors';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
@@ -153,6 +154,7 @@ export async function startService(configured: Settings): Promise<Service> {
   }));
   const app = createApp({
     apiToken: settings.apiToken,
+    corsOrigins: settings.corsOrigins,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
     // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
     minuteTable: async () => {
@@ -210,6 +212,7 @@ export async function startService(configured: Settings): Promise<Service> {
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));
+    answerClientErrors(s);
   });
   const port = (server.address() as { port: number }).port;
   let simTimer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { loadSettings, describeSettings, type Settings } from '../config/settings';
+import { collectSettings, loadSettings, describeSettings, type Settings } from '../config/settings';
 import { resolveSecrets } from '../config/secrets';
 import { openRuntime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
@@ -238,16 +238,29 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   }
 }
 
+/**
+ * `opsfold config`: every setting, where it came from (secrets masked), and each wrong one marked
+ * with its message; exit 2 when any is wrong (Key Vault is then not asked).
+ */
 export async function configCommand(flags: Flags): Promise<number> {
-  const { settings: configured, sources } = loadSettings(flags);
-  // With KEY_VAULT_URL, the secrets not set otherwise are read from the vault: show them as such (masked).
-  const settings = await resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
-  for (const name of Object.keys(sources) as (keyof typeof sources)[]) {
-    if (configured[name] === undefined && settings[name] !== undefined) sources[name] = 'keyvault';
+  const { settings: configured, sources, problems } = collectSettings(flags);
+  let settings = configured;
+  if (problems.length === 0) {
+    // With KEY_VAULT_URL, the secrets not set otherwise are read from the vault: show them as such (masked).
+    settings = await resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
+    for (const name of Object.keys(sources) as (keyof typeof sources)[]) {
+      if (configured[name] === undefined && settings[name] !== undefined) sources[name] = 'keyvault';
+    }
   }
-  const rows = describeSettings(settings, sources);
+  const wrong = new Map(problems.map((p) => [p.name as string, p.error.message]));
+  const rows = describeSettings(settings, sources).map((s) => (wrong.has(s.name) ? { ...s, value: 'WRONG' } : s));
   const envWidth = Math.max(...rows.map((s) => s.env.length));
   const valueWidth = Math.min(48, Math.max(...rows.map((s) => s.value.length)));
-  for (const s of rows) process.stdout.write(`${s.env.padEnd(envWidth)}  ${s.value.padEnd(valueWidth)}  (${s.source})\n`);
-  return 0;
+  for (const s of rows) {
+    const problem = wrong.get(s.name);
+    process.stdout.write(`${s.env.padEnd(envWidth)}  ${s.value.padEnd(valueWidth)}  (${s.source})${problem === undefined ? '' : `  ${problem}`}\n`);
+  }
+  if (problems.length === 0) return 0;
+  process.stderr.write(`opsfold config: ${problems.length === 1 ? '1 setting is' : `${problems.length} settings are`} wrong: ${problems.map((p) => p.env).join(', ')}\n`);
+  return 2;
 }

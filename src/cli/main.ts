@@ -1,5 +1,7 @@
-import { Command, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
@@ -8,6 +10,8 @@ import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
 import { logCheckCommand, logSalvageCommand } from './logCommands';
 import { lateCommand } from './lateCommand';
 import { stopOnSignals } from './stopOnSignals';
+import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
+import { PROJECTIONS } from '../../projections/projectionCatalog';
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -24,6 +28,13 @@ async function exitWith(job: () => Promise<number> | number): Promise<void> {
     process.exitCode = 1;
   }
 }
+
+/** The version in package.json (beside bin/ in a clone and in the Docker image). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+}
+
+const USAGE_HINT = '(add --help for usage)';
 
 const CAPPED_CHILD = 'OPSFOLD_CAPPED_CHILD';
 
@@ -69,7 +80,11 @@ export function main(argv: string[]): void {
     process.once('disconnect', () => process.exit(1));
     process.channel?.unref(); // the channel alone keeps no one waiting
   }
-  const program = new Command('opsfold').description('Event-sourced stream processor for IT-operations telemetry.').showHelpAfterError();
+  // A wrong command line (unknown command or option, a missing or wrong argument) exits 2, before any
+  // work starts; a failure of the work itself exits 1. Subcommands inherit exitOverride.
+  const program = new Command('opsfold').description('Event-sourced stream processor for IT-operations telemetry.')
+    .version(packageVersion(), '-V, --version', 'print the version').exitOverride().showHelpAfterError(USAGE_HINT)
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'opsfold: ')) });
 
   program.command('start').description('run the service: log, projectors, read API and dashboard')
     .option('--port <port>', 'HTTP port (env PORT, default 8080)').option('--host <host>', 'listen address (env HOST, default 127.0.0.1)')
@@ -83,7 +98,7 @@ export function main(argv: string[]): void {
       process.exit(code);
     }));
 
-  program.command('ingest').argument('<file>', 'a SPOC message (JSON) or NDJSON file, or - for stdin')
+  program.command('ingest').addArgument(new Argument('<file>', 'a SPOC message (JSON) or NDJSON file, or - for stdin').argParser(readableFile('FILE', { stdin: true })))
     .description('append SPOC messages through the same validation as the API').addOption(dataDir())
     .action((file, o) => exitWith(() => ingestCommand(file, flagsOf(o))));
 
@@ -116,7 +131,7 @@ export function main(argv: string[]): void {
     .action((o) => exitWith(() => quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
-    .option('--projection <name>', 'windows, rejects, backlog or all', 'all').addOption(dataDir())
+    .addOption(new Option('--projection <name>', 'windows, rejects, backlog or all').default('all').argParser(oneOf('--projection', [...PROJECTIONS, 'all']))).addOption(dataDir())
     .option('--heap-mb <n>', "V8's old-space limit for the rebuild, which keeps its memory flat however long the log (0: V8's own default; ignored when NODE_OPTIONS or node's flags set one)", '256')
     .action((o) => exitWith(async () => {
       const heapMb = Number(o.heapMb);
@@ -130,13 +145,14 @@ export function main(argv: string[]): void {
     .option('--tenants <n>', 'tenants', '10').option('--vms <n>', 'VMs per tenant', '5').option('--keys <n>', 'counter keys', '5')
     .option('--minutes <n>', 'minutes of data', '30').option('--late <fraction>', 'fraction of messages sent 5 minutes late', '0.1')
     .option('--start <epochSeconds>', 'first minute (default: minutes ago)').option('--seed <n>', 'random seed', '1')
-    .option('--to <target>', 'log (the file log, or the Event Hub when configured) or servicebus (the SPOC queue)', 'log').addOption(dataDir())
+    .addOption(new Option('--to <target>', 'log (the file log, or the Event Hub when configured) or servicebus (the SPOC queue)').default('log').argParser(oneOf('--to', ['log', 'servicebus']))).addOption(dataDir())
     .action((o) => exitWith(() => simulateCommand({
       tenants: Number(o.tenants), vms: Number(o.vms), keys: Number(o.keys), minutes: Number(o.minutes), late: Number(o.late),
       start: o.start === undefined ? undefined : Number(o.start), seed: Number(o.seed), to: o.to,
     }, flagsOf(o))));
 
-  program.command('cleanup').description("drop every version of a projection's tables").requiredOption('--projection <name>', 'windows, rejects or backlog').addOption(dataDir())
+  program.command('cleanup').description("drop every version of a projection's tables")
+    .addOption(new Option('--projection <name>', 'windows, rejects or backlog').makeOptionMandatory().argParser(oneOf('--projection', PROJECTIONS))).addOption(dataDir())
     .action((o) => exitWith(() => cleanupCommand(o.projection, flagsOf(o))));
 
   const log = program.command('log').description('check the file log for damage, and move damage aside')
@@ -149,11 +165,18 @@ export function main(argv: string[]): void {
     .addHelpText('after', '\nRefused while a service runs on the data dir: stop it first, and run no replay meanwhile. Positions do not move, so the\nprojections\' checkpoints stay valid; `opsfold replay --projection all` afterwards drops what was folded from the damaged records.')
     .action((o) => exitWith(() => logSalvageCommand(flagsOf(o))));
 
-  program.command('config').description('print the effective settings and where each came from (secrets masked)').addOption(dataDir())
+  program.command('config').description('print every setting, where each came from (secrets masked) and what is wrong with each wrong one; exit 2 when any is wrong').addOption(dataDir())
     .action((o) => exitWith(() => configCommand(flagsOf(o))));
 
+  checkArgumentsByName(program);
   program.parseAsync(['node', 'opsfold', ...argv]).catch((error) => {
+    // Commander has said what was wrong (or printed the help or the version, exit 0).
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
     process.stderr.write(`opsfold: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    if (error instanceof ArgumentError) process.stderr.write(`${USAGE_HINT}\n`);
+    process.exitCode = error instanceof ArgumentError ? 2 : 1;
   });
 }

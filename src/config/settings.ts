@@ -4,8 +4,9 @@ import { formatPollAt, parsePollAt } from '../core/pollSchedule';
 import { isHttpsOrLoopback } from '../core/secureUrl';
 import { isTimeZone } from '../core/zonedTime';
 import { messagingConnectionStringProblem, storageConnectionStringProblem, withoutCredentials } from './connectionStrings';
+import { parseCorsOrigins } from './corsOrigins';
 
-type Kind = 'string' | 'int' | 'bool' | 'secret' | 'tablesConnectionString' | 'blobConnectionString' | 'messagingConnectionString' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName';
+type Kind = 'string' | 'int' | 'bool' | 'secret' | 'tablesConnectionString' | 'blobConnectionString' | 'messagingConnectionString' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName' | 'corsOrigins';
 
 interface SettingSpec {
   env: string;
@@ -30,6 +31,7 @@ export const SETTINGS = {
   allowedLatenessSeconds: { env: 'WINDOW_ALLOWED_LATENESS_SECONDS', kind: 'int', default: 1800, min: 0, max: 30 * 86400, doc: 'Closed windows up to this far behind the watermark are revised by late data; later data goes to the late ledger.' },
   maxFutureSeconds: { env: 'WINDOW_MAX_FUTURE_SECONDS', kind: 'int', default: 300, min: 0, max: 86400, doc: 'A metric may be at most this far ahead of its arrival time (a bad clock); a later timestamp is rejected, and no record moves the watermark past its arrival plus this.' },
   apiToken: { env: 'OPSFOLD_API_TOKEN', kind: 'secret', doc: 'When set, every /v1 route needs `Authorization: Bearer <token>`.' },
+  corsOrigins: { env: 'OPSFOLD_CORS_ORIGINS', kind: 'corsOrigins', doc: 'Origins whose browser pages may read the API (CORS): a comma-separated list such as https://grafana.example.com,http://localhost:3000, or * for any; unset, no cross-origin reads.' },
   tablesConnectionString: { env: 'TABLES_CONNECTION_STRING', kind: 'tablesConnectionString', doc: 'Azure Table Storage connection string; when unset, opsfold starts Azurite itself under the data dir.' },
   tablePrefix: { env: 'OPSFOLD_TABLE_PREFIX', kind: 'string', default: 'opsfold', doc: 'Prefix of every table opsfold creates (letters and digits).' },
   flushIntervalMs: { env: 'OPSFOLD_FLUSH_INTERVAL_MS', kind: 'int', default: 1000, min: 50, max: 600000, doc: 'How often projections are written and checkpointed.' },
@@ -81,6 +83,8 @@ export interface Settings {
   readonly allowedLatenessSeconds: number;
   readonly maxFutureSeconds: number;
   readonly apiToken?: string;
+  /** Exact origins (scheme://host[:port]), or ['*']; undefined when CORS is off. */
+  readonly corsOrigins?: readonly string[];
   readonly tablesConnectionString?: string;
   readonly tablePrefix: string;
   readonly flushIntervalMs: number;
@@ -124,23 +128,46 @@ export interface Settings {
 /** Where a setting's value came from, for `opsfold config` and error messages. */
 export type SettingSource = 'flag' | 'environment' | 'default' | 'unset' | 'keyvault';
 
+type Flags = Partial<Record<SettingName, string | number | boolean | undefined>>;
+
+/** One wrong setting: its name, environment variable and the error that names it. */
+export interface SettingProblem {
+  name: SettingName;
+  env: string;
+  error: ConfigError;
+}
+
 /**
  * Resolves every setting from command-line flags (highest), then the environment, then the
  * default; validates once and freezes. Errors name the setting and its environment variable.
+ * Throws the first wrong setting; `collectSettings` lists them all.
  */
-export function loadSettings(
-  flags: Partial<Record<SettingName, string | number | boolean | undefined>> = {},
-  env: NodeJS.ProcessEnv = process.env,
-): { settings: Settings; sources: Record<SettingName, SettingSource> } {
+export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): { settings: Settings; sources: Record<SettingName, SettingSource> } {
+  const { settings, sources, problems } = collectSettings(flags, env);
+  if (problems.length > 0) throw problems[0].error;
+  return { settings, sources };
+}
+
+/**
+ * Every setting resolved as `loadSettings` does, and every wrong one with its error instead of
+ * stopping at the first (`opsfold config`). A wrong setting's value is left undefined.
+ */
+export function collectSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): { settings: Settings; sources: Record<SettingName, SettingSource>; problems: SettingProblem[] } {
   const values: Record<string, unknown> = {};
   const sources = {} as Record<SettingName, SettingSource>;
+  const problems: SettingProblem[] = [];
   for (const [name, spec] of Object.entries(SETTINGS) as [SettingName, SettingSpec][]) {
     const flag = flags[name];
     const raw = flag !== undefined ? flag : env[spec.env] !== undefined && env[spec.env] !== '' ? env[spec.env] : undefined;
     sources[name] = flag !== undefined ? 'flag' : raw !== undefined ? 'environment' : spec.default !== undefined ? 'default' : 'unset';
-    values[name] = raw === undefined ? spec.default : parse(name, spec, raw, flag !== undefined);
+    try {
+      values[name] = raw === undefined ? spec.default : parse(name, spec, raw, flag !== undefined);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push({ name, env: spec.env, error });
+    }
   }
-  return { settings: Object.freeze(values) as unknown as Settings, sources };
+  return { settings: Object.freeze(values) as unknown as Settings, sources, problems };
 }
 
 function parse(name: string, spec: SettingSpec, raw: string | number | boolean, fromFlag: boolean): unknown {
@@ -193,6 +220,8 @@ function parse(name: string, spec: SettingSpec, raw: string | number | boolean, 
       if (s !== 'basic' && s !== 'oauth') throw new ConfigError(spec.env, `${where} must be basic or oauth, got ${JSON.stringify(raw)}`);
       return s;
     }
+    case 'corsOrigins':
+      return rethrowAs(spec.env, () => Object.freeze(parseCorsOrigins(String(raw), where)));
     case 'secretName':
       if (!/^[0-9A-Za-z-]{1,127}$/.test(String(raw))) throw new ConfigError(spec.env, `${where} must be a Key Vault secret name (1 to 127 letters, digits and dashes), got ${JSON.stringify(raw)}`);
       return String(raw);
@@ -218,7 +247,7 @@ function kebab(name: string): string {
 export function describeSettings(settings: Settings, sources: Record<SettingName, SettingSource>): { name: string; env: string; value: string; source: SettingSource }[] {
   return (Object.entries(SETTINGS) as [SettingName, SettingSpec][]).map(([name, spec]) => {
     const value = settings[name];
-    const shown = value === undefined ? '' : spec.kind === 'secret' || spec.kind.endsWith('ConnectionString') ? '****' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    const shown = value === undefined ? '' : spec.kind === 'secret' || spec.kind.endsWith('ConnectionString') ? '****' : spec.kind === 'corsOrigins' ? (value as string[]).join(',') : typeof value === 'object' ? JSON.stringify(value) : String(value);
     return { name, env: spec.env, value: shown, source: sources[name] };
   });
 }

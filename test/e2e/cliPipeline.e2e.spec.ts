@@ -133,10 +133,10 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.ok(oldSpaceOnly >= 256 && byDefault < oldSpaceOnly, `default ${byDefault} MB, 256 MB old space with V8's young generation ${oldSpaceOnly} MB`);
     assert.ok(uncapped > 1000, `--heap-mb 0: ${uncapped} MB`);
     assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
-    await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 1 && /--heap-mb must be/.test(e.stderr));
+    await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 2 && /--heap-mb must be a whole number, 0 or more, got "lots"/.test(e.stderr));
   });
 
   it('an unknown projection is refused with a message and a non-zero exit', async () => {
-    await assert.rejects(opsfold(join(dir, 'data'), 'replay', '--projection', 'nope'), (e: { code: number; stderr: string }) => e.code === 2 && /unknown projection/.test(e.stderr));
+    await assert.rejects(opsfold(join(dir, 'data'), 'replay', '--projection', 'nope'), (e: { code: number; stderr: string }) => e.code === 2 && /--projection must be one of windows, rejects, backlog, all, got "nope"/.test(e.stderr));
   });
 });

@@ -4,14 +4,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { loadSettings } from '../../src/config/settings';
 import { startService, type Service } from '../../src/main';
 import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { MemoryBlockTable, MemoryRowTable } from '../support/memoryTableStore';
-import { launchChromium } from '../support/browser';
+import { launchChromium, newWatchedPage } from '../support/browser';
 import { eventually } from '../support/eventually';
 
 const CPU = 'win_cpu.percent_processor_time';
@@ -25,6 +25,9 @@ const NOW_MINUTE = Math.floor(Date.now() / 60_000) * 60;
 const END = NOW_MINUTE - 180; // the newest minute of the known data
 const MINUTES = 90;
 const SCREENSHOTS = resolve(__dirname, '../../../docs');
+/** Content-Security-Policy violations of every page the tests open; after each test there must be none. */
+const cspViolations: string[] = [];
+const noCspViolation = () => assert.deepEqual(cspViolations.splice(0), [], 'the page logged Content-Security-Policy violations');
 
 // Callbacks passed to page.evaluate run in the page; these names exist there, not in Node's types.
 declare const window: any;
@@ -221,6 +224,7 @@ describe('the dashboard in Chromium, against a service holding known data', () =
   let base: string;
   let browser: Browser;
   const metrics = knownMetrics();
+  afterEach(noCspViolation);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-dash-'));
@@ -269,7 +273,7 @@ describe('the dashboard in Chromium, against a service holding known data', () =
   })());
 
   async function openPage(path = '/', viewport = { width: 1366, height: 900 }): Promise<Page> {
-    const page = await browser.newPage({ viewport });
+    const page = await newWatchedPage(browser, cspViolations, { viewport });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${base}${path}`);
@@ -371,6 +375,22 @@ describe('the dashboard in Chromium, against a service holding known data', () =
     await page.close();
   });
 
+  it('runs under its Content-Security-Policy, which would report an inline script (so the check after each test can fail)', async () => {
+    const res = await fetch(`${base}/`);
+    assert.match(res.headers.get('content-security-policy') ?? '', /script-src 'self'.*frame-ancestors 'none'/);
+    const page = await openPage('/');
+    await page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'window.inlineRan = true';
+      document.body.append(script);
+    });
+    // Reported twice: by the page's securitypolicyviolation event and by Chromium's console.
+    await eventually('the violation reports', () => cspViolations.some((v) => v.startsWith('script-src-elem blocked inline')) && cspViolations.some((v) => /Content Security Policy/.test(v)));
+    cspViolations.splice(0);
+    assert.equal(await page.evaluate(() => window.inlineRan), undefined, 'the inline script did not run');
+    await page.close();
+  });
+
   it('shows the status strip, and the simulated banner when the service says so', async () => {
     const page = await openPage('/');
     await page.waitForFunction(() => document.getElementById('status-source')?.textContent !== '…');
@@ -378,7 +398,7 @@ describe('the dashboard in Chromium, against a service holding known data', () =
     assert.equal(await page.textContent('#status-late'), '0');
     assert.match(await page.textContent('#status-delay') ?? '', /\d+ (s|min|h)/);
     await page.close();
-    const simulated = await browser.newPage();
+    const simulated = await newWatchedPage(browser, cspViolations);
     await simulated.route('**/healthz', async (route) => {
       const real = (await (await route.fetch()).json()) as Record<string, unknown>;
       await route.fulfill({ json: { ...real, source: 'simulated', simulated: true, ingest: { ingested: 5, rejected: 3 } } });
@@ -512,7 +532,7 @@ describe('the dashboard in Chromium, against a service holding known data', () =
     const path = `/?key=${encodeURIComponent(CPU)}&tenant=${encodeURIComponent(tenant)}&vm=${encodeURIComponent(vms[0])}`;
     const pages: [string, Page][] = [];
     for (const [name, viewport] of [['laptop', { width: 1366, height: 900 }], ['phone', { width: 375, height: 812 }]] as const) {
-      const page = await browser.newPage({ viewport, deviceScaleFactor: name === 'phone' ? 2 : 1 });
+      const page = await newWatchedPage(browser, cspViolations, { viewport, deviceScaleFactor: name === 'phone' ? 2 : 1 });
       await page.goto(`${base}${path}`);
       await page.waitForSelector('#backlog[data-state="ready"]');
       await page.waitForSelector('#status-live[data-state="live"]');
@@ -553,6 +573,7 @@ describe('the dashboard in Chromium, against a service holding known data', () =
 describe('the dashboard when the API needs a token', () => {
   let server: Server;
   let browser: Browser;
+  afterEach(noCspViolation);
   before(async () => {
     const catalog = new MemoryRowTable();
     await catalog.upsert([{ partition: ['key'], row: 'win_cpu.percent', fields: { key: 'win_cpu.percent', newest: 600 } }]);
@@ -579,7 +600,7 @@ describe('the dashboard when the API needs a token', () => {
   });
 
   it('asks for the token, and with it reads the API', async () => {
-    const page = await browser.newPage();
+    const page = await newWatchedPage(browser, cspViolations);
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     await page.waitForSelector('#error-banner:not([hidden])');
     assert.match(await page.textContent('#error-banner') ?? '', /needs an API token/);

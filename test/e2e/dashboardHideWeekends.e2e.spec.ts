@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { loadSettings } from '../../src/config/settings';
 import { startService, type Service } from '../../src/main';
-import { launchChromium } from '../support/browser';
+import { launchChromium, newWatchedPage } from '../support/browser';
 import { eventually } from '../support/eventually';
 
 // Callbacks passed to page.evaluate run in the page; these names exist there, not in Node's types.
@@ -42,6 +42,9 @@ describe('the backlog chart with weekends hidden, in Chromium', () => {
   let service: Service;
   let base: string;
   let browser: Browser;
+  /** Content-Security-Policy violations of the pages opened; after each test there must be none (the tooltip's swatches included). */
+  const cspViolations: string[] = [];
+  afterEach(() => assert.deepEqual(cspViolations.splice(0), [], 'the page logged Content-Security-Policy violations'));
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-weekends-'));
@@ -70,7 +73,7 @@ describe('the backlog chart with weekends hidden, in Chromium', () => {
   });
 
   async function openPage(path: string): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const page = await newWatchedPage(browser, cspViolations, { viewport: { width: 1366, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${base}${path}`);

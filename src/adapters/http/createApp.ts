@@ -12,6 +12,9 @@ import { backlogRoutes, type BacklogApi } from './backlogRoutes';
 import { lateRoutes } from './lateRoutes';
 import type { ScopedLedger } from '../../../projections/lateQueries';
 import { aggregationByParam, intParam, parseQuery, queryString, requiredString, toParam } from './params';
+import { HttpError } from './HttpError';
+import { cors } from './cors';
+import { securityHeaders } from './securityHeaders';
 
 export interface IngestAnswer {
   accepted: number;
@@ -37,6 +40,8 @@ export interface ApiDeps {
   /** Told of every answered request, labelled by route pattern (for the request duration histogram). */
   observeRequest?(method: string, route: string, status: number, seconds: number): void;
   apiToken?: string;
+  /** Origins allowed to read the API from a browser (CORS), or ['*']; absent: no CORS headers at all. */
+  corsOrigins?: readonly string[];
   /** The BacklogDaily projection; /v1/backlog routes answer only when given. */
   backlog?: BacklogApi;
   /** `GET /v1/stream/windows` (see streamRoutes); absent: the route answers 404. */
@@ -47,13 +52,7 @@ export interface ApiDeps {
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
-/** An HTTP-level error with its status, code and optional parameter, turned into the error object. */
-export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly parameter?: string) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
+export { HttpError };
 
 interface ErrorBody {
   error: { code: string; parameter?: string; message: string };
@@ -101,7 +100,6 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-
   const observe = deps.observeRequest;
   if (observe) {
     app.use((req: Request, res: Response, next: NextFunction) => {
@@ -116,10 +114,15 @@ export function createApp(deps: ApiDeps): express.Express {
     });
   }
 
+  // Before every route and the token check (preflights and 401s included), so that each answer gets them.
+  app.use(securityHeaders());
+  if (deps.corsOrigins !== undefined && deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
+
   if (deps.apiToken) {
     const token = deps.apiToken;
-    app.use('/v1', (req: Request, _res: Response, next: NextFunction) => {
+    app.use('/v1', (req: Request, res: Response, next: NextFunction) => {
       if (tokenMatches(req.get('authorization'), token)) return next();
+      res.set('WWW-Authenticate', 'Bearer realm="opsfold"'); // RFC 6750: how to authenticate
       next(new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer <token>'));
     });
   }

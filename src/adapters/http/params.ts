@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../../core/errors';
+import { isoInstantMs } from '../../core/isoInstant';
 import type { AggregationBy } from '../../../projections/minuteQueries';
 
 /** The raw query string of a request (after `?`), undecoded. */
@@ -46,7 +47,13 @@ export function aggregationByParam(params: Map<string, string>, name = 'aggregat
   throw new InvalidInputError(`parameter "${name}" must be one of avg, min, max, got "${v}"`, { parameter: name });
 }
 
-/** `to`: epoch seconds or ISO 8601, floored to the minute; undefined when absent. */
+/** The latest instant `to` may name: 9999-12-31T23:59:59Z. A larger number is most likely epoch milliseconds. */
+const LATEST_SECONDS = 253402300799;
+
+/**
+ * `to`: epoch seconds, or an ISO 8601 date or date-time (UTC unless it has an offset), floored to the
+ * minute; undefined when absent. A date that does not exist (`2026-02-30`) is refused, not rolled over.
+ */
 export function toParam(params: Map<string, string>, name = 'to'): number | undefined {
   const v = params.get(name);
   if (v === undefined) return undefined;
@@ -54,9 +61,10 @@ export function toParam(params: Map<string, string>, name = 'to'): number | unde
   let seconds: number;
   if (/^\d+$/.test(s)) {
     seconds = Number(s);
-  } else if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(s)) {
-    const ms = Date.parse(s);
-    if (Number.isNaN(ms)) throw new InvalidInputError(`parameter "${name}" is not a valid ISO 8601 time: "${v}"`, { parameter: name });
+    if (seconds > LATEST_SECONDS) throw new InvalidInputError(`parameter "${name}" is epoch seconds; ${s} is after the year 9999 (epoch milliseconds?)`, { parameter: name });
+  } else if (/^\d{4}-\d{2}-\d{2}/.test(s)) {
+    const ms = isoInstantMs(s);
+    if (ms === undefined) throw new InvalidInputError(`parameter "${name}" is not a valid ISO 8601 date or time: "${v}" (a day, hour, minute or offset that does not exist?)`, { parameter: name });
     seconds = Math.floor(ms / 1000);
   } else {
     throw new InvalidInputError(`parameter "${name}" must be epoch seconds or ISO 8601, got "${v}"`, { parameter: name });

@@ -79,7 +79,7 @@ function tooltipHook(u) {
     const point = a.byDate.get(date);
     if (!point) return null;
     const gap = gapText(point.gap);
-    return `<div><span class="swatch" style="background:${colorOf(i)}"></span><b></b> ${formatInteger(point.count)} <span class="change">(${formatSigned(point.change)})</span>${gap ? ` <span class="gap">${gap}</span>` : ''}</div>`;
+    return `<div><span class="swatch" data-series="${i}"></span><b></b> ${formatInteger(point.count)} <span class="change">(${formatSigned(point.change)})</span>${gap ? ` <span class="gap">${gap}</span>` : ''}</div>`;
   });
   if (lines.every((l) => l === null)) {
     tip.hidden = true;
@@ -89,6 +89,8 @@ function tooltipHook(u) {
   // Team names go in as text, never as markup.
   const names = state.answers.filter((a) => a.byDate.has(date)).map((a) => a.team);
   tip.querySelectorAll('b').forEach((b, i) => (b.textContent = names[i]));
+  // Colours set from script: the Content-Security-Policy allows no inline style attributes.
+  tip.querySelectorAll('.swatch').forEach((s) => (s.style.background = colorOf(Number(s.dataset.series))));
   tip.hidden = false;
   const left = Math.min(u.cursor.left + 12, u.over.clientWidth - tip.offsetWidth - 4);
   tip.style.left = `${Math.max(0, left)}px`;
