@@ -260,6 +260,10 @@ describe('real answers of a started service match the document', () => {
     for (const path of ['/v1/get-data', '/v1/get-tenant-data', '/v1/keys', '/v1/tenants', '/v1/rejects', '/v1/late', '/v1/quarantine', '/v1/backlog', '/v1/backlog/teams', '/v1/stream/windows']) {
       await check(path, path, 401, { headers: { authorization: '' } });
     }
+    const denied = await fetch(`${service!.base}/v1/keys`);
+    assert.equal(denied.status, 401);
+    assert.match(denied.headers.get('www-authenticate') ?? '', /^Bearer\b/);
+    await denied.body?.cancel();
   });
 
   it('/v1/stream/windows is text/event-stream (503 beyond the client cap); /healthz, /metrics and /openapi.json answer as documented', async () => {

@@ -24,7 +24,7 @@ const rangeParams = [
   q('minutes', { type: 'integer', minimum: 1, maximum: 10080, default: 60 }, false, 'How many minutes back from `to` (inclusive of the window at `to`).'),
   q('aggregationInterval', { type: 'integer', minimum: 1, maximum: 1440, default: 1 }, false, 'Bucket size in minutes; buckets are aligned to the epoch.'),
   q('aggregationBy', { type: 'string', enum: ['avg', 'min', 'max'], default: 'avg' }, false, 'How a bucket\'s windows are combined.'),
-  q('to', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the minute; defaults to the newest window of the key.'),
+  q('to', { type: 'string' }, false, 'Epoch seconds or ISO 8601 (`2026-02-28`, `2026-02-28T13:05Z`, UTC without an offset), floored to the minute; a date or time that does not exist is a 400. Defaults to the newest window of the key.'),
 ];
 const json = (schema: Schema, description = 'OK', example?: unknown) => ({
   description, content: { 'application/json': { schema, ...(example === undefined ? {} : { example }) } },
@@ -58,7 +58,8 @@ export const openApiDocument = {
     title: 'opsfold API',
     version: '0.1.0',
     description: 'Minute-window averages of IT-operations telemetry: SPOC messages in (`POST /v1/spoc`), windows, ledgers, backlog and health out. ' +
-      'Parameter values may be wrapped in double quotes; an unknown or repeated parameter is a 400. Errors are `{"error":{"code","parameter"?,"message"}}`, never a stack trace.',
+      'Parameter values may be wrapped in double quotes; an unknown or repeated parameter is a 400. Errors are `{"error":{"code","parameter"?,"message"}}`, never a stack trace; ' +
+      'a URL with headers above 16 KB, on any route, is a 431 with the same error object.',
   },
   servers: [{ url: '/', description: 'The service that served this document' }],
   tags: [
