@@ -30,23 +30,53 @@ export type TenantVms = Map<string, Map<string, number>>;
 export function vmCatalogRows(tenant: string, vms: Iterable<readonly [vm: string, newest: ReadonlyMap<string, number>]>): Row[] {
   const entries = [...vms]
     .filter(([, newest]) => newest.size > 0)
-    .map(([vm, newest]) => `${JSON.stringify(vm)}:${JSON.stringify(Object.fromEntries(newest))}`)
-    .sort();
+    .flatMap(([vm, newest]) => vmEntries(vm, newest))
+    .sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
   const rows: Row[] = [];
   let parts: string[] = [];
   let chars = 2;
+  let lastVm: string | undefined;
   const flush = (): void => {
     rows.push({ partition: [VM_CATALOG_PARTITION, tenant], row: String(rows.length).padStart(4, '0'), fields: { vms: `{${parts.join(',')}}` } });
     parts = [];
     chars = 2;
+    lastVm = undefined;
   };
   for (const entry of entries) {
-    if (parts.length > 0 && chars + 1 + entry.length > MAX_ROW_CHARS) flush();
-    parts.push(entry);
-    chars += entry.length + 1;
+    // A VM split into several entries (they sort together) has them in different rows: one JSON object holds a name once.
+    if (parts.length > 0 && (chars + 1 + entry.text.length > MAX_ROW_CHARS || entry.vm === lastVm)) flush();
+    parts.push(entry.text);
+    chars += entry.text.length + 1;
+    lastVm = entry.vm;
   }
   if (parts.length > 0) flush();
   return rows;
+}
+
+/**
+ * One VM's `"vm":{"key":newest,…}` entries: one, unless its keys would pass a row's size (a VM with
+ * many long counter keys); then its keys are split over several entries, each within a row.
+ */
+function vmEntries(vm: string, newest: ReadonlyMap<string, number>): { vm: string; text: string }[] {
+  const name = JSON.stringify(vm);
+  const whole = `${name}:${JSON.stringify(Object.fromEntries(newest))}`;
+  if (whole.length <= MAX_ROW_CHARS - 2) return [{ vm, text: whole }];
+  const entries: { vm: string; text: string }[] = [];
+  let keys: string[] = [];
+  let chars = name.length + 3;
+  const close = (): void => {
+    entries.push({ vm, text: `${name}:{${keys.join(',')}}` });
+    keys = [];
+    chars = name.length + 3;
+  };
+  for (const [key, windowStart] of newest) {
+    const part = `${JSON.stringify(key)}:${JSON.stringify(windowStart)}`;
+    if (keys.length > 0 && chars + 1 + part.length > MAX_ROW_CHARS - 2) close();
+    keys.push(part);
+    chars += part.length + 1;
+  }
+  close();
+  return entries;
 }
 
 /**

@@ -128,6 +128,8 @@ export async function startService(configured: Settings): Promise<Service> {
     }).catch((error: unknown) => note(`window-event history: ${(error as Error).message}`));
   }, 2000);
   const counters = { ingested: 0, rejected: 0 };
+  /** The gate's limits for a message arriving now. */
+  const arrivingNow = () => ({ arrivalMs: Date.now(), maxFutureSeconds: settings.maxFutureSeconds });
   /** Every source's appends, counted for /metrics (duplicates appended nothing). */
   const counted: Ingestor['ingest'] = async (message, source, key) => {
     const answer = await ingestor.ingest(message, source, key);
@@ -155,7 +157,7 @@ export async function startService(configured: Settings): Promise<Service> {
   const app = createApp({
     apiToken: settings.apiToken,
     corsOrigins: settings.corsOrigins,
-    ingest: (body, idempotencyKey) => counted(validateSpocMessage(body), 'http', idempotencyKey),
+    ingest: (body, idempotencyKey) => counted(validateSpocMessage(body, arrivingNow()), 'http', idempotencyKey),
     // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
     minuteTable: async () => {
       const v = projections.versions.windows;
@@ -223,13 +225,13 @@ export async function startService(configured: Settings): Promise<Service> {
     if (!distributed && (await rt.log.end()) === 0) {
       // Concurrent appends share group commits (one fsync for many).
       const backfill = [...simulateSpoc({ tenants: 5, vmsPerTenant: 4, keys: 5, startSeconds: minute - 30 * 60, minutes: 30, seed: minute })];
-      await Promise.all(backfill.map((m) => counted(validateSpocMessage(m), 'simulator')));
+      await Promise.all(backfill.map((m) => counted(validateSpocMessage(m, arrivingNow()), 'simulator')));
     }
     simTimer = setInterval(() => {
       const now = Math.floor(Date.now() / 60000) * 60;
       if (now <= minute) return;
       for (const m of simulateSpoc({ tenants: 5, vmsPerTenant: 4, keys: 5, startSeconds: minute, minutes: 1, seed: minute })) {
-        void counted(validateSpocMessage(m), 'simulator').catch(() => undefined);
+        void counted(validateSpocMessage(m, arrivingNow()), 'simulator').catch(() => undefined);
       }
       minute = now;
     }, 2000);

@@ -9,6 +9,8 @@ export interface WindowOptions {
   idleCloseSeconds: number;
   /** A closed window whose end is at most this far behind the watermark is still revised. */
   allowedLatenessSeconds: number;
+  /** A record moves the watermark at most this far past its processing time (its arrival): a bad clock hides no one's data. */
+  maxFutureSeconds: number;
 }
 
 /** A closed window being revised by one record (open windows live in the blocks' rows). */
@@ -102,7 +104,8 @@ export class WindowFolder {
 
   /**
    * Folds the metrics of one log record. Windows are judged against the watermark as it was
-   * before the record; the watermark then advances and the windows it passes close.
+   * before the record; the watermark then advances, by event time but never past the record's
+   * processing time plus maxFutureSeconds, and the windows it passes close.
    */
   add(metrics: readonly Metric[], position: number, next: number, processingTimeMs: number): FoldResult {
     const result: FoldResult = { windows: [], late: [] };
@@ -111,9 +114,11 @@ export class WindowFolder {
     const before = this.maxEventTime;
     let revisions: Map<string, Revision> | undefined; // made when a record first revises a window (rare)
     let maxT = before;
+    const latest = processingTimeMs / 1000 + this.options.maxFutureSeconds;
     for (let index = 0; index < metrics.length; index++) {
       const m = metrics[index];
-      if (m.t > maxT) maxT = m.t;
+      const t = m.t < latest ? m.t : latest;
+      if (t > maxT) maxT = t;
       const ws = windowStartOf(m.t);
       if (ws + WINDOW_SECONDS <= lateBound) {
         result.late.push({ position, index, key: m.key, tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark });

@@ -1,6 +1,9 @@
 import { Subject, type Observable } from 'rxjs';
 import type { BlockTable, EventLog, LogRecord, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
 import { decodeEvent } from '../src/core/logCodec';
+import { boundedJson } from '../src/core/boundedJson';
+import { METRIC_GATE_VERSION, metricRejection } from '../src/core/metricRejection';
+import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
 import type { OpsEvent } from '../src/core/events';
 import type { Metric } from '../src/core/metric';
 import type { QuarantineEntry, QuarantineSink } from '../src/core/quarantine';
@@ -10,7 +13,7 @@ import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from '../projections/minuteBl
 import { CATALOG_LAYOUT, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables, type WindowTables } from '../projections/projectionCatalog';
 import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from '../projections/lateLedger';
 import { readVmCatalog, vmCatalogRows } from '../projections/vmCatalog';
-import { WindowFolder, type WindowOptions } from './WindowFolder';
+import { WindowFolder, type FolderCheckpoint, type WindowOptions } from './WindowFolder';
 import { foldWindows, type FoldStep, type MetricRecord } from './foldWindows';
 import { SerialQueue } from './SerialQueue';
 import type { Checkpoint, ProjectionVersions } from './projectionVersions';
@@ -154,7 +157,7 @@ export class WindowsProjector {
     ]);
     const checkpoint = await versions.checkpoint('windows', version, this.options.scope);
     const fresh = checkpoint === undefined;
-    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint);
+    const folder = new WindowFolder(this.options.windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint && boundedResume(checkpoint, this.options.windows.maxFutureSeconds));
     this.folder = folder;
     folder.recorder = this.options.recorder;
     if (!fresh) await this.loadCatalog(folder, catalog);
@@ -267,6 +270,9 @@ export class WindowsProjector {
     }
     if (event.type !== 'MetricsReceived' || event.metrics.length === 0) return event;
     let kept = keptOf(event.metrics, part);
+    // A record the gate admitted at ingest is folded as it is; an older one's metrics pass the gate here, their
+    // arrival the later of reception and append (the ingest gate's clock, or the log's on Event Hubs).
+    if ((event.gate ?? 0) < METRIC_GATE_VERSION) kept = this.admit(kept, record.position, Math.max(record.appendedAtMs, event.receivedAtMs));
     if (careful) kept = await this.probe(record.position, kept, folder, t);
     try {
       await this.prefetch(folder, kept.metrics, t.minute, t.vmMinute);
@@ -319,6 +325,28 @@ export class WindowsProjector {
       }
     });
     return out.metrics.length === kept.metrics.length ? kept : out;
+  }
+
+  /**
+   * The metrics of a record written before the gate that pass it now; each refused one (epoch
+   * milliseconds, year 3000, a lone surrogate, ids too long for a key…) is quarantined and left out.
+   */
+  private admit(kept: Kept, position: number, arrivalMs: number): Kept {
+    const limits = { arrivalMs, maxFutureSeconds: this.options.windows.maxFutureSeconds };
+    const reasons = kept.metrics.map((m) => metricRejection(m, limits));
+    if (reasons.every((reason) => reason === undefined)) return kept;
+    const out: Kept = { metrics: [], indexes: [] };
+    kept.metrics.forEach((m, j) => {
+      const index = kept.indexes?.[j] ?? j;
+      const reason = reasons[j];
+      if (reason === undefined) {
+        (out.metrics as Metric[]).push(m);
+        out.indexes!.push(index);
+      } else {
+        this.quarantine({ projection: 'windows', position, index, reason, raw: boundedJson(m, MAX_RAW_CHARS) });
+      }
+    });
+    return out;
   }
 
   private quarantine(entry: QuarantineEntry): void {
@@ -514,4 +542,14 @@ function checkKeys(table: BlockTable, blocks: readonly StoredBlock[]): void {
 
 function checkRowKeys(table: RowTable, rows: readonly Row[]): void {
   if (table.checkKeys) for (const r of rows) table.checkKeys(r.partition, r.row);
+}
+
+/**
+ * A checkpoint taken before the watermark was bounded by arrival may hold a far-future event time
+ * (a metric at year 3000 took every later one to the late ledger): bound it by the checkpoint's own
+ * time, which is later than every record it covers. (An event time of -Infinity is stored as null.)
+ */
+function boundedResume(checkpoint: Checkpoint, maxFutureSeconds: number): FolderCheckpoint {
+  const bound = checkpoint.atMs / 1000 + maxFutureSeconds;
+  return { maxEventTime: Number.isFinite(bound) && checkpoint.maxEventTime > bound ? bound : checkpoint.maxEventTime };
 }

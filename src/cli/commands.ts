@@ -41,7 +41,7 @@ export async function ingestCommand(file: string, flags: Flags): Promise<number>
     let accepted = 0, rejected = 0, failed = 0;
     for (let i = 0; i < messages.length; i++) {
       try {
-        const answer = await ingestor.ingest(parseSpocMessage(messages[i]), 'cli');
+        const answer = await ingestor.ingest(parseSpocMessage(messages[i], { arrivalMs: Date.now(), maxFutureSeconds: settings.maxFutureSeconds }), 'cli');
         accepted += answer.accepted;
         rejected += answer.rejected.length;
       } catch (error) {
@@ -174,7 +174,7 @@ export async function simulateCommand(o: { tenants: number; vms: number; keys: n
     let n = 0, metrics = 0;
     let pending: Promise<unknown>[] = [];
     for (const message of simulateSpoc({ tenants: o.tenants, vmsPerTenant: o.vms, keys: o.keys, startSeconds: start, minutes: o.minutes, lateFraction: o.late, seed: o.seed })) {
-      pending.push(ingestor.ingest(parseSpocMessage(JSON.stringify(message)), 'simulator'));
+      pending.push(ingestor.ingest(parseSpocMessage(JSON.stringify(message), { arrivalMs: Date.now(), maxFutureSeconds: settings.maxFutureSeconds }), 'simulator'));
       metrics += message.metrics.length;
       if (pending.length >= 64) {
         await Promise.all(pending);

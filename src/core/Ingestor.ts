@@ -89,6 +89,7 @@ export class Ingestor {
       payloads.push(encodeEvent({
         type: 'MetricsReceived' as const, source, receivedAtMs, metrics, rejected: payloads.length === 0 ? message.rejected : [],
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        ...(message.gate === undefined ? {} : { gate: message.gate }),
       }));
     }
     await this.log.append(payloads, { partitionKeys: [...groups.keys()].map((tenant) => tenant || undefined) });

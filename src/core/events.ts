@@ -14,6 +14,11 @@ export interface MetricsReceived {
   receivedAtMs: number;
   /** The HTTP `Idempotency-Key` or the Service Bus `messageId`, when there was one. */
   idempotencyKey?: string;
+  /**
+   * The version of the gate (METRIC_GATE_VERSION) that admitted `metrics`; absent in records
+   * written before there was one, whose metrics a projection passes through the gate itself.
+   */
+  gate?: number;
   metrics: Metric[];
   rejected: RejectedMetric[];
 }

@@ -83,6 +83,7 @@ function encodeMetrics(event: MetricsReceived): Buffer {
     s: SOURCES.indexOf(event.source),
     r: event.receivedAtMs,
     k: event.idempotencyKey,
+    g: event.gate,
     d: strings,
     x: event.rejected,
   });
@@ -101,7 +102,7 @@ function decodeMetrics(payload: Buffer): MetricsReceived {
   if (payload[1] !== VERSION) throw new CorruptLogError(`unsupported metrics record version ${payload[1]}`);
   const headerBytes = payload.readUInt32LE(2);
   const header = JSON.parse(payload.toString('utf8', 6, 6 + headerBytes)) as {
-    s: number; r: number; k?: string; d: string[]; x: MetricsReceived['rejected'];
+    s: number; r: number; k?: string; g?: number; d: string[]; x: MetricsReceived['rejected'];
   };
   const dict = header.d;
   const n = payload.readUInt32LE(6 + headerBytes);
@@ -135,6 +136,7 @@ function decodeMetrics(payload: Buffer): MetricsReceived {
     rejected: header.x,
   };
   if (header.k !== undefined) event.idempotencyKey = header.k;
+  if (header.g !== undefined) event.gate = header.g;
   return event;
 }
 

@@ -1,14 +1,18 @@
+import { boundedJson } from './boundedJson';
 import { InvalidInputError } from './errors';
 import type { Metric, RejectedMetric } from './metric';
+import { MAX_ID_CHARS, METRIC_GATE_VERSION, metricRejection, type GateLimits } from './metricRejection';
 
 /** Largest SPOC message accepted, as on the Service Bus queue. */
 export const MAX_SPOC_MESSAGE_BYTES = 256 * 1024;
-const MAX_ID_CHARS = 256;
-const MAX_RAW_CHARS = 2048;
+/** A rejected metric is kept as this much of its JSON text at most. */
+export const MAX_RAW_CHARS = 2048;
 
 export interface ValidatedMessage {
   metrics: Metric[];
   rejected: RejectedMetric[];
+  /** The gate that admitted `metrics` (METRIC_GATE_VERSION); absent: not judged by it (the fold will). */
+  gate?: number;
 }
 
 const ID_FIELDS = ['MaskedTenantId', 'MaskedVMName', 'PerfType', 'PerfName'] as const;
@@ -16,9 +20,10 @@ const OPTIONAL_FIELDS = ['SiteName', 'ResourcePoolName', 'Region', 'MachineSize'
 
 /**
  * Splits a parsed SPOC message into valid metrics and per-metric rejections (with index and
- * reason). Throws InvalidInputError when the message as a whole is not a SPOC message.
+ * reason): the fields' types here, then the gate (metricRejection) against the arrival time.
+ * Throws InvalidInputError when the message as a whole is not a SPOC message.
  */
-export function validateSpocMessage(body: unknown): ValidatedMessage {
+export function validateSpocMessage(body: unknown, limits: GateLimits): ValidatedMessage {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidInputError('a SPOC message must be a JSON object with a "metrics" array', { code: 'invalid_message', parameter: 'body' });
   }
@@ -30,24 +35,27 @@ export function validateSpocMessage(body: unknown): ValidatedMessage {
   const rejected: RejectedMetric[] = [];
   for (let index = 0; index < list.length; index++) {
     const item = list[index];
-    const reason = rejectionReason(item);
-    if (reason === undefined) metrics.push(toMetric(item as Record<string, unknown>));
-    else rejected.push({ index, reason, raw: rawText(item) });
+    let reason = rejectionReason(item);
+    const metric = reason === undefined ? toMetric(item as Record<string, unknown>) : undefined;
+    if (metric) reason = metricRejection(metric, limits);
+    if (metric && reason === undefined) metrics.push(metric);
+    else rejected.push({ index, reason: reason!, raw: boundedJson(item, MAX_RAW_CHARS) });
   }
-  return { metrics, rejected };
+  return { metrics, rejected, gate: METRIC_GATE_VERSION };
 }
 
 /** Parses message text (JSON) and validates it; a text that is not JSON is an InvalidInputError. */
-export function parseSpocMessage(text: string): ValidatedMessage {
+export function parseSpocMessage(text: string, limits: GateLimits): ValidatedMessage {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
     throw new InvalidInputError(`the message is not valid JSON: ${(error as Error).message}`, { code: 'invalid_json', parameter: 'body', cause: error });
   }
-  return validateSpocMessage(body);
+  return validateSpocMessage(body, limits);
 }
 
+/** What is wrong with the fields' types; the gate (metricRejection) judges the rest. */
 function rejectionReason(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null || Array.isArray(item)) return 'a metric must be a JSON object';
   const m = item as Record<string, unknown>;
@@ -90,9 +98,4 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'string' ? `the string ${JSON.stringify(v.slice(0, 40))}` : typeof v;
-}
-
-function rawText(item: unknown): string {
-  const text = JSON.stringify(item) ?? String(item);
-  return text.length > MAX_RAW_CHARS ? `${text.slice(0, MAX_RAW_CHARS)}…` : text;
 }

@@ -130,10 +130,10 @@ async function ingest(logDir: string, minutes: number): Promise<{ metrics: numbe
   let group: Buffer[] = [];
   try {
     for (const message of messages(minutes)) {
-      const v = validateSpocMessage(message);
+      const v = validateSpocMessage(message, { arrivalMs: Date.now(), maxFutureSeconds: SETTINGS.maxFutureSeconds });
       metrics += v.metrics.length;
       rejected += v.rejected.length;
-      group.push(encodeEvent({ type: 'MetricsReceived', source: 'simulator', receivedAtMs: Date.now(), metrics: v.metrics, rejected: v.rejected }));
+      group.push(encodeEvent({ type: 'MetricsReceived', source: 'simulator', receivedAtMs: Date.now(), metrics: v.metrics, rejected: v.rejected, gate: v.gate }));
       if (group.length === APPEND_GROUP) {
         await log.append(group);
         records += group.length;

@@ -55,10 +55,10 @@ export async function writeLateLog(logDir: string, metrics: number, nowSeconds: 
   try {
     let group: Buffer[] = [];
     const append = async (message: { metrics: Record<string, unknown>[] }, isLate: boolean) => {
-      const v = validateSpocMessage(message);
+      const v = validateSpocMessage(message, { arrivalMs: Date.now(), maxFutureSeconds: 300 });
       written += v.metrics.length;
       if (isLate) late += v.metrics.length;
-      group.push(encodeEvent({ type: 'MetricsReceived', source: 'simulator', receivedAtMs: Date.now(), metrics: v.metrics, rejected: v.rejected }));
+      group.push(encodeEvent({ type: 'MetricsReceived', source: 'simulator', receivedAtMs: Date.now(), metrics: v.metrics, rejected: v.rejected, gate: v.gate }));
       if (group.length === APPEND_GROUP) {
         await log.append(group);
         group = [];

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
+import { METRIC_GATE_VERSION } from '../../src/core/metricRejection';
 import { eventually } from '../support/eventually';
 
 const BIN = resolve(__dirname, '../../../bin/opsfold.js');
@@ -32,7 +33,9 @@ function startService(dataDir: string): Promise<{ child: ChildProcess; base: str
   });
 }
 
-const metrics = (...list: Metric[]) => encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics: list, rejected: [] });
+// Marked as admitted by the gate (a damaged disk, say), so that the store's own refusal is what sets the bad one aside;
+// the gate's second look at records written before it is tested in badInput.e2e.spec.
+const metrics = (...list: Metric[]) => encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, gate: METRIC_GATE_VERSION, metrics: list, rejected: [] });
 
 async function getJson<T>(url: string): Promise<T> {
   const res = await fetch(url);

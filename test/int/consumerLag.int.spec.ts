@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { loadSettings } from '../../src/config/settings';
 import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { arrivingNow } from '../support/metricBuilders';
 import { LocalProjections } from '../../src/localProjections';
 import { metaTable, windowTables } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -34,7 +35,7 @@ describe('consumer lag on the file log', () => {
     };
 
     // Given every projection caught up with the log.
-    await ingestor.ingest(validateSpocMessage(message(0)), 'http');
+    await ingestor.ingest(validateSpocMessage(message(0), arrivingNow()), 'http');
     assert.deepEqual(await eventually('every projection caught up', async () => {
       const bytes = await lagBytes();
       return Object.keys(bytes).length === 3 && Object.values(bytes).every((n) => n === 0) && bytes;
@@ -45,8 +46,8 @@ describe('consumer lag on the file log', () => {
     // When the windows projector cannot write its blocks, and more is appended.
     const { minute, vmMinute } = windowTables('lag', 1);
     tables.hold((table) => table === minute || table === vmMinute);
-    await ingestor.ingest(validateSpocMessage(message(1)), 'http');
-    await ingestor.ingest(validateSpocMessage(message(2)), 'http');
+    await ingestor.ingest(validateSpocMessage(message(1), arrivingNow()), 'http');
+    await ingestor.ingest(validateSpocMessage(message(2), arrivingNow()), 'http');
     const end = await log.end();
 
     // Then the others fold on, and the windows projection lags by what it has not made durable.

@@ -11,6 +11,7 @@ import type { TableStore } from '../../src/core/ports';
 import { loadSettings } from '../../src/config/settings';
 import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { arrivingNow } from '../support/metricBuilders';
 import { DistributedProjections } from '../../src/distributed';
 import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable, MINUTE_LAYOUT, rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
@@ -105,7 +106,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
   it('folds every partition into its own scope, and the merged cross-tenant windows equal a batch computation', async (t) => {
     const { emu, ingestor, instance, readCross, tables, windowsProducer } = await setup(t);
     const messages = TENANTS.flatMap((_, tIndex) => [0, 1, 2, 3, 4, 5].map((n) => message(tIndex, n)));
-    for (const m of messages) await ingestor.ingest(validateSpocMessage(m), 'http');
+    for (const m of messages) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const used = new Set(emu.hub(HUB).events().map((e) => e.partitionId));
     assert.ok(used.size > 1, 'the tenants spread over several partitions');
 
@@ -150,13 +151,13 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     await b.start();
     await eventually('both instances to own partitions', () => a.stats.partitions.length > 0 && b.stats.partitions.length > 0
       && a.stats.partitions.length + b.stats.partitions.length === 4, 20_000);
-    for (const m of first) await ingestor.ingest(validateSpocMessage(m), 'http');
+    for (const m of first) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const wantFirst = expectedCross(first);
     await eventually('the first half', async () => same(await readCross(), wantFirst), 20_000);
 
     await a.stop();
     await eventually('the survivor to own all partitions', () => b.stats.partitions.length === 4, 20_000);
-    for (const m of second) await ingestor.ingest(validateSpocMessage(m), 'http');
+    for (const m of second) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const want = expectedCross([...first, ...second]);
     const got = await eventually('every window, exact', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
     assert.equal(got.size, want.size);
@@ -169,7 +170,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
       const m = message(tIndex, n) as { metrics: Record<string, unknown>[] };
       return { metrics: [...m.metrics, { ...m.metrics[0], PerfValue: 'high' }] };
     }));
-    for (const m of messages) await ingestor.ingest(validateSpocMessage(m), 'http');
+    for (const m of messages) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const hub = emu.hub(HUB);
     const enqueued = Object.fromEntries(hub.partitionIds.map((id) => [id, hub.events(id).length]));
     assert.ok(Object.values(enqueued).filter((n) => n > 0).length > 1, 'the tenants spread over several partitions');
@@ -203,11 +204,11 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     const second = TENANTS.flatMap((_, tIndex) => [3, 4, 5].map((n) => message(tIndex, n)));
     const projections = instance();
     await projections.start();
-    for (const m of first) await ingestor.ingest(validateSpocMessage(m), 'http');
+    for (const m of first) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const wantFirst = expectedCross(first);
     await eventually('the first half', async () => same(await readCross(), wantFirst), 20_000);
     await emu.disconnectAll();
-    for (const m of second) await ingestor.ingest(validateSpocMessage(m), 'http');
+    for (const m of second) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const want = expectedCross([...first, ...second]);
     const got = await eventually('every window after the outage', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 30_000);
     assert.equal(got.size, want.size);
@@ -216,10 +217,10 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
   it('keeps a late-events ledger per partition, listed merged: each too-late metric once, with its partition and sequence number', async (t) => {
     const { emu, ingestor, instance, tables, versions } = await setup(t);
     // Given each tenant's recent minutes (0-2), then a message of two metrics two hours older (far beyond the allowed lateness).
-    for (const [tIndex] of TENANTS.entries()) for (const n of [0, 1, 2]) await ingestor.ingest(validateSpocMessage(message(tIndex, n)), 'http');
+    for (const [tIndex] of TENANTS.entries()) for (const n of [0, 1, 2]) await ingestor.ingest(validateSpocMessage(message(tIndex, n), arrivingNow()), 'http');
     for (const [tIndex, tenant] of TENANTS.entries()) {
       const old = [0, 1].map((i) => ({ timestamp: T0 - 7200 + i, MaskedTenantId: tenant, MaskedVMName: 'vm/9', PerfType: 'win_cpu', PerfName: 'percent', PerfValue: 1000 + 10 * tIndex + i }));
-      await ingestor.ingest(validateSpocMessage({ metrics: old }), 'http');
+      await ingestor.ingest(validateSpocMessage({ metrics: old }, arrivingNow()), 'http');
     }
     const projections = instance();
     await projections.start();

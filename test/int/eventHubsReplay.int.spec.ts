@@ -8,6 +8,7 @@ import { replayPartitions } from '../../src/cli/replayEventHubs';
 import { loadSettings } from '../../src/config/settings';
 import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { arrivingNow } from '../support/metricBuilders';
 import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable, MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
 import { MergedBlockTable } from '../../projections/scopedTables';
@@ -32,7 +33,7 @@ describe('opsfold replay over Event Hubs', () => {
     const tenants = ['t/1', 't+2', 't=3', "t'4", 't#5'];
     for (const [i, tenant] of tenants.entries()) {
       for (let m = 0; m < 4; m++) {
-        await ingestor.ingest(validateSpocMessage({ metrics: [{ timestamp: T0 + m * 60 + i, MaskedTenantId: tenant, MaskedVMName: 'vm', PerfType: 'cpu', PerfName: 'pct', PerfValue: 10 * i + m }] }), 'http');
+        await ingestor.ingest(validateSpocMessage({ metrics: [{ timestamp: T0 + m * 60 + i, MaskedTenantId: tenant, MaskedVMName: 'vm', PerfType: 'cpu', PerfName: 'pct', PerfValue: 10 * i + m }] }, arrivingNow()), 'http');
       }
     }
     const tables = TableStorageStore.fromConnectionString(azurite.tableConnectionString);

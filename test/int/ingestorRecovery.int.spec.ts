@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { arrivingNow } from '../support/metricBuilders';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const dirs: string[] = [];
@@ -13,7 +14,7 @@ after(async () => Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force:
 
 const message = (i: number) => validateSpocMessage({
   metrics: [{ timestamp: 1_700_000_000 + i, MaskedTenantId: 't', MaskedVMName: 'vm', PerfType: 'win_cpu', PerfName: 'percent', PerfValue: i }],
-});
+}, arrivingNow());
 
 describe('Ingestor recovery of idempotency keys from the file log', () => {
   it('reads only the segments written in the last 25 hours, and remembers the keys found there', async () => {

@@ -15,7 +15,7 @@ import { TENANT_A, TENANT_B, VM_1 } from '../support/metricBuilders';
 /** A minute start; the recent metrics are at T, the late ones two hours (far beyond the 1,800 s lateness) before. */
 const T = 1_700_006_400;
 const OLD = T - 7200;
-const WINDOWS = { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800 };
+const WINDOWS = { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 };
 
 const record = (metrics: Metric[]): Buffer => encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics, rejected: [] });
 
@@ -23,13 +23,13 @@ describe('the late-events ledger in Table Storage', () => {
   it('a replay of a log of mostly too-late metrics folds each of them into the ledger exactly once', async (t) => {
     const { dir, log, tables } = await gatedRig(t, 'late-replay');
     // Given a recent metric, then 24 records of 1,000 metrics two hours older, each with a value of its own
-    // (and a VM id of 200 characters of its own, so that the pages waiting to be written pass their bound mid-fold).
+    // (and a VM id of 200 characters of its own, which the gate accepts beside its tenant, so that the pages waiting to be written pass their bound mid-fold).
     const N = 24_000;
     await log.append([record([{ t: T, tenant: TENANT_A, vm: VM_1, key: 'win_cpu.percent', value: -1 }])]);
     for (let r = 0; r < N / 1000; r++) {
       const metrics = Array.from({ length: 1000 }, (_, i): Metric => {
         const n = r * 1000 + i;
-        return { t: OLD + (n % 600), tenant: n % 2 ? TENANT_A : TENANT_B, vm: `vm-${n}`.padEnd(200, '/'), key: `win_disk.d${n % 7}`, value: n };
+        return { t: OLD + (n % 600), tenant: n % 2 ? TENANT_A : TENANT_B, vm: `vm-${n}`.padEnd(200, 'x'), key: `win_disk.d${n % 7}`, value: n };
       });
       await log.append([record(metrics)]);
     }
@@ -47,8 +47,8 @@ describe('the late-events ledger in Table Storage', () => {
     assert.deepEqual(listed.map((e) => e.value), Array.from({ length: N }, (_, n) => n));
     assert.equal(new Set(listed.map((e) => `${e.position}:${e.index}`)).size, N);
     const firstPosition = listed[0].position;
-    assert.deepEqual(listed[0], { key: 'win_disk.d0', tenant: TENANT_B, vm: 'vm-0'.padEnd(200, '/'), t: OLD, value: 0, watermark: T - 60, position: firstPosition, index: 0 });
-    assert.deepEqual(listed[1001], { key: 'win_disk.d0', tenant: TENANT_A, vm: 'vm-1001'.padEnd(200, '/'), t: OLD + 401, value: 1001, watermark: T - 60, position: listed[1000].position, index: 1 });
+    assert.deepEqual(listed[0], { key: 'win_disk.d0', tenant: TENANT_B, vm: 'vm-0'.padEnd(200, 'x'), t: OLD, value: 0, watermark: T - 60, position: firstPosition, index: 0 });
+    assert.deepEqual(listed[1001], { key: 'win_disk.d0', tenant: TENANT_A, vm: 'vm-1001'.padEnd(200, 'x'), t: OLD + 401, value: 1001, watermark: T - 60, position: listed[1000].position, index: 1 });
     assert.ok(listed[1000].position > firstPosition);
   });
 

@@ -61,7 +61,7 @@ async function setup(t: TestContext, options: { lockDurationMs?: number; interpo
   const fileLog = later(await FileLog.open(dir));
   const log = options.interpose ? new InterposedLog(fileLog, options.interpose) : fileLog;
   const errors: string[] = [];
-  const settings = { serviceBusConnectionString: emu.connectionString(), serviceBusQueue: QUEUE, serviceBusConcurrency: 2 };
+  const settings = { serviceBusConnectionString: emu.connectionString(), serviceBusQueue: QUEUE, serviceBusConcurrency: 2, maxFutureSeconds: 300 };
   const ingestion = await startServiceBusIngestion(settings, new Ingestor(log), {
     clientOptions: { retryOptions },
     ingestion: { retryBackoffMs: 20, onError: (_error, what) => errors.push(what) },
@@ -217,7 +217,7 @@ describe('Service Bus ingestion (real @azure/service-bus client, AMQP emulator, 
   it('stops start-up with a ConfigError naming SERVICEBUS_QUEUE when the queue does not exist', async (t) => {
     const later = closeLater(t);
     const emu = later(await startAmqpEmulator({ queues: [{ name: QUEUE }] }));
-    const settings = { serviceBusConnectionString: emu.connectionString(), serviceBusQueue: 'spoc-metric', serviceBusConcurrency: 1 };
+    const settings = { serviceBusConnectionString: emu.connectionString(), serviceBusQueue: 'spoc-metric', serviceBusConcurrency: 1, maxFutureSeconds: 300 };
     await assert.rejects(
       startServiceBusIngestion(settings, { ingest: async () => assert.fail('nothing to ingest') }, { clientOptions: { retryOptions } }),
       (error: ConfigError) => error instanceof ConfigError && error.setting === 'SERVICEBUS_QUEUE' && /no queue "spoc-metric"/.test(error.message),
@@ -229,6 +229,7 @@ describe('Service Bus ingestion (real @azure/service-bus client, AMQP emulator, 
       serviceBusConnectionString: 'Endpoint=sb://opsfold-no-such-namespace.invalid/;SharedAccessKeyName=k;SharedAccessKey=x',
       serviceBusQueue: QUEUE,
       serviceBusConcurrency: 1,
+      maxFutureSeconds: 300,
     };
     await assert.rejects(
       startServiceBusIngestion(settings, { ingest: async () => assert.fail('nothing to ingest') }, { clientOptions: { retryOptions } }),

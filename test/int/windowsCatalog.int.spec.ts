@@ -22,7 +22,7 @@ describe('the catalog a WindowsProjector keeps in Table Storage', () => {
       await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics, rejected: [] })]);
       await new WindowsProjector({
         log, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('cat'))), tablePrefix: 'cat', version: 1,
-        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800 }, flushIntervalMs: 60_000, follow: false,
+        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
       }).run();
     };
     // Given a first run over three VMs of one tenant, then a second one (a restart from the checkpoint) over one of them only.

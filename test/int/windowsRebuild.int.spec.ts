@@ -37,7 +37,7 @@ describe('a rebuild (WindowsProjector over the whole log) into Table Storage', (
     const names = windowTables('rb', 1);
     const projector = new WindowsProjector({
       log: oneByOne, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('rb'))), tablePrefix: 'rb', version: 1,
-      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800 }, flushIntervalMs: 60_000, follow: false,
+      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
       onProgress: (position) => {
         // When slot 0's blocks are slow to write (held from the moment it is sealed until the fold has had time to reach the late record).
         if (position !== sealedAfter) return;

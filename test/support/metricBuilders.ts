@@ -13,6 +13,11 @@ export const TENANT_B = 'Zk9/q+Lm0w==637841132085596999';
 export const VM_1 = 'Sharedfk6hZ4v5Xkmu0clBsg+aYw==63784';
 export const VM_2 = 'Shared/ab+cd==99';
 
+/** The gate's limits for a message arriving now, with the default WINDOW_MAX_FUTURE_SECONDS (300). */
+export function arrivingNow(): { arrivalMs: number; maxFutureSeconds: number } {
+  return { arrivalMs: Date.now(), maxFutureSeconds: 300 };
+}
+
 export function metric(fields: Partial<Metric> & { t: number }): Metric {
   return { tenant: TENANT_A, vm: VM_1, key: 'win_cpu.percent', value: 1, ...fields };
 }

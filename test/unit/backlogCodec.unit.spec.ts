@@ -68,14 +68,14 @@ describe('log records of backlog samples (type 2)', () => {
     const log = new MemoryEventLog(() => Date.now());
     const metrics: MetricsReceived = {
       type: 'MetricsReceived', source: 'cli', receivedAtMs: 1, rejected: [{ index: 1, reason: 'bad', raw: '{}' }], idempotencyKey: 'k1',
-      metrics: [metric({ t: 120, value: 4 }), metric({ t: 130, value: 6 })],
+      metrics: [metric({ t: 1_700_000_040, value: 4 }), metric({ t: 1_700_000_050, value: 6 })],
     };
     await log.append([encodeEvent(polled), encodeEvent(metrics), encodeEvent(polled)]);
     const tables = new MemoryTableStore();
     const versions = new ProjectionVersions(await tables.rowTable('meta'));
     const common = { log, tables, versions, tablePrefix: 't', version: 1, follow: false, flushIntervalMs: 1000 };
 
-    const windows = await new WindowsProjector({ ...common, windows: { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800 } }).run();
+    const windows = await new WindowsProjector({ ...common, windows: { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } }).run();
     const rejected = await new RejectsProjector(common).run();
     const ingestor = new Ingestor(log);
     await ingestor.recover();

@@ -10,7 +10,8 @@ import type { WindowEvent } from '../../src/core/windowMath';
 import { metric, windowId, TENANT_A, VM_1 } from '../support/metricBuilders';
 
 const T0 = 1648638000;
-const OPTIONS: WindowOptions = { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 120 };
+// Processing times here are the test scheduler's (from 0 ms), not epoch times: no arrival bound.
+const OPTIONS: WindowOptions = { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 120, maxFutureSeconds: Infinity };
 
 /** Records processing time in the ticks it is given, so a test can see when the operator ticks. */
 class RecordingFolder extends WindowFolder {

@@ -219,7 +219,7 @@ describe('ProjectionSupervisor: a failure of a timer\'s flush reaches the superv
       projection: 'windows', versions, pollMs: 3_600_000, clock, initialBackoffMs: 1_000, settleMs: 3_600_000, onError: (e) => errors.push(e),
       create: (version, context) => new WindowsProjector({
         log, tables: outageOfBlockWrites(memory, () => down), versions, tablePrefix: 'tmr', version, follow: true, flushIntervalMs: 20,
-        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800 },
+        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 },
         careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
       }),
     });

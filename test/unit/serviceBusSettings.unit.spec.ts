@@ -5,7 +5,7 @@ import { spocMessageFromBody } from '../../src/adapters/serviceBus/spocMessageFr
 import { loadSettings } from '../../src/config/settings';
 import { ConfigError, InvalidInputError } from '../../src/core/errors';
 import { MAX_SPOC_MESSAGE_BYTES } from '../../src/core/validateSpoc';
-import { spocMetric } from '../support/metricBuilders';
+import { arrivingNow, spocMetric } from '../support/metricBuilders';
 
 const CONNECTION_STRING = 'Endpoint=sb://myns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=s3cret';
 
@@ -79,7 +79,7 @@ describe('Service Bus settings', () => {
 
 describe('spocMessageFromBody', () => {
   const message = { metrics: [spocMetric({ PerfValue: 5 })] };
-  const values = (body: unknown) => spocMessageFromBody(body).metrics.map((m) => m.value);
+  const values = (body: unknown) => spocMessageFromBody(body, arrivingNow()).metrics.map((m) => m.value);
 
   it('reads UTF-8 JSON bytes, JSON text, an already parsed object, and a JSON string holding the message', () => {
     assert.deepEqual(values(Buffer.from(JSON.stringify(message))), [5]);
@@ -91,7 +91,7 @@ describe('spocMessageFromBody', () => {
 
   function code(body: unknown): string {
     try {
-      spocMessageFromBody(body);
+      spocMessageFromBody(body, arrivingNow());
     } catch (error) {
       assert.ok(error instanceof InvalidInputError);
       return error.code;
@@ -105,6 +105,16 @@ describe('spocMessageFromBody', () => {
     assert.equal(code(Buffer.from(JSON.stringify('hello'))), 'invalid_message');
     assert.equal(code(undefined), 'invalid_message');
     assert.equal(code(42), 'invalid_message');
+  });
+
+  it('a body nested 10,000 deep is a message with one rejected metric, or (as an AMQP value) not a SPOC message: never a throw of anything else', () => {
+    const deep = (depth: number): unknown => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`);
+    const text = `{"metrics":[${'['.repeat(10_000)}${']'.repeat(10_000)},${JSON.stringify(spocMetric({ PerfValue: 5 }))}]}`;
+    const validated = spocMessageFromBody(Buffer.from(text), arrivingNow());
+    assert.deepEqual(validated.metrics.map((m) => m.value), [5]);
+    assert.deepEqual(validated.rejected.map((r) => [r.index, r.reason]), [[0, 'a metric must be a JSON object']]);
+    // An AMQP map whose value is nested too deeply for JSON.stringify: dead-lettered as not a SPOC message.
+    assert.equal(code({ metrics: [deep(100_000)] }), 'invalid_message');
   });
 
   it('measures the bytes as sent: exactly the limit passes, one byte more is too large', () => {

@@ -4,9 +4,12 @@ import { parseSpocMessage, validateSpocMessage } from '../../src/core/validateSp
 import { InvalidInputError } from '../../src/core/errors';
 import { spocMetric, TENANT_A, VM_1 } from '../support/metricBuilders';
 
+/** Every metric here arrives on 2026-01-01, after all their timestamps. */
+const LIMITS = { arrivalMs: Date.UTC(2026, 0, 1), maxFutureSeconds: 300 };
+
 /** Validates a message whose only metric is `item` and returns its single rejection. */
 function rejectOne(item: unknown): { index: number; reason: string; raw: string } {
-  const { metrics, rejected } = validateSpocMessage({ metrics: [item] });
+  const { metrics, rejected } = validateSpocMessage({ metrics: [item] }, LIMITS);
   assert.equal(metrics.length, 0, 'the metric should have been rejected');
   assert.equal(rejected.length, 1);
   return rejected[0];
@@ -15,7 +18,7 @@ function rejectOne(item: unknown): { index: number; reason: string; raw: string 
 describe('validateSpocMessage', () => {
   describe('given a valid SPOC metric', () => {
     it('accepts it and maps the fields, with key = PerfType + "." + PerfName', () => {
-      const { metrics, rejected } = validateSpocMessage({ metrics: [spocMetric()] });
+      const { metrics, rejected } = validateSpocMessage({ metrics: [spocMetric()] }, LIMITS);
 
       assert.deepEqual(rejected, []);
       assert.deepEqual(metrics, [{
@@ -34,7 +37,7 @@ describe('validateSpocMessage', () => {
     it('leaves absent optional fields absent, and keeps null and string values as sent', () => {
       const item = spocMetric({ SiteName: 'site-1', ResourcePoolName: null, Region: undefined, MachineSize: undefined });
 
-      const [m] = validateSpocMessage({ metrics: [item] }).metrics;
+      const [m] = validateSpocMessage({ metrics: [item] }, LIMITS).metrics;
 
       assert.equal(m.siteName, 'site-1');
       assert.equal(m.resourcePoolName, null);
@@ -42,25 +45,25 @@ describe('validateSpocMessage', () => {
       assert.equal('machineSize' in m, false);
     });
 
-    it('keeps fractional timestamps, negative and zero values, and ids of exactly 256 characters', () => {
-      const id256 = 'a/+='.repeat(64);
+    it('keeps fractional timestamps, negative and zero values, and ids of exactly 256 characters where the table keys hold them', () => {
+      const id256 = 'a/+='.repeat(64); // 384 characters once escaped ('/' is '%2F')
       const items = [
         spocMetric({ timestamp: 1648637647.25, PerfValue: -3.5 }),
-        spocMetric({ PerfValue: 0, MaskedTenantId: id256, MaskedVMName: id256, PerfType: id256, PerfName: id256 }),
+        spocMetric({ PerfValue: 0, MaskedTenantId: id256, MaskedVMName: 'vm', PerfType: 'x'.repeat(256), PerfName: 'y'.repeat(238) }),
       ];
 
-      const { metrics, rejected } = validateSpocMessage({ metrics: items });
+      const { metrics, rejected } = validateSpocMessage({ metrics: items }, LIMITS);
 
       assert.deepEqual(rejected, []);
       assert.equal(metrics[0].t, 1648637647.25);
       assert.equal(metrics[0].value, -3.5);
       assert.equal(metrics[1].value, 0);
       assert.equal(metrics[1].tenant.length, 256);
-      assert.equal(metrics[1].key, `${id256}.${id256}`);
+      assert.equal(metrics[1].key, `${'x'.repeat(256)}.${'y'.repeat(238)}`);
     });
 
     it('accepts an empty metrics array as nothing accepted and nothing rejected', () => {
-      assert.deepEqual(validateSpocMessage({ metrics: [] }), { metrics: [], rejected: [] });
+      assert.deepEqual(validateSpocMessage({ metrics: [] }, LIMITS), { metrics: [], rejected: [], gate: 1 });
     });
   });
 
@@ -73,7 +76,7 @@ describe('validateSpocMessage', () => {
         spocMetric({ MaskedVMName: '' }),
       ];
 
-      const { metrics, rejected } = validateSpocMessage({ metrics: items });
+      const { metrics, rejected } = validateSpocMessage({ metrics: items }, LIMITS);
 
       assert.deepEqual(metrics.map((m) => m.value), [10, 20]);
       assert.deepEqual(rejected.map((r) => r.index), [1, 3]);
@@ -114,7 +117,7 @@ describe('validateSpocMessage', () => {
       const body = JSON.parse(`{"metrics":[${JSON.stringify(spocMetric()).replace('1648637647', '1e999')}]}`) as { metrics: { timestamp: number }[] };
       assert.equal(body.metrics[0].timestamp, Infinity, 'precondition: JSON.parse turns 1e999 into Infinity');
 
-      const { rejected } = validateSpocMessage(body);
+      const { rejected } = validateSpocMessage(body, LIMITS);
 
       assert.equal(rejected.length, 1);
       assert.match(rejected[0].reason, /timestamp must be a finite number/);
@@ -123,7 +126,7 @@ describe('validateSpocMessage', () => {
     it('a PerfValue of -1e999 in message text is rejected as not finite', () => {
       const text = `{"metrics":[${JSON.stringify(spocMetric()).replace('"PerfValue":1', '"PerfValue":-1e999')}]}`;
 
-      const { metrics, rejected } = parseSpocMessage(text);
+      const { metrics, rejected } = parseSpocMessage(text, LIMITS);
 
       assert.equal(metrics.length, 0);
       assert.equal(rejected[0].index, 0);
@@ -175,14 +178,14 @@ describe('validateSpocMessage', () => {
   describe('given a message that is not a SPOC message', () => {
     for (const [label, body] of [['null', null], ['an array', [spocMetric()]], ['a string', 'metrics'], ['a number', 1]] as const) {
       it(`throws InvalidInputError invalid_message when the body is ${label}`, () => {
-        assert.throws(() => validateSpocMessage(body), (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_message');
+        assert.throws(() => validateSpocMessage(body, LIMITS), (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_message');
       });
     }
 
     it('throws InvalidInputError invalid_message, naming "metrics", when there is no metrics array', () => {
       for (const body of [{}, { metrics: null }, { metrics: { 0: spocMetric() } }, { Metrics: [spocMetric()] }]) {
         assert.throws(
-          () => validateSpocMessage(body),
+          () => validateSpocMessage(body, LIMITS),
           (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_message' && e.parameter === 'metrics',
         );
       }
@@ -194,7 +197,7 @@ describe('parseSpocMessage', () => {
   it('parses and validates message text', () => {
     const text = JSON.stringify({ metrics: [spocMetric(), spocMetric({ PerfType: undefined })] });
 
-    const { metrics, rejected } = parseSpocMessage(text);
+    const { metrics, rejected } = parseSpocMessage(text, LIMITS);
 
     assert.equal(metrics.length, 1);
     assert.equal(metrics[0].tenant, TENANT_A);
@@ -205,13 +208,13 @@ describe('parseSpocMessage', () => {
   for (const text of ['', '{"metrics": [', 'not json', "{'metrics': []}"]) {
     it(`throws InvalidInputError invalid_json, with the parse error as cause, for ${JSON.stringify(text)}`, () => {
       assert.throws(
-        () => parseSpocMessage(text),
+        () => parseSpocMessage(text, LIMITS),
         (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_json' && e.cause instanceof SyntaxError,
       );
     });
   }
 
   it('throws invalid_message (not invalid_json) for valid JSON without a metrics array', () => {
-    assert.throws(() => parseSpocMessage('{"values": []}'), (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_message');
+    assert.throws(() => parseSpocMessage('{"values": []}', LIMITS), (e: unknown) => e instanceof InvalidInputError && e.code === 'invalid_message');
   });
 });

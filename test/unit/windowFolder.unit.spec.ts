@@ -13,7 +13,8 @@ import {
 
 /** 2022-03-30T11:00:00Z: a UTC minute start (and a 15-minute slot start). */
 const T0 = 1648638000;
-const DEFAULTS: WindowOptions = { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800 };
+// Processing times here count from 1_000_000 ms, not from the epoch: no arrival bound (tested on its own, with real arrival times).
+const DEFAULTS: WindowOptions = { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800, maxFutureSeconds: Infinity };
 
 function newFolder(options: Partial<WindowOptions> = {}): WindowFolder {
   return new WindowFolder({ ...DEFAULTS, ...options }, new MinuteBlocks('minute', true), new MinuteBlocks('vmMinute', true));
@@ -281,7 +282,7 @@ describe('WindowFolder', () => {
       return { table, folded };
     }
 
-    const options: WindowOptions = { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 120 };
+    const options: WindowOptions = { ...DEFAULTS, outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 120 };
     /** Window T0+960 stays open across the checkpoint; a late metric for T0+780 is merged before it. */
     const scenario = records([
       [metric({ t: T0, value: 1 }), metric({ t: T0 + 5, value: 2, tenant: TENANT_B, vm: VM_2 })],
@@ -325,6 +326,7 @@ describe('WindowFolder', () => {
         outOfOrderSeconds: fc.integer({ min: 0, max: 120 }),
         idleCloseSeconds: fc.integer({ min: 1, max: 10 }),
         allowedLatenessSeconds: fc.integer({ min: 0, max: 600 }),
+        maxFutureSeconds: fc.constant(Infinity),
       }), (recs, a, b, opts) => {
         const checkpointAt = a % recs.length;
         const crashAt = checkpointAt + (b % (recs.length - checkpointAt));

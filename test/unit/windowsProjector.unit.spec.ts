@@ -40,7 +40,7 @@ function failingFirstVmWrite(inner: TableStore, vmTable: string): TableStore {
 describe('WindowsProjector, a rebuild', () => {
   it('fails, and leaves no checkpoint, when the write of a sealed slot fails while the fold goes on', async () => {
     // Given a log of two slots (the first is sealed, and written, while the second is folded) and a store that fails that write.
-    const log = new MemoryEventLog();
+    const log = new MemoryEventLog(() => (T0 + 3600) * 1000);
     for (let minute = 0; minute < 20; minute++) {
       const metrics: Metric[] = [{ t: T0 + minute * 60 + 7, tenant: 't1', vm: 'vm1', key: 'win_cpu.percent', value: minute }];
       await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics, rejected: [] })]);
@@ -50,7 +50,7 @@ describe('WindowsProjector, a rebuild', () => {
     const versions = new ProjectionVersions(await memory.rowTable(metaTable('fail')));
     const projector = new WindowsProjector({
       log, tables, versions, tablePrefix: 'fail', version: 1,
-      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800 }, flushIntervalMs: 60_000, follow: false,
+      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
     });
 
     // Then the rebuild fails with that error, and no checkpoint claims what was not written.

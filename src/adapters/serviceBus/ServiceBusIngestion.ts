@@ -16,6 +16,10 @@ export interface ServiceBusIngestionOptions {
   client: ServiceBusClient;
   queue: string;
   ingestor: Pick<Ingestor, 'ingest'>;
+  /** How far ahead of its arrival a metric's timestamp may be (WINDOW_MAX_FUTURE_SECONDS). */
+  maxFutureSeconds: number;
+  /** The clock a message's arrival is read from (epoch ms). */
+  now?: () => number;
   /** Messages processed at once (the SDK's `maxConcurrentCalls`). */
   concurrency?: number;
   /** How long the SDK keeps renewing the lock of a message being processed. */
@@ -70,6 +74,8 @@ export class ServiceBusIngestion {
     client,
     queue,
     ingestor,
+    maxFutureSeconds,
+    now = Date.now,
     concurrency = 4,
     maxLockRenewalMs = 5 * 60_000, // 5 minutes
     retryBackoffMs = 1000,
@@ -82,7 +88,7 @@ export class ServiceBusIngestion {
     if (maxRetryBackoffMs < retryBackoffMs) {
       throw new InvalidInputError(`maxRetryBackoffMs (${maxRetryBackoffMs}) must not be below retryBackoffMs (${retryBackoffMs})`, { parameter: 'maxRetryBackoffMs' });
     }
-    this.config = { client, queue, ingestor, concurrency, maxLockRenewalMs, retryBackoffMs, maxRetryBackoffMs, onError };
+    this.config = { client, queue, ingestor, maxFutureSeconds, now, concurrency, maxLockRenewalMs, retryBackoffMs, maxRetryBackoffMs, onError };
   }
 
   get stats(): Readonly<ServiceBusIngestionStats> {
@@ -129,7 +135,7 @@ export class ServiceBusIngestion {
     if (this.stopping.signal.aborted) return this.abandon(receiver, message);
     let validated;
     try {
-      validated = spocMessageFromBody(message.body);
+      validated = spocMessageFromBody(message.body, { arrivalMs: this.config.now(), maxFutureSeconds: this.config.maxFutureSeconds });
     } catch (error) {
       if (!(error instanceof InvalidInputError)) throw error;
       return this.deadLetter(receiver, message, error);

@@ -27,7 +27,7 @@ export interface StartServiceBusOptions {
  * outage: it is reported and the receiver keeps retrying with backoff.
  */
 export async function startServiceBusIngestion(
-  settings: ServiceBusSettings & Pick<Settings, 'serviceBusConcurrency'>,
+  settings: ServiceBusSettings & Pick<Settings, 'serviceBusConcurrency' | 'maxFutureSeconds'>,
   ingestor: Pick<Ingestor, 'ingest'>,
   options: StartServiceBusOptions = {},
 ): Promise<RunningServiceBusIngestion> {
@@ -39,7 +39,7 @@ export async function startServiceBusIngestion(
     await client.close();
     throw error;
   }
-  const ingestion = new ServiceBusIngestion({ client, queue: settings.serviceBusQueue, ingestor, concurrency: settings.serviceBusConcurrency, ...options.ingestion });
+  const ingestion = new ServiceBusIngestion({ client, queue: settings.serviceBusQueue, ingestor, concurrency: settings.serviceBusConcurrency, maxFutureSeconds: settings.maxFutureSeconds, ...options.ingestion });
   ingestion.start();
   return {
     get stats() {

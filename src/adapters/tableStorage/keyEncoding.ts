@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../../core/errors';
+import { KEY_ESCAPED_CHAR, MAX_TABLE_KEY_CHARS } from '../../core/tableKeyLength';
 
 /**
  * Reversible encoding of ids into PartitionKey / RowKey values.
@@ -18,13 +19,14 @@ import { InvalidInputError } from '../../core/errors';
  */
 
 /** Table Storage keys may be at most 1 KiB; Azurite counts 512 UTF-16 characters. */
-export const MAX_KEY_LENGTH = 512;
+export const MAX_KEY_LENGTH = MAX_TABLE_KEY_CHARS;
 
 /** Separator of partition components in a PartitionKey; escaped inside components. */
 export const PARTITION_SEPARATOR = '|';
 
-const NEEDS_ESCAPE = /[\u0000-\u001f\u007f-\u009f/\\#?%|']/g;
-const HAS_ESCAPE = /[\u0000-\u001f\u007f-\u009f/\\#?%|']/;
+// One definition of what is escaped, shared with the gate that bounds the ids' encoded length.
+const NEEDS_ESCAPE = new RegExp(KEY_ESCAPED_CHAR.source, 'g');
+const HAS_ESCAPE = KEY_ESCAPED_CHAR;
 const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 
 const escapeChar = (char: string): string => {
