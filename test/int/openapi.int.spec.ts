@@ -129,13 +129,15 @@ describe('the OpenAPI document', () => {
     assert.ok(checked >= 12, `only ${checked} examples`);
   });
 
-  it('SpocMessage refuses what the service rejects: a missing field, a string value, a time before 2000, an empty id, a number for a string', async () => {
+  it('SpocMessage refuses what the service rejects: a missing field, a string value, a time before 2000, an empty id, a number for a string, a value beyond ±1e300, an id above 256 characters', async () => {
     const metric = ((await readmeSpocBody()) as { metrics: Json[] }).metrics[0];
     const message = (m: Json) => ({ metrics: [m] });
     const validate = validatorFor({ $ref: '#/components/schemas/SpocMessage' });
     assert.ok(validate(message(metric)));
     const { PerfName: _dropped, ...noPerfName } = metric;
-    for (const bad of [noPerfName, { ...metric, PerfValue: '12' }, { ...metric, timestamp: 946684799 }, { ...metric, MaskedVMName: '' }, { ...metric, Region: 7 }]) {
+    const tooLong = 'x'.repeat(257);
+    for (const bad of [noPerfName, { ...metric, PerfValue: '12' }, { ...metric, timestamp: 946684799 }, { ...metric, MaskedVMName: '' }, { ...metric, Region: 7 },
+      { ...metric, PerfValue: 1e301 }, { ...metric, PerfValue: -1e301 }, { ...metric, PerfName: tooLong }, { ...metric, SiteName: tooLong }]) {
       assert.equal(validate(message(bad)), false, JSON.stringify(bad));
     }
     assert.equal(validate({ metric: [metric] }), false);
@@ -193,6 +195,24 @@ describe('real answers of a started service match the document', () => {
     assert.equal((first.rejected as Json[])[0].index, 2);
     const again = await check('/v1/spoc', '/v1/spoc', 202, { method: 'POST', body: JSON.stringify(body), headers: { 'Idempotency-Key': 'openapi-1' } }) as Json;
     assert.equal(again.duplicate, true);
+
+    // What the gate refuses beyond the fields' types: each rejected with the reason the document's examples show.
+    const gated = { metrics: [
+      { ...metric('vm/0=', minute, 1), PerfType: 'gate_test' }, metric('vm/0=', minute * 1000, 1), metric('vm/0=', minute, 1e301),
+      { ...metric('/'.repeat(256), minute, 1), MaskedTenantId: '/'.repeat(256) }, { ...metric('vm/0=', minute, 1), PerfType: '%'.repeat(200) },
+    ] };
+    const gatedAnswer = await check('/v1/spoc', '/v1/spoc', 202, { method: 'POST', body: JSON.stringify(gated) }) as { accepted: number; rejected: { index: number; reason: string }[] };
+    assert.equal(gatedAnswer.accepted, 1);
+    assert.deepEqual(gatedAnswer.rejected.map((r) => r.index), [1, 2, 3, 4]);
+    const reasons = gatedAnswer.rejected.map((r) => r.reason);
+    const documented = ((doc.components.schemas as Record<string, Json>).IngestAnswer as { properties: { rejected: { items: { properties: { reason: { description: string } } } } } })
+      .properties.rejected.items.properties.reason.description;
+    assert.match(reasons[0], /^timestamp \d+ looks like epoch milliseconds \(.+\): send epoch seconds$/);
+    assert.equal(reasons[1], 'PerfValue 1e+301 is beyond ±1e300, the largest magnitude whose window sums stay finite');
+    assert.match(reasons[2], /^MaskedTenantId and MaskedVMName take 1536 characters of a table key once escaped; together they may take at most 494 /);
+    assert.match(reasons[3], /^PerfType and PerfName take 623 characters of a table key once escaped \(as PerfType.PerfName\); together they may take at most 495 /);
+    assert.ok(documented.includes(reasons[1]), 'the document shows the value reason as it is');
+    for (const reason of reasons.slice(1)) assert.ok(documented.includes(reason.split(/\d/)[0]), `the document's reasons show "${reason}"`);
 
     const readme = await readmeSpocBody();
     assertValid({ $ref: '#/components/schemas/SpocMessage' }, readme, 'the README\'s SPOC message');

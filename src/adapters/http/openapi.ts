@@ -35,7 +35,20 @@ const int: Schema = { type: 'integer' };
 const num: Schema = { type: 'number' };
 
 const idField = (description: string): Schema => ({ type: 'string', minLength: 1, maxLength: 256, description: `${description} Non-empty, at most 256 characters (UTF-16 code units), well-formed Unicode.` });
-const optionalField = (description: string): Schema => ({ type: ['string', 'null'], maxLength: 256, description: `${description} Optional: absent, null or a string of at most 256 characters; stored, not used by today's projections.` });
+const optionalField = (description: string): Schema => ({
+  type: ['string', 'null'], maxLength: 256,
+  description: `${description} Optional: absent, null or a string of at most 256 characters, well-formed Unicode, taking at most 494 characters of a table key once escaped; stored, not used by today's projections.`,
+});
+/** What the gate (src/core/metricRejection.ts) says, one example per rule, in the order it judges them. */
+const REJECT_REASONS = 'The first rule the metric breaks, naming SPOC\'s fields: `timestamp is missing`, `PerfValue must be a number, got the string "12"`, ' +
+  '`MaskedVMName must not be empty`, `PerfName is longer than 256 characters`, `Region must be a string or null, got number`, ' +
+  '`MaskedVMName is not well-formed Unicode: a lone UTF-16 surrogate (\\ud800) at index 1`, ' +
+  '`timestamp 1790000100000 looks like epoch milliseconds (2026-09-21T14:15:00Z): send epoch seconds`, `timestamp -3600 is before 2000-01-01T00:00:00Z (946684800): send epoch seconds`, ' +
+  '`timestamp 32503680000 (3000-01-01T00:00:00Z) is more than 300 seconds after its arrival (…), the most a sender\'s clock may be ahead (WINDOW_MAX_FUTURE_SECONDS)`, ' +
+  '`PerfValue 1e+301 is beyond ±1e300, the largest magnitude whose window sums stay finite`, ' +
+  '`MaskedTenantId and MaskedVMName take 512 characters of a table key once escaped; together they may take at most 494 (…)`, ' +
+  '`PerfType and PerfName take 513 characters of a table key once escaped (as PerfType.PerfName); together they may take at most 495 (…)`.';
+
 
 /** The DESIGN's example metric: the README shows the same message. */
 const exampleMetric = {
@@ -96,8 +109,9 @@ export const openApiDocument = {
         MachineSize: optionalField('The VM size.'),
       }, {
         description: 'One per-minute performance counter of one VM. A metric that breaks a rule is rejected on its own (its index and reason in the 202 answer ' +
-          'and in GET /v1/rejects); the rest of the message is accepted. Tenant and VM together, and PerfType.PerfName, must also fit a table key once ' +
-          'escaped (see the README\'s gate). Other fields are ignored.',
+          'and in GET /v1/rejects); the rest of the message is accepted. Beyond what this schema says, the ids must fit a table key (512 characters) once escaped, ' +
+          'where each `/ \\ # ? % | \'` or control character takes 3 characters per UTF-8 byte: MaskedTenantId and MaskedVMName together at most 494, ' +
+          '`PerfType.PerfName` at most 495, an optional field at most 494; and `timestamp` at most WINDOW_MAX_FUTURE_SECONDS after the arrival. Other fields are ignored.',
         examples: [exampleMetric],
       }),
       SpocMessage: obj(['metrics'], {
@@ -108,15 +122,18 @@ export const openApiDocument = {
       }),
       IngestAnswer: obj(['accepted', 'rejected'], {
         accepted: { type: 'integer', minimum: 0, description: 'Metrics appended to the log.' },
-        rejected: { type: 'array', items: obj(['index', 'reason'], { index: { type: 'integer', minimum: 0, description: 'Index in `metrics`.' }, reason: str }) },
+        rejected: {
+          type: 'array',
+          items: obj(['index', 'reason'], { index: { type: 'integer', minimum: 0, description: 'Index in `metrics`.' }, reason: { type: 'string', description: REJECT_REASONS } }, { additionalProperties: false }),
+        },
         duplicate: { const: true, description: 'Present when the Idempotency-Key was seen before: the first answer again, nothing appended.' },
       }, { additionalProperties: false }),
       Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high'], bucketProperties, { additionalProperties: false }),
       Reject: obj(['row', 'index', 'reason', 'raw'], {
         row: { type: 'string', description: 'The ledger row (log position order).' },
         index: { type: 'integer', description: 'Index of the metric in its message.' },
-        reason: str,
-        raw: { type: ['string', 'null'], description: 'The metric\'s JSON, at most 2,048 characters.' },
+        reason: { type: 'string', description: REJECT_REASONS },
+        raw: { type: ['string', 'null'], description: 'The metric\'s JSON, cut after 2,048 characters (then ending in `…`).' },
         source: { type: ['string', 'null'], description: 'Where the message came from: http, cli, servicebus or simulator.' },
         receivedAt: { type: 'string', format: 'date-time' },
       }),
@@ -166,7 +183,8 @@ export const openApiDocument = {
           content: { 'application/json': { schema: { $ref: '#/components/schemas/SpocMessage' }, example: { metrics: [exampleMetric] } } },
         },
         responses: {
-          '202': json({ $ref: '#/components/schemas/IngestAnswer' }, 'Accepted: the valid metrics are in the log', { accepted: 1, rejected: [] }),
+          '202': json({ $ref: '#/components/schemas/IngestAnswer' }, 'Accepted: the valid metrics are in the log; each rejected one with its index and reason',
+            { accepted: 1, rejected: [{ index: 1, reason: 'timestamp 1790000100000 looks like epoch milliseconds (2026-09-21T14:15:00Z): send epoch seconds' }] }),
           '400': {
             description: 'Not JSON (`invalid_json`), or not a SPOC message: not an object, or no `metrics` array (`invalid_message`)',
             content: { 'application/json': { schema: errorRef, example: { error: { code: 'invalid_message', parameter: 'metrics', message: 'a SPOC message must have a "metrics" array' } } } },
@@ -301,7 +319,8 @@ export const openApiDocument = {
         tags: ['ledgers'],
         summary: 'Records (or single metrics) a projection could not apply and set aside, by projection and log position',
         description: 'What the quarantine ledgers of the active projection versions hold: each entry names the projection, the log position of the record, ' +
-          'the metric index within it (null when the whole record was set aside), the reason, and what was set aside (truncated). The fold went on past each.',
+          'the metric index within it (null when the whole record was set aside), the reason, and what was set aside (truncated). The fold went on past each. ' +
+          'A metric of a log record written before the gate that the gate refuses is set aside here by the windows projection, with the gate\'s reason (as in GET /v1/rejects).',
         parameters: [
           q('projection', { type: 'string', enum: ['windows', 'rejects', 'backlog'] }, false, 'Only this projection\'s ledger.'),
           LIMIT_PARAM,
