@@ -86,6 +86,14 @@ describe('the OpenAPI document', () => {
     assert.equal(new Set(ids).size, ids.length, `operationIds repeat: ${ids.join(', ')}`);
   });
 
+  it("docs/contract.md names every operation, by the document's operationIds", async () => {
+    const contract = await readFile(join(ROOT, 'docs/contract.md'), 'utf8');
+    const named = /`GET \/openapi\.json`:[^(]*\(([^)]*)\)/.exec(contract);
+    assert.ok(named, 'the contract lists the operationIds after GET /openapi.json');
+    const ids = [...named[1].matchAll(/`(\w+)`/g)].map((m) => m[1]);
+    assert.deepEqual(ids, operations().map(({ op }) => op.operationId));
+  });
+
   it('describes every route the app serves, and no other', () => {
     const documented = operations().map(({ path, method }) => `${method.toUpperCase()} ${path}`).sort();
     // The dashboard's files are pages and scripts for the browser, not API.
