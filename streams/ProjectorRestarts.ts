@@ -1,5 +1,5 @@
 import type { Clock } from '../src/core/clock';
-import { OpsfoldError, RecordNotAppliedError } from '../src/core/errors';
+import { DamagedLogError, OpsfoldError, RecordNotAppliedError } from '../src/core/errors';
 import { reasonOf } from '../src/core/recordFault';
 
 /**
@@ -142,13 +142,17 @@ export class ProjectorRestarts<T> {
       this.options.onNote?.(`quarantined the record at position ${error.position} (${reasonOf(error.cause ?? error)}); going on after it`);
       return 0;
     }
+    // A damaged log is mended by an operator, not by care or time: a rebuild stops at once and names the way out;
+    // a service reports it (failing, on /healthz) and tries again after a backoff, without careful passes.
+    const damaged = error instanceof DamagedLogError;
+    if (damaged && this.options.maxFailures !== undefined) throw error;
     const retriable = error instanceof OpsfoldError && error.retriable;
-    if (!retriable && this.careful === undefined) {
+    if (!retriable && !damaged && this.careful === undefined) {
       this.careful = { through, eachRecord: false };
       this.options.onNote?.(`${reasonOf(error)}; folding again from the last checkpoint, trying each record's keys first`);
       return 0;
     }
-    if (!retriable && this.careful !== undefined && !this.careful.eachRecord) {
+    if (!retriable && !damaged && this.careful !== undefined && !this.careful.eachRecord) {
       this.careful = { through, eachRecord: true };
       this.options.onNote?.(`${reasonOf(error)}; folding again from the last checkpoint, writing after each record to find the one that fails`);
       return 0;

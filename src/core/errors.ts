@@ -57,6 +57,13 @@ export class CorruptLogError extends OpsfoldError {
   }
 }
 
+/**
+ * The log itself is damaged where a read must pass (a checksum that fails mid-segment, a position
+ * no segment holds): no record's fault and no outage, so neither quarantine nor retries mend it;
+ * an operator does (`opsfold log check`, `opsfold log salvage`).
+ */
+export class DamagedLogError extends CorruptLogError {}
+
 /** An outside service (ServiceNow, Key Vault) failed or answered something unusable. */
 export class UpstreamError extends OpsfoldError {
   readonly status?: number;

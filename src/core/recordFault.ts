@@ -1,4 +1,4 @@
-import { CorruptLogError, InvalidInputError, OpsfoldError, RecordNotAppliedError, StorageError } from './errors';
+import { CorruptLogError, DamagedLogError, InvalidInputError, OpsfoldError, RecordNotAppliedError, StorageError } from './errors';
 
 /** What JavaScript throws when our own code meets data it cannot handle (a bad index, a malformed string, an odd value). */
 const DATA_FAULTS = [TypeError, RangeError, SyntaxError, URIError];
@@ -9,7 +9,8 @@ const isDataFault = (error: unknown): boolean => DATA_FAULTS.some((kind) => erro
  * Whether an error met while applying one log record is that record's fault: applying the same
  * record would fail the same way however often it is tried, so it belongs in the quarantine
  * ledger. Everything else (an outage, refused credentials, a missing table, a closed log) is the
- * world's fault: the projector waits and tries again instead of setting records aside.
+ * world's fault: the projector waits and tries again instead of setting records aside. A damaged
+ * log (DamagedLogError, met by the read, not by a record's decode) is neither: see ProjectorRestarts.
  *
  * Record faults: a value the store refuses (InvalidInputError: a key too long once encoded, a
  * row out of range), bytes that are no record (CorruptLogError), a request the store answered
@@ -18,7 +19,7 @@ const isDataFault = (error: unknown): boolean => DATA_FAULTS.some((kind) => erro
  */
 export function isRecordFault(error: unknown): boolean {
   if (!(error instanceof OpsfoldError)) return isDataFault(error);
-  if (error.retriable) return false;
+  if (error.retriable || error instanceof DamagedLogError) return false;
   if (error instanceof InvalidInputError || error instanceof CorruptLogError || error instanceof RecordNotAppliedError) return true;
   if (error instanceof StorageError) return error.status === 400 || error.status === 413 || (error.status === undefined && isDataFault(error.cause));
   return false;

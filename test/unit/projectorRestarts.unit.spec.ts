@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
-import { InvalidInputError, RecordNotAppliedError, StorageError } from '../../src/core/errors';
+import { DamagedLogError, InvalidInputError, RecordNotAppliedError, StorageError } from '../../src/core/errors';
 import type { BlockTable, EventLog, LogRecord, TableStore } from '../../src/core/ports';
 import { metaTable } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -172,6 +172,41 @@ describe('ProjectorRestarts: every failure of a projector reaches its supervisor
     await clock.runUntil(1_000);
     await gaveUp;
     assert.equal(runs.length, 4, 'two careful passes, then two failures');
+  });
+
+  it('a damaged log stops a rebuild at its first meeting, even after checkpoints; a service reports it and retries after a backoff, without careful passes', async () => {
+    // Given a projector that checkpoints, then meets a damaged record in the log on every run
+    const damage = () => new DamagedLogError('corrupt log at position 300 (00000000000000000000.log, offset 300): bad checksum');
+    const { runs, create } = scripted(async (_run, context) => {
+      context.checkpointed(200);
+      throw damage();
+    });
+    // When a rebuild (it gives up after failures in a row) meets it, then it stops at once with the error
+    const rebuild = new ProjectorRestarts({ create, clock: new TestClock(0), initialBackoffMs: 10, maxFailures: 3 });
+    await assert.rejects(rebuild.run(new AbortController().signal), /corrupt log at position 300/);
+    assert.equal(runs.length, 1, 'no careful pass and no retry');
+
+    // When a service (no limit on failures) meets it, then it is reported failing and tried again after the backoff, never with care
+    const clock = new TestClock(0);
+    const service = scripted(async (_run, context, signal) => {
+      context.checkpointed(200);
+      if (service.runs.length <= 2) throw damage();
+      return untilAborted(signal);
+    });
+    const restarts = new ProjectorRestarts({ create: service.create, clock, initialBackoffMs: 100 });
+    const abort = new AbortController();
+    const running = restarts.run(abort.signal);
+    await settle();
+    assert.equal(service.runs.length, 1);
+    assert.match(restarts.failing?.reason ?? '', /corrupt log at position 300/);
+    await clock.runUntil(99);
+    assert.equal(service.runs.length, 1, 'not tried again before the backoff is over');
+    await clock.runUntil(100);
+    assert.equal(service.runs.length, 2);
+    assert.deepEqual(service.runs, [undefined, undefined], 'no careful pass');
+    abort.abort();
+    await clock.runUntil(10_000);
+    await running;
   });
 });
 

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { CorruptLogError, StorageError } from '../../core/errors';
+import { DamagedLogError, StorageError } from '../../core/errors';
 import type { LogRecord } from '../../core/ports';
 import { crc32 } from './crc32';
 import { FLAG_PADDING, HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, VERSION } from './recordFormat';
@@ -23,7 +23,7 @@ export interface ReadRecordsOptions {
 /**
  * Records from `from` in batches of about `maxBatchBytes`, each batch one large sequential read.
  * It reads only up to an end that `probeEnd` vouched for, so a record being written (or torn) is
- * never returned; everything before that end must parse, else it throws `CorruptLogError`.
+ * never returned; everything before that end must parse, else it throws `DamagedLogError`.
  */
 export async function* readRecords(from: number, options: ReadRecordsOptions): AsyncGenerator<LogRecord[], void, undefined> {
   const stopped = (): boolean => options.signals.some((signal) => signal?.aborted);
@@ -32,14 +32,14 @@ export async function* readRecords(from: number, options: ReadRecordsOptions): A
     let generation = appendGeneration(options.dir);
     let { end, segments } = await options.probeEnd();
     if (from > end) {
-      throw new CorruptLogError(`position ${from} is beyond the end of the log (${end}) in ${options.dir}; if its tail was cut after this position `
+      throw new DamagedLogError(`position ${from} is beyond the end of the log (${end}) in ${options.dir}; if its tail was cut after this position `
         + 'was read (see damaged/ in it), `opsfold replay --projection all` rebuilds the projections from what the log holds');
     }
     let position = from;
     while (!stopped()) {
       if (position < end) {
         const index = segmentContaining(segments, position);
-        if (index < 0) throw new CorruptLogError(`no segment holds position ${position} in ${options.dir}`);
+        if (index < 0) throw new DamagedLogError(`no segment holds position ${position} in ${options.dir}`);
         const segment = segments[index];
         const limit = index + 1 < segments.length ? segments[index + 1].base : end;
         if (open?.segment.base !== segment.base) {
@@ -85,7 +85,7 @@ interface Batch {
   records: LogRecord[];
   next: number;
   /** Set when the records stop at damage; thrown after the good records before it are yielded. */
-  fault?: CorruptLogError;
+  fault?: DamagedLogError;
 }
 
 /** Reads and parses the whole records in `[position, min(limit, position + maxBatchBytes))` (at least one). */
@@ -141,6 +141,6 @@ function parseRecords(buf: Buffer, segment: Segment, base: number, atLimit: bool
 /** What an operator can do about damage, named wherever a read stops at it (`start`, `replay`, a projector). */
 export const DAMAGE_ADVICE = '`opsfold log check` lists every damaged range; `opsfold log salvage` (with the service stopped) moves them aside and keeps every readable record at its position';
 
-function corrupt(segment: Segment, position: number, reason: string): CorruptLogError {
-  return new CorruptLogError(`corrupt log at position ${position} (${segment.path}, offset ${position - segment.base}): ${reason}. ${DAMAGE_ADVICE}`);
+function corrupt(segment: Segment, position: number, reason: string): DamagedLogError {
+  return new DamagedLogError(`corrupt log at position ${position} (${segment.path}, offset ${position - segment.base}): ${reason}. ${DAMAGE_ADVICE}`);
 }
