@@ -144,6 +144,20 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
   }
 }
 
+/**
+ * Only what appending needs: the Event Hub's producer when Event Hubs is configured, else the
+ * file log. No Table Storage and no Azurite: `opsfold ingest` writes to the log, and the
+ * projections (of a running service, or of the next replay) fold it from there.
+ */
+export async function openAppender(settings: Settings): Promise<{ appender: EventAppender; close(): Promise<void> }> {
+  if (eventHubsConfigured(settings)) {
+    const producer = createProducer(settings, settings.eventHubName);
+    return { appender: new EventHubsAppender(producer), close: () => producer.close() };
+  }
+  const log = await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
+  return { appender: log, close: () => log.close() };
+}
+
 /** The SDK's own refusal of a connection string, named after its setting (its message is not shown: it may quote the value). */
 function tableStoreFrom(connectionString: string): TableStorageStore {
   try {
