@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLog, type TailRepair } from './adapters/fileLog/FileLog';
-import { describeTailRepair } from './adapters/fileLog/repairTail';
+import { noteLogRepair } from './adapters/fileLog/repairTail';
 import { EmbeddedAzurite } from './adapters/azurite/EmbeddedAzurite';
 import { SupervisedAzurite } from './adapters/azurite/SupervisedAzurite';
 import { DataDirLock } from './adapters/dataDirLock/DataDirLock';
@@ -67,10 +67,7 @@ export async function runningService(dataDir: string, waitMs = 30_000): Promise<
   }
 }
 
-/** How every command reports a repair of the file log's tail: on stderr, loudly when data was lost. */
-export const noteLogRepair = (repair: TailRepair): void => {
-  process.stderr.write(`opsfold: ${describeTailRepair(repair)}\n`);
-};
+export { noteLogRepair };
 
 /**
  * Opens the file log and the Table endpoint: the one in TABLES_CONNECTION_STRING, or the
@@ -142,20 +139,6 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     await lock?.release();
     throw error;
   }
-}
-
-/**
- * Only what appending needs: the Event Hub's producer when Event Hubs is configured, else the
- * file log. No Table Storage and no Azurite: `opsfold ingest` writes to the log, and the
- * projections (of a running service, or of the next replay) fold it from there.
- */
-export async function openAppender(settings: Settings): Promise<{ appender: EventAppender; close(): Promise<void> }> {
-  if (eventHubsConfigured(settings)) {
-    const producer = createProducer(settings, settings.eventHubName);
-    return { appender: new EventHubsAppender(producer), close: () => producer.close() };
-  }
-  const log = await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
-  return { appender: log, close: () => log.close() };
 }
 
 /** The SDK's own refusal of a connection string, named after its setting (its message is not shown: it may quote the value). */

@@ -1,11 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { collectSettings, loadSettings, describeSettings, type Settings } from '../config/settings';
 import { resolveSecrets } from '../config/secrets';
 import { openRuntime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
-import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
+import { ConfigError, InvalidInputError } from '../core/errors';
 import { RejectsProjector } from '../../streams/RejectsProjector';
 import { rebuildProjection } from '../rebuildProjection';
 import { logKeysTable, PROJECTIONS, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';

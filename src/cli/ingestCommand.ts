@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { openAppender } from '../runtime';
+import { openAppender } from '../openAppender';
 import { Ingestor, type IngestAnswer } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { OpsfoldError } from '../core/errors';
