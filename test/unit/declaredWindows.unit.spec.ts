@@ -4,6 +4,8 @@ import fc from 'fast-check';
 import { DeclaredWindows, type DeclaredWindow, type DeclaredWindowOptions } from '../../projections/declaredWindows';
 import { parseDefinition, type ProjectionDefinition } from '../../src/core/projectionDefinition';
 import type { Metric } from '../../src/core/metric';
+import { DDSketch } from '@datadog/sketches-js';
+import { mergeShares, partitionOf, rangeOf, windowOfRow, windowRow } from '../../projections/declaredRows';
 
 const T0 = 1_700_000_400; // a multiple of 3600: aligned to every window size below a day
 const LOOSE: DeclaredWindowOptions = { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1_000_000, maxFutureSeconds: Infinity };
@@ -204,5 +206,32 @@ describe('parseDefinition', () => {
       [[], /^definition: must be a JSON object/],
     ];
     for (const [input, message] of refused) assert.throws(() => parseDefinition(input), (e: Error & { parameter?: string }) => message.test(e.message) && e.parameter !== undefined, JSON.stringify(input));
+  });
+});
+
+describe('declared projection rows', () => {
+  it('a window survives the row codec: aggregates, group with nulls, the sketch, and a VM set split over several fields', () => {
+    const sketch = new DDSketch({ relativeAccuracy: 0.01 });
+    for (let i = 1; i <= 5000; i++) sketch.accept(i);
+    const vms = new Set(Array.from({ length: 6000 }, (_, i) => i.toString(16).padStart(16, '0')));
+    const w = { windowStart: T0, group: ['westeurope', null], count: 5000, sum: 12502500, min: 1, max: 5000, sketch, vms, revision: 3, appliedThrough: 77 };
+    const row = windowRow('5m', w);
+    assert.ok(Object.values(row.fields).every((v) => typeof v !== 'string' || v.length <= 30_000), 'every string field fits a Table Storage property');
+    assert.ok('vms2' in row.fields, '6,000 pair hashes need three fields');
+    const back = windowOfRow(row);
+    assert.deepEqual({ ...back, sketch: undefined, vms: undefined }, { ...w, sketch: undefined, vms: undefined });
+    assert.deepEqual([...back.vms!].sort(), [...vms].sort());
+    for (const q of [0.5, 0.95, 0.99]) assert.equal(back.sketch!.getValueAtQuantile(q), sketch.getValueAtQuantile(q));
+    // Two partitions' shares of the window: counts and sums add, VM set sizes add, sketches merge
+    const merged = mergeShares([back, windowOfRow(row)]);
+    assert.deepEqual([merged.count, merged.sum, merged.min, merged.max, merged.vmCount], [10000, 25005000, 1, 5000, 12000]);
+    assert.equal(merged.sketch!.getValueAtQuantile(0.5), sketch.getValueAtQuantile(0.5));
+  });
+
+  it('windows of a range are found in the partitions the range names, in window order', () => {
+    const r = rangeOf('5m', T0 - 300 * 150, T0);
+    assert.deepEqual(r.partitions, [partitionOf('5m', T0 - 300 * 150), partitionOf('5m', T0 - 300 * 50), partitionOf('5m', T0)].filter((p, i, a) => a.indexOf(p) === i));
+    assert.ok(windowRow('5m', { windowStart: T0, group: [], count: 1, sum: 1, min: 1, max: 1, revision: 1, appliedThrough: 1 }).row <= r.toRow);
+    assert.ok(windowRow('5m', { windowStart: T0 - 300 * 150, group: [], count: 1, sum: 1, min: 1, max: 1, revision: 1, appliedThrough: 1 }).row >= r.fromRow);
   });
 });
