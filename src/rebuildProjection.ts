@@ -1,7 +1,8 @@
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
-import type { ProjectionName } from '../projections/projectionCatalog';
 import { backlogProjection } from '../projections/backlogProjection';
+import { declaredProjection } from '../projections/declaredProjection';
+import type { ProjectionDefinition } from './core/projectionDefinition';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import { Projector, type ProjectorOptions, type ProjectorStats } from '../streams/Projector';
 import type { Projection, ProjectionTables } from './core/projection';
@@ -15,7 +16,9 @@ import { ProjectorRestarts, type RestartableProjector, type RunContext } from '.
 import type { Checkpoint } from '../streams/projectionVersions';
 
 export interface RebuildOptions {
-  name: ProjectionName;
+  /** A built-in projection's name, or a declared one's (then with its `definition`). */
+  name: string;
+  definition?: ProjectionDefinition;
   /** The whole file log, or one Event Hubs partition. */
   log: EventLog;
   /** '' for the whole file log (windows then get their event history too, in files under the data dir), else the partition's scope. */
@@ -67,6 +70,11 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
     case 'rejects': {
       const { stats, quarantined } = await rebuildWith(rejectsProjection, undefined, common, note);
       return { rejected: stats.rejected, quarantined };
+    }
+    default: {
+      if (!options.definition) throw new Error(`no definition given for the declared projection "${name}"`);
+      const { stats, quarantined } = await rebuildWith(declaredProjection(options.definition), { windows: settings }, common, note);
+      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined };
     }
   }
 }

@@ -52,6 +52,11 @@ export class ProjectionVersions {
     return found.length > 0 ? found.sort() : [''];
   }
 
+  /** Forgets which version is active (a dropped declared projection has none). */
+  async deactivate(projection: string): Promise<void> {
+    await this.meta.delete(['active'], projection);
+  }
+
   async forget(projection: string, version: number): Promise<void> {
     for (const scope of await this.scopes(projection, version)) await this.meta.delete(['checkpoint', projection], checkpointRow(version, scope));
   }
