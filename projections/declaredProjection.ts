@@ -57,6 +57,10 @@ export function eventOf(definition: ProjectionDefinition, w: Pick<DeclaredWindow
   return { name: definition.name, windowStart: w.windowStart, group, ...aggregatesOf(w, definition.aggregates), revision: w.revision };
 }
 
+/** The row that says which window is the newest stored (readers answer the newest 60 windows by default). */
+export const NEWEST = { partition: ['newest'], row: 'newest' } as const;
+const newestRow = (windowStart: number): Row => ({ ...NEWEST, fields: { windowStart } });
+
 /** The projection an analyst declared, run by the one projector loop like the built-in ones. */
 export function declaredProjection(definition: ProjectionDefinition): Projection<DeclaredTables, DeclaredConfig, DeclaredStats> {
   return {
@@ -81,6 +85,8 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
   /** Rows of window revisions waiting for the next flush, by row key (the latest revision wins). */
   private waiting = new Map<string, Row>();
   private readonly late: LateLedger;
+  /** The newest window start written: readers default to the newest windows. */
+  private newest = -Infinity;
 
   constructor(private readonly definition: ProjectionDefinition, private readonly config: DeclaredConfig, private readonly context: FoldContext) {
     this.late = new LateLedger(context.scope ? EVENT_HUBS_LATE_SPAN : FILE_LOG_LATE_SPAN);
@@ -92,6 +98,8 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
     this.fold = new DeclaredWindows(this.definition, this.config.windows, checkpoint && { maxEventTime: checkpoint.maxEventTime });
     if (!checkpoint) return;
     this.rereadUntil = checkpoint.position;
+    const newest = await tables.windows.get(NEWEST.partition, NEWEST.row);
+    if (newest) this.newest = Number(newest.fields.windowStart);
     this.late.resume(await tables.late.list(this.late.spanQuery(checkpoint.resumeFrom)));
   }
 
@@ -148,6 +156,11 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
     const t = this.tables!;
     const rows = [...this.waiting.values()];
     this.waiting = new Map();
+    const newest = rows.reduce((max, r) => Math.max(max, Number(r.fields.windowStart)), -Infinity);
+    if (newest > this.newest) {
+      this.newest = newest;
+      rows.push(newestRow(newest));
+    }
     const lateRows = this.late.take();
     return {
       empty: rows.length + lateRows.length === 0,

@@ -19,6 +19,8 @@ import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
 import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
+import { DeclaredHost } from './declaredHost';
+import { ProjectionStream } from './adapters/http/projectionStream';
 import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
 import { openEachScope, openMerged } from '../projections/projectionTables';
 import { rejectsProjection } from '../projections/rejectsProjection';
@@ -117,6 +119,15 @@ export async function startService(configured: Settings): Promise<Service> {
     source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
   });
   await projections.start();
+  // Declared projections (file log): each one whose first build is complete follows the log; added and dropped ones are picked up while running.
+  const declared = distributed ? undefined : new DeclaredHost({ settings, log: rt.log, tables: patient, versions: patientVersions, meta: await patient.rowTable(metaTable(settings.tablePrefix)) });
+  await declared?.start();
+  const declaredApi = declared?.api();
+  const projectionStream = declared && declaredApi ? new ProjectionStream({
+    events$: declared.events$, exists: async (name) => (await declaredApi.list()).some((p) => p.name === name),
+    heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxClients: settings.sseMaxClients, maxBufferedBytes: settings.sseMaxBufferedBytes,
+  }) : undefined;
+  checks.add('declared', () => (declared?.failing ?? []).map((f) => `declared projection ${f.projection} failing: ${f.reason}`));
   // After a rebuild switched the windows version, the stream follows the new version's history: clients reconnect with Last-Event-ID.
   const feedTimer = setInterval(() => {
     const version = projections.versions.windows;
@@ -172,6 +183,7 @@ export async function startService(configured: Settings): Promise<Service> {
     late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
     backlog: backlog.api,
     windowStream,
+    projections: declaredApi && { ...declaredApi, stream: projectionStream },
     quarantine: async ({ projection, limit }) => {
       const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => ({ projection: BUILT_IN_PROJECTIONS[p], ...(await active(p)) })));
       return readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit);
@@ -239,9 +251,10 @@ export async function startService(configured: Settings): Promise<Service> {
       if (simTimer) clearInterval(simTimer);
       clearInterval(feedTimer);
       windowStream.close();
+      projectionStream?.close();
       await step('HTTP server', () => closeServerInTime(server));
       await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop()]));
-      await step('projections', () => stopProjectionsInTime(projections, patient, note), FINAL_FLUSH_MS + STEP_MS);
+      await step('projections', () => Promise.all([stopProjectionsInTime(projections, patient, note), declared?.stop()]), FINAL_FLUSH_MS + STEP_MS);
       await step('window-event history', () => feed.close());
       await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },

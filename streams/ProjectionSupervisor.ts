@@ -1,5 +1,4 @@
 import type { Clock } from '../src/core/clock';
-import type { ProjectionName } from '../projections/projectionCatalog';
 import type { ProjectionVersions } from './projectionVersions';
 import { ProjectorRestarts, type ProjectorFailure, type RestartableProjector, type RunContext } from './ProjectorRestarts';
 
@@ -7,7 +6,8 @@ import { ProjectorRestarts, type ProjectorFailure, type RestartableProjector, ty
 export type RunnableProjector = RestartableProjector<unknown>;
 
 export interface SupervisorOptions<P extends RunnableProjector> {
-  projection: ProjectionName;
+  /** A built-in projection's name or a declared one's. */
+  projection: string;
   versions: ProjectionVersions;
   /**
    * Builds the projector of one run of a version: it resumes from that version's checkpoint, takes
