@@ -80,8 +80,6 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
   readonly tickMs?: number;
   private fold?: DeclaredWindows;
   private tables?: OpenedTables<DeclaredTables>;
-  /** Records before this position were folded before a restart: their windows are looked up in the table first. */
-  private rereadUntil = 0;
   /** Rows of window revisions waiting for the next flush, by row key (the latest revision wins). */
   private waiting = new Map<string, Row>();
   private readonly late: LateLedger;
@@ -97,7 +95,6 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
     this.tables = tables;
     this.fold = new DeclaredWindows(this.definition, this.config.windows, checkpoint && { maxEventTime: checkpoint.maxEventTime });
     if (!checkpoint) return;
-    this.rereadUntil = checkpoint.position;
     const newest = await tables.windows.get(NEWEST.partition, NEWEST.row);
     if (newest) this.newest = Number(newest.fields.windowStart);
     this.late.resume(await tables.late.list(this.late.spanQuery(checkpoint.resumeFrom)));
@@ -126,7 +123,7 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
       kept.indexes.push(index);
     });
     if (kept.metrics.length === 0) return undefined;
-    await this.restore(kept.metrics, record.position < this.rereadUntil);
+    await this.restore(kept.metrics);
     return kept;
   }
 
@@ -177,9 +174,9 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
   }
 
   /** Reads the stored rows of windows the metrics may revise that are not in memory (closed before a restart). */
-  private async restore(metrics: readonly Metric[], rereading: boolean): Promise<void> {
+  private async restore(metrics: readonly Metric[]): Promise<void> {
     const fold = this.fold!;
-    const wanted = fold.lookups(metrics, rereading);
+    const wanted = fold.lookups(metrics);
     if (wanted.length === 0) return;
     const table: RowTable = this.tables!.windows;
     await Promise.all(wanted.map(async (w) => {

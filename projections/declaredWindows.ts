@@ -66,6 +66,8 @@ const IDLE_CHECK_MS = 250;
 export class DeclaredWindows {
   readonly windowSeconds: number;
   private maxEventTime: number;
+  /** A fold of a new version, from the log's start: no window of it is stored yet. */
+  private readonly nothingStored: boolean;
   /** Open windows by window start (few starts are open at once), then by id. */
   private readonly open = new Map<number, Map<string, Open>>();
   private openWindows = 0;
@@ -83,6 +85,7 @@ export class DeclaredWindows {
     private readonly options: DeclaredWindowOptions,
     resume?: { maxEventTime: number },
   ) {
+    this.nothingStored = resume === undefined;
     this.windowSeconds = WINDOW_SECONDS[definition.window];
     this.maxEventTime = resume?.maxEventTime ?? -Infinity;
     this.wantsSketch = definition.aggregates.some((a) => QUANTILES[a] !== undefined);
@@ -119,19 +122,20 @@ export class DeclaredWindows {
   }
 
   /**
-   * The windows of `metrics` whose stored row must be read before `add` can decide: those neither
-   * open nor in memory that the watermark closed (a revision of a window closed before a restart),
-   * or any such window while re-reading records a checkpoint already covers.
+   * The windows of `metrics` whose stored row must be read before `add` can decide: after a
+   * restart, every window neither open nor known here that could still be revised (a rebuild
+   * closes every window at its end, watermark or not, so that a service going on from its
+   * checkpoint finds them stored). A fold of a fresh version has nothing stored: none.
    */
-  lookups(metrics: readonly Metric[], rereading: boolean): { id: string; windowStart: number; group: (string | null)[] }[] {
+  lookups(metrics: readonly Metric[]): { id: string; windowStart: number; group: (string | null)[] }[] {
+    if (this.nothingStored) return [];
     const lateBound = this.watermark - this.options.allowedLatenessSeconds;
     const need = new Map<string, { id: string; windowStart: number; group: (string | null)[] }>();
     for (const m of metrics) {
       const w = this.windowOf(m);
       if (!w || this.open.get(w.windowStart)?.has(w.id) || this.closed.has(w.id) || need.has(w.id)) continue;
-      const end = w.windowStart + this.windowSeconds;
-      if (end <= lateBound) continue;
-      if (rereading || end <= this.watermark) need.set(w.id, w);
+      if (w.windowStart + this.windowSeconds <= lateBound) continue;
+      need.set(w.id, w);
     }
     return [...need.values()];
   }
