@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileLog, type TailRepair } from './adapters/fileLog/FileLog';
-import { describeTailRepair } from './adapters/fileLog/repairTail';
+import { noteLogRepair } from './adapters/fileLog/repairTail';
 import { EmbeddedAzurite } from './adapters/azurite/EmbeddedAzurite';
 import { SupervisedAzurite } from './adapters/azurite/SupervisedAzurite';
 import { DataDirLock } from './adapters/dataDirLock/DataDirLock';
@@ -67,10 +67,7 @@ export async function runningService(dataDir: string, waitMs = 30_000): Promise<
   }
 }
 
-/** How every command reports a repair of the file log's tail: on stderr, loudly when data was lost. */
-export const noteLogRepair = (repair: TailRepair): void => {
-  process.stderr.write(`opsfold: ${describeTailRepair(repair)}\n`);
-};
+export { noteLogRepair };
 
 /**
  * Opens the file log and the Table endpoint: the one in TABLES_CONNECTION_STRING, or the

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FileLog } from '../adapters/fileLog/FileLog';
-import { createProducer, eventHubsConfigured } from '../adapters/eventHubs/azureClients';
-import { EventHubsAppender } from '../adapters/eventHubs/EventHubsAppender';
+import { eventHubsConfigured } from '../adapters/eventHubs/azureClients';
 import { noteLogRepair, openRuntime } from '../runtime';
+import { openAppender } from '../openAppender';
 import { backlogProjection } from '../../projections/backlogProjection';
 import { openTable } from '../../projections/projectionTables';
 import { resolveSecrets } from '../config/secrets';
@@ -111,10 +111,9 @@ export async function pollBacklogCommand(o: { team?: string }, flags: Flags): Pr
   const teams = o.team === undefined ? configured : configured.filter((t) => t.team === o.team);
   if (teams.length === 0) throw new InvalidInputError(`--team "${o.team}" is not in BACKLOG_TEAMS (${configured.map((t) => t.team).join(', ')})`, { parameter: '--team' });
   const client = serviceNowClientFrom(settings, note);
-  const producer = eventHubsConfigured(settings) ? createProducer(settings, settings.eventHubName) : undefined;
-  const log = producer ? new EventHubsAppender(producer) : await FileLog.open(join(settings.dataDir, 'log'), { onRepair: noteLogRepair });
+  const log = await openAppender(settings);
   try {
-    const outcome = await pollAndRecord(teams, client, log);
+    const outcome = await pollAndRecord(teams, client, log.appender);
     for (const f of outcome.failures) process.stderr.write(`opsfold poll-backlog: ${f.team}: ${f.message}\n`);
     process.stdout.write(`${JSON.stringify({
       samples: outcome.samples.map((s) => ({ team: s.team, count: s.count, sampledAt: new Date(s.sampledAtMs).toISOString() })),

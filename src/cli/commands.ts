@@ -1,11 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { collectSettings, loadSettings, describeSettings, type Settings } from '../config/settings';
 import { resolveSecrets } from '../config/secrets';
 import { openRuntime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
-import { ConfigError, InvalidInputError, OpsfoldError } from '../core/errors';
+import { ConfigError, InvalidInputError } from '../core/errors';
 import { Projector } from '../../streams/Projector';
 import { rejectsProjection } from '../../projections/rejectsProjection';
 import { rebuildProjection } from '../rebuildProjection';
@@ -25,49 +23,6 @@ export type Flags = Parameters<typeof loadSettings>[0];
 
 export function settingsFrom(flags: Flags): Settings {
   return loadSettings(flags).settings;
-}
-
-/** `opsfold ingest FILE|-`: one JSON message, or NDJSON with one message a line. */
-export async function ingestCommand(file: string, flags: Flags): Promise<number> {
-  const settings = settingsFrom(flags);
-  const rt = await openRuntime(settings, { log: false });
-  try {
-    const ingestor = new Ingestor(rt.appender);
-    const input = file === '-' ? process.stdin : createReadStream(file);
-    const text: string[] = [];
-    for await (const line of createInterface({ input, crlfDelay: Infinity })) text.push(line);
-    const lines = text.filter((l) => l.trim() !== '');
-    // One pretty-printed JSON message, or NDJSON.
-    const messages = lines.length > 1 && lines[0].trim().startsWith('{') && !isJson(lines[0]) ? [text.join('\n')] : lines;
-    const bar = progressBar('ingest', messages.length, 'messages');
-    let accepted = 0, rejected = 0, failed = 0;
-    for (let i = 0; i < messages.length; i++) {
-      try {
-        const answer = await ingestor.ingest(parseSpocMessage(messages[i], { arrivalMs: Date.now(), maxFutureSeconds: settings.maxFutureSeconds }), 'cli');
-        accepted += answer.accepted;
-        rejected += answer.rejected.length;
-      } catch (error) {
-        if (!(error instanceof OpsfoldError) || error.retriable) throw error;
-        failed++;
-        process.stderr.write(`line ${i + 1}: ${error.message}\n`);
-      }
-      bar.update(i + 1);
-    }
-    bar.stop();
-    process.stdout.write(`${JSON.stringify({ messages: messages.length, accepted, rejected, invalidMessages: failed })}\n`);
-    return failed > 0 ? 1 : 0;
-  } finally {
-    await rt.close();
-  }
-}
-
-function isJson(s: string): boolean {
-  try {
-    JSON.parse(s);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** `opsfold rejects`: the rejects ledger, as JSON lines. */

@@ -4,14 +4,21 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
-import { importBacklogCommand, pollBacklogCommand } from './backlogCommands';
-import { cleanupCommand, configCommand, ingestCommand, quarantineCommand, rejectsCommand, replayCommand, settingsFrom, simulateCommand, type Flags } from './commands';
-import { REBUILD_SEMI_SPACE_MB } from '../rebuildProjection';
-import { logCheckCommand, logSalvageCommand } from './logCommands';
-import { lateCommand } from './lateCommand';
+import type { Flags } from './commands';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
+
+/**
+ * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
+ * projections cost 0.4 s to load, which `--version`, `--help` and `opsfold ingest` (the file log
+ * only) do not need.
+ */
+const commands = () => require('./commands') as typeof import('./commands');
+const backlogCommands = () => require('./backlogCommands') as typeof import('./backlogCommands');
+const ingestCommands = () => require('./ingestCommand') as typeof import('./ingestCommand');
+const logCommands = () => require('./logCommands') as typeof import('./logCommands');
+const lateCommands = () => require('./lateCommand') as typeof import('./lateCommand');
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -53,7 +60,7 @@ const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
  */
 function runCapped(heapMb: number, argv: readonly string[]): Promise<number> {
   // The young generation too (see REBUILD_SEMI_SPACE_MB), unless node's flags set it.
-  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
+  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${(require('../rebuildProjection') as typeof import('../rebuildProjection')).REBUILD_SEMI_SPACE_MB}`];
   const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, ...young, process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [CAPPED_CHILD]: '1' },
@@ -91,7 +98,7 @@ export function main(argv: string[]): void {
     .option('--no-simulate', 'do not run the built-in SPOC simulator').addOption(dataDir())
     .action((o) => exitWith(async () => {
       const { startService } = require('../main') as typeof import('../main');
-      const settings = settingsFrom({ ...flagsOf(o), port: o.port, host: o.host, simulate: o.simulate === false ? false : undefined });
+      const settings = commands().settingsFrom({ ...flagsOf(o), port: o.port, host: o.host, simulate: o.simulate === false ? false : undefined });
       const service = await startService(settings);
       const code = await stopOnSignals(service, (line) => process.stderr.write(`opsfold: ${line}\n`));
       // Whatever timer or socket a stopped piece left behind, the process ends now.
@@ -100,7 +107,7 @@ export function main(argv: string[]): void {
 
   program.command('ingest').addArgument(new Argument('<file>', 'a SPOC message (JSON) or NDJSON file, or - for stdin').argParser(readableFile('FILE', { stdin: true })))
     .description('append SPOC messages through the same validation as the API').addOption(dataDir())
-    .action((file, o) => exitWith(() => ingestCommand(file, flagsOf(o))));
+    .action((file, o) => exitWith(() => ingestCommands().ingestCommand(file, flagsOf(o))));
 
   program.command('import-backlog').argument('<file>', 'CSV with a header naming a time column (timestamp or time) and a count column (backlog_incident_count or inc_count); other columns are ignored')
     .description("append one team's backlog history; all or nothing, with line-numbered errors; the same rows twice add nothing")
@@ -111,24 +118,24 @@ export function main(argv: string[]): void {
     .option('--keep-creation-row', 'import the 0 that the original job wrote as the first row of an inc_count file when it created it (left out by default)')
     .addOption(dataDir())
     .addHelpText('after', '\nA naive time that occurs twice when the clocks go back is the earlier instant; one the clocks skip is an error.\nExample: opsfold import-backlog --team EUC --timezone America/Chicago backlog_data_euc_incidents.csv')
-    .action((file, o) => exitWith(() => importBacklogCommand(file, {
+    .action((file, o) => exitWith(() => backlogCommands().importBacklogCommand(file, {
       team: o.team, timezone: o.timezone, timeColumn: o.timeColumn, countColumn: o.countColumn, keepCreationRow: o.keepCreationRow === true,
     }, flagsOf(o))));
 
   program.command('poll-backlog').description("read each BACKLOG_TEAMS team's open incident count from ServiceNow now, once, and append the samples")
     .option('--team <name>', 'only this team of BACKLOG_TEAMS').addOption(dataDir())
-    .action((o) => exitWith(() => pollBacklogCommand({ team: o.team }, flagsOf(o))));
+    .action((o) => exitWith(() => backlogCommands().pollBacklogCommand({ team: o.team }, flagsOf(o))));
 
   program.command('rejects').description('list the rejects ledger (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many rows', '1000')
-    .action((o) => exitWith(() => rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
+    .action((o) => exitWith(() => commands().rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
 
   program.command('late').description('list the late-events ledger: metrics later than the allowed lateness, in log order (JSON lines)').addOption(dataDir())
     .option('--limit <n>', 'at most this many metrics', '1000').option('--key <key>', 'only this counter key').option('--tenant <tenant>', 'only this tenant')
-    .action((o) => exitWith(() => lateCommand({ ...flagsOf(o), limit: Number(o.limit), key: o.key, tenant: o.tenant })));
+    .action((o) => exitWith(() => lateCommands().lateCommand({ ...flagsOf(o), limit: Number(o.limit), key: o.key, tenant: o.tenant })));
   program.command('quarantine').description('list what the projections set aside: records or metrics they could not apply (JSON lines)').addOption(dataDir())
     .option('--projection <name>', 'only this projection: windows, rejects or backlog').option('--limit <n>', 'at most this many entries', '1000')
-    .action((o) => exitWith(() => quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
+    .action((o) => exitWith(() => commands().quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .addOption(new Option('--projection <name>', 'windows, rejects, backlog or all').default('all').argParser(oneOf('--projection', [...PROJECTIONS, 'all']))).addOption(dataDir())
@@ -138,7 +145,7 @@ export function main(argv: string[]): void {
       if (!Number.isInteger(heapMb) || heapMb < 0) throw new InvalidInputError(`--heap-mb must be a whole number of MB, 0 or more, got ${o.heapMb}`);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv);
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
-      return replayCommand(o.projection, flagsOf(o));
+      return commands().replayCommand(o.projection, flagsOf(o));
     }));
 
   program.command('simulate').description('append synthetic SPOC traffic to the log (labelled simulated)')
@@ -146,27 +153,27 @@ export function main(argv: string[]): void {
     .option('--minutes <n>', 'minutes of data', '30').option('--late <fraction>', 'fraction of messages sent 5 minutes late', '0.1')
     .option('--start <epochSeconds>', 'first minute (default: minutes ago)').option('--seed <n>', 'random seed', '1')
     .addOption(new Option('--to <target>', 'log (the file log, or the Event Hub when configured) or servicebus (the SPOC queue)').default('log').argParser(oneOf('--to', ['log', 'servicebus']))).addOption(dataDir())
-    .action((o) => exitWith(() => simulateCommand({
+    .action((o) => exitWith(() => commands().simulateCommand({
       tenants: Number(o.tenants), vms: Number(o.vms), keys: Number(o.keys), minutes: Number(o.minutes), late: Number(o.late),
       start: o.start === undefined ? undefined : Number(o.start), seed: Number(o.seed), to: o.to,
     }, flagsOf(o))));
 
   program.command('cleanup').description("drop every version of a projection's tables")
     .addOption(new Option('--projection <name>', 'windows, rejects or backlog').makeOptionMandatory().argParser(oneOf('--projection', PROJECTIONS))).addOption(dataDir())
-    .action((o) => exitWith(() => cleanupCommand(o.projection, flagsOf(o))));
+    .action((o) => exitWith(() => commands().cleanupCommand(o.projection, flagsOf(o))));
 
   const log = program.command('log').description('check the file log for damage, and move damage aside')
     .addHelpText('after', '\nA read that meets damage stops `start` and `replay` with its position: `log check` lists every damaged range,\n`log salvage` moves them aside into <data-dir>/log/damaged/ and keeps every readable record at its position.');
   log.command('check').description('read every record of every segment; list every damaged range (segment, offsets, reason) and count the readable records; exit 1 when damaged')
     .addOption(dataDir())
-    .action((o) => exitWith(() => logCheckCommand(flagsOf(o))));
+    .action((o) => exitWith(() => logCommands().logCheckCommand(flagsOf(o))));
   log.command('salvage').description('move every damaged range into <data-dir>/log/damaged/ and put padding of the same length in its place, keeping every readable record at its position')
     .addOption(dataDir())
     .addHelpText('after', '\nRefused while a service runs on the data dir: stop it first, and run no replay meanwhile. Positions do not move, so the\nprojections\' checkpoints stay valid; `opsfold replay --projection all` afterwards drops what was folded from the damaged records.')
-    .action((o) => exitWith(() => logSalvageCommand(flagsOf(o))));
+    .action((o) => exitWith(() => logCommands().logSalvageCommand(flagsOf(o))));
 
   program.command('config').description('print every setting, where each came from (secrets masked) and what is wrong with each wrong one; exit 2 when any is wrong').addOption(dataDir())
-    .action((o) => exitWith(() => configCommand(flagsOf(o))));
+    .action((o) => exitWith(() => commands().configCommand(flagsOf(o))));
 
   checkArgumentsByName(program);
   program.parseAsync(['node', 'opsfold', ...argv]).catch((error) => {

@@ -142,6 +142,11 @@ export interface SettingProblem {
  * default; validates once and freezes. Errors name the setting and its environment variable.
  * Throws the first wrong setting; `collectSettings` lists them all.
  */
+/** Whether the log is an Event Hub (a connection string or a namespace for DefaultAzureCredential) rather than the file log. */
+export function eventHubsConfigured(settings: Pick<Settings, 'eventHubsConnectionString' | 'eventHubsNamespace'>): boolean {
+  return settings.eventHubsConnectionString !== undefined || settings.eventHubsNamespace !== undefined;
+}
+
 export function loadSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): { settings: Settings; sources: Record<SettingName, SettingSource> } {
   const { settings, sources, problems } = collectSettings(flags, env);
   if (problems.length > 0) throw problems[0].error;

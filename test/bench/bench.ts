@@ -3,6 +3,9 @@
  *
  *   npm run bench -- --metrics 200000        (or BENCH_METRICS=200000 npm run bench)
  *
+ * First the commands as users run them (cliBench.ts; BENCH_SKIP_CLI=1 leaves them out): `opsfold
+ * ingest FILE` and `opsfold replay --projection all` as processes beside a decode baseline process.
+ * Then the phases below, in-process, to see where the time goes:
  * N SPOC metrics = 200 tenants × 10 VMs × 25 keys, one per VM/key/minute, over N/50,000
  * minutes, streamed from the simulator (never all in memory). Phases:
  *   baseline   – read the messages back from an NDJSON file and JSON.parse each line
@@ -47,6 +50,7 @@ import { MemoryTableStore } from '../support/memoryTableStore';
 import { runSseBench } from './sseFanout';
 import { runSseResumeBench } from './sseResume';
 import { printLateReplay, runLateReplay } from './lateReplay';
+import { printCliBench, runCliBench } from './cliBench';
 
 const TENANTS = 200;
 const VMS = 10;
@@ -297,6 +301,8 @@ async function main(): Promise<void> {
   console.log(`opsfold bench: ${fmt(n)} metrics = ${TENANTS} tenants × ${VMS} VMs × ${KEYS} keys × ${minutes} minutes` +
     ` (${fmt(TENANTS * minutes)} messages of ${VMS * KEYS} metrics); node ${process.version}, ${os.cpus()[0]?.model ?? '?'}`);
   if (n !== requested) console.log(`(rounded down from ${fmt(requested)} to whole minutes)`);
+  // The commands as users run them, each a process timed from spawn to exit, beside the decode baseline as a process (see cliBench.ts)
+  if (process.env.BENCH_SKIP_CLI !== '1') printCliBench(await runCliBench(n));
   try {
     // 0. generate + write NDJSON (informational: the simulator's and JSON.stringify's cost)
     gc();

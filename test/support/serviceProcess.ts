@@ -20,6 +20,8 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** The command to run instead of `node bin/opsfold.js start …` (e.g. npm start, or sh). */
   command?: [string, ...string[]];
+  /** Where it runs (default: the repository's root). */
+  cwd?: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface StartOptions {
 export function startServiceProcess(dataDir: string, options: StartOptions = {}): Promise<ServiceProcess> {
   const [command, ...args] = options.command ?? [process.execPath, BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir];
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     detached: true,
     env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],

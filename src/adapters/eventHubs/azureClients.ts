@@ -12,9 +12,9 @@ import type { Settings } from '../../config/settings';
  */
 
 /** Whether the log is an Event Hub (a connection string or a namespace is set). */
-export function eventHubsConfigured(settings: Settings): boolean {
-  return settings.eventHubsConnectionString !== undefined || settings.eventHubsNamespace !== undefined;
-}
+import { eventHubsConfigured } from '../../config/settings';
+
+export { eventHubsConfigured };
 
 let credential: TokenCredential | undefined;
 /** One DefaultAzureCredential for the process (it caches tokens). */

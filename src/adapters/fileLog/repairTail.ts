@@ -87,3 +87,8 @@ export function describeTailRepair(r: TailRepair): string {
   return `log: DATA LOSS: ${r.bytesCut} bytes ${where} are complete but damaged (${r.reason}): an acknowledged record was damaged on disk, `
     + `or an append was interrupted after the file grew; the bytes are kept in ${r.keptAt} and ${what}`;
 }
+
+/** How every command reports a repair of the file log's tail: on stderr, loudly when data was lost. */
+export const noteLogRepair = (repair: TailRepair): void => {
+  process.stderr.write(`opsfold: ${describeTailRepair(repair)}\n`);
+};

@@ -1,8 +1,9 @@
-// The dashboard's entry: status strip, fleet panel with the live list, backlog panel.
+// The dashboard's entry: status strip, fleet panel with the live list, backlog panel, declared projections.
 
 import { ApiError, setToken, token } from './api.js';
 import { startBacklog } from './backlog.js';
 import { startFleet } from './fleet.js';
+import { startProjections } from './projections.js';
 import { startStatus } from './status.js';
 
 const $ = (id) => document.getElementById(id);
@@ -27,7 +28,7 @@ function start() {
     location.reload();
   });
   startStatus();
-  void Promise.all([startFleet({ onError: showError }), startBacklog({ onError: showError })]).then(() => {
+  void Promise.all([startFleet({ onError: showError }), startBacklog({ onError: showError }), startProjections({ onError: showError })]).then(() => {
     document.body.dataset.ready = 'true';
   });
 }
