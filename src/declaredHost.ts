@@ -61,26 +61,41 @@ export class DeclaredHost {
     this.events.complete();
   }
 
-  /** Starts a projector for each declared projection with an active version; stops (and cleans up after) each one dropped. */
+  /**
+   * Starts a projector for each declared projection with an active version, moves one to the
+   * version a rebuild activated (dropping the old one's tables), and stops (and cleans up after)
+   * each one dropped.
+   */
   async sync(): Promise<void> {
+    const { versions, tables, settings } = this.options;
     const declared = await this.catalog.list();
     const names = new Set(declared.map((d) => d.definition.name));
     for (const { definition } of declared) {
-      if (this.stopped || this.running.has(definition.name)) continue;
-      if ((await this.options.versions.active(definition.name)) === undefined) continue; // still being built
-      const supervisor = this.supervise(definition);
-      this.running.set(definition.name, { definition, supervisor });
-      await supervisor.start();
-      this.note(`${definition.name}: following the log`);
+      if (this.stopped) return;
+      const active = await versions.active(definition.name);
+      if (active === undefined) continue; // still being built
+      const running = this.running.get(definition.name);
+      if (!running) {
+        const supervisor = this.supervise(definition);
+        this.running.set(definition.name, { definition, supervisor });
+        supervisor.start(active);
+        this.note(`${definition.name}: following the log (v${active})`);
+      } else if (running.supervisor.version !== active) {
+        const from = running.supervisor.version;
+        await running.supervisor.switchTo(active);
+        this.note(`${definition.name}: switched from v${from} to v${active}`);
+        await dropProjectionVersion(tables, settings, declaredProjection(definition) as unknown as AnyProjection, from);
+        await versions.forget(definition.name, from);
+      }
     }
     for (const [name, { definition, supervisor }] of this.running) {
       if (names.has(name)) continue;
       this.running.delete(name);
       await supervisor.stop();
       // Its last flush may have written after `opsfold projection drop` dropped the tables: drop what came back.
-      const latest = await this.options.versions.latest(name);
+      const latest = await versions.latest(name);
       for (let version = 1; version <= Math.max(latest, supervisor.version); version++) {
-        await dropProjectionVersion(this.options.tables, this.options.settings, declaredProjection(definition) as unknown as AnyProjection, version);
+        await dropProjectionVersion(tables, settings, declaredProjection(definition) as unknown as AnyProjection, version);
       }
       this.note(`${name}: dropped`);
     }
@@ -122,17 +137,12 @@ export class DeclaredHost {
     const { settings, log, tables, versions } = this.options;
     const projection = declaredProjection(definition);
     return new ProjectionSupervisor<DeclaredProjector>({
-      projection: definition.name, versions, pollMs: 2000, settleMs: 5 * settings.flushIntervalMs,
+      settleMs: 5 * settings.flushIntervalMs,
       create: (version: number, context: RunContext) => new Projector({
         projection, config: { windows: settings, onWindow: (event) => this.events.next(event) },
         log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: true, flushIntervalMs: settings.flushIntervalMs,
         careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
       }),
-      onSwitch: async (from) => {
-        this.note(`${definition.name} switched from v${from}`);
-        await dropProjectionVersion(tables, settings, projection as unknown as AnyProjection, from);
-        await versions.forget(definition.name, from);
-      },
       onError: (error) => this.note(`${definition.name} projector: ${(error as Error).message}; trying again`),
       onNote: (line) => this.note(`${definition.name} projector: ${line}`),
     });

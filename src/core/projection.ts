@@ -47,6 +47,9 @@ export interface Projection<T extends ProjectionTables = ProjectionTables, C = u
   fold(config: C, context: FoldContext): Fold<OpenedTables<T>, S>;
 }
 
+/** A projection's definition, whatever its fold's config and figures: for what its name and tables tell. */
+export type AnyProjection = Projection<ProjectionTables, never, object>;
+
 /**
  * One run's fold. The loop calls, in this order: `open` once; then per record `prepare` and, with
  * what it returned, `apply`; `tick` on the clock while following the log; `afterBatch` between

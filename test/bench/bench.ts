@@ -15,7 +15,7 @@
  *                history, as beside any file log, into files under the phase's data dir)
  *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
  *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with 8 MB semi-spaces, as `opsfold replay` runs
- *   replay/ats windows only – informational: a bare WindowsProjector, no event history, rejects or
+ *   replay/ats windows only – informational: the windows projection alone (a bare Projector), no event history, rejects or
  *                backlog (what this bench measured before it ran the full replay)
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
  * Each phase runs in a process of its own. Target: the full replay into Table Storage ≤ 2× the baseline's time.

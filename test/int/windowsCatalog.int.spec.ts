@@ -17,7 +17,7 @@ const KEY = 'win_cpu.percent';
 
 const metric = (minute: number, vm: string, key = KEY): Metric => ({ t: T0 + minute * 60 + 7, tenant: TENANT, vm, key, value: minute });
 
-describe('the catalog a WindowsProjector keeps in Table Storage', () => {
+describe('the catalog the windows projection keeps in Table Storage', () => {
   it('after a restart, rewrites a tenant\'s row with the VMs it saw before as well as the new ones, each key at its newest window', async (t) => {
     const { log, tables } = await gatedRig(t, 'catalog');
     const run = async (metrics: Metric[]) => {

@@ -19,7 +19,7 @@ const VMS = ['vm/1', "vm'2"];
 
 const metric = (minute: number, vm: string, value: number): Metric => ({ t: T0 + minute * 60 + 7, tenant: TENANT, vm, key: 'win_cpu.percent', value });
 
-describe('a rebuild (WindowsProjector over the whole log) into Table Storage', () => {
+describe('a rebuild (the windows projection over the whole log) into Table Storage', () => {
   it('revises a window of a slot whose blocks are still being written when its late data comes, and loses none of that slot', async (t) => {
     const { log, tables } = await gatedRig(t, 'rebuild');
     // Given slot 0 (minutes 0–14) for two VMs, a record that moves the watermark out of it, then late data for minute 10.

@@ -42,7 +42,7 @@ describe('event time cannot run ahead of arrival', () => {
     });
   });
 
-  describe('WindowsProjector, rebuilding and following the log', () => {
+  describe('the windows projection, rebuilding and following the log', () => {
     /**
      * Record 0: tenant A, two minutes. Record 1: tenant A, a metric in the year 3000 (refused by
      * the gate), one an hour ahead of the record's append but not of its reception (an ingesting

@@ -252,14 +252,14 @@ describe('ProjectionSupervisor: a failure of a timer\'s flush reaches the superv
     const clock = new TestClock(0);
     const errors: unknown[] = [];
     const supervisor = new ProjectionSupervisor({
-      projection: 'windows', versions, pollMs: 3_600_000, clock, initialBackoffMs: 1_000, settleMs: 3_600_000, onError: (e) => errors.push(e),
+      clock, initialBackoffMs: 1_000, settleMs: 3_600_000, onError: (e) => errors.push(e),
       create: (version, context) => new Projector({
         projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
         log, tables: outageOfBlockWrites(memory, () => down), versions, tablePrefix: 'tmr', version, follow: true, flushIntervalMs: 20,
         careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
       }),
     });
-    await supervisor.start();
+    supervisor.start(1);
 
     // When the timer's flush fails, the run ends with that error and the supervisor reports the projector as failing (the process lives on).
     await eventually('the failure reported', () => supervisor.failing);

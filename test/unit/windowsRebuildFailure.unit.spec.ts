@@ -39,7 +39,7 @@ function failingFirstVmWrite(inner: TableStore, vmTable: string): TableStore {
   };
 }
 
-describe('WindowsProjector, a rebuild', () => {
+describe('the windows projection, a rebuild', () => {
   it('fails, and leaves no checkpoint, when the write of a sealed slot fails while the fold goes on', async () => {
     // Given a log of two slots (the first is sealed, and written, while the second is folded) and a store that fails that write.
     const log = new MemoryEventLog(() => (T0 + 3600) * 1000);
