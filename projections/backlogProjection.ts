@@ -1,5 +1,5 @@
 import type { FieldValue, LogRecord, Row } from '../src/core/ports';
-import type { FlushWork, Fold, FoldContext, OpenedTables, Prepared, Projection } from '../src/core/projection';
+import type { Checkpoint, FlushWork, Fold, FoldContext, OpenedTables, Prepared, Projection } from '../src/core/projection';
 import type { BacklogSample, BacklogSampled, BacklogSource } from '../src/core/events';
 import { decodeBacklog } from '../src/core/backlogCodec';
 import { CorruptLogError } from '../src/core/errors';
@@ -66,7 +66,7 @@ class BacklogFold implements Fold<Tables, BacklogStats> {
 
   constructor(private readonly config: BacklogConfig, private readonly context: FoldContext) {}
 
-  async open(opened: Tables, checkpoint: unknown): Promise<void> {
+  async open(opened: Tables, checkpoint: Checkpoint | undefined): Promise<void> {
     this.tables = opened;
     if (checkpoint === undefined) return;
     for (const row of await opened.samples.list()) {

@@ -142,7 +142,8 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
       const reading = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
       for await (const batch of log.read(from, { follow, signal: reading, maxBatchBytes: projection.readBatchBytes })) {
         for (const record of batch) {
-          if (this.failure || !(await this.foldRecord(record))) break;
+          if (this.failure) break;
+          await this.foldRecord(record);
         }
         if (this.failure) break;
         this.options.onProgress?.(this.processedThrough);
@@ -185,7 +186,7 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
       timers.push(every(this.clock, tickMs, () => {
         if (this.failure) return;
         try {
-          this.fold.tick!(this.clock.now());
+          this.fold.tick?.(this.clock.now());
         } catch (error) {
           fail(error);
         }
@@ -195,10 +196,10 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
   }
 
   /**
-   * Folds one record, passing over what the quarantine ledger holds of it; false when a failure
-   * off the loop came meanwhile (the record is then not folded, and no checkpoint may pass it).
+   * Folds one record, passing over what the quarantine ledger holds of it. A failure off the loop
+   * that came meanwhile leaves it unfolded, and no checkpoint may pass it.
    */
-  private async foldRecord(record: LogRecord): Promise<boolean> {
+  private async foldRecord(record: LogRecord): Promise<void> {
     const { careful, projection } = this.options;
     const ledger = this.ledger!;
     const careOf = isCareful(careful, record.position);
@@ -206,7 +207,7 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
     let prepared: Prepared | undefined;
     if (part !== 'record') {
       prepared = await this.fold.prepare(record, { skip: part, careful: careOf });
-      if (this.failure) return false;
+      if (this.failure) return;
       if (prepared !== undefined) {
         try {
           this.fold.apply(record, prepared);
@@ -225,7 +226,6 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
         throw await setAside(error, record, { projection: projection.name, ledger, allowed: careful.quarantine, decoded: prepared?.decoded });
       }
     }
-    return true;
   }
 
   private quarantine(entry: QuarantineEntry): void {

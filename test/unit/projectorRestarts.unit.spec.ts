@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
 import { DamagedLogError, InvalidInputError, RecordNotAppliedError, StorageError } from '../../src/core/errors';
-import type { BlockTable, EventLog, LogRecord, TableStore } from '../../src/core/ports';
+import type { EventLog, LogRecord, TableStore } from '../../src/core/ports';
 import { metaTable } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { ProjectionSupervisor } from '../../streams/ProjectionSupervisor';
@@ -11,6 +11,7 @@ import { Projector } from '../../streams/Projector';
 import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
+import { failingBlockWrites } from '../support/failingBlockWrites';
 import { settle, TestClock } from '../support/testClock';
 import { eventually } from '../support/eventually';
 
@@ -222,22 +223,7 @@ class TailLog extends MemoryEventLog {
 
 /** A store whose block writes fail with an outage while `down` says so. */
 function outageOfBlockWrites(inner: TableStore, down: () => boolean): TableStore {
-  return {
-    listTables: (prefix) => inner.listTables(prefix),
-    dropTable: (name) => inner.dropTable(name),
-    rowTable: (name, layout) => inner.rowTable(name, layout),
-    async blockTable(name, layout): Promise<BlockTable> {
-      const table = await inner.blockTable(name, layout);
-      return {
-        read: (partition, row) => table.read(partition, row),
-        readRange: (partition, from, to) => table.readRange(partition, from, to),
-        async write(blocks) {
-          if (down()) throw new StorageError('Table Storage: write blocks failed (503): the emulator is down', { retriable: true });
-          await table.write(blocks);
-        },
-      };
-    },
-  };
+  return failingBlockWrites(inner, () => (down() ? new StorageError('Table Storage: write blocks failed (503): the emulator is down', { retriable: true }) : undefined));
 }
 
 describe('ProjectionSupervisor: a failure of a timer\'s flush reaches the supervisor', () => {

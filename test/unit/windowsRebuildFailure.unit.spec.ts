@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
-import type { BlockTable, TableStore } from '../../src/core/ports';
+import type { TableStore } from '../../src/core/ports';
 import { metaTable } from '../../projections/projectionCatalog';
 import { tableName } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -10,6 +10,7 @@ import { Projector } from '../../streams/Projector';
 import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
+import { failingBlockWrites } from '../support/failingBlockWrites';
 
 /** A 15-minute slot start. */
 const T0 = 1_700_004_000 - (1_700_004_000 % 900);
@@ -17,26 +18,11 @@ const T0 = 1_700_004_000 - (1_700_004_000 % 900);
 /** A store whose per-VM block table fails its first write (and only that one). */
 function failingFirstVmWrite(inner: TableStore, vmTable: string): TableStore {
   let failed = false;
-  return {
-    listTables: (prefix) => inner.listTables(prefix),
-    dropTable: (name) => inner.dropTable(name),
-    rowTable: (name, layout) => inner.rowTable(name, layout),
-    async blockTable(name, layout): Promise<BlockTable> {
-      const table = await inner.blockTable(name, layout);
-      if (name !== vmTable) return table;
-      return {
-        read: (partition, row) => table.read(partition, row),
-        readRange: (partition, from, to) => table.readRange(partition, from, to),
-        async write(blocks) {
-          if (!failed && blocks.length > 0) {
-            failed = true;
-            throw new Error('the table store failed this write');
-          }
-          await table.write(blocks);
-        },
-      };
-    },
-  };
+  return failingBlockWrites(inner, (name, blocks) => {
+    if (failed || name !== vmTable || blocks.length === 0) return undefined;
+    failed = true;
+    return new Error('the table store failed this write');
+  });
 }
 
 describe('the windows projection, a rebuild', () => {
