@@ -1,9 +1,9 @@
 import { DDSketch } from '@datadog/sketches-js';
 import type { Metric } from '../src/core/metric';
 import { fieldOf, matches, QUANTILES, WINDOW_SECONDS, type Aggregate, type ProjectionDefinition } from '../src/core/projectionDefinition';
+import { copySketch, SKETCH_ACCURACY } from './sketchCodec';
 
-/** The sketches' relative accuracy: a quantile is within 1% of a value of the window (DESIGN §7). */
-export const SKETCH_ACCURACY = 0.01;
+export { SKETCH_ACCURACY };
 
 export interface DeclaredWindowOptions {
   outOfOrderSeconds: number;
@@ -303,7 +303,7 @@ export class DeclaredWindows {
     w.revision += 1;
     this.emitted.windows++;
     if (w.revision > 1) this.emitted.revisions++;
-    return { ...w, group: w.group, sketch: w.sketch && cloneSketch(w.sketch), vms: w.vms && new Set(w.vms) };
+    return { ...w, group: w.group, sketch: w.sketch && copySketch(w.sketch), vms: w.vms && new Set(w.vms) };
   }
 
   private fresh(windowStart: number, group: (string | null)[]): WindowState {
@@ -344,18 +344,13 @@ export function pairHashOf(tenant: string, vm: string): string {
   return h.toString(16).padStart(16, '0');
 }
 
-function cloneSketch(s: DDSketch): DDSketch {
-  const copy = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
-  copy.merge(s);
-  return copy;
-}
-
-/** The aggregates a definition asks for, of one window (or of several windows' merged state). */
+/** The aggregates a definition asks for, of one window (or of several windows' merged state); a quantile within the exact min and max. */
 export function aggregatesOf(w: Pick<WindowState, 'count' | 'sum' | 'min' | 'max' | 'sketch' | 'vms'> & { vmCount?: number }, aggregates: readonly Aggregate[]): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const a of aggregates) {
     const q = QUANTILES[a];
-    if (q !== undefined) out[a] = w.sketch && w.count > 0 ? w.sketch.getValueAtQuantile(q) : null;
+    // Kept within the exact min and max: a sketch's bin may lie up to 1% beyond them.
+    if (q !== undefined) out[a] = w.sketch && w.count > 0 ? Math.min(w.max, Math.max(w.min, w.sketch.getValueAtQuantile(q))) : null;
     else if (a === 'count') out[a] = w.count;
     else if (a === 'sum') out[a] = w.sum;
     else if (a === 'avg') out[a] = w.count > 0 ? w.sum / w.count : null;
