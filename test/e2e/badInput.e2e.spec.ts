@@ -1,6 +1,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -39,18 +40,9 @@ async function dataDir(name: string): Promise<string> {
   return join(dir, 'data');
 }
 
-function startService(dir: string): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dir], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
+/** `opsfold start` on `dir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
+function startService(dir: string): Promise<ServiceProcess> {
+  return startServiceProcess(dir, { env: ENV, onSpawn: (child) => children.add(child) });
 }
 
 async function stopService(service: Running): Promise<void> {

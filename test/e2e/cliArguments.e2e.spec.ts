@@ -57,7 +57,7 @@ describe('the command line, run as a user runs it', () => {
       [['late', '--limit', '-3'], 'opsfold: --limit must be a whole number, 1 or more, got "-3"'],
       [['quarantine', '--limit', '0'], 'opsfold: --limit must be a whole number, 1 or more, got "0"'],
       [['replay', '--heap-mb', '-1'], 'opsfold: --heap-mb must be a whole number, 0 or more, got "-1"'],
-      [['replay', '--projection', 'window'], 'opsfold: --projection must be one of windows, rejects, backlog, all, got "window"'],
+      [['replay', '--projection', 'window'], `opsfold: --projection must be windows, rejects, backlog, all or a declared projection's name, got "window" (no projection is declared in ${dataDir})`],
       [['cleanup', '--projection', 'all'], 'opsfold: --projection must be one of windows, rejects, backlog, got "all"'],
       [['start', '--port', '70000'], 'opsfold: --port must be a whole number, from 0 to 65535, got "70000"'],
       [['import-backlog', '--team', 'EUC', '--timezone', 'Central', 'x.csv'], 'opsfold: --timezone must be an IANA time zone such as America/Chicago, got "Central"'],

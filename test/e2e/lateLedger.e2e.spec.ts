@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,20 +16,9 @@ const OLD = NOW - 7200;
 const TENANT_A = 'wYAVC3oWQU+ozhgAAg5f/w==637841132085596403';
 const TENANT_B = "Zk9/q+Lm0w==#?'99";
 
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let text = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
+/** `opsfold start` on `dataDir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
+function startService(dataDir: string): Promise<ServiceProcess> {
+  return startServiceProcess(dataDir);
 }
 
 const spoc = (timestamp: number, tenant: string, vm: string, type: string, name: string, value: number) =>

@@ -1,5 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,20 +31,14 @@ function opsfold(dataDir: string, ...args: string[]): Promise<{ code: number | n
 
 const services = new Set<ChildProcess>();
 
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, ...ENV }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  services.add(child);
-  child.once('exit', () => services.delete(child));
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
+/** `opsfold start` on `dataDir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
+function startService(dataDir: string): Promise<ServiceProcess> {
+  return startServiceProcess(dataDir, {
+    env: ENV,
+    onSpawn: (child) => {
+      services.add(child);
+      child.once('exit', () => services.delete(child));
+    },
   });
 }
 

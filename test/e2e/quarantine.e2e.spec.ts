@@ -1,7 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { checkPrometheusText, sampleValue } from '../support/prometheusText';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,20 +18,9 @@ const KEY = 'win_cpu.percent';
 const T0 = 1_700_000_040; // a minute start, long past
 const LONG = 'y'.repeat(300); // a tenant and a VM whose per-VM block key is over 512 characters once encoded
 
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
+/** `opsfold start` on `dataDir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
+function startService(dataDir: string): Promise<ServiceProcess> {
+  return startServiceProcess(dataDir);
 }
 
 // Marked as admitted by the gate (a damaged disk, say), so that the store's own refusal is what sets the bad one aside;

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,20 +12,9 @@ const KEY = 'win_cpu.percent';
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
 const run = promisify(execFile);
 
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
+/** `opsfold start` on `dataDir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
+function startService(dataDir: string): Promise<ServiceProcess> {
+  return startServiceProcess(dataDir);
 }
 
 const waitFor = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {

@@ -1,29 +1,18 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { eventually } from '../support/eventually';
 import { SseClient } from '../support/sseClient';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
 
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_SSE_MAX_CLIENTS: '2', OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let text = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
+/** `opsfold start` on `dataDir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
+function startService(dataDir: string): Promise<ServiceProcess> {
+  return startServiceProcess(dataDir, { env: { OPSFOLD_SSE_MAX_CLIENTS: '2' } });
 }
 
 /** A Prometheus sample's value from /metrics. */
