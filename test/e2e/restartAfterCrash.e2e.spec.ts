@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { eventually } from '../support/eventually';
-import { BIN, health, isRunning, procInfo, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { BIN, health, isRunning, procInfo, StartedServices, type StartOptions } from '../support/serviceProcess';
 import { expectedWindows, loadWindows, postMessage, sameWindows } from '../support/spocLoad';
 
 const run = promisify(execFile);
@@ -15,18 +15,14 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
 describe('a crash never blocks the restart: the data dir is held by a lock the operating system releases', () => {
   let dir: string;
-  const running: ServiceProcess[] = [];
+  const services = new StartedServices();
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-restart-')); });
   after(async () => {
-    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.pgid, 'SIGKILL');
+    services.killAll();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = async (data: string, options?: Parameters<typeof startServiceProcess>[1]) => {
-    const service = await startServiceProcess(data, options);
-    running.push(service);
-    return service;
-  };
+  const start = (data: string, options?: StartOptions) => services.start(data, options);
   const serviceFile = async (data: string) => JSON.parse(await readFile(join(data, 'service.json'), 'utf8')) as { pid: number; tablePort?: number };
 
   it('kill -9, then start at once on the same data dir, while the old pid is a zombie nobody reaps: it starts, and every acknowledged metric is there once', async () => {

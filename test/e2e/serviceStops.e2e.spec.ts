@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { eventually } from '../support/eventually';
-import { health, isRunning, livingInGroup, procInfo, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { health, isRunning, livingInGroup, procInfo, StartedServices, type ServiceProcess, type StartOptions } from '../support/serviceProcess';
 import { expectedWindows, loadWindows, postMessage, sameWindows, SpocLoad } from '../support/spocLoad';
 
 type Target = 'group' | 'service';
@@ -33,18 +33,14 @@ async function signalAndWait(service: ServiceProcess, signal: NodeJS.Signals, ta
 
 describe('SIGINT and SIGTERM stop the service and every process of it', () => {
   let dir: string;
-  const running: ServiceProcess[] = [];
+  const services = new StartedServices();
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-stops-')); });
   after(async () => {
-    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.pgid, 'SIGKILL');
+    services.killAll();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = async (data: string, options?: Parameters<typeof startServiceProcess>[1]) => {
-    const service = await startServiceProcess(data, options);
-    running.push(service);
-    return service;
-  };
+  const start = (data: string, options?: StartOptions) => services.start(data, options);
 
   for (const [signal, target] of [['SIGINT', 'group'], ['SIGTERM', 'service']] as const) {
     it(`idle: ${signal} to the ${target === 'group' ? 'whole process group' : 'service alone'} ends it cleanly (exit 0), its Azurite too`, async () => {

@@ -51,6 +51,21 @@ export function startServiceProcess(dataDir: string, options: StartOptions = {})
   });
 }
 
+/** The services a suite starts: `start` as startServiceProcess, `killAll` (in `after`) ends the group of every one still running. */
+export class StartedServices {
+  readonly running: ServiceProcess[] = [];
+
+  async start(dataDir: string, options?: StartOptions): Promise<ServiceProcess> {
+    const service = await startServiceProcess(dataDir, options);
+    this.running.push(service);
+    return service;
+  }
+
+  killAll(): void {
+    for (const s of this.running) if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.pgid, 'SIGKILL');
+  }
+}
+
 /** A process as /proc shows it: its state (R, S, Z…), parent and process group. */
 export interface ProcInfo {
   pid: number;
