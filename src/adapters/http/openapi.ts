@@ -438,7 +438,7 @@ export const openApiDocument = {
           'quantiles (p50…p99) are within 1% of the exact one (DDSketch); `vms` counts distinct (tenant, VM) pairs exactly. On Event Hubs the partitions\' shares are merged.',
         parameters: [
           { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,47}$' } },
-          q('from', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the window: the first window start (inclusive). Default: 59 windows before `to`.'),
+          q('from', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the window: the first window start (inclusive). Default: 59 windows before `to`. A range of more than 10,080 windows is a 400 naming `from`.'),
           q('to', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the window: the last window start (inclusive). Default: the newest window.'),
           q('format', { type: 'string', enum: ['json', 'csv'], default: 'json' }, false, 'csv: windowStart (ISO 8601), the grouped fields, the aggregates, revision.'),
         ],
