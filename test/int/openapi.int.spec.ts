@@ -10,7 +10,7 @@ import type { ValidateFunction } from 'ajv';
 import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { openApiDocument } from '../../src/adapters/http/openapi';
 import { eventually } from '../support/eventually';
-import { BIN, ROOT, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { BIN, ROOT, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
 type Json = Record<string, unknown>;
 const doc = structuredClone(openApiDocument) as unknown as Json & { paths: Record<string, Record<string, Json>>; components: Json; openapi: string };
@@ -190,10 +190,7 @@ describe('real answers of a started service match the document', () => {
   });
 
   after(async () => {
-    if (service && service.child.exitCode === null && service.child.signalCode === null) {
-      process.kill(-service.pgid, 'SIGTERM');
-      await service.exited;
-    }
+    if (service) await stopServiceProcess(service);
     await rm(dir, { recursive: true, force: true });
   });
 
