@@ -10,6 +10,7 @@ import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import { METRIC_GATE_VERSION } from '../../src/core/metricRejection';
+import type { ListedQuarantineEntry as Entry } from '../../projections/quarantineRows';
 import { eventually } from '../support/eventually';
 import { BIN, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
@@ -25,15 +26,6 @@ async function getJson<T>(url: string): Promise<T> {
   const res = await fetch(url);
   assert.equal(res.status, 200, `${url} answered ${res.status}`);
   return (await res.json()) as T;
-}
-
-interface Entry {
-  projection: string;
-  position: number;
-  index: number | null;
-  reason: string;
-  raw: string | null;
-  quarantinedAt: string;
 }
 
 describe('a running service with records it cannot apply in its log', () => {
