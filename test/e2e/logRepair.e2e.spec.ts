@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import type { LogRecord } from '../../src/core/ports';
 import { eventually } from '../support/eventually';
+import { fileLogRecords } from '../support/fileLogRecords';
 import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
 const KEY = 'win_cpu.percent';
@@ -55,16 +55,7 @@ async function ingest(dir: string, data: string, from: number, to: number): Prom
   assert.equal(run.code, 0, run.stderr);
 }
 
-async function records(data: string): Promise<LogRecord[]> {
-  const log = await FileLog.open(join(data, 'log'));
-  try {
-    const out: LogRecord[] = [];
-    for await (const batch of log.read(0)) out.push(...batch.map((r) => ({ ...r, payload: Buffer.from(r.payload) })));
-    return out;
-  } finally {
-    await log.close();
-  }
-}
+const records = (data: string): Promise<LogRecord[]> => fileLogRecords(join(data, 'log'));
 
 /** Flips one payload byte of `record` in the (only) segment; returns the record's bytes as damaged. */
 async function flipByteOf(data: string, record: LogRecord): Promise<Buffer> {
