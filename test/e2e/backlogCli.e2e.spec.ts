@@ -1,12 +1,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
 import { FakeServiceNow } from '../support/fakeServiceNow';
-import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
+import { runOpsfold } from '../support/runOpsfold';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
 const USER = 'svc.opsfold';
 const PASSWORD = 'Corr3ct-H0rse!';
@@ -33,12 +33,6 @@ const EXPECTED = [
   { date: '2024-11-03', count: 52, sampledAt: '2024-11-04T00:00:00.000Z', samples: 2, change: 21, gapDays: 235 },
 ];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('backlog from the command line to the read API', () => {
   let dir: string;
   let dataDir: string;
@@ -55,11 +49,7 @@ describe('backlog from the command line to the read API', () => {
     SERVICENOW_PASSWORD: PASSWORD,
     ...extra,
   });
-  const opsfold = (args: string[], extra: Record<string, string> = {}): Promise<Run> => new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: env(extra) }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+  const opsfold = (args: string[], extra: Record<string, string> = {}) => runOpsfold([...args, '--data-dir', dataDir], env(extra));
   const logBytes = async (): Promise<number> => {
     const files = await readdir(join(dataDir, 'log')).catch(() => [] as string[]);
     let total = 0;

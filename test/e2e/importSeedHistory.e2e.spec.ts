@@ -1,11 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
-import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
+import { runOpsfold } from '../support/runOpsfold';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
 const ZONE = 'America/Chicago';
 
@@ -35,17 +35,11 @@ const EXPECTED = [
   { date: '2021-11-07', count: 46, sampledAt: '2021-11-08T01:00:02.500Z', samples: 1, change: 2, gapDays: 0 },
 ];
 
-interface Run { code: number; stdout: string; stderr: string }
-
 describe('opsfold import-backlog on the original job\'s own files', () => {
   let dir: string;
   let dataDir: string;
   const env = { ...process.env, OPSFOLD_TABLE_PREFIX: 'e2eseed', OPSFOLD_SIMULATE: 'false', OPSFOLD_FLUSH_INTERVAL_MS: '200', BACKLOG_TIMEZONE: ZONE };
-  const opsfold = (args: string[]): Promise<Run> => new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+  const opsfold = (args: string[]) => runOpsfold([...args, '--data-dir', dataDir], env);
   const logBytes = async (): Promise<number> => {
     const files = await readdir(join(dataDir, 'log')).catch(() => [] as string[]);
     let total = 0;

@@ -1,13 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogRecord } from '../../src/core/ports';
 import { eventually } from '../support/eventually';
 import { fileLogRecords } from '../support/fileLogRecords';
-import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
+import { runOpsfold } from '../support/runOpsfold';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
 const KEY = 'win_cpu.percent';
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
@@ -16,17 +16,7 @@ const HEADER_BYTES = 20;
 const ENV = { OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' };
 
 /** Runs `opsfold ARGS --data-dir DIR` to its end. */
-function opsfold(dataDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolvePromise, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
+const opsfold = (dataDir: string, ...args: string[]) => runOpsfold([...args, '--data-dir', dataDir], { ...process.env, ...ENV });
 
 /** Message i: minute T0 + 60·i, two VMs of one tenant (so one log record), values 10·i + 1 and 10·i + 4. */
 function message(i: number): { metrics: Record<string, unknown>[] } {
