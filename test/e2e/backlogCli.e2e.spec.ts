@@ -1,10 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
 import { FakeServiceNow } from '../support/fakeServiceNow';
+import { fileLogBytes } from '../support/fileLogBytes';
 import { runOpsfold } from '../support/runOpsfold';
 import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
@@ -50,12 +51,7 @@ describe('backlog from the command line to the read API', () => {
     ...extra,
   });
   const opsfold = (args: string[], extra: Record<string, string> = {}) => runOpsfold([...args, '--data-dir', dataDir], env(extra));
-  const logBytes = async (): Promise<number> => {
-    const files = await readdir(join(dataDir, 'log')).catch(() => [] as string[]);
-    let total = 0;
-    for (const f of files.filter((n) => n.endsWith('.seg'))) total += (await stat(join(dataDir, 'log', f))).size;
-    return total;
-  };
+  const logBytes = () => fileLogBytes(join(dataDir, 'log'));
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-e2e-backlog-'));

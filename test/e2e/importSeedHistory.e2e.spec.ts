@@ -1,9 +1,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '../support/eventually';
+import { fileLogBytes } from '../support/fileLogBytes';
 import { runOpsfold } from '../support/runOpsfold';
 import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
@@ -40,12 +41,7 @@ describe('opsfold import-backlog on the original job\'s own files', () => {
   let dataDir: string;
   const env = { ...process.env, OPSFOLD_TABLE_PREFIX: 'e2eseed', OPSFOLD_SIMULATE: 'false', OPSFOLD_FLUSH_INTERVAL_MS: '200', BACKLOG_TIMEZONE: ZONE };
   const opsfold = (args: string[]) => runOpsfold([...args, '--data-dir', dataDir], env);
-  const logBytes = async (): Promise<number> => {
-    const files = await readdir(join(dataDir, 'log')).catch(() => [] as string[]);
-    let total = 0;
-    for (const f of files.filter((n) => n.endsWith('.seg'))) total += (await stat(join(dataDir, 'log', f))).size;
-    return total;
-  };
+  const logBytes = () => fileLogBytes(join(dataDir, 'log'));
   const file = (name: string) => join(dir, name);
 
   before(async () => {
