@@ -22,8 +22,6 @@ export interface StartOptions {
   command?: [string, ...string[]];
   /** Where it runs (default: the repository's root). */
   cwd?: string;
-  /** Told of the process as soon as it is spawned (a test that stops whatever it started, even one that never listened). */
-  onSpawn?: (child: ChildProcess) => void;
 }
 
 /**
@@ -44,7 +42,6 @@ export function startServiceProcess(dataDir: string, options: StartOptions = {})
     env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  options.onSpawn?.(child);
   let text = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.once('exit', (code, signal) => done({ code, signal })));
   if (child.pid !== undefined) {
