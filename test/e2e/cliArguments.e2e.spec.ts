@@ -1,30 +1,20 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'bin/opsfold.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { join } from 'node:path';
+import { runOpsfold, type OpsfoldRun as Run } from '../support/runOpsfold';
+import { ROOT } from '../support/serviceProcess';
 
 describe('the command line, run as a user runs it', () => {
   let dir: string;
   let dataDir: string;
 
   /** `node bin/opsfold.js ARGS`, with a data dir of its own and no settings but `env`. */
-  const opsfold = (args: string[], env: Record<string, string> = {}): Promise<Run> => new Promise((done) => {
+  const opsfold = (args: string[], env: Record<string, string> = {}): Promise<Run> => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PORT|HOST|OPSFOLD_|WINDOW_|BACKLOG_|SERVICENOW_|SERVICEBUS_|EVENTHUB|TABLES_|KEY_VAULT)/.test(k)));
-    execFile(process.execPath, [BIN, ...args], { env: { ...clean, OPSFOLD_DATA_DIR: dataDir, ...env } }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+    return runOpsfold(args, { ...clean, OPSFOLD_DATA_DIR: dataDir, ...env });
+  };
   /** Nothing was done: no output on stdout, and the data dir was never even created. */
   const assertNothingDone = async (run: Run) => {
     assert.equal(run.stdout, '');

@@ -1,25 +1,19 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from '../support/eventually';
+import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 /** The newest minute posted: now, so the service's time checks take it as it is. */
 const NOW = Math.floor(Date.now() / 60_000) * 60;
 /** Two hours before it: far beyond the allowed lateness (WINDOW_ALLOWED_LATENESS_SECONDS, 1800). */
 const OLD = NOW - 7200;
 const TENANT_A = 'wYAVC3oWQU+ozhgAAg5f/w==637841132085596403';
 const TENANT_B = "Zk9/q+Lm0w==#?'99";
-
-/** `opsfold start` on `dataDir` (see startServiceProcess: its own process group, OS-picked port, fast flushes). */
-function startService(dataDir: string): Promise<ServiceProcess> {
-  return startServiceProcess(dataDir);
-}
 
 const spoc = (timestamp: number, tenant: string, vm: string, type: string, name: string, value: number) =>
   ({ timestamp, MaskedTenantId: tenant, MaskedVMName: vm, PerfType: type, PerfName: name, PerfValue: value, SiteName: null });
@@ -46,17 +40,15 @@ async function foldedPosition(base: string): Promise<number> {
 
 describe('the late-events ledger of a running service', () => {
   let dir: string;
-  let child: ChildProcess | undefined;
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-late-')); });
   after(async () => {
-    child?.kill('SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('lists metrics far older than the allowed lateness, exactly, by `opsfold late` and GET /v1/late, and once after a kill -9', async () => {
     const dataDir = join(dir, 'data');
-    const first = await startService(dataDir);
-    child = first.child;
+    const first = await startServiceProcess(dataDir);
     // Given a new minute (the watermark: NOW - 60 s of out-of-order tolerance), folded: the next record starts where the fold is.
     await post(first.base, [spoc(NOW + 5, TENANT_A, 'vm/1', 'win_cpu', 'percent', 50)]);
     const position = await eventually('the new minute folded', async () => ((await foldedPosition(first.base)) > 0 ? foldedPosition(first.base) : false));
@@ -95,9 +87,8 @@ describe('the late-events ledger of a running service', () => {
 
     // When the service is killed and started again (it folds again from its last checkpoint), and one more comes
     first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
-    const second = await startService(dataDir);
-    child = second.child;
+    await first.exited;
+    const second = await startServiceProcess(dataDir);
     await post(second.base, [spoc(OLD + 120, TENANT_B, 'vm/9', 'win_mem', 'used', 7)]);
 
     // Then each is listed once, the new one last.
@@ -111,8 +102,6 @@ describe('the late-events ledger of a running service', () => {
     assert.ok(Number(again[3].position) > position);
     assert.deepEqual(await cliLate(dataDir), again);
     assert.deepEqual(await cliLate(dataDir, '--tenant', TENANT_B), [again[3]]);
-    second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
-    child = undefined;
+    await stopServiceProcess(second);
   });
 });

@@ -15,6 +15,7 @@ const unauthorized = {
   content: { 'application/json': { schema: errorRef, example: { error: { code: 'unauthorized', message: 'this route needs Authorization: Bearer <token>' } } } },
 };
 const unavailable = errorResponse('The table storage is unavailable; try again (`error.code` is the storage error\'s code)');
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 0 } } };
 const notServed = (what: string) => errorResponse(`Not served by this service (${what}): \`{"error":{"code":"not_found",…}}\``);
 
 const q = (name: string, schema: Schema, required = false, description?: string) => ({ name, in: 'query', required, schema, ...(description ? { description } : {}) });
@@ -467,7 +468,7 @@ export const openApiDocument = {
           '404': errorResponse('No declared projection has this name (`not_found`)'),
           '503': {
             description: 'The projection is being built (`building`; Retry-After), or the table storage is unavailable',
-            headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer', minimum: 0 } } },
+            headers: retryAfter,
             content: { 'application/json': { schema: errorRef } },
           },
         },
@@ -491,7 +492,7 @@ export const openApiDocument = {
           '404': errorResponse('No declared projection has this name, or no stream is served'),
           '503': {
             description: 'OPSFOLD_SSE_MAX_CLIENTS clients are connected (`too_many_clients`); try again after Retry-After seconds',
-            headers: { 'Retry-After': { description: 'Seconds to wait before connecting again.', schema: { type: 'integer', minimum: 0 } } },
+            headers: retryAfter,
             content: { 'application/json': { schema: errorRef } },
           },
         },
@@ -523,7 +524,7 @@ export const openApiDocument = {
           '404': notServed('no window stream'),
           '503': {
             description: 'OPSFOLD_SSE_MAX_CLIENTS clients are connected (`too_many_clients`); try again after Retry-After seconds',
-            headers: { 'Retry-After': { description: 'Seconds to wait before connecting again.', schema: { type: 'integer', minimum: 0 } } },
+            headers: retryAfter,
             content: { 'application/json': { schema: errorRef } },
           },
         },
