@@ -1,3 +1,5 @@
+import { OpsfoldError } from './errors';
+
 /** Sequence numbers of one partition that neither the hub retains nor Capture holds: history lost. */
 export interface SequenceGap {
   partitionId: string;
@@ -56,5 +58,16 @@ export class SequenceCursor {
     const gap = sequenceNumber > this.next ? { partitionId: this.partitionId, from: this.next, to: sequenceNumber - 1 } : undefined;
     this.next = sequenceNumber + 1;
     return gap ? { take: true, gap } : { take: true };
+  }
+}
+
+/**
+ * A rebuild met history that neither Event Hubs Capture nor the hub holds: it stops, naming the
+ * missing sequence numbers, unless told to go on past them.
+ */
+export class HistoryGapError extends OpsfoldError {
+  constructor(readonly gaps: readonly SequenceGap[], captureConfigured: boolean) {
+    super('history_gap', `the log's history has ${gaps.length === 1 ? 'a gap' : `${gaps.length} gaps`} that neither ${captureConfigured ? 'Event Hubs Capture' : 'Event Hubs Capture (not configured: CAPTURE_STORAGE_CONNECTION_STRING or CAPTURE_STORAGE_URL, CAPTURE_CONTAINER)'} nor the hub holds: ${gaps.map(describeGap).join('; ')}; `
+      + 'a rebuild without them misses those events in every window (--allow-gap goes on and records the gaps)', { retriable: false });
   }
 }
