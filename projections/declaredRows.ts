@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DDSketch } from '@datadog/sketches-js';
 import type { Row } from '../src/core/ports';
+import { mergeAggregate } from '../src/core/mergeAggregate';
 import { WINDOW_SECONDS, type WindowName } from '../src/core/projectionDefinition';
 import { SKETCH_ACCURACY, type WindowState } from './declaredWindows';
 
@@ -85,10 +86,7 @@ export function mergeShares(shares: readonly WindowState[]): WindowState & { vmC
   const [first, ...rest] = shares;
   const merged: WindowState & { vmCount?: number } = { ...first, sketch: first.sketch && sketchCopy(first.sketch), vmCount: first.vms?.size };
   for (const s of rest) {
-    merged.count += s.count;
-    merged.sum += s.sum;
-    merged.min = Math.min(merged.min, s.min);
-    merged.max = Math.max(merged.max, s.max);
+    mergeAggregate(merged, s);
     merged.revision = Math.max(merged.revision, s.revision);
     if (merged.sketch && s.sketch) merged.sketch.merge(s.sketch);
     if (merged.vmCount !== undefined && s.vms) merged.vmCount += s.vms.size;

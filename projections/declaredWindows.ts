@@ -52,6 +52,11 @@ interface Open extends WindowState {
 }
 
 const SEP = '\u0000';
+/** The key of the group of metrics without the one grouped field. */
+const NULL_GROUP = Symbol('null');
+type GroupKey = string | symbol;
+/** A window's id (the closed windows' map, and the order windows close in within a window start). */
+const idOf = (windowStart: number, key: GroupKey): string => `${windowStart}${SEP}${typeof key === 'symbol' ? 'null' : JSON.stringify(key)}`;
 /** Idle checks closer together than this (processing time) find nothing a later one would not. */
 const IDLE_CHECK_MS = 250;
 
@@ -66,8 +71,10 @@ const IDLE_CHECK_MS = 250;
 export class DeclaredWindows {
   readonly windowSeconds: number;
   private maxEventTime: number;
+  /** A fold of a new version, from the log's start: no window of it is stored yet. */
+  private readonly nothingStored: boolean;
   /** Open windows by window start (few starts are open at once), then by id. */
-  private readonly open = new Map<number, Map<string, Open>>();
+  private readonly open = new Map<number, Map<GroupKey, Open>>();
   private openWindows = 0;
   /** Processing time of the last idle check: checks closer together than IDLE_CHECK_MS find nothing new worth a scan. */
   private idleCheckedMs = -Infinity;
@@ -77,12 +84,24 @@ export class DeclaredWindows {
   private readonly wantsVms: boolean;
   private readonly pairHashes = new Map<string, Map<string, string>>();
   readonly emitted = { windows: 0, revisions: 0 };
+  /** Groups by key; and one reusable answer of windowOf, whose id and group are worked out only when asked for. */
+  private readonly groups = new Map<GroupKey, (string | null)[]>();
+  private readonly scratch = ((fold: DeclaredWindows) => ({
+    windowStart: 0, key: '' as GroupKey, m: undefined as unknown as Metric,
+    get id(): string {
+      return idOf(this.windowStart, this.key);
+    },
+    get group(): (string | null)[] {
+      return fold.groupOf(this.key, this.m);
+    },
+  }))(this);
 
   constructor(
     readonly definition: ProjectionDefinition,
     private readonly options: DeclaredWindowOptions,
     resume?: { maxEventTime: number },
   ) {
+    this.nothingStored = resume === undefined;
     this.windowSeconds = WINDOW_SECONDS[definition.window];
     this.maxEventTime = resume?.maxEventTime ?? -Infinity;
     this.wantsSketch = definition.aggregates.some((a) => QUANTILES[a] !== undefined);
@@ -110,28 +129,51 @@ export class DeclaredWindows {
     return { resumeFrom, maxEventTime };
   }
 
-  /** The id of a metric's window, or undefined when the definition's `where` leaves it out. */
-  windowOf(m: Metric): { id: string; windowStart: number; group: (string | null)[] } | undefined {
-    if (!matches(this.definition, m)) return undefined;
-    const group = this.definition.groupBy.map((field) => fieldOf(m, field));
+  /**
+   * A metric's window, or undefined when the definition's `where` leaves it out. `key` tells the
+   * group apart within its window start: the value itself when grouped by one field (the log's
+   * dictionary strings, so that the lookups of a hot fold hash nothing new), NULL_GROUP for null.
+   */
+  windowOf(m: Metric): { windowStart: number; key: GroupKey; id: string; group: (string | null)[] } | undefined {
+    const definition = this.definition;
+    if (definition.where && !matches(definition, m)) return undefined;
     const windowStart = Math.floor(m.t / this.windowSeconds) * this.windowSeconds;
-    return { id: `${windowStart}${SEP}${JSON.stringify(group)}`, windowStart, group };
+    const fields = definition.groupBy;
+    let key: GroupKey;
+    if (fields.length === 0) key = '';
+    else if (fields.length === 1) key = fieldOf(m, fields[0]) ?? NULL_GROUP;
+    else key = JSON.stringify(fields.map((field) => fieldOf(m, field)));
+    const w = this.scratch;
+    w.windowStart = windowStart;
+    w.key = key;
+    w.m = m;
+    return w;
+  }
+
+  /** The group of a key (built once per group). */
+  private groupOf(key: GroupKey, m: Metric): (string | null)[] {
+    let group = this.groups.get(key);
+    if (!group) this.groups.set(key, (group = this.definition.groupBy.map((field) => fieldOf(m, field))));
+    return group;
   }
 
   /**
-   * The windows of `metrics` whose stored row must be read before `add` can decide: those neither
-   * open nor in memory that the watermark closed (a revision of a window closed before a restart),
-   * or any such window while re-reading records a checkpoint already covers.
+   * The windows of `metrics` whose stored row must be read before `add` can decide: after a
+   * restart, every window neither open nor known here that could still be revised (a rebuild
+   * closes every window at its end, watermark or not, so that a service going on from its
+   * checkpoint finds them stored). A fold of a fresh version has nothing stored: none.
    */
-  lookups(metrics: readonly Metric[], rereading: boolean): { id: string; windowStart: number; group: (string | null)[] }[] {
+  lookups(metrics: readonly Metric[]): { id: string; windowStart: number; group: (string | null)[] }[] {
+    if (this.nothingStored) return [];
     const lateBound = this.watermark - this.options.allowedLatenessSeconds;
     const need = new Map<string, { id: string; windowStart: number; group: (string | null)[] }>();
     for (const m of metrics) {
       const w = this.windowOf(m);
-      if (!w || this.open.get(w.windowStart)?.has(w.id) || this.closed.has(w.id) || need.has(w.id)) continue;
-      const end = w.windowStart + this.windowSeconds;
-      if (end <= lateBound) continue;
-      if (rereading || end <= this.watermark) need.set(w.id, w);
+      if (!w || this.open.get(w.windowStart)?.has(w.key)) continue;
+      const id = w.id;
+      if (this.closed.has(id) || need.has(id)) continue;
+      if (w.windowStart + this.windowSeconds <= lateBound) continue;
+      need.set(id, { id, windowStart: w.windowStart, group: w.group });
     }
     return [...need.values()];
   }
@@ -162,13 +204,14 @@ export class DeclaredWindows {
       const w = this.windowOf(m);
       if (!w) continue;
       const end = w.windowStart + this.windowSeconds;
-      const open = this.open.get(w.windowStart)?.get(w.id);
+      const open = this.open.get(w.windowStart)?.get(w.key);
       if (open) {
         this.addTo(open, m, next);
         open.lastArrivalMs = processingTimeMs;
         continue;
       }
-      const closed = this.closed.get(w.id);
+      const id = w.id;
+      const closed = this.closed.get(id);
       if (closed) {
         const thisRecord = revised?.has(closed) ?? false;
         if (closed.appliedThrough >= next && !thisRecord) continue; // counted before a restart
@@ -189,11 +232,11 @@ export class DeclaredWindows {
       if (end > watermark) {
         let starting = this.open.get(w.windowStart);
         if (!starting) this.open.set(w.windowStart, (starting = new Map()));
-        starting.set(w.id, { ...fresh, firstPosition: position, maxEventTimeBefore: before, lastArrivalMs: processingTimeMs });
+        starting.set(w.key, { ...fresh, firstPosition: position, maxEventTimeBefore: before, lastArrivalMs: processingTimeMs });
         this.openWindows++;
       } else {
         // A window the watermark passed before it had data: emitted with this record.
-        this.closed.set(w.id, fresh);
+        this.closed.set(id, fresh);
         (revised ??= new Set()).add(fresh);
       }
     }
@@ -232,9 +275,10 @@ export class DeclaredWindows {
   private closeIn(start: number, closes: (w: Open) => boolean, out: DeclaredWindow[]): void {
     const windows = this.open.get(start)!;
     // In group order, so that a replay emits the same sequence.
-    const closing = [...windows.entries()].filter(([, w]) => closes(w)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [id, w] of closing) {
-      windows.delete(id);
+    const closing = [...windows.entries()].filter(([, w]) => closes(w)).map(([key, w]) => [key, idOf(start, key), w] as const)
+      .sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [key, id, w] of closing) {
+      windows.delete(key);
       this.openWindows--;
       const state: WindowState = {
         windowStart: w.windowStart, group: w.group, count: w.count, sum: w.sum, min: w.min, max: w.max,

@@ -1,7 +1,7 @@
-import type { RowTable, TableStore } from '../src/core/ports';
+import type { RowTable } from '../src/core/ports';
 import type { LateMetric } from '../src/core/windowMath';
 import { decodeLatePage } from './lateLedger';
-import { positionRow, windowTables } from './projectionCatalog';
+import { positionRow } from './projectionCatalog';
 
 /** Which late metrics to list: the first `limit` in log order, of one key and/or one tenant when given. */
 export interface LateQuery {
@@ -13,15 +13,10 @@ export interface LateQuery {
 /** A listed late metric; `partition` names the Event Hubs partition whose log `position` refers to (absent on the file log). */
 export type LateEntry = Pick<LateMetric, 'key' | 'tenant' | 'vm' | 't' | 'value' | 'watermark' | 'position' | 'index'> & { partition?: string };
 
-/** The ledger of one scope ('' for the file log, `P<id>` for an Event Hubs partition; see scopeOfPartition). */
+/** The ledger of one scope ('' for the file log, `P<id>` for an Event Hubs partition; see scopeOfPartition), as openEachScope opens it. */
 export interface ScopedLedger {
   scope: string;
   table: RowTable;
-}
-
-/** The ledgers of one windows version, a table per scope (`versions.scopes('windows', version)`), for readLate. */
-export async function lateLedgers(store: Pick<TableStore, 'rowTable'>, prefix: string, version: number, scopes: readonly string[]): Promise<ScopedLedger[]> {
-  return Promise.all(scopes.map(async (scope) => ({ scope, table: await store.rowTable(windowTables(prefix, version, scope).late) })));
 }
 
 /** Pages read per request: a page holds up to 2,000 metrics, and most listings end within the first. */

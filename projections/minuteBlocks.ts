@@ -1,5 +1,6 @@
 import type { Aggregate, WindowEvent, WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
+import { mergeAggregate } from '../src/core/mergeAggregate';
 
 /**
  * The minute-average projections, packed: one block holds SLOT_SECONDS of one partition's
@@ -500,21 +501,23 @@ export function decodeBlock(stored: StoredBlock): Map<string, MinuteWindow[]> {
  */
 export function mergeBlocks(parts: readonly StoredBlock[]): StoredBlock {
   if (parts.length === 1) return parts[0];
-  const series = new Map<string, Float64Array>();
+  const merged = new Map<string, Map<number, MinuteWindow>>();
   for (const part of parts) {
     for (const [sub, windows] of decodeBlock(part)) {
-      let row = series.get(sub);
-      if (!row) series.set(sub, (row = new Float64Array(MINUTES * FIELDS)));
+      let whole = merged.get(sub);
+      if (!whole) merged.set(sub, (whole = new Map()));
       for (const w of windows) {
-        const o = ((w.windowStart - part.row) / 60) * FIELDS;
-        const empty = row[o] === 0;
-        row[o] += w.count;
-        row[o + 1] += w.sum;
-        row[o + 2] = empty ? w.min : Math.min(row[o + 2], w.min);
-        row[o + 3] = empty ? w.max : Math.max(row[o + 3], w.max);
-        row[o + REVISION] += w.revision;
+        const seen = whole.get(w.windowStart);
+        if (seen) mergeAggregate(seen, w).revision += w.revision;
+        else whole.set(w.windowStart, { ...w });
       }
     }
+  }
+  const series = new Map<string, Float64Array>();
+  for (const [sub, windows] of merged) {
+    const row = new Float64Array(MINUTES * FIELDS);
+    for (const w of windows.values()) row.set([w.count, w.sum, w.min, w.max, w.revision], ((w.windowStart - parts[0].row) / 60) * FIELDS);
+    series.set(sub, row);
   }
   return { partition: parts[0].partition, row: parts[0].row, data: encodeBlock(series), appliedThrough: Math.min(...parts.map((p) => p.appliedThrough)) };
 }

@@ -1,4 +1,6 @@
 import type { BlockTable } from '../src/core/ports';
+import type { Aggregate } from '../src/core/windowMath';
+import { emptyAggregate, mergeAggregate } from '../src/core/mergeAggregate';
 import { decodeBlock, slotStartOf, type MinuteWindow } from './minuteBlocks';
 
 export type AggregationBy = 'avg' | 'min' | 'max';
@@ -38,22 +40,20 @@ export async function readWindows(table: BlockTable, partition: readonly string[
  */
 export function bucketWindows(windows: readonly MinuteWindow[], aggregationInterval: number, aggregationBy: AggregationBy): Bucket[] {
   const width = aggregationInterval * 60;
-  const buckets = new Map<number, { avgs: number[]; count: number; low: number; high: number }>();
+  const buckets = new Map<number, { avgs: number[]; all: Aggregate }>();
   for (const w of windows) {
     const timestamp = Math.floor(w.windowStart / width) * width;
     let b = buckets.get(timestamp);
     if (!b) {
-      b = { avgs: [], count: 0, low: Infinity, high: -Infinity };
+      b = { avgs: [], all: emptyAggregate() };
       buckets.set(timestamp, b);
     }
     b.avgs.push(w.sum / w.count);
-    b.count += w.count;
-    if (w.min < b.low) b.low = w.min;
-    if (w.max > b.high) b.high = w.max;
+    mergeAggregate(b.all, w);
   }
   return [...buckets.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([timestamp, b]) => ({ timestamp, value: combine(b.avgs, aggregationBy), count: b.count, windows: b.avgs.length, low: b.low, high: b.high }));
+    .map(([timestamp, { avgs, all }]) => ({ timestamp, value: combine(avgs, aggregationBy), count: all.count, windows: avgs.length, low: all.min, high: all.max }));
 }
 
 function combine(values: readonly number[], by: AggregationBy): number {

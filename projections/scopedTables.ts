@@ -1,6 +1,5 @@
-import type { BlockLayout, BlockTable, Row, RowTable, StoredBlock, TableStore } from '../src/core/ports';
+import type { BlockTable, Row, RowTable, StoredBlock } from '../src/core/ports';
 import { mergeBlocks } from './minuteBlocks';
-import { MINUTE_LAYOUT } from './projectionCatalog';
 import { readVmCatalog, VM_CATALOG_PARTITION } from './vmCatalog';
 
 /**
@@ -79,21 +78,4 @@ export function newerCatalogRow(a: Row, b: Row): Row {
   const vms = readVmCatalog([a, b]).get(a.partition[1]) ?? new Map<string, Map<string, number>>();
   const merged = Object.fromEntries([...vms].map(([vm, newest]) => [vm, Object.fromEntries(newest)]));
   return { ...a, fields: { ...a.fields, vms: JSON.stringify(merged) } };
-}
-
-/**
- * One block table over every scope (`name(scope)` names a scope's table), merged for reading. The
- * blocks kept per scope are the cross-tenant ones, so their layout is the default.
- */
-export async function mergedBlockTable(
-  store: TableStore, scopes: readonly string[], name: (scope: string) => string, layout: BlockLayout = MINUTE_LAYOUT,
-): Promise<MergedBlockTable> {
-  return new MergedBlockTable(await Promise.all(scopes.map((scope) => store.blockTable(name(scope), layout))));
-}
-
-/** One row table over every scope, for reading; rows found in several scopes are combined by `merge`. */
-export async function unionRowTable(
-  store: TableStore, scopes: readonly string[], name: (scope: string) => string, options: { merge?: (a: Row, b: Row) => Row; layout?: BlockLayout } = {},
-): Promise<UnionRowTable> {
-  return new UnionRowTable(await Promise.all(scopes.map((scope) => store.rowTable(name(scope), options.layout))), options.merge);
 }

@@ -12,7 +12,8 @@ import { teamTimezones, type BacklogTeam } from './core/backlogTeam';
 import { ServiceNowClient, type ServiceNowAuth } from './adapters/serviceNow/ServiceNowClient';
 import type { BacklogApi } from './adapters/http/backlogRoutes';
 import { BacklogScheduler, type PollReason } from '../streams/BacklogScheduler';
-import { backlogTables } from '../projections/projectionCatalog';
+import { backlogProjection, type BacklogConfig } from '../projections/backlogProjection';
+import { openTable } from '../projections/projectionTables';
 
 type Log = (line: string) => void;
 
@@ -34,6 +35,11 @@ export function serviceNowClientFrom(settings: Settings, log: Log): ServiceNowCl
     auth = { ...auth, kind: 'oauth', clientId: settings.serviceNowClientId, clientSecret: settings.serviceNowClientSecret };
   }
   return new ServiceNowClient({ instanceUrl: settings.serviceNowInstanceUrl, auth, timeoutMs: settings.serviceNowTimeoutMs, attempts: settings.serviceNowAttempts, log });
+}
+
+/** The backlog fold's settings: the backlog time zone, and each team's own. */
+export function backlogConfig(settings: Settings): BacklogConfig {
+  return { timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) };
 }
 
 /** Polls these teams now and appends their samples, one record per team (partition key: the team); returns what failed. */
@@ -77,7 +83,7 @@ export async function startBacklog(
   settings: Settings, rt: Runtime, options: { log: Log; client?: ServiceNowClient; clock?: Clock; appender: EventAppender; version: () => number },
 ): Promise<BacklogService> {
   const { log, client } = options;
-  const tablesOf = () => backlogTables(settings.tablePrefix, options.version());
+  const table = (role: 'daily' | 'teams') => openTable(rt.tables, backlogProjection.tables[role], { prefix: settings.tablePrefix, version: options.version() });
   const teams = settings.backlogTeams ?? [];
   const zoneOf = teamTimezones(teams, settings.backlogTimezone);
   let scheduler: BacklogScheduler | undefined;
@@ -97,7 +103,7 @@ export async function startBacklog(
       async sampledTeamsOn(date: string) {
         // The file log is read back exactly; an Event Hub cannot be, so there the daily snapshots answer.
         if (rt.distributed) {
-          const daily = await rt.tables.rowTable(tablesOf().daily);
+          const daily = await table('daily');
           const found = await Promise.all(teams.map(async (t) => ((await daily.get([t.team], date)) ? t.team : undefined)));
           return new Set(found.filter((t): t is string => t !== undefined));
         }
@@ -114,7 +120,7 @@ export async function startBacklog(
     for (const s of scheduler.schedules) log(`backlog: polling ${s.teams.join(', ')} daily at ${s.pollAt} ${s.timezone}`);
   }
   return {
-    api: { timezone: settings.backlogTimezone, timezoneOf: zoneOf, daily: () => rt.tables.rowTable(tablesOf().daily), teams: () => rt.tables.rowTable(tablesOf().teams) },
+    api: { timezone: settings.backlogTimezone, timezoneOf: zoneOf, daily: () => table('daily'), teams: () => table('teams') },
     health: () => ({
       timezone: settings.backlogTimezone,
       pollAt: settings.backlogPollAt,

@@ -2,22 +2,25 @@ import { Subject, type Observable } from 'rxjs';
 import type { CheckpointStore, EventHubConsumerClient } from '@azure/event-hubs';
 import type { Settings } from './config/settings';
 import type { TableStore } from './core/ports';
-import type { WindowEvent } from './core/windowMath';
+import { windowEvent, type WindowEvent } from './core/windowMath';
 import { checkpointContainerFor, createCheckpointStore, createConsumer } from './adapters/eventHubs/azureClients';
 import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
 import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
 import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
-import { logKeysTable, MINUTE_LAYOUT, scopeOfPartition, windowTables } from '../projections/projectionCatalog';
+import { logKeysTable, scopeOfPartition } from '../projections/projectionCatalog';
+import { openMerged } from '../projections/projectionTables';
+import { emptyAggregate, mergeAggregate } from './core/mergeAggregate';
 import type { ProjectionVersions } from '../streams/projectionVersions';
 import type { ConsumerLag, FailingProjector } from './localProjections';
-import { RejectsProjector } from '../streams/RejectsProjector';
-import { WindowsProjector } from '../streams/WindowsProjector';
-import { BacklogProjector } from '../streams/BacklogProjector';
-import { teamTimezones } from './core/backlogTeam';
+import { windowsProjection, type WindowsStats } from '../projections/windowsProjection';
+import type { RejectsStats } from '../projections/rejectsProjection';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
+import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
+import type { HostedProjection, HostedRun } from '../streams/hostedProjection';
 import type { Checkpoint } from '../streams/projectionVersions';
 import type { ProjectionName } from '../projections/projectionCatalog';
+import { builtInHosted } from './builtInHosted';
 
 /** The figures /healthz and /metrics show, summed over the partitions this instance owns. */
 export interface DistributedStats {
@@ -33,12 +36,10 @@ export interface DistributedStats {
   lastFlushAtMs?: number;
 }
 
-/** The projectors of one owned partition (the current run of each) and their supervisors. */
+/** The projectors of one owned partition: the current run of each projection's, and their supervisors, by projection. */
 interface PartitionProjectors {
-  windows?: WindowsProjector;
-  rejects?: RejectsProjector;
-  backlog?: BacklogProjector;
-  restarts: Record<ProjectionName, ProjectorRestarts<unknown>>;
+  runs: Map<string, HostedRun>;
+  restarts: Map<string, ProjectorRestarts<unknown>>;
 }
 
 export interface DistributedOptions {
@@ -55,30 +56,47 @@ export interface DistributedOptions {
 }
 
 /**
- * The projections over an Event Hub: one EventHubsProcessor for the active pair of versions
- * (windows, rejects), with its own checkpoint container, sharing the partitions with every
- * other instance on the same consumer group. When a rebuild activates another version, the
- * processor is replaced by one for the new pair; its projectors resume from their checkpoints.
+ * The projections over an Event Hub: one EventHubsProcessor for the active versions, with its own
+ * checkpoint container, sharing the partitions with every other instance on the same consumer
+ * group; each owned partition runs every projection, one projector each. When a rebuild activates
+ * another version (ActiveVersions), the processor is replaced by one for the new versions; its
+ * projectors resume from their checkpoints.
  */
 export class DistributedProjections {
-  private current?: { windows: number; rejects: number; backlog: number; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
+  private current?: { versions: Record<string, number>; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
   private readonly projectors = new Map<string, PartitionProjectors>();
-  private timer?: NodeJS.Timeout;
-  private switching?: Promise<void>;
-
-  constructor(private readonly options: DistributedOptions) {}
-
+  private readonly hosted: HostedProjection[];
+  private readonly active: ActiveVersions;
   private readonly out = new Subject<WindowEvent>();
   /** Every window revision the partitions owned here emit; cross-tenant ones merged over all partitions' shares. */
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
 
-  get versions(): { windows: number; rejects: number; backlog: number } {
-    return { windows: this.current?.windows ?? 0, rejects: this.current?.rejects ?? 0, backlog: this.current?.backlog ?? 0 };
+  constructor(private readonly options: DistributedOptions) {
+    this.hosted = builtInHosted(options.settings, ({ version, scope }) => ({
+      onWindow: (w) => this.out.next(w),
+      onCrossTenantFlushed: async (partial) => {
+        for (const w of await this.mergeCrossTenant(partial, version, scope)) this.out.next(w);
+      },
+    }));
+    this.active = new ActiveVersions({
+      versions: options.versions, projections: this.hosted.map((h) => h.name), pollMs: options.versionPollMs ?? 2000,
+      onSwitch: (switches) => this.switchVersions(switches),
+      onError: (error) => options.onError?.(error as Error),
+    });
+  }
+
+  get versions(): Record<ProjectionName, number> {
+    const of = (name: ProjectionName) => this.current?.versions[name] ?? 0;
+    return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
   }
 
   get stats(): DistributedStats {
     const all = [...this.projectors.entries()];
-    const windows = all.flatMap(([, p]) => (p.windows ? [p.windows.stats] : []));
+    const runs = <S>(name: string) => all.flatMap(([, p]) => {
+      const stats = p.runs.get(name)?.stats;
+      return stats ? [stats as S & HostedRun['stats']] : [];
+    });
+    const windows = runs<WindowsStats>('windows');
     return {
       partitions: all.map(([id]) => id).sort(),
       metrics: sum(windows.map((w) => w.metrics)),
@@ -86,7 +104,7 @@ export class DistributedProjections {
       windowsEmitted: sum(windows.map((w) => w.windowsEmitted)),
       revisions: sum(windows.map((w) => w.revisions)),
       watermark: windows.length === 0 ? -Infinity : Math.min(...windows.map((w) => w.watermark)),
-      rejected: sum(all.map(([, p]) => p.rejects?.rejected ?? 0)),
+      rejected: sum(runs<RejectsStats>('rejects').map((r) => r.rejected)),
       lastFlushAtMs: windows.length === 0 ? undefined : Math.min(...windows.map((w) => w.lastFlushAtMs)),
     };
   }
@@ -94,15 +112,15 @@ export class DistributedProjections {
   /** The projectors of the partitions owned here that are down now. */
   get failing(): FailingProjector[] {
     return [...this.projectors.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([partition, p]) =>
-      (['windows', 'rejects', 'backlog'] as const).flatMap((projection) => {
-        const failing = p.restarts[projection].failing;
+      [...p.restarts].flatMap(([projection, restarts]) => {
+        const failing = restarts.failing;
         return failing ? [{ projection, partition, reason: failing.reason, since: failing.since }] : [];
       }));
   }
 
   get failure(): unknown {
     for (const p of this.projectors.values()) {
-      for (const r of Object.values(p.restarts)) if (r.failing) return r.failing.error;
+      for (const r of p.restarts.values()) if (r.failing) return r.failing.error;
     }
     return undefined;
   }
@@ -110,11 +128,8 @@ export class DistributedProjections {
   /** Quarantine entries of the active versions, summed over the partitions owned here. */
   get quarantined(): Record<ProjectionName, number> {
     const all = [...this.projectors.values()];
-    return {
-      windows: sum(all.map((p) => p.windows?.quarantined ?? 0)),
-      rejects: sum(all.map((p) => p.rejects?.quarantined ?? 0)),
-      backlog: sum(all.map((p) => p.backlog?.quarantined ?? 0)),
-    };
+    const of = (name: ProjectionName) => sum(all.map((p) => p.runs.get(name)?.quarantined ?? 0));
+    return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
   }
 
   /** Events per owned partition not yet processed, asked of the hub now. */
@@ -123,38 +138,30 @@ export class DistributedProjections {
   }
 
   async start(): Promise<void> {
-    const { versions, versionPollMs = 2000 } = this.options;
-    await this.launch({ windows: await versions.activeOrFirst('windows'), rejects: await versions.activeOrFirst('rejects'), backlog: await versions.activeOrFirst('backlog') });
-    this.timer = setInterval(() => {
-      this.switching ??= this.poll().catch((error: unknown) => this.options.onError?.(error as Error)).finally(() => (this.switching = undefined));
-    }, versionPollMs);
+    await this.launch(await this.active.start());
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.switching;
+    await this.active.stop();
     await this.halt();
   }
 
-  private async poll(): Promise<void> {
-    const next = { ...this.versions };
-    for (const p of ['windows', 'rejects', 'backlog'] as const) next[p] = (await this.options.versions.active(p)) ?? next[p];
-    if (next.windows === this.versions.windows && next.rejects === this.versions.rejects && next.backlog === this.versions.backlog) return;
+  /** A rebuild activated other versions: a processor for the new ones replaces this one (a failed launch is tried again at the next poll). */
+  private async switchVersions(switches: VersionSwitch[]): Promise<void> {
+    const next = { ...this.current?.versions, ...Object.fromEntries(switches.map(({ projection, to }) => [projection, to])) };
     await this.halt();
     await this.launch(next);
   }
 
-  private async launch(active: { windows: number; rejects: number; backlog: number }): Promise<void> {
+  private async launch(active: Readonly<Record<string, number>>): Promise<void> {
     const { settings, tables, versions } = this.options;
-    const { windows: windowsVersion, rejects: rejectsVersion, backlog: backlogVersion } = active;
-    const container = checkpointContainerFor(settings.checkpointContainer, active);
+    const container = checkpointContainerFor(settings.checkpointContainer, { windows: active.windows, rejects: active.rejects, backlog: active.backlog });
     const { consumer, checkpointStore } = this.options.connect
       ? await this.options.connect(container)
       : await (async () => {
         const store = await createCheckpointStore(settings, container);
         return { consumer: createConsumer(settings, store), checkpointStore: store };
       })();
-    const out = this.out;
     const processor = new EventHubsProcessor({
       consumer,
       checkpointStore,
@@ -162,51 +169,39 @@ export class DistributedProjections {
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
         const scope = scopeOfPartition(partitionId);
-        const feeds = [new PartitionFeed(partitionId), new PartitionFeed(partitionId), new PartitionFeed(partitionId)];
-        const common = { tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs, scope };
-        /** What run `context` of projector i gets: its careful pass, and checkpoints that its supervisor, its feed and the hub follow. */
-        const run = (i: number, context: RunContext) => ({
-          log: feeds[i], careful: context.careful,
-          onCheckpoint: async (checkpoint: Checkpoint) => {
-            context.checkpointed(checkpoint.position);
-            feeds[i].forgetBefore(checkpoint.resumeFrom);
-            await onCheckpoint(i)(checkpoint);
-          },
+        const feeds = this.hosted.map(() => new PartitionFeed(partitionId));
+        const entry: PartitionProjectors = { runs: new Map(), restarts: new Map() };
+        this.hosted.forEach((hosted, i) => {
+          /** Run `context` of projection i: its careful pass, and checkpoints that its supervisor, its feed and the hub follow. */
+          const create = (context: RunContext) => {
+            const run = hosted.projector({
+              log: feeds[i], tables, versions, tablePrefix: settings.tablePrefix, version: active[hosted.name], scope,
+              follow: true, flushIntervalMs: settings.flushIntervalMs, careful: context.careful,
+              onCheckpoint: async (checkpoint: Checkpoint) => {
+                context.checkpointed(checkpoint.position);
+                feeds[i].forgetBefore(checkpoint.resumeFrom);
+                await onCheckpoint(i)(checkpoint);
+              },
+            });
+            entry.runs.set(hosted.name, run);
+            return run;
+          };
+          entry.restarts.set(hosted.name, this.restarts(partitionId, hosted.name, create));
         });
-        let subscription: { unsubscribe(): void } | undefined;
-        const entry: PartitionProjectors = {
-          restarts: {
-            windows: this.restarts(partitionId, 'windows', (context) => {
-              const windows = new WindowsProjector({
-                ...common, ...run(0, context), version: windowsVersion, windows: settings,
-                onCrossTenantFlushed: async (partial) => {
-                  for (const w of await this.mergeCrossTenant(partial, windowsVersion, scope)) out.next(w);
-                },
-              });
-              subscription?.unsubscribe();
-              subscription = windows.windows$.subscribe((w) => out.next(w));
-              return (entry.windows = windows);
-            }),
-            rejects: this.restarts(partitionId, 'rejects', (context) => (entry.rejects = new RejectsProjector({ ...common, ...run(1, context), version: rejectsVersion }))),
-            backlog: this.restarts(partitionId, 'backlog', (context) =>
-              (entry.backlog = new BacklogProjector({ ...common, ...run(2, context), version: backlogVersion, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) }))),
-          },
-        };
         this.projectors.set(partitionId, entry);
         return {
           feeds,
           run: async (signal) => {
             try {
-              await Promise.all(Object.values(entry.restarts).map((r) => r.run(signal)));
+              await Promise.all([...entry.restarts.values()].map((r) => r.run(signal)));
             } finally {
-              subscription?.unsubscribe();
               if (this.projectors.get(partitionId) === entry) this.projectors.delete(partitionId);
             }
           },
         };
       },
     });
-    this.current = { ...active, processor, consumer };
+    this.current = { versions: { ...active }, processor, consumer };
     processor.start();
   }
 
@@ -220,32 +215,24 @@ export class DistributedProjections {
     const { tables, versions, settings } = this.options;
     const others = (await versions.scopes('windows', version)).filter((s) => s !== own && s !== '');
     if (others.length === 0) return [...partial];
-    const otherTables = await Promise.all(others.map((s) => tables.blockTable(windowTables(settings.tablePrefix, version, s).minute, MINUTE_LAYOUT)));
-    const stored = new Map<string, Map<number, MinuteWindow>[]>();
+    const stored = await openMerged(tables, windowsProjection.tables.minute, { prefix: settings.tablePrefix, version, scopes: others });
+    /** The other scopes' shares, merged, by key and slot, then by window start. */
+    const shares = new Map<string, Map<number, MinuteWindow>>();
+    const idOf = (w: WindowEvent) => `${w.key}\u0000${slotStartOf(w.windowStart)}`;
     for (const w of partial) {
-      const id = `${w.key}\u0000${slotStartOf(w.windowStart)}`;
-      if (stored.has(id)) continue;
-      const slot = slotStartOf(w.windowStart);
-      const blocks = await Promise.all(otherTables.map((t) => t.read([w.key], slot)));
-      stored.set(id, blocks.map((b) => new Map((b ? decodeBlock(b).get('') ?? [] : []).map((x) => [x.windowStart, x]))));
+      if (shares.has(idOf(w))) continue;
+      const block = await stored.read([w.key], slotStartOf(w.windowStart));
+      shares.set(idOf(w), new Map((block ? decodeBlock(block).get('') ?? [] : []).map((x) => [x.windowStart, x])));
     }
     return partial.map((w) => {
-      let { count, sum, min, max, revision } = w;
-      for (const share of stored.get(`${w.key}\u0000${slotStartOf(w.windowStart)}`)!) {
-        const x = share.get(w.windowStart);
-        if (!x) continue;
-        count += x.count;
-        sum += x.sum;
-        min = Math.min(min, x.min);
-        max = Math.max(max, x.max);
-        revision += x.revision;
-      }
-      return { key: w.key, windowStart: w.windowStart, count, sum, min, max, avg: sum / count, revision };
+      const other = shares.get(idOf(w))!.get(w.windowStart);
+      const whole = mergeAggregate({ count: w.count, sum: w.sum, min: w.min, max: w.max }, other ?? emptyAggregate());
+      return windowEvent(whole, w.key, w.windowStart, w.revision + (other?.revision ?? 0));
     });
   }
 
   /** The supervisor of one projector of one partition: no failure of the projector ends the partition's work. */
-  private restarts(partitionId: string, projection: ProjectionName, create: (context: RunContext) => RestartableProjector<unknown>): ProjectorRestarts<unknown> {
+  private restarts(partitionId: string, projection: string, create: (context: RunContext) => RestartableProjector<unknown>): ProjectorRestarts<unknown> {
     const { onError, onNote, settings } = this.options;
     return new ProjectorRestarts<unknown>({
       create, settleMs: 5 * settings.flushIntervalMs,

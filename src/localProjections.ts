@@ -1,16 +1,15 @@
-import { Subject, type Observable, type Subscription } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
-import { PROJECTIONS, type ProjectionName } from '../projections/projectionCatalog';
+import type { ProjectionName } from '../projections/projectionCatalog';
 import { dropProjectionVersion } from './dropProjectionVersion';
-import { ProjectionSupervisor, type RunnableProjector } from '../streams/ProjectionSupervisor';
-import type { RunContext } from '../streams/ProjectorRestarts';
+import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
+import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import { RejectsProjector } from '../streams/RejectsProjector';
-import { BacklogProjector } from '../streams/BacklogProjector';
-import { WindowsProjector } from '../streams/WindowsProjector';
-import { teamTimezones } from './core/backlogTeam';
+import type { HostedProjection, HostedRun } from '../streams/hostedProjection';
+import type { WindowsStats } from '../projections/windowsProjection';
+import { builtInHosted } from './builtInHosted';
 
 /**
  * How far the projections are behind the log's end, read now. On the file log, bytes per
@@ -18,11 +17,11 @@ import { teamTimezones } from './core/backlogTeam';
  * owned partition: its last enqueued sequence number minus the last one every projector took.
  * A consumer whose position is not known yet (it has just started) is left out.
  */
-export type ConsumerLag = { bytes: Partial<Record<ProjectionName, number>> } | { events: Record<string, number> };
+export type ConsumerLag = { bytes: Record<string, number> } | { events: Record<string, number> };
 
 /** A projector that is down now: its projection (and log partition on Event Hubs), why, and since when (epoch ms). */
 export interface FailingProjector {
-  projection: ProjectionName;
+  projection: string;
   partition?: string;
   reason: string;
   since: number;
@@ -51,112 +50,105 @@ export interface ProjectionHost {
 }
 
 /**
- * The projections over the file log: one projector per projection, each following the active
- * version; a version activated by a rebuild replaces it, and the old version's tables go.
+ * The projections over the file log: one projector per projection, each following its active
+ * version; a version activated by a rebuild replaces it (ActiveVersions), and the old version's
+ * tables go.
  */
 export class LocalProjections implements ProjectionHost {
   private readonly out = new Subject<WindowEvent>();
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
-  private readonly windows: ProjectionSupervisor<WindowsProjector>;
-  private readonly rejects: ProjectionSupervisor<RejectsProjector>;
-  private readonly backlog: ProjectionSupervisor<BacklogProjector>;
-  private forwarding?: Subscription;
+  private readonly supervisors = new Map<string, ProjectionSupervisor<HostedRun>>();
+  private readonly hosted = new Map<string, HostedProjection>();
+  private readonly active: ActiveVersions;
   private readonly log: EventLog;
-  /** How far the rejects and backlog projectors have folded (their checkpoints may stay behind on an idle tail). */
-  private readonly folded: { rejects?: number; backlog?: number } = {};
 
-  constructor(options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
+  constructor(private readonly options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
     const { settings, log, tables, versions, versionPollMs = 2000 } = options;
     this.log = log;
-    const common = { log, tables, versions, tablePrefix: settings.tablePrefix, follow: true, flushIntervalMs: settings.flushIntervalMs };
-    const report = (name: string) => (error: unknown) => process.stderr.write(`opsfold: ${name} projector: ${(error as Error).message}; trying again\n`);
-    const note = (name: string) => (line: string) => process.stderr.write(`opsfold: ${name} projector: ${line}\n`);
-    /** What each run of a projector gets from its supervisor: the careful pass, and the checkpoints it reports. */
-    const run = (context: RunContext) => ({ careful: context.careful, onCheckpoint: async (c: { position: number }) => context.checkpointed(c.position) });
-    const supervised = (projection: ProjectionName) => ({
-      projection, versions, pollMs: versionPollMs, onSwitch: retire(projection), onError: report(projection), onNote: note(projection), settleMs: 5 * settings.flushIntervalMs,
-    });
-    const retire = (projection: ProjectionName) => async (from: number, to: number) => {
-      process.stderr.write(`opsfold: ${projection} projection switched from v${from} to v${to}\n`);
-      await dropProjectionVersion(tables, settings, projection, from);
-      await versions.forget(projection, from);
-    };
-    this.windows = new ProjectionSupervisor({
-      ...supervised('windows'),
-      create: (version, context) => {
-        const projector = new WindowsProjector({ ...common, ...run(context), version, windows: settings });
-        this.forwarding?.unsubscribe();
-        this.forwarding = projector.windows$.subscribe((w) => this.out.next(w));
-        return projector;
-      },
-    });
-    this.rejects = new ProjectionSupervisor({
-      ...supervised('rejects'),
-      create: (version, context) => {
-        this.folded.rejects = undefined;
-        return new RejectsProjector({ ...common, ...run(context), version, onProgress: (position) => (this.folded.rejects = position) });
-      },
-    });
-    this.backlog = new ProjectionSupervisor({
-      ...supervised('backlog'),
-      create: (version, context) => {
-        this.folded.backlog = undefined;
-        return new BacklogProjector({ ...common, ...run(context), version, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), onProgress: (position) => (this.folded.backlog = position) });
-      },
+    for (const projection of builtInHosted(settings, () => ({ onWindow: (w) => this.out.next(w) }))) {
+      const name = projection.name;
+      this.hosted.set(name, projection);
+      this.supervisors.set(name, new ProjectionSupervisor({
+        settleMs: 5 * settings.flushIntervalMs,
+        onError: (error) => note(`${name} projector: ${(error as Error).message}; trying again`),
+        onNote: (line) => note(`${name} projector: ${line}`),
+        create: (version, context) => projection.projector({
+          log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: true, flushIntervalMs: settings.flushIntervalMs,
+          careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
+        }),
+      }));
+    }
+    this.active = new ActiveVersions({
+      versions, projections: [...this.supervisors.keys()], pollMs: versionPollMs,
+      onSwitch: (switches) => this.switchVersions(switches),
+      onError: (error) => note(`projection versions: ${(error as Error).message}; trying again`),
     });
   }
 
-  get versions(): { windows: number; rejects: number; backlog: number } {
-    return { windows: this.windows.version, rejects: this.rejects.version, backlog: this.backlog.version };
+  get versions(): Record<ProjectionName, number> {
+    const of = (name: ProjectionName) => this.supervisors.get(name)?.version ?? 0;
+    return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
   }
 
   get stats(): ProjectionHost['stats'] {
-    const s = this.windows.projector.stats;
+    const s = this.supervisors.get('windows')?.projector?.stats as (WindowsStats & HostedRun['stats']) | undefined;
+    if (!s) return { metrics: 0, late: 0, windowsEmitted: 0, revisions: 0, watermark: -Infinity };
     return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position, lastFlushAtMs: s.lastFlushAtMs };
   }
 
-  /** The windows projector counts from its last checkpoint (taken every flush interval, also on an idle tail). */
+  /** Each projection counts from its last checkpoint (taken every flush interval, also on an idle tail). */
   async consumerLag(): Promise<ConsumerLag> {
     const end = await this.log.end();
-    const windows = this.windows.projector.stats;
-    const positions = { windows: windows.flushes > 0 ? windows.position : undefined, rejects: this.folded.rejects, backlog: this.folded.backlog };
-    const bytes: Partial<Record<ProjectionName, number>> = {};
-    for (const [projection, position] of Object.entries(positions) as [ProjectionName, number | undefined][]) {
-      if (position !== undefined) bytes[projection] = Math.max(0, end - position);
+    const bytes: Record<string, number> = {};
+    for (const [name, supervisor] of this.supervisors) {
+      const stats = supervisor.projector?.stats;
+      if (stats && stats.flushes > 0) bytes[name] = Math.max(0, end - stats.position);
     }
     return { bytes };
   }
 
   get failure(): unknown {
-    return this.windows.failure ?? this.rejects.failure ?? this.backlog.failure;
+    return [...this.supervisors.values()].find((s) => s.failing)?.failure;
   }
 
   get failing(): FailingProjector[] {
-    return PROJECTIONS.flatMap((projection) => {
-      const failing = this.supervisor(projection).failing;
+    return [...this.supervisors].flatMap(([projection, supervisor]) => {
+      const failing = supervisor.failing;
       return failing ? [{ projection, reason: failing.reason, since: failing.since }] : [];
     });
   }
 
   get quarantined(): Record<ProjectionName, number> {
-    const of = (s: ProjectionSupervisor<RunnableProjector & { quarantined: number }>) => (s.version === 0 ? 0 : s.projector.quarantined);
-    return { windows: of(this.windows), rejects: of(this.rejects), backlog: of(this.backlog) };
-  }
-
-  private supervisor(projection: ProjectionName): ProjectionSupervisor<RunnableProjector> {
-    return projection === 'windows' ? this.windows : projection === 'rejects' ? this.rejects : this.backlog;
+    const of = (name: ProjectionName) => this.supervisors.get(name)?.projector?.quarantined ?? 0;
+    return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
   }
 
   async start(): Promise<void> {
-    await this.windows.start();
-    await this.rejects.start();
-    await this.backlog.start();
+    const started = await this.active.start();
+    for (const [name, supervisor] of this.supervisors) supervisor.start(started[name]);
   }
 
   async stop(): Promise<void> {
-    await this.windows.stop();
-    await this.rejects.stop();
-    await this.backlog.stop();
-    this.forwarding?.unsubscribe();
+    await this.active.stop();
+    for (const supervisor of this.supervisors.values()) await supervisor.stop();
+  }
+
+  /** A rebuild activated other versions: their projectors replace the old ones, whose tables go. */
+  private async switchVersions(switches: VersionSwitch[]): Promise<void> {
+    const { tables, settings, versions } = this.options;
+    for (const { projection, from, to } of switches) {
+      await this.supervisors.get(projection)!.switchTo(to);
+      note(`${projection} projection switched from v${from} to v${to}`);
+      try {
+        await dropProjectionVersion(tables, settings, this.hosted.get(projection)!.projection, from);
+        await versions.forget(projection, from);
+      } catch (error) {
+        note(`${projection} projection: v${from} could not be dropped: ${(error as Error).message}`);
+      }
+    }
   }
 }
+
+const note = (line: string): void => {
+  process.stderr.write(`opsfold: ${line}\n`);
+};

@@ -18,10 +18,14 @@ import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
-import { CATALOG_LAYOUT, idempotencyTable, metaTable, rejectTables, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../projections/projectionCatalog';
+import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
+import { DeclaredHost } from './declaredHost';
+import { ProjectionStream } from './adapters/http/projectionStream';
+import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
+import { openEachScope, openMerged } from '../projections/projectionTables';
+import { rejectsProjection } from '../projections/rejectsProjection';
+import { windowsProjection } from '../projections/windowsProjection';
 import { ProjectionVersions } from '../streams/projectionVersions';
-import { mergedBlockTable, newerCatalogRow, unionRowTable } from '../projections/scopedTables';
-import { lateLedgers } from '../projections/lateQueries';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
 import { createProducer } from './adapters/eventHubs/azureClients';
@@ -115,6 +119,15 @@ export async function startService(configured: Settings): Promise<Service> {
     source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
   });
   await projections.start();
+  // Declared projections (file log): each one whose first build is complete follows the log; added and dropped ones are picked up while running.
+  const declared = distributed ? undefined : new DeclaredHost({ settings, log: rt.log, tables: patient, versions: patientVersions, meta: await patient.rowTable(metaTable(settings.tablePrefix)) });
+  await declared?.start();
+  const declaredApi = declared?.api();
+  const projectionStream = declared && declaredApi ? new ProjectionStream({
+    events$: declared.events$, exists: async (name) => (await declaredApi.list()).some((p) => p.name === name),
+    heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxClients: settings.sseMaxClients, maxBufferedBytes: settings.sseMaxBufferedBytes,
+  }) : undefined;
+  checks.add('declared', () => (declared?.failing ?? []).map((f) => `declared projection ${f.projection} failing: ${f.reason}`));
   // After a rebuild switched the windows version, the stream follows the new version's history: clients reconnect with Last-Event-ID.
   const feedTimer = setInterval(() => {
     const version = projections.versions.windows;
@@ -149,7 +162,11 @@ export async function startService(configured: Settings): Promise<Service> {
   publisher?.start(projections.windows$);
   const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
   const scopes = scopeCache(rt.versions);
-  const prefix = settings.tablePrefix;
+  /** The tables of a projection's active version, of every scope, for reading. */
+  const active = async (projection: ProjectionName) => {
+    const version = projections.versions[projection];
+    return { prefix: settings.tablePrefix, version, scopes: await scopes(projection, version) };
+  };
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const metrics = serviceMetrics(opsfoldMetrics({
     ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
@@ -159,31 +176,17 @@ export async function startService(configured: Settings): Promise<Service> {
     corsOrigins: settings.corsOrigins,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body, arrivingNow()), 'http', idempotencyKey),
     // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
-    minuteTable: async () => {
-      const v = projections.versions.windows;
-      return mergedBlockTable(rt.tables, await scopes('windows', v), (scope) => windowTables(prefix, v, scope).minute);
-    },
-    vmMinuteTable: () => rt.tables.blockTable(windowTables(prefix, projections.versions.windows).vmMinute, VM_MINUTE_LAYOUT),
-    catalog: async () => {
-      const v = projections.versions.windows;
-      return unionRowTable(rt.tables, await scopes('windows', v), (scope) => windowTables(prefix, v, scope).catalog, { merge: newerCatalogRow, layout: CATALOG_LAYOUT });
-    },
-    rejects: async () => {
-      const v = projections.versions.rejects;
-      return unionRowTable(rt.tables, await scopes('rejects', v), (scope) => rejectTables(prefix, v, scope).rejects);
-    },
-    late: async () => {
-      const v = projections.versions.windows;
-      return lateLedgers(rt.tables, prefix, v, await scopes('windows', v));
-    },
+    minuteTable: async () => openMerged(rt.tables, windowsProjection.tables.minute, await active('windows')),
+    vmMinuteTable: async () => openMerged(rt.tables, windowsProjection.tables.vmMinute, await active('windows')),
+    catalog: async () => openMerged(rt.tables, windowsProjection.tables.catalog, await active('windows')),
+    rejects: async () => openMerged(rt.tables, rejectsProjection.tables.rejects, await active('rejects')),
+    late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
     backlog: backlog.api,
     windowStream,
+    projections: declaredApi && { ...declaredApi, stream: projectionStream },
     quarantine: async ({ projection, limit }) => {
-      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => {
-        const version = projections.versions[p];
-        return { projection: p, version, scopes: await scopes(p, version) };
-      }));
-      return readQuarantine(rt.tables, prefix, ledgers, limit);
+      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => ({ projection: BUILT_IN_PROJECTIONS[p], ...(await active(p)) })));
+      return readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit);
     },
     health: async () => ({
       ...(await checks.report()), // status: "ok" or "failing", and the problems
@@ -248,9 +251,10 @@ export async function startService(configured: Settings): Promise<Service> {
       if (simTimer) clearInterval(simTimer);
       clearInterval(feedTimer);
       windowStream.close();
+      projectionStream?.close();
       await step('HTTP server', () => closeServerInTime(server));
       await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop()]));
-      await step('projections', () => stopProjectionsInTime(projections, patient, note), FINAL_FLUSH_MS + STEP_MS);
+      await step('projections', () => Promise.all([stopProjectionsInTime(projections, patient, note), declared?.stop()]), FINAL_FLUSH_MS + STEP_MS);
       await step('window-event history', () => feed.close());
       await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },

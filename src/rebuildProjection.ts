@@ -1,19 +1,24 @@
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
-import type { ProjectionName } from '../projections/projectionCatalog';
-import { BacklogProjector } from '../streams/BacklogProjector';
+import { backlogProjection } from '../projections/backlogProjection';
+import { declaredProjection } from '../projections/declaredProjection';
+import type { ProjectionDefinition } from './core/projectionDefinition';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import { RejectsProjector } from '../streams/RejectsProjector';
+import { Projector, type ProjectorOptions, type ProjectorStats } from '../streams/Projector';
+import type { Projection, ProjectionTables } from './core/projection';
+import { rejectsProjection } from '../projections/rejectsProjection';
 import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
-import { WindowsProjector, type ProjectorStats, type WindowsProjectorOptions } from '../streams/WindowsProjector';
+import { windowsProjection, type WindowsConfig, type WindowsStats } from '../projections/windowsProjection';
 import { withRecordClock } from '../streams/withRecordClock';
-import { teamTimezones } from './core/backlogTeam';
+import { backlogConfig } from './composeBacklog';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
 import type { Checkpoint } from '../streams/projectionVersions';
 
 export interface RebuildOptions {
-  name: ProjectionName;
+  /** A built-in projection's name, or a declared one's (then with its `definition`). */
+  name: string;
+  definition?: ProjectionDefinition;
   /** The whole file log, or one Event Hubs partition. */
   log: EventLog;
   /** '' for the whole file log (windows then get their event history too, in files under the data dir), else the partition's scope. */
@@ -52,25 +57,40 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
   const flushIntervalMs = rebuildFlushIntervalMs(settings);
   const common = { log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs, onProgress, scope };
   const note = (line: string) => process.stderr.write(`opsfold replay: ${name}${scope === '' ? '' : ` ${scope}`}: ${line}\n`);
-  const run = (context: RunContext) => ({ careful: context.careful, onCheckpoint: async (c: Checkpoint) => context.checkpointed(c.position) });
   switch (name) {
     case 'windows': {
       if (scope === '') return rebuildWindowsWithHistory(common, settings, note);
-      let projector: WindowsProjector | undefined;
-      const stats = await rebuild((context) => (projector = new WindowsProjector({ ...common, ...run(context), windows: settings })), note);
-      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined: projector?.quarantined ?? 0 };
+      const { stats, quarantined } = await rebuildWith(windowsProjection, { windows: settings }, common, note);
+      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined };
     }
     case 'backlog': {
-      let projector: BacklogProjector | undefined;
-      const stats = await rebuild((context) => (projector = new BacklogProjector({ ...common, ...run(context), timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) })), note);
-      return { samples: stats.samples, duplicates: stats.duplicates, quarantined: projector?.quarantined ?? 0 };
+      const { stats, quarantined } = await rebuildWith(backlogProjection, backlogConfig(settings), common, note);
+      return { samples: stats.samples, duplicates: stats.duplicates, quarantined };
     }
     case 'rejects': {
-      let projector: RejectsProjector | undefined;
-      const rejected = await rebuild((context) => (projector = new RejectsProjector({ ...common, ...run(context) })), note);
-      return { rejected, quarantined: projector?.quarantined ?? 0 };
+      const { stats, quarantined } = await rebuildWith(rejectsProjection, undefined, common, note);
+      return { rejected: stats.rejected, quarantined };
+    }
+    default: {
+      if (!options.definition) throw new Error(`no definition given for the declared projection "${name}"`);
+      const { stats, quarantined } = await rebuildWith(declaredProjection(options.definition), { windows: settings }, common, note);
+      return { metrics: stats.metrics, windows: stats.windowsEmitted, revisions: stats.revisions, late: stats.late, quarantined };
     }
   }
+}
+
+/** What every rebuild's projector gets: the log, the tables, the version, and its progress. */
+type Common = Omit<ProjectorOptions<ProjectionTables, unknown, object>, 'projection' | 'config'>;
+
+/** Rebuilds one projection with its fold's config; its figures and the entries it quarantined. */
+export async function rebuildWith<T extends ProjectionTables, C, S extends object>(
+  projection: Projection<T, C, S>, config: C, common: Common, note: (line: string) => void,
+): Promise<{ stats: ProjectorStats<S>; quarantined: number }> {
+  let projector: Projector<T, C, S> | undefined;
+  const stats = await rebuild((context) => (projector = new Projector({
+    ...common, projection, config, careful: context.careful, onCheckpoint: async (c: Checkpoint) => context.checkpointed(c.position),
+  })), note);
+  return { stats, quarantined: projector?.quarantined ?? 0 };
 }
 
 /** Runs a rebuild's projector to the log's end, restarted from its checkpoint as ProjectorRestarts decides (three failures in a row end it). */
@@ -81,8 +101,6 @@ async function rebuild<T>(create: (context: RunContext) => RestartableProjector<
   });
   return (await restarts.run(new AbortController().signal)) as T;
 }
-
-type Common = Omit<WindowsProjectorOptions, 'windows'>;
 
 /**
  * The windows and their event history, each event stamped with its record's append time. A run
@@ -97,10 +115,10 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings, not
   // this version is not appended to. Fsynced once, when complete: the version is switched to only after it.
   const dir = windowHistoryDir(settings.dataDir, common.tablePrefix, common.version);
   let feed: WindowEventFeed | undefined;
-  let projector: WindowsProjector | undefined;
+  let projector: Projector<typeof windowsProjection.tables, WindowsConfig, WindowsStats> | undefined;
   /** Where the last run's last checkpoint would have resumed: a run after it is careful from there. */
   let carefulFrom = 0;
-  const attempt = (context: RunContext): RestartableProjector<ProjectorStats> => ({
+  const attempt = (context: RunContext): RestartableProjector<ProjectorStats<WindowsStats>> => ({
     get readThrough() {
       return projector?.readThrough ?? 0;
     },
@@ -115,8 +133,8 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings, not
         retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,
       });
       feed = opened;
-      projector = new WindowsProjector({
-        ...common, log: timed.log, windows: settings, recorder: opened, afterBatch: () => opened.keepUp(),
+      projector = new Projector({
+        ...common, projection: windowsProjection, config: { windows: settings, recorder: opened }, log: timed.log, afterBatch: () => opened.keepUp(),
         careful: context.careful && { ...context.careful, from: carefulFrom },
         onCheckpoint: async (c) => {
           carefulFrom = c.resumeFrom;

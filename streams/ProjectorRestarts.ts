@@ -77,7 +77,7 @@ export interface ProjectorRestartsOptions<T> {
  * records quarantined before it.
  *
  * @example
- * const restarts = new ProjectorRestarts({ create: ({ careful, checkpointed }) => new RejectsProjector({ ...options, careful, onCheckpoint: async (c) => checkpointed(c.position) }) });
+ * const restarts = new ProjectorRestarts({ create: ({ careful, checkpointed }) => new Projector({ ...options, careful, onCheckpoint: async (c) => checkpointed(c.position) }) });
  * await restarts.run(signal);
  */
 export class ProjectorRestarts<T> {

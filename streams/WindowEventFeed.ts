@@ -11,7 +11,7 @@ import { SerialQueue } from './SerialQueue';
 import { subscribeResumable } from './subscribeResumable';
 
 export interface WindowEventFeedOptions {
-  /** The projector's window events (WindowsProjector.windows$); or none, when the feed is the projector's `recorder` (a rebuild). */
+  /** The windows projection's events (the hosts' windows$); or none, when the feed is the fold's `recorder` (a rebuild). */
   windows$?: Observable<WindowEvent>;
   /** Where the history of the 'windows' version is kept (the feed closes it). */
   store: WindowHistoryStore;
@@ -194,7 +194,7 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
   }
 
   /**
-   * A window revision told as fields (the feed as a WindowsProjector's recorder, in a rebuild):
+   * A window revision told as fields (the feed as the windows fold's recorder, in a rebuild):
    * packed straight into the history, and an object made only for live subscribers.
    */
   record(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,

@@ -1,24 +1,8 @@
 import { Observable, asyncScheduler, interval, type OperatorFunction, type SchedulerLike } from 'rxjs';
-import type { Metric } from '../src/core/metric';
-import type { LateMetric, WindowEvent } from '../src/core/windowMath';
-import type { WindowFolder } from './WindowFolder';
+import type { WindowEvent } from '../src/core/windowMath';
+import type { FoldStep, MetricRecord, WindowFolder } from '../projections/WindowFolder';
 
-/** A decoded log record that carries metrics. */
-export interface MetricRecord {
-  position: number;
-  next: number;
-  appendedAtMs: number;
-  metrics: readonly Metric[];
-  /** Each metric's index within the log record, when some of its metrics were left out (quarantined). */
-  indexes?: readonly number[];
-}
-
-/** What folding one record (or one idle tick) produced. `next` is absent on ticks. */
-export interface FoldStep {
-  next?: number;
-  windows: WindowEvent[];
-  late: LateMetric[];
-}
+export type { FoldStep, MetricRecord };
 
 /**
  * Folds metric records into closed windows. Each record's append time is its processing
@@ -50,10 +34,7 @@ export function foldWindows(
         next(record) {
           let step: FoldStep;
           try {
-            const idle = folder.tick(record.appendedAtMs);
-            const added = folder.add(record.metrics, record.position, record.next, record.appendedAtMs);
-            const late = record.indexes ? added.late.map((m) => ({ ...m, index: record.indexes![m.index] })) : added.late;
-            step = { next: record.next, windows: idle.length ? idle.concat(added.windows) : added.windows, late };
+            step = folder.step(record);
           } catch (error) {
             return subscriber.error(error);
           }

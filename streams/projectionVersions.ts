@@ -1,69 +1,63 @@
 import type { RowTable } from '../src/core/ports';
-import type { ProjectionName } from '../projections/projectionCatalog';
+import type { Checkpoint } from '../src/core/projection';
 
-/** Where a projection version has folded the log to, written after the writes it covers. */
-export interface Checkpoint {
-  /** Every record before this position is reflected in the tables. */
-  position: number;
-  /** A restart re-reads from here: the earliest record an open window depends on. */
-  resumeFrom: number;
-  maxEventTime: number;
-  /** Wall-clock time of the checkpoint (epoch ms). */
-  atMs: number;
-  /** Entries in the quarantine ledger for the records before `position` (absent: none, or written by an older opsfold). */
-  quarantined?: number;
-}
+export type { Checkpoint };
 
 /**
- * Active versions and checkpoints of the projections, in the meta table. Readers follow the
- * active version; a rebuild writes a new version and switches it when complete.
+ * Active versions and checkpoints of the projections (built-in or declared, by name), in the meta
+ * table. Readers follow the active version; a rebuild writes a new version and switches it when complete.
  */
 export class ProjectionVersions {
   constructor(private readonly meta: RowTable) {}
 
-  async active(projection: ProjectionName): Promise<number | undefined> {
+  async active(projection: string): Promise<number | undefined> {
     const row = await this.meta.get(['active'], projection);
     return row ? Number(row.fields.version) : undefined;
   }
 
   /** The active version, making version 1 active on a fresh store. */
-  async activeOrFirst(projection: ProjectionName): Promise<number> {
+  async activeOrFirst(projection: string): Promise<number> {
     const active = await this.active(projection);
     if (active !== undefined) return active;
     await this.activate(projection, 1);
     return 1;
   }
 
-  async activate(projection: ProjectionName, version: number): Promise<void> {
+  async activate(projection: string, version: number): Promise<void> {
     await this.meta.upsert([{ partition: ['active'], row: projection, fields: { version } }]);
   }
 
   /** The newest version number ever used (active or being rebuilt). */
-  async latest(projection: ProjectionName): Promise<number> {
+  async latest(projection: string): Promise<number> {
     const rows = await this.meta.list({ partition: ['checkpoint', projection] });
     const versions = rows.map((r) => parseInt(r.row, 10));
     return Math.max(0, (await this.active(projection)) ?? 0, ...versions);
   }
 
   /** A checkpoint of one scope of a version ('' with the file log; `P<id>` per Event Hubs partition). */
-  async checkpoint(projection: ProjectionName, version: number, scope = ''): Promise<Checkpoint | undefined> {
+  async checkpoint(projection: string, version: number, scope = ''): Promise<Checkpoint | undefined> {
     const row = await this.meta.get(['checkpoint', projection], checkpointRow(version, scope));
     return row ? (JSON.parse(String(row.fields.json)) as Checkpoint) : undefined;
   }
 
-  async saveCheckpoint(projection: ProjectionName, version: number, checkpoint: Checkpoint, scope = ''): Promise<void> {
+  async saveCheckpoint(projection: string, version: number, checkpoint: Checkpoint, scope = ''): Promise<void> {
     await this.meta.upsert([{ partition: ['checkpoint', projection], row: checkpointRow(version, scope), fields: { json: JSON.stringify(checkpoint) } }]);
   }
 
   /** The scopes that have folded into a version so far ([''] when none has yet). */
-  async scopes(projection: ProjectionName, version: number): Promise<string[]> {
+  async scopes(projection: string, version: number): Promise<string[]> {
     const found = (await this.meta.list({ partition: ['checkpoint', projection] }))
       .filter((r) => parseInt(r.row, 10) === version)
       .map((r) => r.row.slice(String(version).length).replace(/^\//, ''));
     return found.length > 0 ? found.sort() : [''];
   }
 
-  async forget(projection: ProjectionName, version: number): Promise<void> {
+  /** Forgets which version is active (a dropped declared projection has none). */
+  async deactivate(projection: string): Promise<void> {
+    await this.meta.delete(['active'], projection);
+  }
+
+  async forget(projection: string, version: number): Promise<void> {
     for (const scope of await this.scopes(projection, version)) await this.meta.delete(['checkpoint', projection], checkpointRow(version, scope));
   }
 }

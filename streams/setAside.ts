@@ -23,8 +23,3 @@ export async function setAside(
   await o.ledger.write();
   return new RecordNotAppliedError(record.position, `the ${o.projection} projection cannot apply the record at position ${record.position}: ${reason}`, { cause: error });
 }
-
-/** The entry of a record whose payload does not decode: the projection passes over it. */
-export function undecodable(projection: string, record: LogRecord, error: unknown): { projection: string; position: number; reason: string; raw: string } {
-  return { projection, position: record.position, reason: `the record does not decode: ${reasonOf(error)}`, raw: rawOfPayload(record.payload) };
-}

@@ -8,7 +8,7 @@ import type { EventLog, LogRecord } from '../src/core/ports';
  *
  * @example
  * const { log: timed, clock } = withRecordClock(log);
- * const projector = new WindowsProjector({ ...options, log: timed });
+ * const projector = new Projector({ ...options, projection: windowsProjection, log: timed });
  * const feed = await WindowEventFeed.open({ windows$: projector.windows$, clock, ... });
  */
 export function withRecordClock(log: EventLog, fallback: () => number = Date.now): { log: EventLog; clock: () => number } {

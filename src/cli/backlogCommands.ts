@@ -4,7 +4,8 @@ import { FileLog } from '../adapters/fileLog/FileLog';
 import { eventHubsConfigured } from '../adapters/eventHubs/azureClients';
 import { noteLogRepair, openRuntime } from '../runtime';
 import { openAppender } from '../openAppender';
-import { backlogTables } from '../../projections/projectionCatalog';
+import { backlogProjection } from '../../projections/backlogProjection';
+import { openTable } from '../../projections/projectionTables';
 import { resolveSecrets } from '../config/secrets';
 import { parseBacklogCsv, type BacklogCsvOptions, type LineError } from '../core/backlogCsv';
 import { readBacklogSamples } from '../core/backlogHistory';
@@ -60,7 +61,7 @@ export async function importBacklogCommand(file: string, o: ImportBacklogOptions
     let inLog: Map<number, number> | undefined;
     if (rt) {
       const version = await rt.versions.activeOrFirst('backlog');
-      const rows = await (await rt.tables.rowTable(backlogTables(settings.tablePrefix, version).samples)).list({ partition: [team] });
+      const rows = await (await openTable(rt.tables, backlogProjection.tables.samples, { prefix: settings.tablePrefix, version })).list({ partition: [team] });
       inLog = new Map(rows.map((r) => [Date.parse(r.row), Number(r.fields.count)]));
     } else {
       const fileLog = log as FileLog;

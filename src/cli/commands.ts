@@ -1,18 +1,23 @@
 import { collectSettings, loadSettings, describeSettings, type Settings } from '../config/settings';
 import { resolveSecrets } from '../config/secrets';
-import { openRuntime } from '../runtime';
+import { openRuntime, type Runtime } from '../runtime';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError } from '../core/errors';
-import { RejectsProjector } from '../../streams/RejectsProjector';
+import { Projector } from '../../streams/Projector';
+import { rejectsProjection } from '../../projections/rejectsProjection';
 import { rebuildProjection } from '../rebuildProjection';
-import { logKeysTable, PROJECTIONS, rejectTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { logKeysTable, metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { dropProjectionVersion } from '../dropProjectionVersion';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
 import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
 import { replayPartitions } from './replayEventHubs';
-import { unionRowTable } from '../../projections/scopedTables';
+import { openMerged } from '../../projections/projectionTables';
+import { BUILT_IN_PROJECTIONS, type AnyProjection } from '../../projections/builtInProjections';
+import { DeclaredCatalog } from '../../projections/declaredCatalog';
+import { declaredProjection } from '../../projections/declaredProjection';
+import type { ProjectionDefinition } from '../core/projectionDefinition';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
@@ -30,8 +35,8 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
   try {
     const version = await rt.versions.activeOrFirst('rejects');
     // The file log is folded up to its end first; on Event Hubs the processors keep the ledger, one table per partition.
-    if (!rt.distributed) await new RejectsProjector({ log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
-    const table = await unionRowTable(rt.tables, await rt.versions.scopes('rejects', version), (scope) => rejectTables(settings.tablePrefix, version, scope).rejects);
+    if (!rt.distributed) await new Projector({ projection: rejectsProjection, config: undefined, log: rt.log, tables: rt.tables, versions: rt.versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs: settings.flushIntervalMs }).run();
+    const table = await openMerged(rt.tables, rejectsProjection.tables.rejects, { prefix: settings.tablePrefix, version, scopes: await rt.versions.scopes('rejects', version) });
     for (const row of await table.list({ limit: flags.limit ?? 1000 })) process.stdout.write(`${JSON.stringify({ row: row.row, ...row.fields })}\n`);
     return 0;
   } finally {
@@ -57,7 +62,7 @@ export async function quarantineCommand(flags: Flags & { projection?: string; li
     const names = flags.projection === undefined ? [...PROJECTIONS] : [flags.projection as ProjectionName];
     const ledgers = await Promise.all(names.map(async (projection) => {
       const version = await rt.versions.activeOrFirst(projection);
-      return { projection, version, scopes: await rt.versions.scopes(projection, version) };
+      return { projection: BUILT_IN_PROJECTIONS[projection], version, scopes: await rt.versions.scopes(projection, version) };
     }));
     for (const entry of await readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit)) process.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;
@@ -68,51 +73,67 @@ export async function quarantineCommand(flags: Flags & { projection?: string; li
 
 /** `opsfold replay`: rebuilds projections into a new version and switches to it when complete. */
 export async function replayCommand(projection: string, flags: Flags): Promise<number> {
-  const names = projection === 'all' ? [...PROJECTIONS] : [projection as ProjectionName];
-  if (!names.every((n) => (PROJECTIONS as readonly string[]).includes(n))) {
-    process.stderr.write(`opsfold replay: unknown projection "${projection}"; choose one of ${PROJECTIONS.join(', ')} or all\n`);
-    return 2;
-  }
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
-    const end = rt.distributed ? 0 : await rt.log.end();
-    for (const name of names) {
-      const old = await rt.versions.active(name);
-      const version = (await rt.versions.latest(name)) + 1;
-      const bar = progressBar(`replay ${name} v${version}`, rt.distributed ? 1 : end, rt.distributed ? 'events' : 'bytes');
-      const started = Date.now();
-      const totals: Record<string, number> = {};
-      const add = (figures: Record<string, number>) => { for (const [k, v] of Object.entries(figures)) totals[k] = (totals[k] ?? 0) + v; };
-      /** Rebuilds one scope of the projection from one log (the whole file log, or one partition), adding up its totals. */
-      const fold = async (log: EventLog, scope: string, onProgress?: (p: number) => void) => {
-        add(await rebuildProjection({ name, log, scope, tables: rt.tables, versions: rt.versions, settings, version, onProgress }));
-      };
-      if (rt.distributed) {
-        const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
-        await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates);
-      } else {
-        await fold(rt.log, '', (p) => bar.update(p));
-      }
-      bar.stop();
-      process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), seconds: (Date.now() - started) / 1000 })}\n`);
-      await rt.versions.activate(name, version);
-      if (old !== undefined && old !== version) {
-        if (rt.service || rt.distributed) {
-          // The running service still folds into the old version until it notices the switch; it drops the old tables then.
-          process.stderr.write(rt.service
-            ? `opsfold replay: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`
-            : `opsfold replay: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
-        } else {
-          await dropProjectionVersion(rt.tables, settings, name, old);
-          await rt.versions.forget(name, old);
-        }
-      }
+    const catalog = new DeclaredCatalog(await rt.tables.rowTable(metaTable(settings.tablePrefix)));
+    const declared = await catalog.list();
+    const known = [...PROJECTIONS, ...declared.map((d) => d.definition.name)];
+    if (projection !== 'all' && !known.includes(projection)) {
+      process.stderr.write(`opsfold replay: unknown projection "${projection}"; choose one of ${known.join(', ')} or all\n`);
+      return 2;
     }
+    const names = projection === 'all' ? known : [projection];
+    for (const name of names) await rebuildAndActivate(rt, settings, name, declared.find((d) => d.definition.name === name)?.definition);
     return 0;
   } finally {
     await rt.close();
   }
+}
+
+/**
+ * Rebuilds one projection (built-in, or declared with its definition) from the whole log into a
+ * new version, with a progress bar, prints its totals, and makes it active: a running service
+ * switches to it and drops the old version; without one, the old version goes now.
+ */
+export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay'): Promise<void> {
+  const old = await rt.versions.active(name);
+  const version = (await rt.versions.latest(name)) + 1;
+  const end = rt.distributed ? 0 : await rt.log.end();
+  const bar = progressBar(`${label} ${name} v${version}`, rt.distributed ? 1 : end, rt.distributed ? 'events' : 'bytes');
+  const started = Date.now();
+  const totals: Record<string, number> = {};
+  const add = (figures: Record<string, number>) => { for (const [k, v] of Object.entries(figures)) totals[k] = (totals[k] ?? 0) + v; };
+  /** Rebuilds one scope of the projection from one log (the whole file log, or one partition), adding up its totals. */
+  const fold = async (log: EventLog, scope: string, onProgress?: (p: number) => void) => {
+    add(await rebuildProjection({ name, definition, log, scope, tables: rt.tables, versions: rt.versions, settings, version, onProgress }));
+  };
+  if (rt.distributed) {
+    const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
+    await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates);
+  } else {
+    await fold(rt.log, '', (p) => bar.update(p));
+  }
+  bar.stop();
+  process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), seconds: (Date.now() - started) / 1000 })}\n`);
+  await rt.versions.activate(name, version);
+  if (old !== undefined && old !== version) {
+    if (rt.service || rt.distributed) {
+      // The running service still folds into the old version until it notices the switch; it drops the old tables then.
+      process.stderr.write(rt.service
+        ? `opsfold ${label}: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`
+        : `opsfold ${label}: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
+    } else {
+      await dropProjectionVersion(rt.tables, settings, projectionOf(name, definition), old);
+      await rt.versions.forget(name, old);
+    }
+  }
+}
+
+/** A projection's definition object, built-in or declared. */
+function projectionOf(name: string, definition?: ProjectionDefinition): AnyProjection {
+  if (definition) return declaredProjection(definition) as unknown as AnyProjection;
+  return BUILT_IN_PROJECTIONS[name as ProjectionName];
 }
 
 /** `opsfold simulate`: synthetic SPOC traffic appended to the log. */
@@ -182,7 +203,7 @@ export async function cleanupCommand(projection: string, flags: Flags): Promise<
   try {
     const latest = await rt.versions.latest(projection as ProjectionName);
     for (let v = 1; v <= latest; v++) {
-      await dropProjectionVersion(rt.tables, settings, projection as ProjectionName, v);
+      await dropProjectionVersion(rt.tables, settings, BUILT_IN_PROJECTIONS[projection as ProjectionName], v);
       await rt.versions.forget(projection as ProjectionName, v);
     }
     await rt.versions.activate(projection as ProjectionName, latest + 1);

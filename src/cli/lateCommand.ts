@@ -1,6 +1,8 @@
 import { InvalidInputError } from '../core/errors';
 import { openRuntime } from '../runtime';
-import { lateLedgers, readLate } from '../../projections/lateQueries';
+import { readLate } from '../../projections/lateQueries';
+import { openEachScope } from '../../projections/projectionTables';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { settingsFrom, type Flags } from './commands';
 
 /**
@@ -18,7 +20,7 @@ export async function lateCommand(flags: Flags & { limit: number; key?: string; 
   const rt = await openRuntime(settings, { log: false });
   try {
     const version = await rt.versions.activeOrFirst('windows');
-    const ledgers = await lateLedgers(rt.tables, settings.tablePrefix, version, await rt.versions.scopes('windows', version));
+    const ledgers = await openEachScope(rt.tables, windowsProjection.tables.late, { prefix: settings.tablePrefix, version, scopes: await rt.versions.scopes('windows', version) });
     for (const entry of await readLate(ledgers, { limit: flags.limit, key: flags.key, tenant: flags.tenant })) process.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;
   } finally {

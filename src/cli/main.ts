@@ -19,6 +19,13 @@ const backlogCommands = () => require('./backlogCommands') as typeof import('./b
 const ingestCommands = () => require('./ingestCommand') as typeof import('./ingestCommand');
 const logCommands = () => require('./logCommands') as typeof import('./logCommands');
 const lateCommands = () => require('./lateCommand') as typeof import('./lateCommand');
+const projectionCommands = () => require('./projectionCommands') as typeof import('./projectionCommands');
+
+/** `--projection`: a built-in projection, a declared one's name (checked against the catalog when the command runs), or all. */
+const projectionName = (value: string): string => {
+  if (value === 'all' || /^[a-z][a-z0-9_]{0,47}$/.test(value)) return value;
+  throw new ArgumentError('--projection', `--projection must be windows, rejects, backlog, a declared projection's name or all, got ${JSON.stringify(value)}`);
+};
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -30,9 +37,9 @@ async function exitWith(job: () => Promise<number> | number): Promise<void> {
   try {
     process.exitCode = await job();
   } catch (error) {
-    const message = error instanceof OpsfoldError ? error.message : `unexpected error: ${(error as Error).message}`;
+    const message = error instanceof OpsfoldError || error instanceof ArgumentError ? error.message : `unexpected error: ${(error as Error).message}`;
     process.stderr.write(`opsfold: ${message}\n`);
-    process.exitCode = 1;
+    process.exitCode = error instanceof ArgumentError ? 2 : 1;
   }
 }
 
@@ -138,7 +145,7 @@ export function main(argv: string[]): void {
     .action((o) => exitWith(() => commands().quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
-    .addOption(new Option('--projection <name>', 'windows, rejects, backlog or all').default('all').argParser(oneOf('--projection', [...PROJECTIONS, 'all']))).addOption(dataDir())
+    .addOption(new Option('--projection <name>', 'windows, rejects, backlog, a declared projection\'s name, or all').default('all').argParser(projectionName)).addOption(dataDir())
     .option('--heap-mb <n>', "V8's old-space limit for the rebuild, which keeps its memory flat however long the log (0: V8's own default; ignored when NODE_OPTIONS or node's flags set one)", '256')
     .action((o) => exitWith(async () => {
       const heapMb = Number(o.heapMb);
@@ -147,6 +154,16 @@ export function main(argv: string[]): void {
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
       return commands().replayCommand(o.projection, flagsOf(o));
     }));
+
+  const projection = program.command('projection').description('projections analysts declare (a JSON definition: see the README)');
+  projection.command('add').addArgument(new Argument('<file>', 'the definition, a JSON file').argParser(readableFile('FILE')))
+    .description('validate a definition, build it from the whole log into a new version (progress bar) and make it live; a running service follows it within seconds')
+    .addOption(dataDir())
+    .action((file, o) => exitWith(() => projectionCommands().projectionAddCommand(file, flagsOf(o))));
+  projection.command('list').description('every declared projection, its definition, status (building or live) and version, as JSON lines').addOption(dataDir())
+    .action((o) => exitWith(() => projectionCommands().projectionListCommand(flagsOf(o))));
+  projection.command('drop').argument('<name>', 'the declared projection').description('forget a declared projection and drop its tables (every version)').addOption(dataDir())
+    .action((name, o) => exitWith(() => projectionCommands().projectionDropCommand(name, flagsOf(o))));
 
   program.command('simulate').description('append synthetic SPOC traffic to the log (labelled simulated)')
     .option('--tenants <n>', 'tenants', '10').option('--vms <n>', 'VMs per tenant', '5').option('--keys <n>', 'counter keys', '5')

@@ -20,3 +20,24 @@ export const systemClock: Clock = {
   },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
+
+/**
+ * Calls `callback` every `intervalMs` of `clock` until the returned function is called (a
+ * scheduler's interval, on a clock that tests can move by hand).
+ */
+export function every(clock: Clock, intervalMs: number, callback: () => void): () => void {
+  let stopped = false;
+  let handle: unknown;
+  const arm = () => {
+    handle = clock.setTimeout(() => {
+      if (stopped) return;
+      arm();
+      callback();
+    }, intervalMs);
+  };
+  arm();
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}

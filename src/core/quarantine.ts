@@ -1,3 +1,5 @@
+import { reasonOf } from './recordFault';
+
 /**
  * A record a projection could not apply. It is kept in the quarantine ledger (listed by
  * `opsfold quarantine` and `GET /v1/quarantine`) and the fold goes on past it.
@@ -42,4 +44,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 export function rawOfPayload(payload: Buffer, decoded?: unknown): string {
   if (decoded !== undefined) return storableText(JSON.stringify(decoded), MAX_RAW_CHARS);
   return storableText(`base64:${payload.subarray(0, (MAX_RAW_CHARS * 3) / 4 - 6).toString('base64')}`, MAX_RAW_CHARS);
+}
+
+/** The entry of a record whose payload does not decode: the projection passes over it. */
+export function undecodable(projection: string, record: { position: number; payload: Buffer }, error: unknown): QuarantineEntry {
+  return { projection, position: record.position, reason: `the record does not decode: ${reasonOf(error)}`, raw: rawOfPayload(record.payload) };
 }

@@ -15,7 +15,7 @@
  *                history, as beside any file log, into files under the phase's data dir)
  *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
  *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with 8 MB semi-spaces, as `opsfold replay` runs
- *   replay/ats windows only – informational: a bare WindowsProjector, no event history, rejects or
+ *   replay/ats windows only – informational: the windows projection alone (a bare Projector), no event history, rejects or
  *                backlog (what this bench measured before it ran the full replay)
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
  * Each phase runs in a process of its own. Target: the full replay into Table Storage ≤ 2× the baseline's time.
@@ -44,7 +44,8 @@ import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { REBUILD_SEMI_SPACE_MB, rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { runSseBench } from './sseFanout';
 import { runSseResumeBench } from './sseResume';
@@ -183,9 +184,9 @@ async function replayWindowsOnly(logDir: string, tables: TableStore) {
   const log = await FileLog.open(logDir);
   try {
     const versions = new ProjectionVersions(await tables.rowTable(metaTable(SETTINGS.tablePrefix)));
-    const projector = new WindowsProjector({
-      log, tables, versions, tablePrefix: SETTINGS.tablePrefix, version: 1, windows: SETTINGS,
-      flushIntervalMs: rebuildFlushIntervalMs(SETTINGS), follow: false,
+    const projector = new Projector({
+      projection: windowsProjection, config: { windows: SETTINGS },
+      log, tables, versions, tablePrefix: SETTINGS.tablePrefix, version: 1, flushIntervalMs: rebuildFlushIntervalMs(SETTINGS), follow: false,
     });
     return await projector.run();
   } finally {

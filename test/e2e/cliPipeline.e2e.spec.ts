@@ -9,7 +9,9 @@ import { promisify } from 'node:util';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTable } from '../../projections/projectionTables';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 
 const run = promisify(execFile);
@@ -64,7 +66,7 @@ async function readCross(dataDir: string): Promise<Map<string, { count: number; 
   try {
     const store = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
     const version = await new ProjectionVersions(await store.rowTable(metaTable('e2e'))).active('windows');
-    const table = await store.blockTable(windowTables('e2e', version as number).minute, MINUTE_LAYOUT);
+    const table = await openTable(store, windowsProjection.tables.minute, { prefix: 'e2e', version: version as number });
     const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
     for (const key of KEYS) {
       for (const block of await table.readRange([key], 0, 4_000_000_000)) {

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
-import { windowTables } from '../../projections/projectionCatalog';
+import { tableName } from '../../projections/projectionTables';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { eventually } from '../support/eventually';
 import { health, isRunning, procInfo, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { expectedWindows, loadWindows, postMessage, sameWindows } from '../support/spocLoad';
@@ -121,7 +122,7 @@ describe('supervised storage and /healthz', () => {
       assert.equal(await postMessage(service.base, 0), 202);
       await eventually('message 0 in the windows', async () => sameWindows(await loadWindows(service.base), expectedWindows([0])));
       // The windows projection's cross-tenant table goes away under the service: its next write cannot succeed.
-      await TableStorageStore.fromConnectionString(tables.tableConnectionString).dropTable(windowTables('opsfold', 1).minute);
+      await TableStorageStore.fromConnectionString(tables.tableConnectionString).dropTable(tableName(windowsProjection.tables.minute, { prefix: 'opsfold', version: 1 }));
       assert.equal(await postMessage(service.base, 1), 202);
       const failing = await eventually('/healthz 503', async () => {
         const h = await health(service.base);

@@ -12,8 +12,9 @@ import { createApp } from '../../src/adapters/http/createApp';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { BacklogSample, BacklogSampled } from '../../src/core/events';
 import type { Row } from '../../src/core/ports';
-import { backlogTables } from '../../projections/projectionCatalog';
-import { BacklogProjector } from '../../streams/BacklogProjector';
+import { openTable } from '../../projections/projectionTables';
+import { Projector } from '../../streams/Projector';
+import { backlogProjection } from '../../projections/backlogProjection';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 
 const ODD_TEAM = "Support/2ª #1 'L2'";
@@ -31,8 +32,8 @@ describe('BacklogDaily projection on Azurite', () => {
   let log: FileLog;
   let versions: ProjectionVersions;
   const project = (version: number, timezone = 'America/New_York', timezoneOf?: (team: string) => string) =>
-    new BacklogProjector({ log, tables: store, versions, tablePrefix: 'bk', version, timezone, timezoneOf, follow: false, flushIntervalMs: 1000 }).run();
-  const daily = async (version: number, team: string) => (await store.rowTable(backlogTables('bk', version).daily)).list({ partition: [team] });
+    new Projector({ projection: backlogProjection, config: { timezone, timezoneOf }, log, tables: store, versions, tablePrefix: 'bk', version, follow: false, flushIntervalMs: 1000 }).run();
+  const daily = async (version: number, team: string) => (await openTable(store, backlogProjection.tables.daily, { prefix: 'bk', version })).list({ partition: [team] });
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-backlog-'));
@@ -60,16 +61,16 @@ describe('BacklogDaily projection on Azurite', () => {
   });
 
   it('writes one row per local date with the last sample, samples, change and gapDays', async () => {
-    const stats = await project(1);
+    const { position, samples: folded, duplicates } = await project(1);
 
-    assert.deepEqual(stats, { position: await log.end(), samples: 6, duplicates: 1 });
+    assert.deepEqual({ position, samples: folded, duplicates }, { position: await log.end(), samples: 6, duplicates: 1 });
     assert.deepEqual(summary(await daily(1, 'EUC')), [
       ['2024-03-07', 30, 1, null, 0, '2024-03-08T00:00:00.000Z'],
       ['2024-03-09', 36, 2, 6, 1, '2024-03-10T04:59:59.000Z'],
       ['2024-03-10', 33, 2, -3, 0, '2024-03-10T23:00:00.000Z'],
     ]);
     assert.deepEqual(summary(await daily(1, ODD_TEAM)), [['2024-03-10', 7, 1, null, 0, '2024-03-10T23:00:00.000Z']]);
-    const samples = await (await store.rowTable(backlogTables('bk', 1).samples)).get(['EUC'], '2024-03-10T23:00:00.000Z');
+    const samples = await (await openTable(store, backlogProjection.tables.samples, { prefix: 'bk', version: 1 })).get(['EUC'], '2024-03-10T23:00:00.000Z');
     assert.equal(samples?.fields.count, 33);
     assert.equal(samples?.fields.query, 'active=true^assignment_group.name=EUC');
   });
@@ -85,7 +86,7 @@ describe('BacklogDaily projection on Azurite', () => {
       ['2024-03-09', 36, 2, 5, 0],
       ['2024-03-10', 33, 2, -3, 0],
     ]);
-    const teams = await (await store.rowTable(backlogTables('bk', 1).teams)).list();
+    const teams = await (await openTable(store, backlogProjection.tables.teams, { prefix: 'bk', version: 1 })).list();
     assert.deepEqual(teams.map((r) => [r.row, r.fields.from, r.fields.to, r.fields.snapshots, r.fields.samples]), [
       ['EUC', '2024-03-07', '2024-03-10', 4, 6],
       [ODD_TEAM, '2024-03-10', '2024-03-10', 1, 1],
@@ -123,7 +124,7 @@ describe('BacklogDaily projection on Azurite', () => {
       const app = createApp({
         ingest: unused, minuteTable: unused, vmMinuteTable: unused, catalog: unused, rejects: unused,
         health: () => ({}), metricsText: () => '',
-        backlog: { timezone: 'America/New_York', daily: () => store.rowTable(backlogTables('bk', 1).daily), teams: () => store.rowTable(backlogTables('bk', 1).teams) },
+        backlog: { timezone: 'America/New_York', daily: () => openTable(store, backlogProjection.tables.daily, { prefix: 'bk', version: 1 }), teams: () => openTable(store, backlogProjection.tables.teams, { prefix: 'bk', version: 1 }) },
       });
       server = await new Promise<Server>((resolve) => {
         const s = app.listen(0, '127.0.0.1', () => resolve(s));

@@ -12,7 +12,8 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Runtime } from '../../src/runtime';
 import { teamTimezones } from '../../src/core/backlogTeam';
 import { metaTable } from '../../projections/projectionCatalog';
-import { BacklogProjector } from '../../streams/BacklogProjector';
+import { Projector } from '../../streams/Projector';
+import { backlogProjection } from '../../projections/backlogProjection';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { FakeServiceNow } from '../support/fakeServiceNow';
 import { TestClock } from '../support/testClock';
@@ -62,8 +63,9 @@ describe('the backlog part of the service after downtime (test clock, fake Servi
     const abort = new AbortController();
     const requestsBefore = snow.requests.length;
     // The projector runs beside the poll, as the service runs it.
-    const projector = new BacklogProjector({
-      log, tables, versions, tablePrefix: name, version: 1, timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone), follow: true, flushIntervalMs: 50,
+    const projector = new Projector({
+      projection: backlogProjection, config: { timezone: settings.backlogTimezone, timezoneOf: teamTimezones(settings.backlogTeams, settings.backlogTimezone) },
+      log, tables, versions, tablePrefix: name, version: 1, follow: true, flushIntervalMs: 50,
     });
     const running = projector.run(abort.signal);
     const clock = new TestClock(Date.parse(startIso));

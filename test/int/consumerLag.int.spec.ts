@@ -5,7 +5,9 @@ import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { arrivingNow } from '../support/metricBuilders';
 import { LocalProjections } from '../../src/localProjections';
-import { metaTable, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { tableName } from '../../projections/projectionTables';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { eventually } from '../support/eventually';
 import { gatedRig } from '../support/gatedRig';
@@ -44,7 +46,7 @@ describe('consumer lag on the file log', () => {
     assert.equal(projections.stats.position, folded);
 
     // When the windows projector cannot write its blocks, and more is appended.
-    const { minute, vmMinute } = windowTables('lag', 1);
+    const [minute, vmMinute] = [windowsProjection.tables.minute, windowsProjection.tables.vmMinute].map((spec) => tableName(spec, { prefix: 'lag', version: 1 }));
     tables.hold((table) => table === minute || table === vmMinute);
     await ingestor.ingest(validateSpocMessage(message(1), arrivingNow()), 'http');
     await ingestor.ingest(validateSpocMessage(message(2), arrivingNow()), 'http');

@@ -14,9 +14,11 @@ import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { arrivingNow } from '../support/metricBuilders';
 import { DistributedProjections } from '../../src/distributed';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, MINUTE_LAYOUT, rejectTables, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
-import { MergedBlockTable } from '../../projections/scopedTables';
-import { lateLedgers, readLate } from '../../projections/lateQueries';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openEachScope, openMerged, openTable, tableName } from '../../projections/projectionTables';
+import { rejectsProjection } from '../../projections/rejectsProjection';
+import { windowsProjection } from '../../projections/windowsProjection';
+import { readLate } from '../../projections/lateQueries';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
@@ -82,7 +84,7 @@ async function setup(t: TestContext) {
   /** Cross-tenant windows read back merged over the partitions' scopes. */
   const readCross = async (): Promise<Map<string, { count: number; sum: number; min: number; max: number }>> => {
     const scopes = await versions.scopes('windows', 1);
-    const merged = new MergedBlockTable(await Promise.all(scopes.map((s) => tables.blockTable(windowTables('eh', 1, s).minute, MINUTE_LAYOUT))));
+    const merged = await openMerged(tables, windowsProjection.tables.minute, { prefix: 'eh', version: 1, scopes });
     const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
     for (const key of KEYS) {
       for (const block of await merged.readRange([key], T0 - 900, T0 + 900)) {
@@ -136,7 +138,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     assert.equal(projections.stats.metrics, messages.length * 4);
 
     // Per-VM windows are whole in one partition: tenant A's vm/1 got values 10+n for n = 0…5, two a minute (minutes 0, 2, 4).
-    const vm = await (await tables.blockTable(windowTables('eh', 1).vmMinute, VM_MINUTE_LAYOUT)).readRange([TENANTS[0], 'vm/1'], T0, T0);
+    const vm = await (await openTable(tables, windowsProjection.tables.vmMinute, { prefix: 'eh', version: 1 })).readRange([TENANTS[0], 'vm/1'], T0, T0);
     const cpu = decodeBlock(vm[0]).get(KEYS[0])!;
     assert.deepEqual(cpu.map((w) => [w.windowStart, w.count, w.sum]), [[T0, 2, 10 + 11], [T0 + 120, 2, 12 + 13], [T0 + 240, 2, 14 + 15]]);
   });
@@ -176,7 +178,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     assert.ok(Object.values(enqueued).filter((n) => n > 0).length > 1, 'the tenants spread over several partitions');
 
     const gated = new GatedTableStore(tables);
-    const rejects = rejectTables('eh', 1).rejects;
+    const rejects = tableName(rejectsProjection.tables.rejects, { prefix: 'eh', version: 1 });
     gated.hold((table) => table.startsWith(rejects));
     const projections = instance({ tables: gated });
     later({ close: async () => gated.release() }); // before the projections stop
@@ -228,7 +230,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     // Then the ledgers of all partitions, read merged, list the 12 once each, with the watermark of their partition (its
     // newest metric: minute 2 + 8 s, less 60 s) and their message's place in its partition (the fourth event of the tenant).
     const listed = await eventually('every too-late metric listed', async () => {
-      const late = await readLate(await lateLedgers(tables, 'eh', 1, await versions.scopes('windows', 1)), { limit: 100 });
+      const late = await readLate(await openEachScope(tables, windowsProjection.tables.late, { prefix: 'eh', version: 1, scopes: await versions.scopes('windows', 1) }), { limit: 100 });
       return late.length >= 12 && late;
     }, 20_000);
     assert.equal(listed.length, 12);

@@ -10,10 +10,11 @@ import { Ingestor } from '../../src/core/Ingestor';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
 import { arrivingNow } from '../support/metricBuilders';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
-import { MergedBlockTable } from '../../projections/scopedTables';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openMerged } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
 
@@ -39,14 +40,15 @@ describe('opsfold replay over Event Hubs', () => {
     const tables = TableStorageStore.fromConnectionString(azurite.tableConnectionString);
     const versions = new ProjectionVersions(await tables.rowTable(metaTable('rp')));
     const progress: number[] = [];
-    await replayPartitions(settings, (log, scope) => new WindowsProjector({
-      log, tables, versions, tablePrefix: 'rp', version: 1, windows: settings, flushIntervalMs: 5000, follow: false, scope,
+    await replayPartitions(settings, (log, scope) => new Projector({
+      projection: windowsProjection, config: { windows: settings },
+      log, tables, versions, tablePrefix: 'rp', version: 1, flushIntervalMs: 5000, follow: false, scope,
     }).run().then(() => undefined), (done) => progress.push(done), new EventHubConsumerClient('$Default', emu.connectionString(), HUB));
 
     assert.equal(progress[progress.length - 1], tenants.length * 4, 'every event read once');
     const scopes = await versions.scopes('windows', 1);
     assert.ok(scopes.length > 1 && scopes.every((s) => /^P\d$/.test(s)), `one scope per partition with data: ${scopes}`);
-    const merged = new MergedBlockTable(await Promise.all(scopes.map((s) => tables.blockTable(windowTables('rp', 1, s).minute, MINUTE_LAYOUT))));
+    const merged = await openMerged(tables, windowsProjection.tables.minute, { prefix: 'rp', version: 1, scopes });
     const windows = decodeBlock((await merged.read(['cpu.pct'], T0))!).get('')!;
     assert.deepEqual(windows.map((w) => [w.windowStart, w.count, w.sum, w.min, w.max]), [0, 1, 2, 3].map((m) => [
       T0 + m * 60, tenants.length, tenants.reduce((s, _, i) => s + 10 * i + m, 0), m, 10 * (tenants.length - 1) + m,

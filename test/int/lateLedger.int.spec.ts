@@ -6,9 +6,11 @@ import type { Metric } from '../../src/core/metric';
 import type { RowTable } from '../../src/core/ports';
 import { rebuildProjection } from '../../src/rebuildProjection';
 import { readLate } from '../../projections/lateQueries';
-import { metaTable, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTable } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { gatedRig } from '../support/gatedRig';
 import { TENANT_A, TENANT_B, VM_1 } from '../support/metricBuilders';
 
@@ -41,7 +43,7 @@ describe('the late-events ledger in Table Storage', () => {
 
     // Then the ledger lists every one of the 24,000 once, in log order, and nothing else.
     assert.equal(totals.late, N);
-    const ledger = [{ scope: '', table: await tables.rowTable(windowTables('lr', 1).late) }];
+    const ledger = [{ scope: '', table: await openTable(tables, windowsProjection.tables.late, { prefix: 'lr', version: 1 }) }];
     const listed = await readLate(ledger, { limit: N + 10 });
     assert.equal(listed.length, N);
     assert.deepEqual(listed.map((e) => e.value), Array.from({ length: N }, (_, n) => n));
@@ -62,9 +64,9 @@ describe('the late-events ledger in Table Storage', () => {
       if (checkpointsFail) throw new Error('the table store failed the checkpoint');
       return meta.upsert(rows);
     } };
-    const run = (m: RowTable) => new WindowsProjector({ log, tables, versions: versions(m), tablePrefix: 'lc', version: 1, windows: WINDOWS, flushIntervalMs: 60_000, follow: false }).run();
+    const run = (m: RowTable) => new Projector({ projection: windowsProjection, config: { windows: WINDOWS }, log, tables, versions: versions(m), tablePrefix: 'lc', version: 1, flushIntervalMs: 60_000, follow: false }).run();
     const lateOf = (value: number): Metric => ({ t: OLD + value, tenant: TENANT_A, vm: VM_1, key: 'win_cpu.percent', value });
-    const listed = async () => (await readLate([{ scope: '', table: await tables.rowTable(windowTables('lc', 1).late) }], { limit: 100 })).map((e) => e.value);
+    const listed = async () => (await readLate([{ scope: '', table: await openTable(tables, windowsProjection.tables.late, { prefix: 'lc', version: 1 }) }], { limit: 100 })).map((e) => e.value);
 
     // Given a first run over a recent metric and three too-late ones (checkpointed)
     await log.append([record([{ t: T, tenant: TENANT_A, vm: VM_1, key: 'win_cpu.percent', value: 50 }])]);
@@ -84,7 +86,7 @@ describe('the late-events ledger in Table Storage', () => {
 
     // Then every late metric is listed once, the new one as it came.
     assert.deepEqual(await listed(), [1, 2, 3, 4, 5, 6]);
-    const [last] = (await readLate([{ scope: '', table: await tables.rowTable(windowTables('lc', 1).late) }], { limit: 100 })).slice(-1);
+    const [last] = (await readLate([{ scope: '', table: await openTable(tables, windowsProjection.tables.late, { prefix: 'lc', version: 1 }) }], { limit: 100 })).slice(-1);
     assert.deepEqual(last, { key: 'win_cpu.percent', tenant: TENANT_A, vm: VM_1, t: OLD + 6, value: 6, watermark: T - 60, position: d, index: 0 });
   });
 });

@@ -4,10 +4,12 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { QuarantineEntry } from '../../src/core/quarantine';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { CATALOG_LAYOUT, metaTable, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTables } from '../../projections/projectionTables';
 import { readVmCatalog } from '../../projections/vmCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { eventually } from '../support/eventually';
 import { gatedRig } from '../support/gatedRig';
 
@@ -73,9 +75,10 @@ describe('a log written before the gate, holding every kind of metric it refuses
       const end = await log.end();
       const quarantined: QuarantineEntry[] = [];
       const prefix = follow ? 'oldlive' : 'oldreplay';
-      const projector = new WindowsProjector({
+      const projector = new Projector({
+        projection: windowsProjection, config: { windows: OPTIONS },
         log, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable(prefix))), tablePrefix: prefix, version: 1,
-        windows: OPTIONS, flushIntervalMs: 100, follow, quarantine: (entry) => quarantined.push(entry),
+        flushIntervalMs: 100, follow, quarantine: (entry) => quarantined.push(entry),
       });
 
       if (follow) {
@@ -103,16 +106,16 @@ describe('a log written before the gate, holding every kind of metric it refuses
       assert.equal(projector.quarantined, expected.length);
       assert.equal(projector.stats.late, 0);
 
-      const names = windowTables(prefix, 1);
-      const [cross] = await (await tables.blockTable(names.minute, MINUTE_LAYOUT)).readRange([KEY], T0, T0);
+      const stored = await openTables(tables, windowsProjection.tables, { prefix, version: 1 });
+      const [cross] = await stored.minute.readRange([KEY], T0, T0);
       assert.deepEqual(decodeBlock(cross).get('')!.map((w) => [(w.windowStart - T0) / 60, w.count, w.sum, w.min, w.max]), CROSS);
-      const vmTable = await tables.blockTable(names.vmMinute, VM_MINUTE_LAYOUT);
+      const vmTable = stored.vmMinute;
       for (const [tenant, windows] of Object.entries(PER_VM)) {
         const [block] = await vmTable.readRange([tenant, VM], T0, T0);
         assert.deepEqual(decodeBlock(block).get(KEY)!.map((w) => [(w.windowStart - T0) / 60, w.count, w.sum, w.min, w.max]), windows);
       }
       // Nothing of the refused metrics reached the tables: the catalog knows the good tenants and key only.
-      const catalog = await (await tables.rowTable(names.catalog, CATALOG_LAYOUT)).list();
+      const catalog = await stored.catalog.list();
       assert.deepEqual([...readVmCatalog(catalog).keys()].sort(), [TA, TB].sort());
       assert.deepEqual(catalog.filter((row) => row.partition[0] === 'key').map((row) => row.row), [KEY]);
     });

@@ -52,11 +52,13 @@ function servedRoutes(): string[] {
   const deps: ApiDeps = {
     ingest: never, minuteTable: never, vmMinuteTable: never, catalog: never, rejects: never, late: never, health: never, metricsText: never,
     quarantine: never, windowStream: { handle: never }, backlog: { timezone: 'UTC', daily: never, teams: never },
+    projections: { list: never, tables: never, stream: { handle: never } },
   };
   const app = createApp(deps) as unknown as { router: { stack: Layer[] } };
   interface Layer { route?: { path: string; methods: Record<string, boolean> }; handle: { stack?: Layer[] } }
   const walk = (stack: Layer[]): string[] => stack.flatMap((layer) => {
-    if (layer.route) return Object.keys(layer.route.methods).filter((m) => m !== '_all').map((m) => `${m.toUpperCase()} ${layer.route!.path}`);
+    // Express's :param is OpenAPI's {param}.
+    if (layer.route) return Object.keys(layer.route.methods).filter((m) => m !== '_all').map((m) => `${m.toUpperCase()} ${layer.route!.path.replace(/:(\w+)/g, '{$1}')}`);
     return layer.handle.stack ? walk(layer.handle.stack) : [];
   });
   return walk(app.router.stack);

@@ -9,7 +9,10 @@ import type { TableStore } from '../../src/core/ports';
 import { LocalProjections } from '../../src/localProjections';
 import { rebuildProjection } from '../../src/rebuildProjection';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, MINUTE_LAYOUT, quarantineTable, VM_MINUTE_LAYOUT, windowTables, type ProjectionName } from '../../projections/projectionCatalog';
+import { metaTable, type ProjectionName } from '../../projections/projectionCatalog';
+import { BUILT_IN_PROJECTIONS } from '../../projections/builtInProjections';
+import { openTable, openTables } from '../../projections/projectionTables';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { listedEntry, QUARANTINE_PARTITION } from '../../projections/quarantineRows';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { eventually } from '../support/eventually';
@@ -42,14 +45,14 @@ const EXPECTED = new Map<string, number[]>([
 ]);
 
 async function storedWindows(tables: TableStore, prefix: string, version: number): Promise<Map<string, number[]>> {
-  const names = windowTables(prefix, version);
+  const stored = await openTables(tables, windowsProjection.tables, { prefix, version });
   const out = new Map<string, number[]>();
   const slot = M0 - (M0 % 900);
   const add = (label: string, windows: { windowStart: number; count: number; sum: number; min: number; max: number }[] = []) => {
     for (const w of windows) out.set(`${label} ${w.windowStart}`, [w.count, w.sum, w.min, w.max]);
   };
-  for (const block of await (await tables.blockTable(names.minute, MINUTE_LAYOUT)).readRange([K], slot, slot + 900)) add('cross', decodeBlock(block).get(''));
-  const vms = await tables.blockTable(names.vmMinute, VM_MINUTE_LAYOUT);
+  for (const block of await stored.minute.readRange([K], slot, slot + 900)) add('cross', decodeBlock(block).get(''));
+  const vms = stored.vmMinute;
   for (const [tenant, vm] of [['tA', 'v1'], ['tA', 'v2'], ['tB', 'v1']]) {
     for (const block of await vms.readRange([tenant, vm], slot, slot + 900)) add(`${tenant}/${vm}`, decodeBlock(block).get(K));
   }
@@ -57,7 +60,7 @@ async function storedWindows(tables: TableStore, prefix: string, version: number
 }
 
 async function ledger(tables: TableStore, prefix: string, projection: ProjectionName, version: number) {
-  const rows = await (await tables.rowTable(quarantineTable(prefix, projection, version))).list({ partition: QUARANTINE_PARTITION });
+  const rows = await (await openTable(tables, BUILT_IN_PROJECTIONS[projection].tables.quarantine, { prefix, version })).list({ partition: QUARANTINE_PARTITION });
   return rows.map(listedEntry);
 }
 

@@ -5,9 +5,11 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { EventLog } from '../../src/core/ports';
 import { decodeBlock } from '../../projections/minuteBlocks';
-import { metaTable, MINUTE_LAYOUT, VM_MINUTE_LAYOUT, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTable, tableName } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { gatedRig } from '../support/gatedRig';
 
 /** A 15-minute slot start. */
@@ -17,7 +19,7 @@ const VMS = ['vm/1', "vm'2"];
 
 const metric = (minute: number, vm: string, value: number): Metric => ({ t: T0 + minute * 60 + 7, tenant: TENANT, vm, key: 'win_cpu.percent', value });
 
-describe('a rebuild (WindowsProjector over the whole log) into Table Storage', () => {
+describe('a rebuild (the windows projection over the whole log) into Table Storage', () => {
   it('revises a window of a slot whose blocks are still being written when its late data comes, and loses none of that slot', async (t) => {
     const { log, tables } = await gatedRig(t, 'rebuild');
     // Given slot 0 (minutes 0–14) for two VMs, a record that moves the watermark out of it, then late data for minute 10.
@@ -34,14 +36,15 @@ describe('a rebuild (WindowsProjector over the whole log) into Table Storage', (
     const sealedAfter = ends[1]; // the fold has read the record that moved the watermark out of slot 0
     // One record a batch, so the slot is sealed (and its write starts) before the late record is read.
     const oneByOne: EventLog = { append: (p) => log.append(p), read: (from, o) => log.read(from, { ...o, maxBatchBytes: 1 }), end: () => log.end(), close: async () => undefined };
-    const names = windowTables('rb', 1);
-    const projector = new WindowsProjector({
+    const v1 = { prefix: 'rb', version: 1 };
+    const projector = new Projector({
+      projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
       log: oneByOne, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('rb'))), tablePrefix: 'rb', version: 1,
-      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
+      flushIntervalMs: 60_000, follow: false,
       onProgress: (position) => {
         // When slot 0's blocks are slow to write (held from the moment it is sealed until the fold has had time to reach the late record).
         if (position !== sealedAfter) return;
-        tables.hold((name) => name === names.minute || name === names.vmMinute, { reads: false });
+        tables.hold((name) => name === tableName(windowsProjection.tables.minute, v1) || name === tableName(windowsProjection.tables.vmMinute, v1), { reads: false });
         void delay(300).then(() => tables.release());
       },
     });
@@ -49,7 +52,7 @@ describe('a rebuild (WindowsProjector over the whole log) into Table Storage', (
 
     // Then every window of slot 0 is there, and minute 10 of each VM and across tenants is revision 2 with both values.
     const stored = new Map<string, number[]>();
-    const vmTable = await tables.blockTable(names.vmMinute, VM_MINUTE_LAYOUT);
+    const vmTable = await openTable(tables, windowsProjection.tables.vmMinute, v1);
     for (const vm of VMS) {
       for (const block of await vmTable.readRange([TENANT, vm], T0, T0 + 900)) {
         for (const [key, windows] of decodeBlock(block)) for (const w of windows) stored.set(`${vm} ${key} ${(w.windowStart - T0) / 60}`, [w.count, w.sum, w.revision]);
@@ -61,7 +64,7 @@ describe('a rebuild (WindowsProjector over the whole log) into Table Storage', (
     expected.set(`${VMS[1]} win_cpu.percent 10`, [2, 110 + 2000, 2]);
     expected.set(`${VMS[0]} win_cpu.percent 16`, [1, 16, 1]);
     assert.deepEqual(new Map([...stored].sort()), new Map([...expected].sort()));
-    const [cross] = await (await tables.blockTable(names.minute, MINUTE_LAYOUT)).readRange(['win_cpu.percent'], T0, T0);
+    const [cross] = await (await openTable(tables, windowsProjection.tables.minute, v1)).readRange(['win_cpu.percent'], T0, T0);
     assert.deepEqual(decodeBlock(cross).get('')?.find((w) => w.windowStart === T0 + 600), { windowStart: T0 + 600, count: 4, sum: 10 + 110 + 1000 + 2000, min: 10, max: 2000, revision: 2 });
     assert.equal(stats.revisions, 3);
   });

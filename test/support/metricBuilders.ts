@@ -5,7 +5,7 @@
  */
 import type { Metric } from '../../src/core/metric';
 import type { LateMetric, WindowEvent } from '../../src/core/windowMath';
-import type { WindowFolder } from '../../streams/WindowFolder';
+import type { WindowFolder } from '../../projections/WindowFolder';
 
 /** Realistic ids: SPOC's masked ids are base64-like and contain `/`, `+` and `=`. */
 export const TENANT_A = 'wYAVC3oWQU+ozhgAAg5f/w==637841132085596403';

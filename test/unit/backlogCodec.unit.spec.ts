@@ -6,8 +6,9 @@ import { CorruptLogError } from '../../src/core/errors';
 import type { BacklogSampled, MetricsReceived } from '../../src/core/events';
 import { Ingestor } from '../../src/core/Ingestor';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { RejectsProjector } from '../../streams/RejectsProjector';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { rejectsProjection } from '../../projections/rejectsProjection';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
 import { metric } from '../support/metricBuilders';
@@ -75,8 +76,8 @@ describe('log records of backlog samples (type 2)', () => {
     const versions = new ProjectionVersions(await tables.rowTable('meta'));
     const common = { log, tables, versions, tablePrefix: 't', version: 1, follow: false, flushIntervalMs: 1000 };
 
-    const windows = await new WindowsProjector({ ...common, windows: { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } }).run();
-    const rejected = await new RejectsProjector(common).run();
+    const windows = await new Projector({ projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } }, ...common }).run();
+    const { rejected } = await new Projector({ ...common, projection: rejectsProjection, config: undefined }).run();
     const ingestor = new Ingestor(log);
     await ingestor.recover();
 

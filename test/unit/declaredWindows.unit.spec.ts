@@ -175,7 +175,7 @@ describe('DeclaredWindows (the fold of a declared projection)', () => {
     const emitted: DeclaredWindow[] = [...stored.values()];
     records.forEach((metrics, i) => {
       if (i * 10 < resume.resumeFrom) return;
-      for (const w of again.lookups(metrics, i * 10 < 30)) {
+      for (const w of again.lookups(metrics)) {
         const s = stored.get(`${w.windowStart}|${JSON.stringify(w.group)}`);
         again.restore(w.id, s ? { ...s, vms: new Set(s.vms) } : null);
       }

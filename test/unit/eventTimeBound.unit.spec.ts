@@ -4,10 +4,12 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { QuarantineEntry } from '../../src/core/quarantine';
 import { decodeBlock, MinuteBlocks } from '../../projections/minuteBlocks';
-import { metaTable, windowTables } from '../../projections/projectionCatalog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { openTable } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowFolder, type WindowOptions } from '../../streams/WindowFolder';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { WindowFolder, type WindowOptions } from '../../projections/WindowFolder';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { feed, metric } from '../support/metricBuilders';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
@@ -40,7 +42,7 @@ describe('event time cannot run ahead of arrival', () => {
     });
   });
 
-  describe('WindowsProjector, rebuilding and following the log', () => {
+  describe('the windows projection, rebuilding and following the log', () => {
     /**
      * Record 0: tenant A, two minutes. Record 1: tenant A, a metric in the year 3000 (refused by
      * the gate), one an hour ahead of the record's append but not of its reception (an ingesting
@@ -59,12 +61,13 @@ describe('event time cannot run ahead of arrival', () => {
       await append([metric({ t: T0 + 3, tenant: 'B', value: 10 }), metric({ t: T0 + 62, tenant: 'B', value: 20 })]);
       const tables = new MemoryTableStore();
       const quarantined: QuarantineEntry[] = [];
-      const projector = new WindowsProjector({
+      const projector = new Projector({
+        projection: windowsProjection, config: { windows: OPTIONS },
         log, tables, versions: new ProjectionVersions(await tables.rowTable(metaTable('eb'))), tablePrefix: 'eb', version: 1,
-        windows: OPTIONS, flushIntervalMs: 60_000, follow, quarantine: (entry) => quarantined.push(entry),
+        flushIntervalMs: 60_000, follow, quarantine: (entry) => quarantined.push(entry),
       });
       const stats = await projector.run();
-      const [block] = await (await tables.blockTable(windowTables('eb', 1).minute)).readRange(['win_cpu.percent'], T0, T0);
+      const [block] = await (await openTable(tables, windowsProjection.tables.minute, { prefix: 'eb', version: 1 })).readRange(['win_cpu.percent'], T0, T0);
       const cross = decodeBlock(block).get('')!.map((w) => [w.windowStart - T0, w.count, w.sum]);
       return { stats, quarantined, cross, ledger: projector.quarantined };
     }
@@ -76,11 +79,11 @@ describe('event time cannot run ahead of arrival', () => {
       const versions = new ProjectionVersions(await tables.rowTable(metaTable('eb')));
       await versions.saveCheckpoint('windows', 1, { position: 0, resumeFrom: 0, maxEventTime: 32503680000, atMs: ARRIVAL_MS });
 
-      const stats = await new WindowsProjector({ log, tables, versions, tablePrefix: 'eb', version: 1, windows: OPTIONS, flushIntervalMs: 60_000, follow: false }).run();
+      const stats = await new Projector({ projection: windowsProjection, config: { windows: OPTIONS }, log, tables, versions, tablePrefix: 'eb', version: 1, flushIntervalMs: 60_000, follow: false }).run();
 
       assert.equal(stats.late, 0);
       assert.equal(stats.watermark, T0 + 600 + 300 - 60);
-      const [block] = await (await tables.blockTable(windowTables('eb', 1).vmMinute)).readRange(['B', metric({ t: 0 }).vm], T0, T0);
+      const [block] = await (await openTable(tables, windowsProjection.tables.vmMinute, { prefix: 'eb', version: 1 })).readRange(['B', metric({ t: 0 }).vm], T0, T0);
       assert.deepEqual(decodeBlock(block).get('win_cpu.percent')!.map((w) => [w.windowStart, w.count, w.sum]), [[T0, 1, 10]]);
     });
 

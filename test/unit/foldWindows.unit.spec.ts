@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { map } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { foldWindows, type FoldStep, type MetricRecord } from '../../streams/foldWindows';
-import { WindowFolder, type WindowOptions } from '../../streams/WindowFolder';
+import { WindowFolder, type WindowOptions } from '../../projections/WindowFolder';
 import { MinuteBlocks } from '../../projections/minuteBlocks';
 import type { Metric } from '../../src/core/metric';
 import type { WindowEvent } from '../../src/core/windowMath';

@@ -2,14 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
 import { DamagedLogError, InvalidInputError, RecordNotAppliedError, StorageError } from '../../src/core/errors';
-import type { BlockTable, EventLog, LogRecord, TableStore } from '../../src/core/ports';
+import type { EventLog, LogRecord, TableStore } from '../../src/core/ports';
 import { metaTable } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { ProjectionSupervisor } from '../../streams/ProjectionSupervisor';
 import { ProjectorRestarts, type Careful, type RunContext } from '../../streams/ProjectorRestarts';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
+import { failingBlockWrites } from '../support/failingBlockWrites';
 import { settle, TestClock } from '../support/testClock';
 import { eventually } from '../support/eventually';
 
@@ -221,22 +223,7 @@ class TailLog extends MemoryEventLog {
 
 /** A store whose block writes fail with an outage while `down` says so. */
 function outageOfBlockWrites(inner: TableStore, down: () => boolean): TableStore {
-  return {
-    listTables: (prefix) => inner.listTables(prefix),
-    dropTable: (name) => inner.dropTable(name),
-    rowTable: (name, layout) => inner.rowTable(name, layout),
-    async blockTable(name, layout): Promise<BlockTable> {
-      const table = await inner.blockTable(name, layout);
-      return {
-        read: (partition, row) => table.read(partition, row),
-        readRange: (partition, from, to) => table.readRange(partition, from, to),
-        async write(blocks) {
-          if (down()) throw new StorageError('Table Storage: write blocks failed (503): the emulator is down', { retriable: true });
-          await table.write(blocks);
-        },
-      };
-    },
-  };
+  return failingBlockWrites(inner, () => (down() ? new StorageError('Table Storage: write blocks failed (503): the emulator is down', { retriable: true }) : undefined));
 }
 
 describe('ProjectionSupervisor: a failure of a timer\'s flush reaches the supervisor', () => {
@@ -251,14 +238,14 @@ describe('ProjectionSupervisor: a failure of a timer\'s flush reaches the superv
     const clock = new TestClock(0);
     const errors: unknown[] = [];
     const supervisor = new ProjectionSupervisor({
-      projection: 'windows', versions, pollMs: 3_600_000, clock, initialBackoffMs: 1_000, settleMs: 3_600_000, onError: (e) => errors.push(e),
-      create: (version, context) => new WindowsProjector({
+      clock, initialBackoffMs: 1_000, settleMs: 3_600_000, onError: (e) => errors.push(e),
+      create: (version, context) => new Projector({
+        projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
         log, tables: outageOfBlockWrites(memory, () => down), versions, tablePrefix: 'tmr', version, follow: true, flushIntervalMs: 20,
-        windows: { outOfOrderSeconds: 60, idleCloseSeconds: 0, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 },
         careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
       }),
     });
-    await supervisor.start();
+    supervisor.start(1);
 
     // When the timer's flush fails, the run ends with that error and the supervisor reports the projector as failing (the process lives on).
     await eventually('the failure reported', () => supervisor.failing);

@@ -9,7 +9,8 @@ import { decodeEvent, encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import { METRIC_GATE_VERSION, metricRejection } from '../../src/core/metricRejection';
 import { parseSpocMessage, validateSpocMessage } from '../../src/core/validateSpoc';
-import { CATALOG_LAYOUT, MINUTE_LAYOUT, positionRow, VM_MINUTE_LAYOUT } from '../../projections/projectionCatalog';
+import { positionRow } from '../../projections/projectionCatalog';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { vmCatalogRows } from '../../projections/vmCatalog';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { metric, spocMetric } from '../support/metricBuilders';
@@ -37,12 +38,13 @@ function accepts(item: Record<string, unknown>): Metric {
 
 /** Every PartitionKey and RowKey the projections build for `m` (the longest of each kind), through the adapters' own encoding. */
 function tableKeysOf(m: Metric): Record<string, string> {
-  const vmBlock = blockKeys([m.tenant, m.vm], { depth: VM_MINUTE_LAYOUT.partitionDepth, buckets: VM_MINUTE_LAYOUT.partitionBuckets });
-  const crossBlock = blockKeys([m.key], { depth: Infinity, buckets: MINUTE_LAYOUT.partitionBuckets });
+  const { minute, vmMinute, catalog } = windowsProjection.tables;
+  const vmBlock = blockKeys([m.tenant, m.vm], { depth: vmMinute.layout?.partitionDepth ?? Infinity, buckets: vmMinute.layout?.partitionBuckets ?? 0 });
+  const crossBlock = blockKeys([m.key], { depth: minute.layout?.partitionDepth ?? Infinity, buckets: minute.layout?.partitionBuckets ?? 0 });
   const late = rowKeys([m.key], positionRow(Number.MAX_SAFE_INTEGER, 999_999));
-  const keyCatalog = rowKeys(['key'], m.key, CATALOG_LAYOUT.partitionDepth);
+  const keyCatalog = rowKeys(['key'], m.key, catalog.layout?.partitionDepth);
   const [vmCatalogRow] = vmCatalogRows(m.tenant, [[m.vm, new Map([[m.key, 1_700_000_000]])]]);
-  const vmCatalog = rowKeys(vmCatalogRow.partition, vmCatalogRow.row, CATALOG_LAYOUT.partitionDepth);
+  const vmCatalog = rowKeys(vmCatalogRow.partition, vmCatalogRow.row, catalog.layout?.partitionDepth);
   return {
     'per-VM block PartitionKey': vmBlock.partitionKey,
     'per-VM block RowKey (last overflow page)': lastRowKeyOf(MAX_ROW, vmBlock.rowPrefix),

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { WindowFolder, type FolderCheckpoint, type WindowOptions } from '../../streams/WindowFolder';
+import { WindowFolder, type FolderCheckpoint, type WindowOptions } from '../../projections/WindowFolder';
 import { MinuteBlocks, decodeBlock } from '../../projections/minuteBlocks';
 import type { StoredBlock } from '../../src/core/ports';
 import type { Metric } from '../../src/core/metric';

@@ -7,6 +7,7 @@ import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../
 import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCatalog';
 import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
+import { projectionRoutes, type ProjectionsApi } from './projectionRoutes';
 import { openApiDocument } from './openapi';
 import { backlogRoutes, type BacklogApi } from './backlogRoutes';
 import { lateRoutes } from './lateRoutes';
@@ -46,6 +47,8 @@ export interface ApiDeps {
   backlog?: BacklogApi;
   /** `GET /v1/stream/windows` (see streamRoutes); absent: the route answers 404. */
   windowStream?: { handle(req: Request, res: Response): void };
+  /** The declared projections; /v1/projections routes answer only when given. */
+  projections?: ProjectionsApi;
   /** The quarantine ledgers' entries (of one projection when given), at most `limit`; absent: `GET /v1/quarantine` answers 404. */
   quarantine?(options: { projection?: ProjectionName; limit: number }): Promise<unknown[]>;
 }
@@ -219,6 +222,7 @@ export function createApp(deps: ApiDeps): express.Express {
   }
 
   if (deps.backlog) app.use(backlogRoutes(deps.backlog));
+  if (deps.projections) app.use(projectionRoutes(deps.projections));
 
   // 503 unless all is well, so that a probe (Docker's HEALTHCHECK, a load balancer) needs only the status code.
   app.get('/healthz', async (_req: Request, res: Response) => {

@@ -80,11 +80,19 @@ export const openApiDocument = {
     { name: 'windows', description: 'Minute windows and what they know' },
     { name: 'ledgers', description: 'What was rejected, late or set aside' },
     { name: 'backlog', description: 'ServiceNow backlog snapshots' },
+    { name: 'projections', description: 'Projections analysts declare (opsfold projection add FILE)' },
     { name: 'operations', description: 'Health, metrics and this document' },
   ],
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Only when OPSFOLD_API_TOKEN is set; then every /v1 route needs it.' } },
     schemas: {
+      ProjectionDefinition: obj(['name', 'groupBy', 'window', 'aggregates'], {
+        name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,47}$' },
+        where: { type: 'object', description: 'Field → the values a metric must have one of.', additionalProperties: { type: 'array', items: { type: 'string' }, minItems: 1 } },
+        groupBy: { type: 'array', maxItems: 4, uniqueItems: true, items: { type: 'string', enum: ['key', 'PerfType', 'PerfName', 'tenant', 'vm', 'Region', 'MachineSize', 'ResourcePoolName', 'SiteName'] } },
+        window: { type: 'string', enum: ['1m', '5m', '15m', '1h', '1d'] },
+        aggregates: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['count', 'sum', 'avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99', 'vms'] } },
+      }, { additionalProperties: false }),
       Error: obj(['error'], {
         error: obj(['code', 'message'], {
           code: { type: 'string', description: 'Stable, machine-readable: invalid_parameter, invalid_json, invalid_message, unauthorized, not_found, payload_too_large, …', examples: ['invalid_parameter'] },
@@ -401,6 +409,91 @@ export const openApiDocument = {
           '401': unauthorized,
           '404': notServed('no backlog projection'),
           '503': unavailable,
+        },
+      },
+    },
+    '/v1/projections': {
+      get: {
+        operationId: 'listProjections',
+        tags: ['projections'],
+        summary: 'The declared projections: definition, status (building while its first build runs, then live) and active version',
+        responses: {
+          '200': json(obj(['projections'], {
+            projections: { type: 'array', items: obj(['name', 'definition', 'status', 'version'], { name: str, definition: { $ref: '#/components/schemas/ProjectionDefinition' }, status: { type: 'string', enum: ['building', 'live'] }, version: { type: ['integer', 'null'] } }) },
+          }), 'OK', { projections: [{ name: 'cpu_by_region', definition: { name: 'cpu_by_region', where: { key: ['win_cpu.percent_processor_time'] }, groupBy: ['Region'], window: '5m', aggregates: ['count', 'avg', 'p95', 'vms'] }, status: 'live', version: 1 }] }),
+          '400': badRequest('This route takes no parameters'),
+          '401': unauthorized,
+          '404': notServed('no declared projections: on Event Hubs'),
+          '503': unavailable,
+        },
+      },
+    },
+    '/v1/projections/{name}': {
+      get: {
+        operationId: 'getProjection',
+        tags: ['projections'],
+        summary: "A declared projection's windows, ascending by windowStart, then by group (a group's null values first); by default the newest 60 windows",
+        description: 'Each grouped field of the definition is also a parameter: `?Region=westeurope` keeps that group. Aggregates are those the definition names; ' +
+          'quantiles (p50…p99) are within 1% of the exact one (DDSketch); `vms` counts distinct (tenant, VM) pairs exactly. On Event Hubs the partitions\' shares are merged.',
+        parameters: [
+          { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,47}$' } },
+          q('from', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the window: the first window start (inclusive). Default: 59 windows before `to`.'),
+          q('to', { type: 'string' }, false, 'Epoch seconds or ISO 8601, floored to the window: the last window start (inclusive). Default: the newest window.'),
+          q('format', { type: 'string', enum: ['json', 'csv'], default: 'json' }, false, 'csv: windowStart (ISO 8601), the grouped fields, the aggregates, revision.'),
+        ],
+        responses: {
+          '200': {
+            description: 'OK',
+            content: {
+              'application/json': {
+                schema: obj(['name', 'window', 'groupBy', 'data'], {
+                  name: str, window: { type: 'string', enum: ['1m', '5m', '15m', '1h', '1d'] }, groupBy: { type: 'array', items: str },
+                  data: {
+                    type: 'array',
+                    items: obj(['windowStart', 'group', 'revision'], {
+                      windowStart: int, group: { type: 'object', additionalProperties: { type: ['string', 'null'] } }, revision: { type: 'integer', minimum: 1 },
+                      count: int, sum: num, avg: { type: ['number', 'null'] }, min: { type: ['number', 'null'] }, max: { type: ['number', 'null'] },
+                      p50: { type: ['number', 'null'] }, p90: { type: ['number', 'null'] }, p95: { type: ['number', 'null'] }, p99: { type: ['number', 'null'] }, vms: int,
+                    }, { additionalProperties: false }),
+                  },
+                }),
+                example: { name: 'cpu_by_region', window: '5m', groupBy: ['Region'], data: [{ windowStart: 1700000100, group: { Region: 'westeurope' }, count: 412, avg: 48.7, p95: 91.2, vms: 206, revision: 1 }] },
+              },
+              'text/csv': { schema: str },
+            },
+          },
+          '400': badRequest(),
+          '401': unauthorized,
+          '404': errorResponse('No declared projection has this name (`not_found`)'),
+          '503': {
+            description: 'The projection is being built (`building`; Retry-After), or the table storage is unavailable',
+            headers: { 'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer', minimum: 0 } } },
+            content: { 'application/json': { schema: errorRef } },
+          },
+        },
+      },
+    },
+    '/v1/stream/projections/{name}': {
+      get: {
+        operationId: 'streamProjection',
+        tags: ['projections'],
+        summary: "A declared projection's window revisions as Server-Sent Events: one `window` event (with its `id`) per revision",
+        description: 'Resume with `Last-Event-ID`: what was missed is sent from the last 10,000 events of the projection; when more was missed, or the service restarted since, ' +
+          '`event: reset` comes first: read GET /v1/projections/{name} again, then follow.',
+        parameters: [
+          { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,47}$' } },
+          { name: 'Last-Event-ID', in: 'header', required: false, schema: str, description: 'Resume after this event id.' },
+        ],
+        responses: {
+          '200': { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: str, example: 'retry: 2000\n\nid: lq3x-7\nevent: window\ndata: {"windowStart":1700000100,"group":{"Region":"westeurope"},"count":412,"revision":1}\n\n' } } },
+          '400': badRequest('This route takes no parameters'),
+          '401': unauthorized,
+          '404': errorResponse('No declared projection has this name, or no stream is served'),
+          '503': {
+            description: 'OPSFOLD_SSE_MAX_CLIENTS clients are connected (`too_many_clients`); try again after Retry-After seconds',
+            headers: { 'Retry-After': { description: 'Seconds to wait before connecting again.', schema: { type: 'integer', minimum: 0 } } },
+            content: { 'application/json': { schema: errorRef } },
+          },
         },
       },
     },

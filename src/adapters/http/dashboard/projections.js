@@ -83,6 +83,9 @@ function render() {
     state.chartKey = key;
   }
   state.chart.setData([times, ...columns]);
+  // For tests and the curious: what is drawn, as drawn.
+  window.opsfold.projections = { name: projection.name, aggregate, drawn: shown, groups: ranked, data: [times, ...columns], uplot: state.chart.chart };
+  $('projections').dataset.state = 'ready';
   $('projections-chart-title').textContent = `${projection.name}: ${aggregate} per ${answer.window} window, by ${groupBy.length ? groupBy.join(', ') : 'nothing (one group)'}` +
     ` (${shown.length} of ${ranked.length} groups drawn)`;
   renderGroups(ranked, drawn);
@@ -152,7 +155,10 @@ async function list(onError) {
   $('projections-empty').hidden = !none;
   $('projections-controls').hidden = none;
   $('projections-chart').hidden = none;
-  if (none) $('projection-groups').hidden = true;
+  if (none) {
+    $('projection-groups').hidden = true;
+    $('projections').dataset.state = 'empty';
+  }
 }
 
 export async function startProjections({ onError }) {

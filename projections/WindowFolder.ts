@@ -1,6 +1,6 @@
 import type { Metric } from '../src/core/metric';
 import { eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
-import { MinuteBlocks, slotStartOf, type BlockPartition } from '../projections/minuteBlocks';
+import { MinuteBlocks, slotStartOf, type BlockPartition } from './minuteBlocks';
 
 export interface WindowOptions {
   /** Watermark = largest event time seen minus this. */
@@ -25,6 +25,23 @@ interface Revision extends Aggregate {
 }
 
 export interface FoldResult {
+  windows: WindowEvent[];
+  late: LateMetric[];
+}
+
+/** A decoded log record that carries metrics. */
+export interface MetricRecord {
+  position: number;
+  next: number;
+  appendedAtMs: number;
+  metrics: readonly Metric[];
+  /** Each metric's index within the log record, when some of its metrics were left out (quarantined). */
+  indexes?: readonly number[];
+}
+
+/** What folding one record (or one idle tick) produced. `next` is absent on ticks. */
+export interface FoldStep {
+  next?: number;
   windows: WindowEvent[];
   late: LateMetric[];
 }
@@ -138,6 +155,17 @@ export class WindowFolder {
     this.maxEventTime = maxT;
     this.closeThrough(this.watermark, -Infinity, result);
     return result;
+  }
+
+  /**
+   * Folds one record at its append time (its processing time, so that replays close the same
+   * windows): first what went idle before it, then its metrics; late metrics keep their index in the record.
+   */
+  step(record: MetricRecord): FoldStep {
+    const idle = this.tick(record.appendedAtMs);
+    const added = this.add(record.metrics, record.position, record.next, record.appendedAtMs);
+    const late = record.indexes ? added.late.map((m) => ({ ...m, index: record.indexes![m.index] })) : added.late;
+    return { next: record.next, windows: idle.length ? idle.concat(added.windows) : added.windows, late };
   }
 
   /** Closes windows no event has reached for the idle time, as of `processingTimeMs`. */

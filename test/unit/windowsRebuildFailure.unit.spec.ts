@@ -2,12 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
-import type { BlockTable, TableStore } from '../../src/core/ports';
-import { metaTable, windowTables } from '../../projections/projectionCatalog';
+import type { TableStore } from '../../src/core/ports';
+import { metaTable } from '../../projections/projectionCatalog';
+import { tableName } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
-import { WindowsProjector } from '../../streams/WindowsProjector';
+import { Projector } from '../../streams/Projector';
+import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryEventLog } from '../support/memoryEventLog';
 import { MemoryTableStore } from '../support/memoryTableStore';
+import { failingBlockWrites } from '../support/failingBlockWrites';
 
 /** A 15-minute slot start. */
 const T0 = 1_700_004_000 - (1_700_004_000 % 900);
@@ -15,29 +18,14 @@ const T0 = 1_700_004_000 - (1_700_004_000 % 900);
 /** A store whose per-VM block table fails its first write (and only that one). */
 function failingFirstVmWrite(inner: TableStore, vmTable: string): TableStore {
   let failed = false;
-  return {
-    listTables: (prefix) => inner.listTables(prefix),
-    dropTable: (name) => inner.dropTable(name),
-    rowTable: (name, layout) => inner.rowTable(name, layout),
-    async blockTable(name, layout): Promise<BlockTable> {
-      const table = await inner.blockTable(name, layout);
-      if (name !== vmTable) return table;
-      return {
-        read: (partition, row) => table.read(partition, row),
-        readRange: (partition, from, to) => table.readRange(partition, from, to),
-        async write(blocks) {
-          if (!failed && blocks.length > 0) {
-            failed = true;
-            throw new Error('the table store failed this write');
-          }
-          await table.write(blocks);
-        },
-      };
-    },
-  };
+  return failingBlockWrites(inner, (name, blocks) => {
+    if (failed || name !== vmTable || blocks.length === 0) return undefined;
+    failed = true;
+    return new Error('the table store failed this write');
+  });
 }
 
-describe('WindowsProjector, a rebuild', () => {
+describe('the windows projection, a rebuild', () => {
   it('fails, and leaves no checkpoint, when the write of a sealed slot fails while the fold goes on', async () => {
     // Given a log of two slots (the first is sealed, and written, while the second is folded) and a store that fails that write.
     const log = new MemoryEventLog(() => (T0 + 3600) * 1000);
@@ -46,11 +34,12 @@ describe('WindowsProjector, a rebuild', () => {
       await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics, rejected: [] })]);
     }
     const memory = new MemoryTableStore();
-    const tables = failingFirstVmWrite(memory, windowTables('fail', 1).vmMinute);
+    const tables = failingFirstVmWrite(memory, tableName(windowsProjection.tables.vmMinute, { prefix: 'fail', version: 1 }));
     const versions = new ProjectionVersions(await memory.rowTable(metaTable('fail')));
-    const projector = new WindowsProjector({
+    const projector = new Projector({
+      projection: windowsProjection, config: { windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 } },
       log, tables, versions, tablePrefix: 'fail', version: 1,
-      windows: { outOfOrderSeconds: 60, idleCloseSeconds: 3600, allowedLatenessSeconds: 1800, maxFutureSeconds: 300 }, flushIntervalMs: 60_000, follow: false,
+      flushIntervalMs: 60_000, follow: false,
     });
 
     // Then the rebuild fails with that error, and no checkpoint claims what was not written.
