@@ -17,6 +17,8 @@ import { answerClientErrors } from './adapters/http/answerClientErrors';
 import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
+import { HubHistory } from './adapters/eventHubs/HubHistory';
+import { captureArchiveFrom } from './adapters/capture/captureArchiveFrom';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
 import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
 import { DeclaredHost } from './declaredHost';
@@ -84,9 +86,11 @@ export async function startService(configured: Settings): Promise<Service> {
     },
   });
   const patientVersions = new ProjectionVersions(await patient.rowTable(metaTable(settings.tablePrefix)));
+  // On Event Hubs: what the hub no longer retains is read from Event Hubs Capture when configured, else reported as a gap.
+  const hubHistory = distributed ? new HubHistory({ capture: captureArchiveFrom(settings), onNote: note }) : undefined;
   const projections: ProjectionHost = distributed
     ? new DistributedProjections({
-      settings, tables: patient, versions: patientVersions,
+      settings, tables: patient, versions: patientVersions, history: hubHistory,
       onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`),
       onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
     })
@@ -170,6 +174,7 @@ export async function startService(configured: Settings): Promise<Service> {
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const metrics = serviceMetrics(opsfoldMetrics({
     ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
+    hubHistory: () => hubHistory,
   }));
   const app = createApp({
     apiToken: settings.apiToken,
@@ -195,6 +200,8 @@ export async function startService(configured: Settings): Promise<Service> {
       ...(serviceBus ? { serviceBus: { queue: settings.serviceBusQueue, ...serviceBus.stats } } : {}),
       // A repair is information, not a failure: the log is whole again (a damaged tail's bytes are kept aside).
       log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file', repairs: rt.log.repairs },
+      // What the hub no longer retained when a partition needed it: events read from Capture, and gaps gone past (information: the projections run on).
+      ...(hubHistory ? { hubHistory: hubHistoryHealth(hubHistory) } : {}),
       projector: {
         position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
@@ -283,5 +290,15 @@ function scopeCache(versions: ProjectionVersions, ttlMs = 5000): (projection: Pr
     cache.set(id, { at: Date.now(), scopes });
     scopes.catch(() => cache.delete(id));
     return scopes;
+  };
+}
+
+/** /healthz's `hubHistory`: whether Capture is read, how many events came from it, and the gaps gone past (the newest 100, with when). */
+function hubHistoryHealth(history: HubHistory): Record<string, unknown> {
+  return {
+    capture: history.captureConfigured ? 'configured' : 'off',
+    readFromCapture: history.captured,
+    gapEvents: history.skipped,
+    gaps: history.gaps.map((g) => ({ partitionId: g.partitionId, from: g.from, to: g.to, at: new Date(g.atMs).toISOString() })),
   };
 }
