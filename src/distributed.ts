@@ -5,6 +5,7 @@ import type { TableStore } from './core/ports';
 import { windowEvent, type WindowEvent } from './core/windowMath';
 import { checkpointContainerFor, createCheckpointStore, createConsumer } from './adapters/eventHubs/azureClients';
 import { EventHubsProcessor } from './adapters/eventHubs/EventHubsProcessor';
+import type { HubHistory } from './adapters/eventHubs/HubHistory';
 import { PartitionFeed } from './adapters/eventHubs/PartitionFeed';
 import { DuplicateFilter } from './adapters/eventHubs/DuplicateFilter';
 import { decodeBlock, slotStartOf, type MinuteWindow } from '../projections/minuteBlocks';
@@ -53,6 +54,8 @@ export interface DistributedOptions {
   onError?: (error: Error, partitionId?: string) => void;
   /** Told when a projector folds again with care and when it quarantined a record. */
   onNote?: (line: string, partitionId: string) => void;
+  /** What the hub no longer retains: read from Event Hubs Capture, or recorded as a gap. */
+  history?: HubHistory;
 }
 
 /**
@@ -166,6 +169,7 @@ export class DistributedProjections {
       consumer,
       checkpointStore,
       duplicates: new DuplicateFilter(await tables.rowTable(logKeysTable(settings.tablePrefix))),
+      history: this.options.history,
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
         const scope = scopeOfPartition(partitionId);

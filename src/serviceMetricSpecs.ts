@@ -10,6 +10,8 @@ export interface MetricSources {
   watermarkDelaySeconds(): number | null;
   logRepairs(): readonly TailRepair[];
   windowStream(): { clients: number; overflows: number; rejected: number };
+  /** On Event Hubs: what was read from Capture and gone past in gaps (HubHistory). */
+  hubHistory?(): { captured: number; skipped: Record<string, number> } | undefined;
 }
 
 /**
@@ -46,6 +48,12 @@ export function opsfoldMetrics(s: MetricSources): ReadMetric[] {
       help: 'Repairs of the file log tail since the service started: torn (an append cut by a crash) or damaged (acknowledged data lost).',
       read: () => (['torn', 'damaged'] as const).map((kind) => [{ kind }, s.logRepairs().filter((r) => r.kind === kind).length] as const),
     },
+    {
+      name: 'opsfold_log_gap_events_total', type: 'counter', labelNames: ['partition'],
+      help: 'Events of an Event Hubs partition that left the hub with its retention before this instance read them and that Event Hubs Capture does not hold either: gone past, missing from the projections.',
+      read: () => Object.entries(s.hubHistory?.()?.skipped ?? {}).map(([partition, n]) => [{ partition }, n] as const),
+    },
+    { name: 'opsfold_capture_events_read_total', type: 'counter', help: 'Events read from Event Hubs Capture because the hub no longer retained them.', read: () => s.hubHistory?.()?.captured ?? 0 },
     { name: 'opsfold_window_stream_clients', type: 'gauge', help: 'Clients of the window-event stream connected now.', read: () => s.windowStream().clients },
     { name: 'opsfold_window_stream_overflows_total', type: 'counter', help: 'Window-stream clients disconnected for falling too far behind.', read: () => s.windowStream().overflows },
     { name: 'opsfold_window_stream_rejected_total', type: 'counter', help: 'Window-stream requests answered 503: OPSFOLD_SSE_MAX_CLIENTS clients were connected.', read: () => s.windowStream().rejected },

@@ -21,6 +21,10 @@ import type { ProjectionDefinition } from '../core/projectionDefinition';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
+import { captureArchiveFrom } from '../adapters/capture/captureArchiveFrom';
+import { createConsumer } from '../adapters/eventHubs/azureClients';
+import { describeRetention, retentionLine } from '../adapters/eventHubs/describeRetention';
+import { describeGap, type SequenceGap } from '../core/sequenceGaps';
 
 export type Flags = Parameters<typeof loadSettings>[0];
 
@@ -72,7 +76,7 @@ export async function quarantineCommand(flags: Flags & { projection?: string; li
 }
 
 /** `opsfold replay`: rebuilds projections into a new version and switches to it when complete. */
-export async function replayCommand(projection: string, flags: Flags): Promise<number> {
+export async function replayCommand(projection: string, flags: Flags, options: { allowGap?: boolean } = {}): Promise<number> {
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
@@ -84,7 +88,7 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
       return 2;
     }
     const names = projection === 'all' ? known : [projection];
-    for (const name of names) await rebuildAndActivate(rt, settings, name, declared.find((d) => d.definition.name === name)?.definition);
+    for (const name of names) await rebuildAndActivate(rt, settings, name, declared.find((d) => d.definition.name === name)?.definition, 'replay', options);
     return 0;
   } finally {
     await rt.close();
@@ -96,13 +100,15 @@ export async function replayCommand(projection: string, flags: Flags): Promise<n
  * new version, with a progress bar, prints its totals, and makes it active: a running service
  * switches to it and drops the old version; without one, the old version goes now.
  */
-export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay'): Promise<void> {
+export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay', options: { allowGap?: boolean } = {}): Promise<void> {
   const old = await rt.versions.active(name);
   const version = (await rt.versions.latest(name)) + 1;
   const end = rt.distributed ? 0 : await rt.log.end();
   const bar = progressBar(`${label} ${name} v${version}`, rt.distributed ? 1 : end, rt.distributed ? 'events' : 'bytes');
   const started = Date.now();
   const totals: Record<string, number> = {};
+  /** On Event Hubs: the history nobody holds that the rebuild went past (--allow-gap), and the events read from Capture. */
+  let history: { gaps: SequenceGap[]; fromCapture: number } | undefined;
   const add = (figures: Record<string, number>) => { for (const [k, v] of Object.entries(figures)) totals[k] = (totals[k] ?? 0) + v; };
   /** Rebuilds one scope of the projection from one log (the whole file log, or one partition), adding up its totals. */
   const fold = async (log: EventLog, scope: string, onProgress?: (p: number) => void) => {
@@ -110,12 +116,16 @@ export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: 
   };
   if (rt.distributed) {
     const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
-    await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates);
+    const outcome = await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates, {
+      capture: captureArchiveFrom(settings), allowGap: options.allowGap,
+      onGap: (gap) => process.stderr.write(`opsfold ${label}: ${name}: went past a gap in the history (--allow-gap): ${describeGap(gap)} are in neither Event Hubs Capture nor the hub\n`),
+    });
+    history = { gaps: outcome.gaps, fromCapture: outcome.captured };
   } else {
     await fold(rt.log, '', (p) => bar.update(p));
   }
   bar.stop();
-  process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), seconds: (Date.now() - started) / 1000 })}\n`);
+  process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), ...history, seconds: (Date.now() - started) / 1000 })}\n`);
   await rt.versions.activate(name, version);
   if (old !== undefined && old !== version) {
     if (rt.service || rt.distributed) {
@@ -236,7 +246,24 @@ export async function configCommand(flags: Flags): Promise<number> {
     const problem = wrong.get(s.name);
     process.stdout.write(`${s.env.padEnd(envWidth)}  ${s.value.padEnd(valueWidth)}  (${s.source})${problem === undefined ? '' : `  ${problem}`}\n`);
   }
-  if (problems.length === 0) return 0;
+  if (problems.length === 0) {
+    if (settings.eventHubsConnectionString !== undefined || settings.eventHubsNamespace !== undefined) await printRetention(settings);
+    return 0;
+  }
   process.stderr.write(`opsfold config: ${problems.length === 1 ? '1 setting is' : `${problems.length} settings are`} wrong: ${problems.map((p) => p.env).join(', ')}\n`);
   return 2;
+}
+
+/** `opsfold config` on Event Hubs: per partition, what the hub retains and what Event Hubs Capture holds. */
+async function printRetention(settings: Settings): Promise<void> {
+  const consumer = createConsumer(settings, undefined);
+  try {
+    const partitions = await describeRetention(consumer, captureArchiveFrom(settings));
+    process.stdout.write(`\nthe history of ${settings.eventHubName}, per partition:\n`);
+    for (const r of partitions) process.stdout.write(`${retentionLine(r)}\n`);
+  } catch (error) {
+    process.stderr.write(`opsfold config: could not read what ${settings.eventHubName} retains: ${(error as Error).message}\n`);
+  } finally {
+    await consumer.close();
+  }
 }

@@ -160,13 +160,14 @@ export function main(argv: string[]): void {
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .addOption(new Option('--projection <name>', 'windows, rejects, backlog, a declared projection\'s name, or all').default('all').argParser(projectionName)).addOption(dataDir())
     .option('--heap-mb <n>', "V8's old-space limit for the rebuild, which keeps its memory flat however long the log (0: V8's own default; ignored when NODE_OPTIONS or node's flags set one)", '256')
+    .option('--allow-gap', 'on Event Hubs: go on past history that neither Event Hubs Capture nor the hub holds (printed, and recorded in the summary) instead of refusing')
     .action((o) => exitWith(async () => {
       const heapMb = Number(o.heapMb);
       if (!Number.isInteger(heapMb) || heapMb < 0) throw new InvalidInputError(`--heap-mb must be a whole number of MB, 0 or more, got ${o.heapMb}`);
       refuseUndeclared(o.projection, o.dataDir);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv);
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
-      return commands().replayCommand(o.projection, flagsOf(o));
+      return commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true });
     }));
 
   const projection = program.command('projection').description('projections analysts declare (a JSON definition: see the README)');

@@ -5,8 +5,9 @@ import { isHttpsOrLoopback } from '../core/secureUrl';
 import { isTimeZone } from '../core/zonedTime';
 import { messagingConnectionStringProblem, storageConnectionStringProblem, withoutCredentials } from './connectionStrings';
 import { parseCorsOrigins } from './corsOrigins';
+import { CaptureNameFormat, DEFAULT_CAPTURE_NAME_FORMAT } from '../core/captureNameFormat';
 
-type Kind = 'string' | 'int' | 'bool' | 'secret' | 'tablesConnectionString' | 'blobConnectionString' | 'messagingConnectionString' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName' | 'corsOrigins';
+type Kind = 'string' | 'int' | 'bool' | 'secret' | 'tablesConnectionString' | 'blobConnectionString' | 'messagingConnectionString' | 'timezone' | 'timeOfDay' | 'backlogTeams' | 'httpsOrLoopbackUrl' | 'httpsUrl' | 'serviceNowAuth' | 'secretName' | 'corsOrigins' | 'blobContainer' | 'captureNameFormat';
 
 interface SettingSpec {
   env: string;
@@ -45,6 +46,10 @@ export const SETTINGS = {
   checkpointContainer: { env: 'CHECKPOINT_CONTAINER', kind: 'string', default: 'opsfold-checkpoints', doc: 'Blob container of the checkpoints; one per projection version is made from it (NAME-wN-rN).' },
   ownershipExpirationSeconds: { env: 'EVENTHUB_OWNERSHIP_EXPIRATION_SECONDS', kind: 'int', default: 60, min: 2, max: 3600, doc: 'A partition whose owner has not renewed its claim for this long is taken over by another instance (e.g. after a crash).' },
   loadBalancingIntervalSeconds: { env: 'EVENTHUB_LOAD_BALANCING_INTERVAL_SECONDS', kind: 'int', default: 10, min: 1, max: 600, doc: 'How often each instance renews its claims and looks for partitions to take.' },
+  captureStorageConnectionString: { env: 'CAPTURE_STORAGE_CONNECTION_STRING', kind: 'blobConnectionString', doc: 'Blob Storage connection string of the account Event Hubs Capture writes to: replays and catch-ups then read what the hub no longer retains from its Avro files.' },
+  captureStorageUrl: { env: 'CAPTURE_STORAGE_URL', kind: 'httpsUrl', doc: 'Blob Storage account URL (https://ACCOUNT.blob.core.windows.net) of Capture\'s account, used with DefaultAzureCredential (Storage Blob Data Reader); instead of a connection string.' },
+  captureContainer: { env: 'CAPTURE_CONTAINER', kind: 'blobContainer', doc: 'Blob container Event Hubs Capture writes to.' },
+  captureNameFormat: { env: 'CAPTURE_NAME_FORMAT', kind: 'captureNameFormat', default: DEFAULT_CAPTURE_NAME_FORMAT, doc: 'Capture\'s file name format as set on the hub: {Namespace}, {EventHub}, {PartitionId}, {Year}, {Month}, {Day}, {Hour}, {Minute} and {Second}, each once, in any order.' },
   windowEventHubName: { env: 'WINDOW_EVENTHUB_NAME', kind: 'string', default: 'opsfold-windows', doc: 'Event Hub that window events are published to (partition key: counter key), when Event Hubs is configured.' },
   backlogTimezone: { env: 'BACKLOG_TIMEZONE', kind: 'timezone', default: 'UTC', doc: 'IANA time zone of the backlog: the daily poll time and the local dates of the snapshots (never the machine\'s zone).' },
   backlogPollAt: { env: 'BACKLOG_POLL_AT', kind: 'timeOfDay', default: '19:00', doc: 'Local time of the daily ServiceNow poll, HH:mm.' },
@@ -97,6 +102,10 @@ export interface Settings {
   readonly checkpointStorageUrl?: string;
   readonly checkpointContainer: string;
   readonly windowEventHubName: string;
+  readonly captureStorageConnectionString?: string;
+  readonly captureStorageUrl?: string;
+  readonly captureContainer?: string;
+  readonly captureNameFormat: string;
   readonly ownershipExpirationSeconds: number;
   readonly loadBalancingIntervalSeconds: number;
   readonly backlogTimezone: string;
@@ -172,7 +181,27 @@ export function collectSettings(flags: Flags = {}, env: NodeJS.ProcessEnv = proc
       problems.push({ name, env: spec.env, error });
     }
   }
+  const capture = captureSettingsProblem(values as Partial<Settings>);
+  if (capture && !problems.some((p) => p.env === capture.setting)) problems.push({ name: (Object.keys(SETTINGS) as SettingName[]).find((n) => SETTINGS[n].env === capture.setting)!, env: capture.setting, error: capture });
   return { settings: Object.freeze(values) as unknown as Settings, sources, problems };
+}
+
+/**
+ * What is contradictory or missing in the Capture settings taken together, or undefined: both a
+ * connection string and a URL, or a container without an account, or an account without a container.
+ */
+export function captureSettingsProblem(s: Partial<Pick<Settings, 'captureStorageConnectionString' | 'captureStorageUrl' | 'captureContainer'>>): ConfigError | undefined {
+  const { captureStorageConnectionString: connectionString, captureStorageUrl: url, captureContainer: container } = s;
+  if (connectionString !== undefined && url !== undefined) {
+    return new ConfigError('CAPTURE_STORAGE_URL', `set CAPTURE_STORAGE_CONNECTION_STRING or CAPTURE_STORAGE_URL, not both (CAPTURE_STORAGE_URL is ${JSON.stringify(url)})`);
+  }
+  if (container !== undefined && connectionString === undefined && url === undefined) {
+    return new ConfigError('CAPTURE_STORAGE_CONNECTION_STRING', `CAPTURE_CONTAINER is ${JSON.stringify(container)}: set CAPTURE_STORAGE_CONNECTION_STRING or CAPTURE_STORAGE_URL for the account that Event Hubs Capture writes to`);
+  }
+  if (container === undefined && (connectionString !== undefined || url !== undefined)) {
+    return new ConfigError('CAPTURE_CONTAINER', 'CAPTURE_CONTAINER is not set: the Blob container that Event Hubs Capture writes to');
+  }
+  return undefined;
 }
 
 function parse(name: string, spec: SettingSpec, raw: string | number | boolean, fromFlag: boolean): unknown {
@@ -227,6 +256,13 @@ function parse(name: string, spec: SettingSpec, raw: string | number | boolean, 
     }
     case 'corsOrigins':
       return rethrowAs(spec.env, () => Object.freeze(parseCorsOrigins(String(raw), where)));
+    case 'blobContainer': {
+      const name = String(raw).trim();
+      if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(name)) throw new ConfigError(spec.env, `${where} must be a Blob container name (3 to 63 lower-case letters, digits and single hyphens), got ${JSON.stringify(raw)}`);
+      return name;
+    }
+    case 'captureNameFormat':
+      return rethrowAs(spec.env, () => CaptureNameFormat.parse(String(raw).trim(), where).text);
     case 'secretName':
       if (!/^[0-9A-Za-z-]{1,127}$/.test(String(raw))) throw new ConfigError(spec.env, `${where} must be a Key Vault secret name (1 to 127 letters, digits and dashes), got ${JSON.stringify(raw)}`);
       return String(raw);

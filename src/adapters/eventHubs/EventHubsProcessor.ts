@@ -21,6 +21,12 @@ export interface EventHubsProcessorOptions {
    * calls after each of its checkpoints; the hub's checkpoint follows the slowest projector.
    */
   createWork(partitionId: string, onCheckpoint: (projector: number) => (checkpoint: Checkpoint) => Promise<void>): PartitionWork;
+  /**
+   * What the hub no longer retains (its retention passed a partition's checkpoint): read from
+   * Event Hubs Capture, or recorded as a gap. Without it, the processor goes on from what the hub
+   * hands it, as the SDK does.
+   */
+  history?: { fill(partitionId: string, from: number, to: number): AsyncIterable<ReceivedEventData[]> };
   /** Drops the repeated appends of one message before the projectors see them. */
   duplicates?: DuplicateFilter;
   /** How often the duplicate filter's keys of events no longer retained are forgotten (default hourly). */
@@ -139,14 +145,45 @@ export class EventHubsProcessor {
     } catch (error) {
       this.options.onError?.(error as Error, id);
     }
+    // A checkpoint older than what the hub retains: the history in between first, before the SDK reads the hub.
+    if (this.options.history && claimed.processed !== undefined) {
+      try {
+        const p = await this.options.consumer.getPartitionProperties(id);
+        await this.catchUp(claimed, id, p.isEmpty ? p.lastEnqueuedSequenceNumber + 1 : p.beginningSequenceNumber);
+      } catch (error) {
+        // The SDK tries the partition again later: it must find it unclaimed.
+        await this.release(id);
+        throw error;
+      }
+    }
+  }
+
+  /** Hands the projectors what lies between the last event processed and `earliest`, the first the hub still retains. */
+  private async catchUp(claimed: Claimed, id: string, earliest: number): Promise<void> {
+    const processed = claimed.processed;
+    if (!this.options.history || processed === undefined || earliest <= processed + 1) return;
+    for await (const older of this.options.history.fill(id, processed + 1, earliest - 1)) {
+      if (this.claimed.get(id) !== claimed) return; // the partition went to another instance meanwhile
+      await this.take(claimed, id, older);
+    }
+    // Whatever nobody held is behind us too (the history recorded it), so it is not looked for again.
+    claimed.processed = Math.max(claimed.processed ?? -1, earliest - 1);
   }
 
   private async deliver(events: ReceivedEventData[], context: PartitionContext): Promise<void> {
-    const claimed = this.claimed.get(context.partitionId);
+    const id = context.partitionId;
+    const claimed = this.claimed.get(id);
     if (!claimed || events.length === 0) return;
+    // Sequence numbers have no holes: a first event past the one after the last processed means the retention took those between.
+    await this.catchUp(claimed, id, events[0].sequenceNumber);
+    if (this.claimed.get(id) !== claimed) return;
+    await this.take(claimed, id, events);
+  }
+
+  private async take(claimed: Claimed, id: string, events: readonly ReceivedEventData[]): Promise<void> {
     // Also the offsets of events the filter drops: the hub's checkpoint may have to move past them.
     for (const e of events) claimed.offsets.set(e.sequenceNumber, String(e.offset));
-    const kept = this.options.duplicates ? await this.options.duplicates.filter(context.partitionId, events) : events;
+    const kept = this.options.duplicates ? await this.options.duplicates.filter(id, events) : events;
     await Promise.all(claimed.work.feeds.map((feed) => feed.push(kept)));
     claimed.processed = Math.max(claimed.processed ?? -1, events[events.length - 1].sequenceNumber);
   }

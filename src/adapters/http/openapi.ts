@@ -166,6 +166,13 @@ export const openApiDocument = {
         ingest: obj(['ingested', 'rejected'], { ingested: int, rejected: int }, { description: 'Metrics accepted and rejected since the start.' }),
         stream: obj([], { clients: int, lastEventId: { type: ['string', 'null'] } }),
         backlog: { type: 'object' },
+        hubHistory: obj(['capture', 'readFromCapture', 'gapEvents', 'gaps'], {
+          capture: { type: 'string', enum: ['configured', 'off'], description: 'Whether Event Hubs Capture is read for what the hub no longer retains.' },
+          readFromCapture: { ...int, description: 'Events read from Capture since the start (a checkpoint older than the retention).' },
+          gapEvents: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, description: 'Per partition, events gone past: neither retained nor captured.' },
+          gaps: { type: 'array', items: obj(['partitionId', 'from', 'to', 'at'], { partitionId: str, from: int, to: int, at: { type: 'string', format: 'date-time' } }), description: 'The newest 100 gaps gone past (information: the projections run on without those events).' },
+          retention: { type: ['object', 'null'], description: 'Per partition (`partitions`), the hub\'s earliest and last retained sequence numbers and times and what Capture holds; looked up every minute (`at`), null before the first answer.' },
+        }, { description: 'Event Hubs only: history the hub no longer retains.' }),
         storage: obj(['kind'], {
           kind: { type: 'string', enum: ['embedded-azurite', 'tables'], description: 'tables: TABLES_CONNECTION_STRING; embedded-azurite: the Azurite the service runs and restarts.' },
           running: { type: 'boolean' }, pid: { type: ['integer', 'null'] }, port: int, restarts: int, lastExit: { type: ['string', 'null'] },

@@ -2,7 +2,10 @@
  * One emulated event hub: partitions of stored events, sends to the hub (partition by hash of
  * the partition key, else round robin) or to `hub/Partitions/N`, readers on
  * `hub/ConsumerGroups/CG/Partitions/N` that start where the selector filter says and take over
- * by owner level, and the `$management` READ answers for the hub and its partitions.
+ * by owner level, and the `$management` READ answers for the hub and its partitions. A retention
+ * is applied when a test says so (`expireBefore`, `expireEnqueuedBefore`): old events leave their
+ * partition, its earliest retained sequence number moves on, and a reader positioned before it
+ * continues from it, as the service does.
  */
 import { message as amqpMessage, types, type AmqpError, type EventContext, type Message, type Sender } from 'rhea';
 import { Credit, messagesOf, sdkBody, type Reply } from './amqpLinks';
@@ -33,6 +36,7 @@ interface Reader {
   partition: number;
   consumerGroup: string;
   ownerLevel?: number;
+  /** The sequence number it sends next. */
   next: number;
 }
 
@@ -43,8 +47,13 @@ export class EmulatedEventHub {
   readonly name: string;
   readonly maxMessageBytes: number;
   readonly createdAt = new Date();
+  /** Retained events per partition: consecutive sequence numbers from the earliest retained one. */
   private readonly partitions: StoredEvent[][];
   private readonly nextOffset: number[];
+  /** Per partition, the sequence number the next event gets (retention does not change it). */
+  private readonly nextSequence: number[];
+  /** Per partition, the last event ever enqueued (it may have left with the retention). */
+  private readonly lastEnqueued: (StoredEvent | undefined)[];
   private readonly readers = new Set<Reader>();
   private roundRobin = 0;
 
@@ -54,16 +63,45 @@ export class EmulatedEventHub {
     this.maxMessageBytes = maxMessageBytes;
     this.partitions = Array.from({ length: partitions }, () => []);
     this.nextOffset = Array.from({ length: partitions }, () => 0);
+    this.nextSequence = Array.from({ length: partitions }, () => 0);
+    this.lastEnqueued = Array.from({ length: partitions }, () => undefined);
   }
 
   get partitionIds(): string[] {
     return this.partitions.map((_, i) => String(i));
   }
 
-  /** Stored events of one partition, or of all partitions in partition order. */
+  /** Retained events of one partition, or of all partitions in partition order. */
   events(partitionId?: string): StoredEvent[] {
     if (partitionId === undefined) return this.partitions.flat();
     return [...(this.partitions[this.partitionIndex(partitionId) ?? -1] ?? [])];
+  }
+
+  /** The earliest sequence number a partition retains (the next one to come when it retains none). */
+  earliestRetained(partitionId: string): number {
+    const partition = this.partitionIndex(partitionId) as number;
+    return this.partitions[partition][0]?.sequenceNumber ?? this.nextSequence[partition];
+  }
+
+  /** Retention: the events of a partition before `sequenceNumber` leave it. Returns how many left. */
+  expireBefore(partitionId: string, sequenceNumber: number): number {
+    const partition = this.partitionIndex(partitionId);
+    if (partition === undefined) throw new Error(`event hub ${this.name} has no partition ${partitionId}`);
+    const events = this.partitions[partition];
+    const keep = events.findIndex((e) => e.sequenceNumber >= sequenceNumber);
+    const gone = keep < 0 ? events.length : keep;
+    events.splice(0, gone);
+    return gone;
+  }
+
+  /** Retention by time, on every partition: events enqueued before `time` leave. Returns how many left. */
+  expireEnqueuedBefore(time: Date): number {
+    let gone = 0;
+    for (const id of this.partitionIds) {
+      const kept = this.partitions[Number(id)].find((e) => e.enqueuedTime >= time);
+      gone += this.expireBefore(id, kept ? kept.sequenceNumber : this.nextSequence[Number(id)]);
+    }
+    return gone;
   }
 
   /** Readers attached to a partition (any consumer group). */
@@ -87,16 +125,18 @@ export class EmulatedEventHub {
     const events = this.partitions[partition];
     for (const message of messages) {
       const size = amqpMessage.encode(message).length;
-      events.push({
+      const event: StoredEvent = {
         partitionId: String(partition),
-        sequenceNumber: events.length,
+        sequenceNumber: this.nextSequence[partition]++,
         offset: String(this.nextOffset[partition]),
         enqueuedTime: new Date(),
         partitionKey,
         body: sdkBody(message),
         properties: message.application_properties,
         message,
-      });
+      };
+      events.push(event);
+      this.lastEnqueued[partition] = event;
       this.nextOffset[partition] += size;
     }
     for (const reader of this.readers) if (reader.partition === partition) this.pump(reader);
@@ -142,19 +182,18 @@ export class EmulatedEventHub {
       const id = String(request.application_properties?.partition);
       const partition = this.partitionIndex(id);
       if (partition === undefined) return { status: 400, condition: 'com.microsoft:argument-out-of-range', description: `no partition ${id} in event hub ${this.name}` };
-      const events = this.partitions[partition];
-      const last = events[events.length - 1];
+      const last = this.lastEnqueued[partition];
       return {
         status: 200,
         body: {
           name: this.name,
           type,
           partition: id,
-          begin_sequence_number: types.wrap_long(0),
+          begin_sequence_number: types.wrap_long(this.earliestRetained(id)),
           last_enqueued_sequence_number: types.wrap_long(last ? last.sequenceNumber : -1),
           last_enqueued_offset: last ? last.offset : '-1',
           last_enqueued_time_utc: last ? last.enqueuedTime : new Date(0),
-          is_partition_empty: events.length === 0,
+          is_partition_empty: this.partitions[partition].length === 0,
         },
       };
     }
@@ -173,17 +212,20 @@ export class EmulatedEventHub {
     return hash % this.partitions.length;
   }
 
+  /** The sequence number a new reader starts at. */
   private startIndex(partition: number, selector: string | undefined): number | AmqpError {
     const events = this.partitions[partition];
     const match = SELECTOR.exec(selector ?? `amqp.annotation.x-opt-offset > '-1'`);
     if (!match) return { condition: 'amqp:invalid-field', description: `unsupported selector filter: ${selector}` };
     const [, field, operator, value] = match;
-    if (value === '@latest') return events.length;
+    const after = this.nextSequence[partition];
+    if (value === '@latest') return after;
     const bound = Number(value);
     const key = (e: StoredEvent): number =>
       field === 'offset' ? Number(e.offset) : field === 'sequence-number' ? e.sequenceNumber : e.enqueuedTime.getTime();
-    const index = events.findIndex((e) => (operator === '>=' ? key(e) >= bound : key(e) > bound));
-    return index === -1 ? events.length : index;
+    // A position before the earliest retained event starts at that event (the service's answer to an expired checkpoint).
+    const found = events.find((e) => (operator === '>=' ? key(e) >= bound : key(e) > bound));
+    return found ? found.sequenceNumber : after;
   }
 
   private admit(reader: Reader): AmqpError | undefined {
@@ -206,8 +248,12 @@ export class EmulatedEventHub {
 
   private pump(reader: Reader): void {
     const events = this.partitions[reader.partition];
+    // What left with the retention while the reader was behind is gone for it too.
+    if (events.length > 0) reader.next = Math.max(reader.next, events[0].sequenceNumber);
     let left = reader.credit.left();
-    while (left-- > 0 && reader.next < events.length) reader.credit.send(withAnnotations(events[reader.next++]));
+    while (left-- > 0 && events.length > 0 && reader.next <= events[events.length - 1].sequenceNumber) {
+      reader.credit.send(withAnnotations(events[reader.next++ - events[0].sequenceNumber]));
+    }
   }
 }
 
