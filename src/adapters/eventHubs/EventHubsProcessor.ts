@@ -27,6 +27,13 @@ export interface EventHubsProcessorOptions {
    * hands it, as the SDK does.
    */
   history?: { fill(partitionId: string, from: number, to: number): AsyncIterable<ReceivedEventData[]> };
+  /**
+   * The first sequence number any projector of a partition still needs, from their own
+   * checkpoints (0 when one has none). The hub's checkpoint may lie before it, or be missing: a
+   * rebuild's new versions get a new checkpoint container, their projectors' checkpoints at the end
+   * of the history the rebuild read (from Capture too). What lies before it is not looked for.
+   */
+  resumeFloor?(partitionId: string): Promise<number>;
   /** Drops the repeated appends of one message before the projectors see them. */
   duplicates?: DuplicateFilter;
   /** How often the duplicate filter's keys of events no longer retained are forgotten (default hourly). */
@@ -144,6 +151,14 @@ export class EventHubsProcessor {
       claimed.processed ??= checkpoints.find((c) => c.partitionId === id)?.sequenceNumber ?? -1;
     } catch (error) {
       this.options.onError?.(error as Error, id);
+    }
+    // The projectors' own checkpoints may be ahead of the hub's (after a rebuild, it has none): their history is not missing.
+    if (this.options.resumeFloor && claimed.processed !== undefined) {
+      try {
+        claimed.processed = Math.max(claimed.processed, (await this.options.resumeFloor(id)) - 1);
+      } catch (error) {
+        this.options.onError?.(error as Error, id);
+      }
     }
     // A checkpoint older than what the hub retains: the history in between first, before the SDK reads the hub.
     if (this.options.history && claimed.processed !== undefined) {
