@@ -18,6 +18,7 @@ import { simulateSpoc } from './adapters/simulator/spocSimulator';
 import { TableIdempotencyLedger } from './core/idempotencyLedger';
 import { DistributedProjections } from './distributed';
 import { HubHistory } from './adapters/eventHubs/HubHistory';
+import { RetentionWatch } from './adapters/eventHubs/RetentionWatch';
 import { captureArchiveFrom } from './adapters/capture/captureArchiveFrom';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
 import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
@@ -30,7 +31,7 @@ import { windowsProjection } from '../projections/windowsProjection';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
-import { createProducer } from './adapters/eventHubs/azureClients';
+import { createConsumer, createProducer } from './adapters/eventHubs/azureClients';
 import { PatientTableStore } from './adapters/tableStorage/PatientTableStore';
 import { WindowEventPublisher } from './adapters/eventHubs/WindowEventPublisher';
 import { dailyPollClientFrom, startBacklog } from './composeBacklog';
@@ -87,7 +88,11 @@ export async function startService(configured: Settings): Promise<Service> {
   });
   const patientVersions = new ProjectionVersions(await patient.rowTable(metaTable(settings.tablePrefix)));
   // On Event Hubs: what the hub no longer retains is read from Event Hubs Capture when configured, else reported as a gap.
-  const hubHistory = distributed ? new HubHistory({ capture: captureArchiveFrom(settings), onNote: note }) : undefined;
+  const capture = distributed ? captureArchiveFrom(settings) : undefined;
+  const hubHistory = distributed ? new HubHistory({ capture, onNote: note }) : undefined;
+  // Per partition, what the hub retains and what Capture holds, for /healthz (looked up every minute).
+  const retention = distributed ? new RetentionWatch(createConsumer(settings, undefined), capture, { onError: (e) => note(`Event Hubs retention: ${e.message}`) }) : undefined;
+  retention?.start();
   const projections: ProjectionHost = distributed
     ? new DistributedProjections({
       settings, tables: patient, versions: patientVersions, history: hubHistory,
@@ -201,7 +206,7 @@ export async function startService(configured: Settings): Promise<Service> {
       // A repair is information, not a failure: the log is whole again (a damaged tail's bytes are kept aside).
       log: distributed ? { kind: 'eventhubs', eventHub: settings.eventHubName, partitions: projections.stats.partitions } : { kind: 'file', repairs: rt.log.repairs },
       // What the hub no longer retained when a partition needed it: events read from Capture, and gaps gone past (information: the projections run on).
-      ...(hubHistory ? { hubHistory: hubHistoryHealth(hubHistory) } : {}),
+      ...(hubHistory ? { hubHistory: { ...hubHistoryHealth(hubHistory), retention: retention?.latest ?? null } } : {}),
       projector: {
         position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
@@ -260,7 +265,7 @@ export async function startService(configured: Settings): Promise<Service> {
       windowStream.close();
       projectionStream?.close();
       await step('HTTP server', () => closeServerInTime(server));
-      await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop()]));
+      await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop(), retention?.stop()]));
       await step('projections', () => Promise.all([stopProjectionsInTime(projections, patient, note), declared?.stop()]), FINAL_FLUSH_MS + STEP_MS);
       await step('window-event history', () => feed.close());
       await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);

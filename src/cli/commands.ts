@@ -22,6 +22,8 @@ import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
 import { captureArchiveFrom } from '../adapters/capture/captureArchiveFrom';
+import { createConsumer } from '../adapters/eventHubs/azureClients';
+import { describeRetention, retentionLine } from '../adapters/eventHubs/describeRetention';
 import { describeGap, type SequenceGap } from '../core/sequenceGaps';
 
 export type Flags = Parameters<typeof loadSettings>[0];
@@ -244,7 +246,24 @@ export async function configCommand(flags: Flags): Promise<number> {
     const problem = wrong.get(s.name);
     process.stdout.write(`${s.env.padEnd(envWidth)}  ${s.value.padEnd(valueWidth)}  (${s.source})${problem === undefined ? '' : `  ${problem}`}\n`);
   }
-  if (problems.length === 0) return 0;
+  if (problems.length === 0) {
+    if (settings.eventHubsConnectionString !== undefined || settings.eventHubsNamespace !== undefined) await printRetention(settings);
+    return 0;
+  }
   process.stderr.write(`opsfold config: ${problems.length === 1 ? '1 setting is' : `${problems.length} settings are`} wrong: ${problems.map((p) => p.env).join(', ')}\n`);
   return 2;
+}
+
+/** `opsfold config` on Event Hubs: per partition, what the hub retains and what Event Hubs Capture holds. */
+async function printRetention(settings: Settings): Promise<void> {
+  const consumer = createConsumer(settings, undefined);
+  try {
+    const partitions = await describeRetention(consumer, captureArchiveFrom(settings));
+    process.stdout.write(`\nthe history of ${settings.eventHubName}, per partition:\n`);
+    for (const r of partitions) process.stdout.write(`${retentionLine(r)}\n`);
+  } catch (error) {
+    process.stderr.write(`opsfold config: could not read what ${settings.eventHubName} retains: ${(error as Error).message}\n`);
+  } finally {
+    await consumer.close();
+  }
 }

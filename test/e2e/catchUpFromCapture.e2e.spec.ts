@@ -116,12 +116,12 @@ async function stoppedPastTheRetention(t: TestContext, withCapture: boolean) {
   await sendMinute(4);
   const second = await start(env, join(dir, 'data'), log);
   child = second.child;
-  return { base: second.base, child: second.child, folded, beforeMinute4, log, writer };
+  return { base: second.base, child: second.child, folded, beforeMinute4, log, writer, hub };
 }
 
 describe('an instance stopped past the hub retention', () => {
   it('catches up from Event Hubs Capture: every window exact', async (t) => {
-    const { base, child, log, writer } = await stoppedPastTheRetention(t, true);
+    const { base, child, log, writer, hub } = await stoppedPastTheRetention(t, true);
     const want = new Map([0, 1, 2, 3, 4].map(expected));
     await eventually('all five minutes exact', async () => JSON.stringify([...(await minutes(base))].sort()) === JSON.stringify([...want].sort()), 40_000)
       .catch((error: Error) => { throw new Error(`${error.message}; service said:\n${log.join('').slice(-3000)}`); });
@@ -134,6 +134,16 @@ describe('an instance stopped past the hub retention', () => {
     assert.ok(captured >= 2 * TENANTS.length);
     assert.match(await (await fetch(`${base}/metrics`)).text(), new RegExp(`^opsfold_capture_events_read_total ${2 * TENANTS.length}$`, 'm'));
     assert.match(log.join(''), /the hub no longer retains sequence numbers \d+\.\.\d+: \d+ read from Event Hubs Capture/);
+    // Per partition, what the hub retains and what Capture holds.
+    const retention = await eventually('the retention on /healthz', async () => {
+      const h = (await (await fetch(`${base}/healthz`)).json()) as { hubHistory: { retention: { partitions: { partitionId: string; hub: { earliest: number } | null; captured: { first: number; last: number } | null }[] } | null } };
+      return h.hubHistory.retention ?? undefined;
+    }, 20_000);
+    assert.deepEqual(retention.partitions.map((p) => [p.partitionId, p.hub?.earliest ?? null, p.captured ? [p.captured.first, p.captured.last] : null]),
+      hub.partitionIds.map((p) => {
+        const captured = writer.files.filter((f) => f.partitionId === p).flatMap((f) => f.sequenceNumbers);
+        return [p, hub.events(p).length > 0 ? hub.earliestRetained(p) : null, captured.length > 0 ? [captured[0], captured[captured.length - 1]] : null];
+      }));
     await stop(child);
   });
 

@@ -53,5 +53,14 @@ describe('opsfold replay --allow-gap on Event Hubs with Capture', () => {
     assert.match(allowed.stderr, /went past a gap in the history \(--allow-gap\): partition 0: sequence numbers 5\.\.7 \(3 events\)/);
     const summary = JSON.parse(allowed.stdout.trim().split('\n').pop()!) as { projection: string; gaps: unknown; fromCapture: number };
     assert.deepEqual([summary.projection, summary.gaps, summary.fromCapture], ['rejects', [{ partitionId: '0', from: 5, to: 7 }], 5]);
+
+    // opsfold config says what each partition's history is kept in.
+    const config = await run(['config'], env);
+    assert.equal(config.code, 0, config.stderr);
+    assert.match(config.stdout, /^CAPTURE_STORAGE_CONNECTION_STRING +\*\*\*\* +\(environment\)$/m);
+    assert.match(config.stdout, /^CAPTURE_NAME_FORMAT +\{Namespace\}\/\{EventHub\}\/\{PartitionId\}\/\{Year\}\/\{Month\}\/\{Day\}\/\{Hour\}\/\{Minute\}\/\{Second\} +\(default\)$/m);
+    const stored = emu.hub(HUB).events('0');
+    assert.ok(config.stdout.includes(`partition 0: the hub retains 8..11 (from ${stored[0].enqueuedTime.toISOString()} to ${stored[3].enqueuedTime.toISOString()}); Event Hubs Capture holds 0..4 (from `), config.stdout);
+    assert.match(config.stdout, /Event Hubs Capture holds 0\.\.4 \(from \S+ to \S+, 1 file\)$/m);
   });
 });

@@ -4,6 +4,7 @@ import { EventHubConsumerClient, EventHubProducerClient, earliestEventPosition, 
 import { BlobServiceClient } from '@azure/storage-blob';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { captureArchiveFrom } from '../../src/adapters/capture/captureArchiveFrom';
+import { describeRetention } from '../../src/adapters/eventHubs/describeRetention';
 import type { CapturedEvent } from '../../src/adapters/capture/readCaptureFile';
 import { loadSettings } from '../../src/config/settings';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
@@ -115,5 +116,30 @@ describe('the emulator keeps a retention and writes Capture files; opsfold reads
     assert.equal(emu.hub(HUB).expireEnqueuedBefore(new Date(Date.now() + 1000)), 4);
     const empty = await consumer.getPartitionProperties('0');
     assert.deepEqual([empty.beginningSequenceNumber, empty.lastEnqueuedSequenceNumber, empty.isEmpty], [10, 9, true]);
+  });
+
+  it("describes per partition what the hub retains (its earliest event's time received, or from Capture beside a processor) and what Capture holds", async (t) => {
+    const { later, emu, writer, archive, send } = await setup(t);
+    await send('0', 0, 10);
+    await writer.capture({ partitions: ['0'] });
+    const stored = emu.hub(HUB).events('0');
+    emu.hub(HUB).expireBefore('0', 4);
+    const consumer = later(new EventHubConsumerClient('$Default', emu.connectionString(), HUB));
+    const toSecond = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000).toISOString();
+    const want = {
+      partitionId: '0',
+      hub: { earliest: 4, earliestEnqueuedAt: stored[4].enqueuedTime.toISOString(), last: 9, lastEnqueuedAt: stored[9].enqueuedTime.toISOString() },
+      captured: { first: 0, firstEnqueuedAt: toSecond(stored[0].enqueuedTime), last: 9, lastEnqueuedAt: toSecond(stored[9].enqueuedTime), files: 1 },
+    };
+    const [zero, one] = await describeRetention(consumer, archive);
+    assert.deepEqual(zero, want);
+    assert.deepEqual(one, { partitionId: '1', hub: null, captured: null });
+
+    // A processor's receiver (owner level) holds the partition: the time comes from Capture, to the second.
+    const processor = later(new EventHubConsumerClient('$Default', emu.connectionString(), HUB)).subscribe('0', { processEvents: async () => {}, processError: async () => {} }, { ownerLevel: 1, startPosition: { sequenceNumber: 4, isInclusive: true } });
+    await eventually('the processor attached', () => emu.hub(HUB).readerCount('0') === 1);
+    const [beside] = await describeRetention(consumer, archive, 1500);
+    await processor.close();
+    assert.equal(beside.hub?.earliestEnqueuedAt, toSecond(stored[4].enqueuedTime));
   });
 });
