@@ -170,6 +170,11 @@ export class DistributedProjections {
       checkpointStore,
       duplicates: new DuplicateFilter(await tables.rowTable(logKeysTable(settings.tablePrefix))),
       history: this.options.history,
+      resumeFloor: async (partitionId) => {
+        const scope = scopeOfPartition(partitionId);
+        const points = await Promise.all(this.hosted.map(async (h) => (await versions.checkpoint(h.name, active[h.name], scope))?.resumeFrom ?? 0));
+        return points.length === 0 ? 0 : Math.min(...points);
+      },
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
         const scope = scopeOfPartition(partitionId);

@@ -27,6 +27,13 @@ export interface EventHubsProcessorOptions {
    * hands it, as the SDK does.
    */
   history?: { fill(partitionId: string, from: number, to: number): AsyncIterable<ReceivedEventData[]> };
+  /**
+   * The first sequence number any projector of a partition still needs, from their own
+   * checkpoints (0 when one has none). The hub's checkpoint may lie before it, or be missing: a
+   * rebuild's new versions get a new checkpoint container, their projectors' checkpoints at the end
+   * of the history the rebuild read (from Capture too). What lies before it is not looked for.
+   */
+  resumeFloor?(partitionId: string): Promise<number>;
   /** Drops the repeated appends of one message before the projectors see them. */
   duplicates?: DuplicateFilter;
   /** How often the duplicate filter's keys of events no longer retained are forgotten (default hourly). */
@@ -47,6 +54,8 @@ interface Claimed {
   context: PartitionContext;
   /** The last sequence number every projector has taken (-1: none); unknown when the hub's checkpoint could not be read. */
   processed?: number;
+  /** Whether the projectors' own checkpoints were consulted (once a claim, when the hub's checkpoint is older than what it retains). */
+  floorRead?: boolean;
 }
 
 /**
@@ -160,8 +169,18 @@ export class EventHubsProcessor {
 
   /** Hands the projectors what lies between the last event processed and `earliest`, the first the hub still retains. */
   private async catchUp(claimed: Claimed, id: string, earliest: number): Promise<void> {
+    if (!this.options.history || claimed.processed === undefined || earliest <= claimed.processed + 1) return;
+    // The projectors' own checkpoints may be ahead of the hub's (after a rebuild, it has none): what they folded is not missing.
+    if (this.options.resumeFloor && !claimed.floorRead) {
+      claimed.floorRead = true;
+      try {
+        claimed.processed = Math.max(claimed.processed, (await this.options.resumeFloor(id)) - 1);
+      } catch (error) {
+        this.options.onError?.(error as Error, id); // then from the hub's checkpoint: more is read, nothing is missed
+      }
+      if (earliest <= claimed.processed + 1) return;
+    }
     const processed = claimed.processed;
-    if (!this.options.history || processed === undefined || earliest <= processed + 1) return;
     for await (const older of this.options.history.fill(id, processed + 1, earliest - 1)) {
       if (this.claimed.get(id) !== claimed) return; // the partition went to another instance meanwhile
       await this.take(claimed, id, older);
