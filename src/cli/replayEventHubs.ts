@@ -4,6 +4,7 @@ import { createConsumer } from '../adapters/eventHubs/azureClients';
 import { PartitionFeed } from '../adapters/eventHubs/PartitionFeed';
 import type { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { Settings } from '../config/settings';
+import { ConfigError } from '../core/errors';
 import { scopeOfPartition } from '../../projections/projectionCatalog';
 
 /**
@@ -17,7 +18,7 @@ export async function replayPartitions(
   settings: Settings,
   fold: (log: EventLog, scope: string, partitionId: string) => Promise<void>,
   onProgress?: (done: number, total: number) => void,
-  consumer: EventHubConsumerClient = createConsumer(settings, undefined),
+  consumer: EventHubConsumerClient = createConsumer({ ...settings, eventHubConsumerGroup: settings.eventHubReplayConsumerGroup ?? settings.eventHubConsumerGroup }, undefined),
   duplicates?: DuplicateFilter,
 ): Promise<void> {
   try {
@@ -31,6 +32,11 @@ export async function replayPartitions(
     await Promise.all(ends.filter((e) => e.last >= 0).map(async ({ id, last }) => {
       const feed = new PartitionFeed(id);
       const folding = fold(feed, scopeOfPartition(id), id);
+      let refused: (error: Error) => void = () => undefined;
+      const held = new Promise<never>((_, reject) => (refused = reject));
+      // Either may settle after the other decided (a fold that fails on its closed feed, a refusal after the end): told once, below.
+      folding.catch(() => undefined);
+      held.catch(() => undefined);
       const subscription = consumer.subscribe(id, {
         processEvents: async (events: ReceivedEventData[]) => {
           const upTo = events.filter((e) => e.sequenceNumber <= last);
@@ -40,13 +46,19 @@ export async function replayPartitions(
           if (upTo.length < events.length || events.some((e) => e.sequenceNumber === last)) await feed.close();
         },
         processError: async (error: Error) => {
+          // The processor instances' receivers hold the partition on this consumer group (the hub admits no other reader beside them): waiting would not help.
+          if ((error as { code?: string }).code === 'ReceiverDisconnectedError') {
+            refused(new ConfigError('EVENTHUB_REPLAY_CONSUMER_GROUP', `partition ${id} of ${settings.eventHubName} is held by the processor instances on consumer group ${settings.eventHubReplayConsumerGroup ?? settings.eventHubConsumerGroup}; to rebuild while they run, set EVENTHUB_REPLAY_CONSUMER_GROUP to another consumer group of the hub`));
+            return;
+          }
           process.stderr.write(`opsfold replay: partition ${id}: ${error.message}\n`);
         },
       }, { startPosition: earliestEventPosition, maxBatchSize: 1000, maxWaitTimeInSeconds: 1 });
       try {
-        await folding;
+        await Promise.race([folding, held]);
       } finally {
         await subscription.close();
+        await feed.close();
       }
     }));
   } finally {
