@@ -147,6 +147,8 @@ describe('projections analysts declare, on Event Hubs (a spawned service and CLI
     assert.ok(live.some((d) => d.vms === TENANTS.length), 'a window counts the VMs of every tenant');
     const health = (await (await fetch(`${service.base}/healthz`)).json()) as { status: string; log: { partitions: string[] } };
     assert.deepEqual([health.status, health.log.partitions], ['ok', ['0', '1']]);
+    // No instance sees every partition's revisions: the stream is the file log's only, the answer above is polled.
+    assert.equal((await fetch(`${service.base}/v1/stream/projections/cpu_by_region`)).status, 404);
 
     // When it is replayed, then the service moves to the next version, which answers the same
     const replay = await opsfold('replay', '--projection', 'cpu_by_region');
