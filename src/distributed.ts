@@ -203,10 +203,14 @@ export class DistributedProjections {
         const store = await createCheckpointStore(settings, container);
         return { consumer: createConsumer(settings, store), checkpointStore: store };
       })();
+    const startFrom = await this.startPositions(consumer, runs).catch(async (error: unknown) => {
+      await consumer.close();
+      throw error;
+    });
     const processor = new EventHubsProcessor({
       consumer,
       checkpointStore,
-      startFrom: await this.startPositions(consumer, runs),
+      startFrom,
       duplicates: new DuplicateFilter(await tables.rowTable(logKeysTable(settings.tablePrefix))),
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
