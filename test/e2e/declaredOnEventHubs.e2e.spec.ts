@@ -120,6 +120,8 @@ describe('projections analysts declare, on Event Hubs (a spawned service and CLI
     assert.match(held.stderr, /partition \d of opsfold-events is held by the processor instances on consumer group \$Default; to rebuild while they run, set EVENTHUB_REPLAY_CONSUMER_GROUP/);
 
     // When it is added on a consumer group of its own
+    const hub = emu.hub(HUB);
+    const startsBefore = hub.starts.length;
     const added = await opsfold('projection', 'add', file);
     // (the refused build may have used a version number: a version is whichever the build says)
     const version = Number(/"projection":"cpu_by_region","version":(\d+),/.exec(added.stdout)?.[1]);
@@ -143,6 +145,10 @@ describe('projections analysts declare, on Event Hubs (a spawned service and CLI
     }, 60_000).catch((error: Error) => {
       throw new Error(`${error.message}; service said:\n${service.stderr().slice(-3000)}`);
     });
+    // The processors for the new set read each partition again only from where a projection's own checkpoint needs, not from its start.
+    const restarts = hub.starts.slice(startsBefore).filter((s) => s.consumerGroup === '$default');
+    assert.deepEqual([...new Set(restarts.map((s) => s.partitionId))].sort(), ['0', '1'], 'both partitions read again by the new processor');
+    assert.ok(restarts.every((s) => s.sequenceNumber > 0), `read again from: ${JSON.stringify(restarts)}`);
     // Each window holds VMs of tenants of both partitions: the merged VM counts add disjoint shares.
     assert.ok(live.some((d) => d.vms === TENANTS.length), 'a window counts the VMs of every tenant');
     const health = (await (await fetch(`${service.base}/healthz`)).json()) as { status: string; log: { partitions: string[] } };
