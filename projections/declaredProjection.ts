@@ -93,10 +93,14 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
 
   async open(tables: OpenedTables<DeclaredTables>, checkpoint: Checkpoint | undefined): Promise<void> {
     this.tables = tables;
-    this.fold = new DeclaredWindows(this.definition, this.config.windows, checkpoint && { maxEventTime: checkpoint.maxEventTime });
-    if (!checkpoint) return;
+    if (!checkpoint) {
+      this.fold = new DeclaredWindows(this.definition, this.config.windows);
+      return;
+    }
     const newest = await tables.windows.get(NEWEST.partition, NEWEST.row);
     if (newest) this.newest = Number(newest.fields.windowStart);
+    // A window after the newest stored is not in the store: the live tail reads no row for a new window.
+    this.fold = new DeclaredWindows(this.definition, this.config.windows, { maxEventTime: checkpoint.maxEventTime, storedThrough: this.newest });
     this.late.resume(await tables.late.list(this.late.spanQuery(checkpoint.resumeFrom)));
   }
 
@@ -159,12 +163,15 @@ class DeclaredFold implements Fold<OpenedTables<DeclaredTables>, DeclaredStats> 
       rows.push(newestRow(newest));
     }
     const lateRows = this.late.take();
+    // Where a restart must re-read from, as of what this flush writes: the fold goes on while it is written,
+    // and a window that closes meanwhile is written only by the next flush, so it must still count as open here.
+    const resume = fold.resumePoint(position);
     return {
       empty: rows.length + lateRows.length === 0,
       write: async () => {
         await Promise.all([t.windows.upsert(rows), t.late.upsert(lateRows)]);
       },
-      resume: () => fold.resumePoint(position),
+      resume: () => resume,
       done: async () => {
         this.stats.watermark = fold.watermark;
         this.stats.windowsEmitted = fold.emitted.windows;

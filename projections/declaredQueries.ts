@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../src/core/errors';
 import type { RowTable } from '../src/core/ports';
 import { WINDOW_SECONDS, type ProjectionDefinition } from '../src/core/projectionDefinition';
 import { groupDigest, mergeShares, rangeOf, windowOfRow } from './declaredRows';
@@ -6,6 +7,8 @@ import type { WindowState } from './declaredWindows';
 
 /** How many windows a read answers when it names no `from`. */
 export const DEFAULT_WINDOWS = 60;
+/** The most windows one read may span (a week of 1m windows, as get-data's `minutes`): each 100 are a storage partition to read. */
+export const MAX_WINDOWS = 10_080;
 
 export interface DeclaredQuery {
   /** Window starts in [from, to] (epoch seconds, floored to the window); by default the newest 60 windows. */
@@ -33,6 +36,7 @@ export interface DeclaredDatum {
 /**
  * A declared projection's windows over a range, each log partition's share merged (the tables of
  * every scope of the active version), filtered by group values, in window order, then group order.
+ * A range of more than MAX_WINDOWS windows is refused, naming `from`.
  */
 export async function readDeclared(definition: ProjectionDefinition, scopes: readonly RowTable[], query: DeclaredQuery): Promise<DeclaredAnswer> {
   const size = WINDOW_SECONDS[definition.window];
@@ -47,6 +51,10 @@ export async function readDeclared(definition: ProjectionDefinition, scopes: rea
   if (to === undefined) return answer;
   const from = query.from === undefined ? to - (DEFAULT_WINDOWS - 1) * size : floor(query.from);
   if (from > to) return answer;
+  const spanned = (to - from) / size + 1;
+  if (spanned > MAX_WINDOWS) {
+    throw new InvalidInputError(`parameter "from": the range spans ${spanned} windows of ${definition.window}; at most ${MAX_WINDOWS} (narrow from and to)`, { parameter: 'from' });
+  }
   const range = rangeOf(definition.window, from, to);
   const shares = new Map<string, WindowState[]>();
   for (const table of scopes) {

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
-import { DDSketch } from '@datadog/sketches-js';
 import type { Row } from '../src/core/ports';
 import { mergeAggregate } from '../src/core/mergeAggregate';
 import { WINDOW_SECONDS, type WindowName } from '../src/core/projectionDefinition';
-import { SKETCH_ACCURACY, type WindowState } from './declaredWindows';
+import type { WindowState } from './declaredWindows';
+import { copySketch, decodeSketch, encodeSketch } from './sketchCodec';
 
 /**
  * How a declared projection's windows are stored: one row per window and group. Rows of 100
  * consecutive windows share a storage partition (Azurite scans a partition on every upsert, so
  * partitions stay small), and sort by window start, then by a digest of the group (a group of
  * long ids would not fit a row key). The VM set is kept as 64-bit pair hashes, so that a revision
- * after a restart still counts distinct pairs exactly; the sketch as DDSketch's protobuf.
+ * after a restart still counts distinct pairs exactly; the sketch compactly (sketchCodec.ts).
  */
 const WINDOWS_PER_PARTITION = 100;
 /** A string property holds at most 32K UTF-16 characters: longer VM sets are split over vms, vms1, vms2… */
@@ -41,7 +41,7 @@ export function windowRow(window: WindowName, w: WindowState): Row {
     windowStart: w.windowStart, group: JSON.stringify(w.group), count: w.count, sum: w.sum,
     min: w.min, max: w.max, revision: w.revision, appliedThrough: w.appliedThrough,
   };
-  if (w.sketch) fields.sketch = Buffer.from(w.sketch.toProto()).toString('base64');
+  if (w.sketch) fields.sketch = encodeSketch(w.sketch);
   if (w.vms) {
     fields.vmCount = w.vms.size;
     const packed = Buffer.from([...w.vms].join(''), 'hex').toString('base64');
@@ -59,7 +59,7 @@ export function windowOfRow(row: Row): WindowState {
     count: Number(f.count), sum: Number(f.sum), min: Number(f.min), max: Number(f.max),
     revision: Number(f.revision), appliedThrough: Number(f.appliedThrough),
   };
-  if (typeof f.sketch === 'string') w.sketch = sketchOf(f.sketch);
+  if (typeof f.sketch === 'string') w.sketch = decodeSketch(f.sketch, w);
   if (typeof f.vms === 'string') {
     let packed = f.vms;
     for (let part = 1; typeof f[`vms${part}`] === 'string'; part++) packed += f[`vms${part}`] as string;
@@ -67,13 +67,6 @@ export function windowOfRow(row: Row): WindowState {
     w.vms = new Set(hex.match(/.{16}/g) ?? []);
   }
   return w;
-}
-
-function sketchOf(base64: string): DDSketch {
-  // fromProto keeps the bins but not the accuracy's object identity: merge into one made here, so sketches stay mergeable.
-  const sketch = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
-  sketch.merge(DDSketch.fromProto(Buffer.from(base64, 'base64')));
-  return sketch;
 }
 
 /**
@@ -84,7 +77,7 @@ function sketchOf(base64: string): DDSketch {
 export function mergeShares(shares: readonly WindowState[]): WindowState & { vmCount?: number } {
   if (shares.length === 1) return shares[0];
   const [first, ...rest] = shares;
-  const merged: WindowState & { vmCount?: number } = { ...first, sketch: first.sketch && sketchCopy(first.sketch), vmCount: first.vms?.size };
+  const merged: WindowState & { vmCount?: number } = { ...first, sketch: first.sketch && copySketch(first.sketch), vmCount: first.vms?.size };
   for (const s of rest) {
     mergeAggregate(merged, s);
     merged.revision = Math.max(merged.revision, s.revision);
@@ -92,10 +85,4 @@ export function mergeShares(shares: readonly WindowState[]): WindowState & { vmC
     if (merged.vmCount !== undefined && s.vms) merged.vmCount += s.vms.size;
   }
   return merged;
-}
-
-function sketchCopy(s: DDSketch): DDSketch {
-  const copy = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
-  copy.merge(s);
-  return copy;
 }

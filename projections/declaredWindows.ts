@@ -1,9 +1,9 @@
 import { DDSketch } from '@datadog/sketches-js';
 import type { Metric } from '../src/core/metric';
 import { fieldOf, matches, QUANTILES, WINDOW_SECONDS, type Aggregate, type ProjectionDefinition } from '../src/core/projectionDefinition';
+import { copySketch, SKETCH_ACCURACY } from './sketchCodec';
 
-/** The sketches' relative accuracy: a quantile is within 1% of a value of the window (DESIGN §7). */
-export const SKETCH_ACCURACY = 0.01;
+export { SKETCH_ACCURACY };
 
 export interface DeclaredWindowOptions {
   outOfOrderSeconds: number;
@@ -71,8 +71,12 @@ const IDLE_CHECK_MS = 250;
 export class DeclaredWindows {
   readonly windowSeconds: number;
   private maxEventTime: number;
-  /** A fold of a new version, from the log's start: no window of it is stored yet. */
-  private readonly nothingStored: boolean;
+  /**
+   * The newest window start the store held when this fold began: a window after it cannot be
+   * stored (one this fold closes stays in memory while it can be revised). -Infinity for a fold
+   * of a new version from the log's start.
+   */
+  private readonly storedThrough: number;
   /** Open windows by window start (few starts are open at once), then by id. */
   private readonly open = new Map<number, Map<GroupKey, Open>>();
   private openWindows = 0;
@@ -99,9 +103,9 @@ export class DeclaredWindows {
   constructor(
     readonly definition: ProjectionDefinition,
     private readonly options: DeclaredWindowOptions,
-    resume?: { maxEventTime: number },
+    resume?: { maxEventTime: number; storedThrough?: number },
   ) {
-    this.nothingStored = resume === undefined;
+    this.storedThrough = resume?.storedThrough ?? (resume === undefined ? -Infinity : Infinity);
     this.windowSeconds = WINDOW_SECONDS[definition.window];
     this.maxEventTime = resume?.maxEventTime ?? -Infinity;
     this.wantsSketch = definition.aggregates.some((a) => QUANTILES[a] !== undefined);
@@ -161,15 +165,17 @@ export class DeclaredWindows {
    * The windows of `metrics` whose stored row must be read before `add` can decide: after a
    * restart, every window neither open nor known here that could still be revised (a rebuild
    * closes every window at its end, watermark or not, so that a service going on from its
-   * checkpoint finds them stored). A fold of a fresh version has nothing stored: none.
+   * checkpoint finds them stored), up to the newest window stored: on the live tail, a new window
+   * costs no read. A fold of a fresh version has nothing stored: none.
    */
   lookups(metrics: readonly Metric[]): { id: string; windowStart: number; group: (string | null)[] }[] {
-    if (this.nothingStored) return [];
+    const storedThrough = this.storedThrough;
+    if (storedThrough === -Infinity) return [];
     const lateBound = this.watermark - this.options.allowedLatenessSeconds;
     const need = new Map<string, { id: string; windowStart: number; group: (string | null)[] }>();
     for (const m of metrics) {
       const w = this.windowOf(m);
-      if (!w || this.open.get(w.windowStart)?.has(w.key)) continue;
+      if (!w || w.windowStart > storedThrough || this.open.get(w.windowStart)?.has(w.key)) continue;
       const id = w.id;
       if (this.closed.has(id) || need.has(id)) continue;
       if (w.windowStart + this.windowSeconds <= lateBound) continue;
@@ -303,7 +309,7 @@ export class DeclaredWindows {
     w.revision += 1;
     this.emitted.windows++;
     if (w.revision > 1) this.emitted.revisions++;
-    return { ...w, group: w.group, sketch: w.sketch && cloneSketch(w.sketch), vms: w.vms && new Set(w.vms) };
+    return { ...w, group: w.group, sketch: w.sketch && copySketch(w.sketch), vms: w.vms && new Set(w.vms) };
   }
 
   private fresh(windowStart: number, group: (string | null)[]): WindowState {
@@ -344,18 +350,13 @@ export function pairHashOf(tenant: string, vm: string): string {
   return h.toString(16).padStart(16, '0');
 }
 
-function cloneSketch(s: DDSketch): DDSketch {
-  const copy = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
-  copy.merge(s);
-  return copy;
-}
-
-/** The aggregates a definition asks for, of one window (or of several windows' merged state). */
+/** The aggregates a definition asks for, of one window (or of several windows' merged state); a quantile within the exact min and max. */
 export function aggregatesOf(w: Pick<WindowState, 'count' | 'sum' | 'min' | 'max' | 'sketch' | 'vms'> & { vmCount?: number }, aggregates: readonly Aggregate[]): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const a of aggregates) {
     const q = QUANTILES[a];
-    if (q !== undefined) out[a] = w.sketch && w.count > 0 ? w.sketch.getValueAtQuantile(q) : null;
+    // Kept within the exact min and max: a sketch's bin may lie up to 1% beyond them.
+    if (q !== undefined) out[a] = w.sketch && w.count > 0 ? Math.min(w.max, Math.max(w.min, w.sketch.getValueAtQuantile(q))) : null;
     else if (a === 'count') out[a] = w.count;
     else if (a === 'sum') out[a] = w.sum;
     else if (a === 'avg') out[a] = w.count > 0 ? w.sum / w.count : null;

@@ -1,7 +1,7 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import type { Flags } from './commands';
@@ -26,6 +26,19 @@ const projectionName = (value: string): string => {
   if (value === 'all' || /^[a-z][a-z0-9_]{0,47}$/.test(value)) return value;
   throw new ArgumentError('--projection', `--projection must be windows, rejects, backlog, a declared projection's name or all, got ${JSON.stringify(value)}`);
 };
+
+/**
+ * A name that is not built-in must be a declared projection's. Where none can be declared (the
+ * file log's embedded Table Storage does not exist yet), the name is refused now, before anything
+ * is started or created; otherwise the command checks it against the declared ones.
+ */
+function refuseUndeclared(projection: string, dir: string | undefined): void {
+  if (projection === 'all' || (PROJECTIONS as readonly string[]).includes(projection)) return;
+  const settings = commands().settingsFrom({ dataDir: dir });
+  if (settings.tablesConnectionString !== undefined || settings.tablesEndpoint !== undefined) return;
+  if (existsSync(join(settings.dataDir, 'azurite'))) return;
+  throw new ArgumentError('--projection', `--projection must be windows, rejects, backlog, all or a declared projection's name, got ${JSON.stringify(projection)} (no projection is declared in ${settings.dataDir})`);
+}
 
 const dataDir = () => new Option('--data-dir <dir>', 'data directory (env OPSFOLD_DATA_DIR, default ./data)');
 
@@ -150,6 +163,7 @@ export function main(argv: string[]): void {
     .action((o) => exitWith(async () => {
       const heapMb = Number(o.heapMb);
       if (!Number.isInteger(heapMb) || heapMb < 0) throw new InvalidInputError(`--heap-mb must be a whole number of MB, 0 or more, got ${o.heapMb}`);
+      refuseUndeclared(o.projection, o.dataDir);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv);
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
       return commands().replayCommand(o.projection, flagsOf(o));

@@ -4,11 +4,12 @@
  * to its arrival at each subscriber (p50, p99, max) and the server's memory. The subscribers
  * read in worker threads (sseSubscribers.ts). A script, not a test.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { askChild } from './askChild';
 import type { SubscriberWork } from './sseSubscribers';
 import type { EmitReport, EmitRequest } from './sseFanoutServer';
 
@@ -46,18 +47,6 @@ export interface SseFanoutResult {
 
 export const SSE_TARGET_P99_MS = 50;
 
-function ask<T>(child: ChildProcess, message: unknown, accept: (m: unknown) => m is T): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (m: unknown) => {
-      if (!accept(m)) return;
-      child.off('message', onMessage);
-      resolve(m);
-    };
-    child.on('message', onMessage);
-    if (message !== undefined) child.send(message as object);
-  });
-}
-
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
@@ -65,9 +54,9 @@ function percentile(sorted: Float64Array, p: number): number {
 export async function runSseFanout({ clients, warmup, windows, burst, burstIntervalMs }: SseFanoutOptions): Promise<SseFanoutResult> {
   const child = fork(path.join(__dirname, 'sseFanoutServer.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const { port } = await ask(child, undefined, (m): m is { port: number } => typeof (m as { port?: unknown }).port === 'number');
+    const { port } = await askChild(child, undefined, (m): m is { port: number } => typeof (m as { port?: unknown }).port === 'number');
     const isStats = (m: unknown): m is { clients: number; rssMb: number } => typeof (m as { rssMb?: unknown }).rssMb === 'number';
-    const idle = await ask(child, { stats: true }, isStats);
+    const idle = await askChild(child, { stats: true }, isStats);
     const threads = Math.max(2, os.cpus().length - 1); // reading is spread; the server keeps its own process
     const shared = new SharedArrayBuffer(clients * windows * Float64Array.BYTES_PER_ELEMENT);
     const arrivals = new Float64Array(shared).fill(NaN);
@@ -76,13 +65,13 @@ export async function runSseFanout({ clients, warmup, windows, burst, burstInter
       return new Worker(path.join(__dirname, 'sseSubscribers.js'), { workerData: work });
     });
     await Promise.all(workers.map((w) => once(w, 'message')));
-    let connected = await ask(child, { stats: true }, isStats);
+    let connected = await askChild(child, { stats: true }, isStats);
     for (let i = 0; i < 100 && connected.clients < clients; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      connected = await ask(child, { stats: true }, isStats);
+      connected = await askChild(child, { stats: true }, isStats);
     }
     const request: EmitRequest = { emit: windows, burst, intervalMs: burstIntervalMs };
-    const report = await ask(child, request, (m): m is EmitReport => Array.isArray((m as { emittedAtNs?: unknown }).emittedAtNs));
+    const report = await askChild(child, request, (m): m is EmitReport => Array.isArray((m as { emittedAtNs?: unknown }).emittedAtNs));
     const latencies = new Float64Array(clients * (windows - warmup));
     const emitted = report.emittedAtNs.map((ns) => Number(BigInt(ns)) / 1e6);
     let n = 0;

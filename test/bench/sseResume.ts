@@ -17,6 +17,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FileWindowHistory } from '../../src/adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../../streams/WindowEventFeed';
+import { askChild } from './askChild';
 import type { SubscriberWork } from './sseSubscribers';
 import type { EmitReport, EmitRequest } from './sseFanoutServer';
 
@@ -95,20 +96,8 @@ export async function buildHistory(dir: string, { vms, keys, minutes }: Pick<Sse
   return n;
 }
 
-function ask<T>(child: ChildProcess, message: unknown, accept: (m: unknown) => m is T): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (m: unknown) => {
-      if (!accept(m)) return;
-      child.off('message', onMessage);
-      resolve(m);
-    };
-    child.on('message', onMessage);
-    child.send(message as object);
-  });
-}
-
 const isStats = (m: unknown): m is ServerStats => typeof (m as { peakRssMb?: unknown }).peakRssMb === 'number';
-const stats = (child: ChildProcess, gc = false): Promise<ServerStats> => ask(child, { stats: true, gc }, isStats);
+const stats = (child: ChildProcess, gc = false): Promise<ServerStats> => askChild(child, { stats: true, gc }, isStats);
 
 export async function runSseResume(options: SseResumeOptions): Promise<SseResumeResult> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'opsfold-sse-resume-'));
@@ -119,7 +108,7 @@ export async function runSseResume(options: SseResumeOptions): Promise<SseResume
     const [{ port }] = (await once(child, 'message')) as [{ port: number }];
     const idle = await stats(child, true);
     const watching = await stats(child);
-    await ask(child, { watch: true }, (m): m is unknown => (m as { watching?: boolean }).watching === true);
+    await askChild(child, { watch: true }, (m): m is unknown => (m as { watching?: boolean }).watching === true);
     const { clients, seconds, paused } = options;
     const threads = Math.max(2, os.cpus().length - 1);
     const counts = new SharedArrayBuffer(clients * Float64Array.BYTES_PER_ELEMENT);
@@ -133,7 +122,7 @@ export async function runSseResume(options: SseResumeOptions): Promise<SseResume
     for (const w of workers) w.postMessage('request');
     // Live traffic meanwhile: the fleet's 10,005 windows a minute, in bursts every 100 ms.
     const live: EmitRequest = { emit: Math.round(seconds * 167), burst: 17, intervalMs: 100 };
-    const emitted = ask(child, live, (m): m is EmitReport => Array.isArray((m as { emittedAtNs?: unknown }).emittedAtNs));
+    const emitted = askChild(child, live, (m): m is EmitReport => Array.isArray((m as { emittedAtNs?: unknown }).emittedAtNs));
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const during = await stats(child);
     await Promise.all(workers.map((w) => {

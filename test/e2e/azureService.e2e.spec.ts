@@ -1,16 +1,15 @@
 import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { startAmqpEmulator } from '../support/amqp/startAmqpEmulator';
 import { closeLater } from '../support/closeLater';
 import { eventually } from '../support/eventually';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const KEY = 'win_cpu.percent';
 const T0 = 1_700_002_000 - (1_700_002_000 % 900);
 const TENANTS = ['tenant/A+==', 'tenant#B?', "tenant'C"];
@@ -19,21 +18,6 @@ const TENANTS = ['tenant/A+==', 'tenant#B?', "tenant'C"];
 const message = (t: number, n: number) => ({
   metrics: [{ timestamp: T0 + (n % 8) * 60 + t, MaskedTenantId: TENANTS[t], MaskedVMName: 'vm/1', PerfType: 'win_cpu', PerfName: 'percent', PerfValue: 100 * t + n }],
 });
-
-const serviceLogs: string[] = [];
-function start(env: NodeJS.ProcessEnv, dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      serviceLogs.push(d.toString());
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
 
 async function minuteCounts(base: string): Promise<Map<number, { count: number; value: number }>> {
   const res = await fetch(`${base}/v1/get-data?key=${encodeURIComponent(KEY)}&minutes=8&to=${T0 + 7 * 60}`);
@@ -57,14 +41,12 @@ describe('opsfold start on Azure (Service Bus → Event Hubs → Table Storage),
       TABLES_CONNECTION_STRING: azurite.tableConnectionString, CHECKPOINT_STORAGE_CONNECTION_STRING: azurite.blobConnectionString,
       OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1', EVENTHUB_OWNERSHIP_EXPIRATION_SECONDS: '3', EVENTHUB_LOAD_BALANCING_INTERVAL_SECONDS: '1',
     };
-    let child: ChildProcess | undefined;
-    t.after(() => { child?.kill('SIGKILL'); });
+    t.after(killServiceProcesses);
     const sb = later(new ServiceBusClient(emu.connectionString(), { retryOptions: { maxRetries: 1, timeoutInMs: 5000 } }));
     const sender = later(sb.createSender('spoc-metrics'));
     const send = (tIndex: number, n: number) => sender.sendMessages({ body: Buffer.from(JSON.stringify(message(tIndex, n))), messageId: `m-${tIndex}-${n}` });
 
-    const first = await start(env, join(dir, 'data'));
-    child = first.child;
+    const first = await startServiceProcess(join(dir, 'data'), { env });
     for (let n = 0; n < 8; n++) for (const tIndex of TENANTS.keys()) await send(tIndex, n);
     await sender.sendMessages({ body: Buffer.from('{"metrics": not json'), messageId: 'broken' });
     await eventually('the first half in the projections', async () => [...(await minuteCounts(first.base)).values()].reduce((s, w) => s + w.count, 0) === 24, 30_000);
@@ -72,12 +54,11 @@ describe('opsfold start on Azure (Service Bus → Event Hubs → Table Storage),
     // More arrive, the service is killed in the middle of them, and one message is sent again.
     for (let n = 8; n < 12; n++) for (const tIndex of TENANTS.keys()) await send(tIndex, n);
     first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await first.exited;
     for (let n = 12; n < 16; n++) for (const tIndex of TENANTS.keys()) await send(tIndex, n);
     await send(1, 5); // a retry by the sender: same messageId
 
-    const second = await start(env, join(dir, 'data'));
-    child = second.child;
+    const second = await startServiceProcess(join(dir, 'data'), { env });
     // Expected per minute m: tenants t with messages n ≡ m (mod 8), n < 16: values 100·t + n.
     const want = new Map([0, 1, 2, 3, 4, 5, 6, 7].map((m) => {
       const values = TENANTS.flatMap((_, tIndex) => [m, m + 8].map((n) => 100 * tIndex + n));
@@ -91,7 +72,7 @@ describe('opsfold start on Azure (Service Bus → Event Hubs → Table Storage),
     }, 40_000).catch(async (error: Error) => {
       const h = await (await fetch(`${second.base}/healthz`)).text();
       const hub = emu.hub('opsfold-events').events().length;
-      throw new Error(`${error.message}; health ${h}; hub events ${hub}; queue active ${emu.queue('spoc-metrics').active().length}; last seen (minute offset, count): ${JSON.stringify(last)}; service said:\n${serviceLogs.join('').slice(-3000)}`);
+      throw new Error(`${error.message}; health ${h}; hub events ${hub}; queue active ${emu.queue('spoc-metrics').active().length}; last seen (minute offset, count): ${JSON.stringify(last)}; service said:\n${(first.stderr() + second.stderr()).slice(-3000)}`);
     });
     assert.equal(got.size, 8);
 
@@ -118,7 +99,6 @@ describe('opsfold start on Azure (Service Bus → Event Hubs → Table Storage),
     assert.deepEqual(lag.health, { 0: 0, 1: 0, 2: 0, 3: 0 });
     await eventually('window events on the windows hub', () => emu.hub('opsfold-windows').events().some((e) => (e.body as { key?: string }).key === KEY), 20_000);
 
-    second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
+    await stopServiceProcess(second);
   });
 });

@@ -1,12 +1,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { eventually } from '../support/eventually';
 import { FakeServiceNow } from '../support/fakeServiceNow';
+import { fileLogBytes } from '../support/fileLogBytes';
+import { runOpsfold } from '../support/runOpsfold';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const USER = 'svc.opsfold';
 const PASSWORD = 'Corr3ct-H0rse!';
 const EUC_QUERY = 'active=true^assignment_group.name=EUC';
@@ -32,17 +34,10 @@ const EXPECTED = [
   { date: '2024-11-03', count: 52, sampledAt: '2024-11-04T00:00:00.000Z', samples: 2, change: 21, gapDays: 235 },
 ];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe('backlog from the command line to the read API', () => {
   let dir: string;
   let dataDir: string;
   let snow: FakeServiceNow;
-  let service: ChildProcess | undefined;
   const env = (extra: Record<string, string> = {}) => ({
     ...process.env,
     OPSFOLD_TABLE_PREFIX: 'e2ebk',
@@ -55,17 +50,8 @@ describe('backlog from the command line to the read API', () => {
     SERVICENOW_PASSWORD: PASSWORD,
     ...extra,
   });
-  const opsfold = (args: string[], extra: Record<string, string> = {}): Promise<Run> => new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: env(extra) }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-  const logBytes = async (): Promise<number> => {
-    const files = await readdir(join(dataDir, 'log')).catch(() => [] as string[]);
-    let total = 0;
-    for (const f of files.filter((n) => n.endsWith('.seg'))) total += (await stat(join(dataDir, 'log', f))).size;
-    return total;
-  };
+  const opsfold = (args: string[], extra: Record<string, string> = {}) => runOpsfold([...args, '--data-dir', dataDir], env(extra));
+  const logBytes = () => fileLogBytes(join(dataDir, 'log'));
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-e2e-backlog-'));
@@ -75,7 +61,7 @@ describe('backlog from the command line to the read API', () => {
     await writeFile(join(dir, 'bad.csv'), 'timestamp,backlog_incident_count\n2024-12-01 19:00:00,60\n2024-03-10 02:30:00,61\n2024-12-02 19:00:00,62\n');
   });
   after(async () => {
-    service?.kill('SIGKILL');
+    await killServiceProcesses();
     await snow.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -130,25 +116,15 @@ describe('backlog from the command line to the read API', () => {
   });
 
   it('opsfold start serves the snapshots, the CSV and the teams, and shows the next poll in /healthz', async () => {
-    const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
-    service = child;
-    const base = await new Promise<string>((resolvePromise, reject) => {
-      let text = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        text += d.toString();
-        const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-        if (m) resolvePromise(m[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-    });
+    const service = await startServiceProcess(dataDir, { env: env() });
+    const { base } = service;
     const getJson = async (path: string) => (await fetch(`${base}${path}`)).json() as Promise<any>;
 
     // The projector catches up with the log shortly after the start.
-    let all: { data: { date: string; count: number }[] } = { data: [] };
-    for (let i = 0; i < 200 && all.data.length < EXPECTED.length + 1; i++) {
-      all = await getJson('/v1/backlog?team=EUC');
-      if (all.data.length < EXPECTED.length + 1) await new Promise((r) => setTimeout(r, 100));
-    }
+    const all = await eventually('the history and today\'s poll', async () => {
+      const body = (await getJson('/v1/backlog?team=EUC')) as { data: { date: string; count: number }[] };
+      return body.data.length >= EXPECTED.length + 1 && body;
+    }, 30_000);
     const history = await getJson('/v1/backlog?team=EUC&from=2024-01-01&to=2024-12-31');
     assert.deepEqual(history, { team: 'EUC', timezone: 'America/New_York', data: EXPECTED });
     assert.equal(all.data.length, EXPECTED.length + 1);
@@ -169,9 +145,7 @@ describe('backlog from the command line to the read API', () => {
     const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(next);
     assert.equal(local, '19:00');
 
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    service = undefined;
+    await stopServiceProcess(service);
   });
 
   it('opsfold replay --projection backlog rebuilds the projection from the log', async () => {

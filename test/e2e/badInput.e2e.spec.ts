@@ -1,35 +1,27 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import { eventually } from '../support/eventually';
+import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const run = promisify(execFile);
-const ENV = { OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' };
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
 const KEY = 'win_cpu.percent';
 const TA = 'wYAV/w==+1';
 const TB = "t#2'?";
 const VM = 'vm/1';
 
-interface Running {
-  child: ChildProcess;
-  base: string;
-  stderr: () => string;
-}
-
 const dirs: string[] = [];
-const children = new Set<ChildProcess>();
 after(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  await killServiceProcesses();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
@@ -37,27 +29,6 @@ async function dataDir(name: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `opsfold-${name}-`));
   dirs.push(dir);
   return join(dir, 'data');
-}
-
-function startService(dir: string): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dir], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
-
-async function stopService(service: Running): Promise<void> {
-  const exited = new Promise((r) => service.child.once('exit', r));
-  service.child.kill('SIGTERM');
-  await exited;
-  children.delete(service.child);
 }
 
 async function post(base: string, body: string): Promise<{ status: number; json: unknown }> {
@@ -149,7 +120,7 @@ async function assertGoodWindows(base: string): Promise<void> {
 describe('bad input over HTTP, against a spawned service', () => {
   it('each kind of bad metric beside good ones gets 202 with its reason, deep bodies get 202 or 400, never 5xx; the good windows are exact live, after a restart and after opsfold replay', async () => {
     const dir = await dataDir('badinput');
-    let service = await startService(dir);
+    let service = await startServiceProcess(dir);
     const message = mixedMessage();
 
     const answer = await post(service.base, message.text);
@@ -182,16 +153,16 @@ describe('bad input over HTTP, against a spawned service', () => {
     const health = await json(service.base, '/healthz');
     assert.equal(health.status, 'ok');
 
-    await stopService(service);
-    service = await startService(dir);
+    await stopServiceProcess(service);
+    service = await startServiceProcess(dir);
     await assertGoodWindows(service.base);
-    await stopService(service);
+    await stopServiceProcess(service);
 
     const replay = await run(process.execPath, [BIN, 'replay', '--data-dir', dir]);
     assert.match(replay.stdout, /"projection":"windows","version":2,"metrics":5,/);
-    service = await startService(dir);
+    service = await startServiceProcess(dir);
     await assertGoodWindows(service.base);
-    await stopService(service);
+    await stopServiceProcess(service);
     assert.doesNotMatch(service.stderr(), /unhandled|internal error/i);
   });
 
@@ -210,7 +181,7 @@ describe('bad input over HTTP, against a spawned service', () => {
       metrics: [...refused.slice(4), good(TB, T0 + 70, 50), good(TA, T0 + 125, 7)] })]);
     await log.close();
 
-    let service = await startService(dir);
+    let service = await startServiceProcess(dir);
     await assertGoodWindows(service.base);
     assert.equal((await json(service.base, '/healthz')).status, 'ok');
     // Each refused metric is in the windows projection's quarantine, with its index in its record and its reason.
@@ -223,13 +194,13 @@ describe('bad input over HTTP, against a spawned service', () => {
     assert.match(quarantine[5].reason, /^PerfValue 1e\+308 is beyond ±1e300/);
     assert.match(quarantine[6].reason, /^MaskedVMName is not well-formed Unicode/);
     assert.match(quarantine[7].reason, /^MaskedTenantId and MaskedVMName take 512 characters/);
-    await stopService(service);
+    await stopServiceProcess(service);
 
     const replay = await run(process.execPath, [BIN, 'replay', '--projection', 'windows', '--data-dir', dir]);
     assert.match(replay.stdout, /"projection":"windows","version":2,"metrics":5,/);
-    service = await startService(dir);
+    service = await startServiceProcess(dir);
     await assertGoodWindows(service.base);
-    await stopService(service);
+    await stopServiceProcess(service);
   });
 
   it('opsfold ingest: the same gate, each bad metric counted as rejected, a 10,000-deep line refused by its line number, and the good metrics replayed exact', async () => {
@@ -249,7 +220,7 @@ describe('bad input over HTTP, against a spawned service', () => {
   });
 
   it('property: any JSON body, or any text, gets 202 or a 4xx, and the service keeps serving', async () => {
-    const service = await startService(await dataDir('anybody'));
+    const service = await startServiceProcess(await dataDir('anybody'));
     const id = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('v\ud800', '\udc00', '/#?%|\'', id256('x'), ''));
     const metricLike = fc.record({
       timestamp: fc.oneof(fc.double(), fc.integer({ min: 900_000_000, max: 1_800_000_000 }), fc.constantFrom(1790000100000, -3600, 1e20)),
@@ -272,7 +243,7 @@ describe('bad input over HTTP, against a spawned service', () => {
     assert.equal((await json(service.base, '/healthz')).status, 'ok');
     const ok = await post(service.base, JSON.stringify({ metrics: [spoc(TA, Math.floor(Date.now() / 1000) - 30, 1)] }));
     assert.deepEqual([ok.status, ok.json], [202, { accepted: 1, rejected: [] }]);
-    await stopService(service);
+    await stopServiceProcess(service);
     assert.doesNotMatch(service.stderr(), /unhandled|internal error/i);
   });
 });

@@ -1,30 +1,20 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-
-const ROOT = resolve(__dirname, '../../..');
-const BIN = join(ROOT, 'bin/opsfold.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { join } from 'node:path';
+import { runOpsfold, type OpsfoldRun as Run } from '../support/runOpsfold';
+import { ROOT } from '../support/serviceProcess';
 
 describe('the command line, run as a user runs it', () => {
   let dir: string;
   let dataDir: string;
 
   /** `node bin/opsfold.js ARGS`, with a data dir of its own and no settings but `env`. */
-  const opsfold = (args: string[], env: Record<string, string> = {}): Promise<Run> => new Promise((done) => {
+  const opsfold = (args: string[], env: Record<string, string> = {}): Promise<Run> => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PORT|HOST|OPSFOLD_|WINDOW_|BACKLOG_|SERVICENOW_|SERVICEBUS_|EVENTHUB|TABLES_|KEY_VAULT)/.test(k)));
-    execFile(process.execPath, [BIN, ...args], { env: { ...clean, OPSFOLD_DATA_DIR: dataDir, ...env } }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+    return runOpsfold(args, { ...clean, OPSFOLD_DATA_DIR: dataDir, ...env });
+  };
   /** Nothing was done: no output on stdout, and the data dir was never even created. */
   const assertNothingDone = async (run: Run) => {
     assert.equal(run.stdout, '');
@@ -57,7 +47,7 @@ describe('the command line, run as a user runs it', () => {
       [['late', '--limit', '-3'], 'opsfold: --limit must be a whole number, 1 or more, got "-3"'],
       [['quarantine', '--limit', '0'], 'opsfold: --limit must be a whole number, 1 or more, got "0"'],
       [['replay', '--heap-mb', '-1'], 'opsfold: --heap-mb must be a whole number, 0 or more, got "-1"'],
-      [['replay', '--projection', 'window'], 'opsfold: --projection must be one of windows, rejects, backlog, all, got "window"'],
+      [['replay', '--projection', 'window'], `opsfold: --projection must be windows, rejects, backlog, all or a declared projection's name, got "window" (no projection is declared in ${dataDir})`],
       [['cleanup', '--projection', 'all'], 'opsfold: --projection must be one of windows, rejects, backlog, got "all"'],
       [['start', '--port', '70000'], 'opsfold: --port must be a whole number, from 0 to 65535, got "70000"'],
       [['import-backlog', '--team', 'EUC', '--timezone', 'Central', 'x.csv'], 'opsfold: --timezone must be an IANA time zone such as America/Chicago, got "Central"'],

@@ -138,7 +138,7 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 2 && /--heap-mb must be a whole number, 0 or more, got "lots"/.test(e.stderr));
   });
 
-  it('an unknown projection is refused with a message and a non-zero exit', async () => {
-    await assert.rejects(opsfold(join(dir, 'data'), 'replay', '--projection', 'nope'), (e: { code: number; stderr: string }) => e.code === 2 && /--projection must be one of windows, rejects, backlog, all, got "nope"/.test(e.stderr));
+  it('an unknown projection (none is declared) is refused with a message naming the choices, exit 2', async () => {
+    await assert.rejects(opsfold(join(dir, 'data'), 'replay', '--projection', 'nope'), (e: { code: number; stderr: string }) => e.code === 2 && /opsfold replay: unknown projection "nope"; choose one of windows, rejects, backlog or all\n/.test(e.stderr));
   });
 });

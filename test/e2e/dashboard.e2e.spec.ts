@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +12,7 @@ import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { MemoryBlockTable, MemoryRowTable } from '../support/memoryTableStore';
 import { launchChromium, newWatchedPage } from '../support/browser';
 import { eventually } from '../support/eventually';
+import { runOpsfold } from '../support/runOpsfold';
 
 const CPU = 'win_cpu.percent_processor_time';
 const MEM = 'win_mem.available_mbytes';
@@ -130,7 +130,6 @@ async function waitForWindows(base: string, key: string, count: number): Promise
   throw new Error(`${key}: the windows did not arrive`);
 }
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const ZONE = 'America/New_York';
 const DAY_MS = 86_400_000;
 const BACKLOG_FIRST_DAY = Date.UTC(2024, 0, 8);
@@ -210,13 +209,7 @@ const signed = (n: number | null) => (n === null ? '–' : n > 0 ? `+${n}` : n <
 const tableRow = (team: string, s: Snapshot) => [team, s.date, String(s.count), signed(s.change), String(s.gapDays), String(s.samples), s.sampledAt.slice(0, 16).replace('T', ' ')];
 const midnight = (date: string) => Date.parse(`${date}T00:00:00Z`) / 1000;
 
-function opsfold(args: string[], dataDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { PATH: process.env.PATH ?? '' } }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const opsfold = (args: string[], dataDir: string) => runOpsfold([...args, '--data-dir', dataDir], { PATH: process.env.PATH ?? '' });
 
 describe('the dashboard in Chromium, against a service holding known data', () => {
   let dir: string;

@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
@@ -9,12 +8,12 @@ import { loadSettings } from '../../src/config/settings';
 import { startService, type Service } from '../../src/main';
 import { launchChromium, newWatchedPage } from '../support/browser';
 import { eventually } from '../support/eventually';
+import { runOpsfold } from '../support/runOpsfold';
 
 // Callbacks passed to page.evaluate run in the page; these names exist there, not in Node's types.
 declare const window: any;
 declare const location: any;
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const ZONE = 'America/Chicago';
 
 /**
@@ -29,13 +28,7 @@ const seedFile = (team: string, days: string[]) =>
   `inc_count,time\n0,2024-02-01 10:00:00.5\n${days.map((d) => `${count(team, d)},2024-02-${d} 19:00:02.250000`).join('\n')}\n`;
 const x = (day: string) => Date.parse(`2024-02-${day}T00:00:00Z`) / 1000;
 
-function opsfold(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '' } }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const opsfold = (args: string[]) => runOpsfold(args, { PATH: process.env.PATH ?? '' });
 
 describe('the backlog chart with weekends hidden, in Chromium', () => {
   let dir: string;

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { ROOT, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
 /** The COPY lines of one stage of docker/Dockerfile: [source, destination] relative to the context or the build stage. */
 function copies(stage: 'build' | 'runtime'): [string, string][] {
@@ -30,10 +30,7 @@ describe('the Docker image (reproduced from the Dockerfile\'s COPY lines, since 
     dir = mkdtempSync(join(tmpdir(), 'opsfold-image-'));
   });
   after(async () => {
-    if (service) {
-      process.kill(-service.pgid, 'SIGTERM');
-      await service.exited;
-    }
+    if (service) await stopServiceProcess(service);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,12 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { eventually } from '../support/eventually';
+import { fileLogBytes } from '../support/fileLogBytes';
+import { runOpsfold } from '../support/runOpsfold';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const ZONE = 'America/Chicago';
 
 /**
@@ -35,24 +36,12 @@ const EXPECTED = [
   { date: '2021-11-07', count: 46, sampledAt: '2021-11-08T01:00:02.500Z', samples: 1, change: 2, gapDays: 0 },
 ];
 
-interface Run { code: number; stdout: string; stderr: string }
-
 describe('opsfold import-backlog on the original job\'s own files', () => {
   let dir: string;
   let dataDir: string;
-  let service: ChildProcess | undefined;
   const env = { ...process.env, OPSFOLD_TABLE_PREFIX: 'e2eseed', OPSFOLD_SIMULATE: 'false', OPSFOLD_FLUSH_INTERVAL_MS: '200', BACKLOG_TIMEZONE: ZONE };
-  const opsfold = (args: string[]): Promise<Run> => new Promise((done) => {
-    execFile(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env }, (error, stdout, stderr) => {
-      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-  const logBytes = async (): Promise<number> => {
-    const files = await readdir(join(dataDir, 'log')).catch(() => [] as string[]);
-    let total = 0;
-    for (const f of files.filter((n) => n.endsWith('.seg'))) total += (await stat(join(dataDir, 'log', f))).size;
-    return total;
-  };
+  const opsfold = (args: string[]) => runOpsfold([...args, '--data-dir', dataDir], env);
+  const logBytes = () => fileLogBytes(join(dataDir, 'log'));
   const file = (name: string) => join(dir, name);
 
   before(async () => {
@@ -63,7 +52,7 @@ describe('opsfold import-backlog on the original job\'s own files', () => {
     await writeFile(file('support_export.csv'), 'Team,Polled At,Open\nSupport,2021-03-14 19:00:00,7\nSupport,2021-03-15 19:00:00.000100,9\n');
   });
   after(async () => {
-    service?.kill('SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -119,17 +108,8 @@ describe('opsfold import-backlog on the original job\'s own files', () => {
   });
 
   it('the service serves the imported history as Chicago dates', async () => {
-    const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--data-dir', dataDir], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    service = child;
-    const base = await new Promise<string>((resolvePromise, reject) => {
-      let text = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        text += d.toString();
-        const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-        if (m) resolvePromise(m[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-    });
+    const service = await startServiceProcess(dataDir, { env });
+    const { base } = service;
 
     const euc = await eventually('EUC\'s snapshots', async () => {
       const body = (await (await fetch(`${base}/v1/backlog?team=EUC`)).json()) as { data: unknown[] };
@@ -137,8 +117,6 @@ describe('opsfold import-backlog on the original job\'s own files', () => {
     }, 60_000);
     assert.deepEqual(euc, { team: 'EUC', timezone: ZONE, data: EXPECTED });
 
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    service = undefined;
+    await stopServiceProcess(service);
   });
 });

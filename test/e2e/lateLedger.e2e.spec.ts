@@ -1,35 +1,19 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from '../support/eventually';
+import { BIN, killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 /** The newest minute posted: now, so the service's time checks take it as it is. */
 const NOW = Math.floor(Date.now() / 60_000) * 60;
 /** Two hours before it: far beyond the allowed lateness (WINDOW_ALLOWED_LATENESS_SECONDS, 1800). */
 const OLD = NOW - 7200;
 const TENANT_A = 'wYAVC3oWQU+ozhgAAg5f/w==637841132085596403';
 const TENANT_B = "Zk9/q+Lm0w==#?'99";
-
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let text = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
 
 const spoc = (timestamp: number, tenant: string, vm: string, type: string, name: string, value: number) =>
   ({ timestamp, MaskedTenantId: tenant, MaskedVMName: vm, PerfType: type, PerfName: name, PerfValue: value, SiteName: null });
@@ -56,17 +40,15 @@ async function foldedPosition(base: string): Promise<number> {
 
 describe('the late-events ledger of a running service', () => {
   let dir: string;
-  let child: ChildProcess | undefined;
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-late-')); });
   after(async () => {
-    child?.kill('SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('lists metrics far older than the allowed lateness, exactly, by `opsfold late` and GET /v1/late, and once after a kill -9', async () => {
     const dataDir = join(dir, 'data');
-    const first = await startService(dataDir);
-    child = first.child;
+    const first = await startServiceProcess(dataDir);
     // Given a new minute (the watermark: NOW - 60 s of out-of-order tolerance), folded: the next record starts where the fold is.
     await post(first.base, [spoc(NOW + 5, TENANT_A, 'vm/1', 'win_cpu', 'percent', 50)]);
     const position = await eventually('the new minute folded', async () => ((await foldedPosition(first.base)) > 0 ? foldedPosition(first.base) : false));
@@ -105,9 +87,8 @@ describe('the late-events ledger of a running service', () => {
 
     // When the service is killed and started again (it folds again from its last checkpoint), and one more comes
     first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
-    const second = await startService(dataDir);
-    child = second.child;
+    await first.exited;
+    const second = await startServiceProcess(dataDir);
     await post(second.base, [spoc(OLD + 120, TENANT_B, 'vm/9', 'win_mem', 'used', 7)]);
 
     // Then each is listed once, the new one last.
@@ -121,8 +102,6 @@ describe('the late-events ledger of a running service', () => {
     assert.ok(Number(again[3].position) > position);
     assert.deepEqual(await cliLate(dataDir), again);
     assert.deepEqual(await cliLate(dataDir, '--tenant', TENANT_B), [again[3]]);
-    second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
-    child = undefined;
+    await stopServiceProcess(second);
   });
 });

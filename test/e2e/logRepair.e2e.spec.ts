@@ -1,14 +1,14 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { FileLog } from '../../src/adapters/fileLog/FileLog';
+import { join } from 'node:path';
 import type { LogRecord } from '../../src/core/ports';
 import { eventually } from '../support/eventually';
+import { fileLogRecords } from '../support/fileLogRecords';
+import { runOpsfold } from '../support/runOpsfold';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const KEY = 'win_cpu.percent';
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
 const SEGMENT = '00000000000000000000.seg';
@@ -16,42 +16,7 @@ const HEADER_BYTES = 20;
 const ENV = { OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' };
 
 /** Runs `opsfold ARGS --data-dir DIR` to its end. */
-function opsfold(dataDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args, '--data-dir', dataDir], { env: { ...process.env, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolvePromise, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-const services = new Set<ChildProcess>();
-
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, ...ENV }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  services.add(child);
-  child.once('exit', () => services.delete(child));
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
-}
+const opsfold = (dataDir: string, ...args: string[]) => runOpsfold([...args, '--data-dir', dataDir], { ...process.env, ...ENV });
 
 /** Message i: minute T0 + 60·i, two VMs of one tenant (so one log record), values 10·i + 1 and 10·i + 4. */
 function message(i: number): { metrics: Record<string, unknown>[] } {
@@ -80,16 +45,7 @@ async function ingest(dir: string, data: string, from: number, to: number): Prom
   assert.equal(run.code, 0, run.stderr);
 }
 
-async function records(data: string): Promise<LogRecord[]> {
-  const log = await FileLog.open(join(data, 'log'));
-  try {
-    const out: LogRecord[] = [];
-    for await (const batch of log.read(0)) out.push(...batch.map((r) => ({ ...r, payload: Buffer.from(r.payload) })));
-    return out;
-  } finally {
-    await log.close();
-  }
-}
+const records = (data: string): Promise<LogRecord[]> => fileLogRecords(join(data, 'log'));
 
 /** Flips one payload byte of `record` in the (only) segment; returns the record's bytes as damaged. */
 async function flipByteOf(data: string, record: LogRecord): Promise<Buffer> {
@@ -104,7 +60,7 @@ describe('the file log says what it repaired (opsfold start, log check, log salv
   let dir: string;
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-logrepair-')); });
   after(async () => {
-    for (const child of services) await stop(child);
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -116,7 +72,7 @@ describe('the file log says what it repaired (opsfold start, log check, log salv
     assert.equal(written.length, 3);
     const damaged = await flipByteOf(data, written[2]);
     // When the service starts
-    const service = await startService(data);
+    const service = await startServiceProcess(data);
     // Then it says so on stderr, loudly, with where the bytes went
     const keptAt = join(data, 'log', 'damaged', `${SEGMENT.slice(0, 20)}-${written[2].position}.bin`);
     const bytes = written[2].next - written[2].position;
@@ -140,7 +96,7 @@ describe('the file log says what it repaired (opsfold start, log check, log salv
       const got = await getData(service.base, 3);
       return got.length === 2 && got;
     }), windowsOf([0, 1]));
-    await stop(service.child);
+    await stopServiceProcess(service);
 
     // Given an append that never completed: the first 30 bytes of a record after the last one
     const segment = join(data, 'log', SEGMENT);
@@ -202,23 +158,23 @@ describe('the file log says what it repaired (opsfold start, log check, log salv
     assert.equal((await opsfold(data, 'log', 'check')).code, 0);
 
     // And the service starts and folds the readable records exactly
-    const first = await startService(data);
+    const first = await startServiceProcess(data);
     assert.deepEqual(await eventually('seven windows', async () => {
       const got = await getData(first.base, 8);
       return got.length === 7 && got;
     }), windowsOf(kept));
-    await stop(first.child);
+    await stopServiceProcess(first);
     // And a replay rebuilds the same windows
     const replay = await opsfold(data, 'replay', '--projection', 'all');
     assert.equal(replay.code, 0, replay.stderr);
-    const second = await startService(data);
+    const second = await startServiceProcess(data);
     assert.deepEqual(await getData(second.base, 8), windowsOf(kept));
-    await stop(second.child);
+    await stopServiceProcess(second);
   });
 
   it('salvage refuses while a service runs on the data dir, and changes nothing', async () => {
     const data = join(dir, 'running');
-    const service = await startService(data);
+    const service = await startServiceProcess(data);
     const post = await fetch(`${service.base}/v1/spoc`, { method: 'POST', body: JSON.stringify(message(0)), headers: { 'content-type': 'application/json' } });
     assert.equal(post.status, 202);
     const before = await readFile(join(data, 'log', SEGMENT));
@@ -227,6 +183,6 @@ describe('the file log says what it repaired (opsfold start, log check, log salv
     assert.match(salvage.stderr, new RegExp(`a service \\(pid ${service.child.pid}\\) runs on the data dir`));
     assert.deepEqual(await readFile(join(data, 'log', SEGMENT)), before);
     await assert.rejects(stat(join(data, 'log', 'damaged')));
-    await stop(service.child);
+    await stopServiceProcess(service);
   });
 });

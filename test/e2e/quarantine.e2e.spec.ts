@@ -1,37 +1,22 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkPrometheusText, sampleValue } from '../support/prometheusText';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import { METRIC_GATE_VERSION } from '../../src/core/metricRejection';
+import type { ListedQuarantineEntry as Entry } from '../../projections/quarantineRows';
 import { eventually } from '../support/eventually';
+import { BIN, killServiceProcesses, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const KEY = 'win_cpu.percent';
 const T0 = 1_700_000_040; // a minute start, long past
 const LONG = 'y'.repeat(300); // a tenant and a VM whose per-VM block key is over 512 characters once encoded
-
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let text = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1], stderr: () => text });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
 
 // Marked as admitted by the gate (a damaged disk, say), so that the store's own refusal is what sets the bad one aside;
 // the gate's second look at records written before it is tested in badInput.e2e.spec.
@@ -43,18 +28,9 @@ async function getJson<T>(url: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-interface Entry {
-  projection: string;
-  position: number;
-  index: number | null;
-  reason: string;
-  raw: string | null;
-  quarantinedAt: string;
-}
-
 describe('a running service with records it cannot apply in its log', () => {
   let dir: string;
-  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  let service: ServiceProcess | undefined;
   const positions: number[] = [];
 
   before(async () => {
@@ -66,10 +42,10 @@ describe('a running service with records it cannot apply in its log', () => {
       Buffer.from([7, 7, 7]),
     ]) positions.push((await log.append([record])).first);
     await log.close();
-    service = await startService(join(dir, 'data'));
+    service = await startServiceProcess(join(dir, 'data'));
   });
   after(async () => {
-    service?.child.kill('SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 

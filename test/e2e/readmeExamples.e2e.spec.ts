@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SETTINGS } from '../../src/config/settings';
 import { eventually } from '../support/eventually';
 import { headDifference, jsonDifference, linesDifference, parseShownJson, readmeBlocks, type ReadmeStep } from '../support/readmeExamples';
-import { BIN, ROOT, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { BIN, ROOT, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
 /**
  * Runs the README's tested examples (```sh tested blocks; see test/support/readmeExamples.ts) as a
@@ -55,11 +55,7 @@ async function openSession(): Promise<Session> {
 
 async function closeSession(session: Session | undefined): Promise<void> {
   if (!session) return;
-  const service = session.service;
-  if (service && service.child.exitCode === null && service.child.signalCode === null) {
-    process.kill(-service.pgid, 'SIGTERM');
-    await service.exited;
-  }
+  if (session.service) await stopServiceProcess(session.service);
   await rm(session.dir, { recursive: true, force: true });
 }
 

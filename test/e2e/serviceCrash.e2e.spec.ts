@@ -1,30 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { eventually } from '../support/eventually';
+import { killServiceProcesses, startServiceProcess, stopServiceProcess } from '../support/serviceProcess';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const KEY = 'win_cpu.percent';
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
-
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let text = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
 
 /** Message i: one metric per (tenant, minute) for tenants a/b+ and c#?, values chosen here. */
 function message(i: number): { metrics: Record<string, unknown>[] } {
@@ -48,22 +31,19 @@ async function totals(base: string): Promise<{ count: number }> {
 
 describe('the service survives kill -9 right after a 202', () => {
   let dir: string;
-  let child: ChildProcess | undefined;
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-crash-')); });
   after(async () => {
-    child?.kill('SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('after a restart every acknowledged metric is counted exactly once, and a retried message is a duplicate', async () => {
-    const first = await startService(join(dir, 'data'));
-    child = first.child;
+    const first = await startServiceProcess(join(dir, 'data'));
     for (let i = 0; i < 6; i++) assert.equal(await post(first.base, i), 202);
     first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    await first.exited;
 
-    const second = await startService(join(dir, 'data'));
-    child = second.child;
+    const second = await startServiceProcess(join(dir, 'data'));
     // The client did not see the last answer and retries: same key, nothing appended.
     const retry = await fetch(`${second.base}/v1/spoc`, { method: 'POST', body: JSON.stringify(message(5)), headers: { 'idempotency-key': 'm5' } });
     assert.equal(retry.status, 202);
@@ -71,11 +51,10 @@ describe('the service survives kill -9 right after a 202', () => {
     for (let i = 6; i < 12; i++) assert.equal(await post(second.base, i), 202);
 
     const expected = 12 * 2;
-    let got = 0;
-    for (let attempt = 0; attempt < 100 && got !== expected; attempt++) {
-      await new Promise((r) => setTimeout(r, 200));
-      got = (await totals(second.base)).count;
-    }
+    const got = await eventually(`${expected} metrics counted`, async () => {
+      const { count } = await totals(second.base);
+      return count >= expected && count;
+    }, 30_000);
     assert.equal(got, expected);
     // Per minute: values i*10 + j for i ≡ minute (mod 6); the average of minute 0 is computed here.
     const res = await fetch(`${second.base}/v1/get-data?key=${encodeURIComponent(KEY)}&minutes=6&to=${T0 + 5 * 60}`);
@@ -93,8 +72,6 @@ describe('the service survives kill -9 right after a 202', () => {
     assert.deepEqual(lag, ['windows', 'rejects', 'backlog'].map((p) => `opsfold_consumer_lag_bytes{projection="${p}"} 0`));
     const health = (await (await fetch(`${second.base}/healthz`)).json()) as { projector: { consumerLagBytes: unknown } };
     assert.deepEqual(health.projector.consumerLagBytes, { windows: 0, rejects: 0, backlog: 0 });
-    second.child.kill('SIGTERM');
-    await new Promise((r) => second.child.once('exit', r));
-    child = undefined;
+    await stopServiceProcess(second);
   });
 });

@@ -8,7 +8,7 @@ import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageS
 import { tableName } from '../../projections/projectionTables';
 import { windowsProjection } from '../../projections/windowsProjection';
 import { eventually } from '../support/eventually';
-import { health, isRunning, procInfo, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { health, isRunning, killServiceProcesses, procInfo, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { expectedWindows, loadWindows, postMessage, sameWindows } from '../support/spocLoad';
 
 interface StorageHealth {
@@ -24,22 +24,14 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
 describe('supervised storage and /healthz', () => {
   let dir: string;
-  const running: ServiceProcess[] = [];
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-health-')); });
   after(async () => {
-    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.pgid, 'SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = async (data: string, env?: Record<string, string>) => {
-    const service = await startServiceProcess(data, { env });
-    running.push(service);
-    return service;
-  };
-  const stop = async (service: ServiceProcess) => {
-    process.kill(-service.pgid, 'SIGTERM');
-    assert.equal((await service.exited).code, 0, service.stderr());
-  };
+  const start = (data: string, env?: Record<string, string>) => startServiceProcess(data, { env });
+  const stop = async (service: ServiceProcess) => assert.equal((await stopServiceProcess(service)).code, 0, service.stderr());
 
   /** Kills the embedded Azurite alone and waits for the service to have restarted it: /healthz 503 meanwhile, then 200. */
   async function killAzurite(service: ServiceProcess, restartsBefore: number, postMeanwhile: number[]): Promise<{ before: StorageHealth; after: StorageHealth; failing: string[] }> {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
 import { eventually } from '../support/eventually';
-import { health, isRunning, livingInGroup, procInfo, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { health, isRunning, killServiceProcesses, livingInGroup, procInfo, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { expectedWindows, loadWindows, postMessage, sameWindows, SpocLoad } from '../support/spocLoad';
 
 type Target = 'group' | 'service';
@@ -33,23 +33,17 @@ async function signalAndWait(service: ServiceProcess, signal: NodeJS.Signals, ta
 
 describe('SIGINT and SIGTERM stop the service and every process of it', () => {
   let dir: string;
-  const running: ServiceProcess[] = [];
   before(async () => { dir = await mkdtemp(join(tmpdir(), 'opsfold-stops-')); });
   after(async () => {
-    for (const s of running) if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.pgid, 'SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = async (data: string, options?: Parameters<typeof startServiceProcess>[1]) => {
-    const service = await startServiceProcess(data, options);
-    running.push(service);
-    return service;
-  };
 
   for (const [signal, target] of [['SIGINT', 'group'], ['SIGTERM', 'service']] as const) {
     it(`idle: ${signal} to the ${target === 'group' ? 'whole process group' : 'service alone'} ends it cleanly (exit 0), its Azurite too`, async () => {
       const data = join(dir, `idle-${signal}`);
-      const service = await start(data);
+      const service = await startServiceProcess(data);
       const azurite = await azuritePid(service);
       const exit = await signalAndWait(service, signal, target, azurite);
       assert.deepEqual(exit, { code: 0, signal: null }, service.stderr());
@@ -60,7 +54,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
   for (const [signal, target] of [['SIGTERM', 'group'], ['SIGINT', 'service']] as const) {
     it(`under load: ${signal} to the ${target === 'group' ? 'whole process group' : 'service alone'} ends it cleanly, and after a restart every acknowledged metric is counted once`, async () => {
       const data = join(dir, `load-${signal}`);
-      const service = await start(data);
+      const service = await startServiceProcess(data);
       const azurite = await azuritePid(service);
       const load = new SpocLoad(service.base);
       await eventually('a first batch of acknowledged messages', () => load.acknowledged.size >= 40);
@@ -69,7 +63,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
       assert.deepEqual(exit, { code: 0, signal: null }, service.stderr());
       assert.ok(load.acknowledged.size >= 40);
 
-      const again = await start(data);
+      const again = await startServiceProcess(data);
       // A client sends again what it got no answer for: appended once, or answered as a duplicate.
       for (const i of load.unanswered) assert.equal(await postMessage(again.base, i), 202);
       const want = expectedWindows(load.sent);
@@ -85,7 +79,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
 
   it('npm start: Ctrl-C (SIGINT to the group of npm, sh and the service) stops the service cleanly and ends every process', async () => {
     const data = join(dir, 'npm');
-    const service = await start(data, { command: ['npm', 'start', '--', '--port', '0', '--no-simulate', '--data-dir', data] });
+    const service = await startServiceProcess(data, { command: ['npm', 'start', '--', '--port', '0', '--no-simulate', '--data-dir', data] });
     const azurite = await azuritePid(service, false);
     await signalAndWait(service, 'SIGINT', 'group', azurite);
     // npm ends itself with the signal it forwarded; the service said it stopped cleanly.
@@ -97,7 +91,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
     const data = join(dir, name);
     const location = join(dir, `${name}-tables`);
     const tables = await EmbeddedAzurite.start({ location });
-    const service = await start(data, { env: { TABLES_CONNECTION_STRING: tables.tableConnectionString } });
+    const service = await startServiceProcess(data, { env: { TABLES_CONNECTION_STRING: tables.tableConnectionString } });
     assert.equal(await postMessage(service.base, 0), 202);
     await eventually('message 0 in the windows', async () => sameWindows(await loadWindows(service.base), expectedWindows([0])));
     await tables.stop();
@@ -111,10 +105,9 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
   async function bothMessagesAfterRestart(data: string, azurite: { location: string; port: number }): Promise<void> {
     const tables = await EmbeddedAzurite.start({ location: azurite.location, tablePort: azurite.port });
     try {
-      const again = await start(data, { env: { TABLES_CONNECTION_STRING: tables.tableConnectionString } });
+      const again = await startServiceProcess(data, { env: { TABLES_CONNECTION_STRING: tables.tableConnectionString } });
       await eventually('messages 0 and 1 in the windows, once each', async () => sameWindows(await loadWindows(again.base), expectedWindows([0, 1])), 30_000);
-      process.kill(-again.pgid, 'SIGTERM');
-      assert.equal((await again.exited).code, 0, again.stderr());
+      assert.equal((await stopServiceProcess(again)).code, 0, again.stderr());
     } finally {
       await tables.stop();
     }

@@ -1,30 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { eventually } from '../support/eventually';
+import { killServiceProcesses, startServiceProcess } from '../support/serviceProcess';
 import { SseClient } from '../support/sseClient';
 
-const BIN = resolve(__dirname, '../../../bin/opsfold.js');
 const T0 = 1_700_000_000 - (1_700_000_000 % 60);
-
-function startService(dataDir: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, [BIN, 'start', '--port', '0', '--no-simulate', '--data-dir', dataDir], {
-    env: { ...process.env, OPSFOLD_SSE_MAX_CLIENTS: '2', OPSFOLD_FLUSH_INTERVAL_MS: '200', WINDOW_IDLE_CLOSE_SECONDS: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolvePromise, reject) => {
-    let text = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      text += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(text);
-      if (m) resolvePromise({ child, base: m[1] });
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}: ${text}`)));
-  });
-}
 
 /** A Prometheus sample's value from /metrics. */
 async function metric(base: string, name: string): Promise<number | undefined> {
@@ -35,20 +18,18 @@ async function metric(base: string, name: string): Promise<number | undefined> {
 
 describe('OPSFOLD_SSE_MAX_CLIENTS on the running service', () => {
   let dir: string;
-  let child: ChildProcess | undefined;
   const clients: SseClient[] = [];
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'opsfold-sse-cap-'));
   });
   after(async () => {
     for (const c of clients) c.close();
-    child?.kill('SIGKILL');
+    await killServiceProcesses();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('with 2 streams open a third gets 503, Retry-After and the error object, counted in /metrics; once one leaves, a new one resumes', async () => {
-    const service = await startService(join(dir, 'data'));
-    child = service.child;
+    const service = await startServiceProcess(join(dir, 'data'), { env: { OPSFOLD_SSE_MAX_CLIENTS: '2' } });
     const { base } = service;
     const metrics = [0, 1, 2].map((i) => ({ timestamp: T0 + 5 + i, MaskedTenantId: 'T0+cap/a==1', MaskedVMName: `vm${i}`, PerfType: 'win_cpu', PerfName: 'percent', PerfValue: 10 + i }));
     assert.equal((await fetch(`${base}/v1/spoc`, { method: 'POST', body: JSON.stringify({ metrics }) })).status, 202);

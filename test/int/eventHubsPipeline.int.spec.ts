@@ -118,7 +118,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     t.after(() => publisher.stop());
     await projections.start();
     const want = expectedCross(messages);
-    const got = await eventually('the merged windows', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
+    const got = await eventually('the merged windows', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 60_000);
     assert.equal(got.size, want.size);
 
     // Other services get every revision on the windows hub, partition key = counter key; the last
@@ -132,7 +132,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
         if (w.tenant === undefined && !(last.get(id)?.revision! > w.revision)) last.set(id, w);
       }
       return same(last, want) ? last : undefined;
-    }, 20_000);
+    }, 60_000);
     assert.equal(published.size, want.size);
     assert.deepEqual(projections.stats.partitions, ['0', '1', '2', '3']);
     assert.equal(projections.stats.metrics, messages.length * 4);
@@ -152,16 +152,16 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     await a.start();
     await b.start();
     await eventually('both instances to own partitions', () => a.stats.partitions.length > 0 && b.stats.partitions.length > 0
-      && a.stats.partitions.length + b.stats.partitions.length === 4, 20_000);
+      && a.stats.partitions.length + b.stats.partitions.length === 4, 60_000);
     for (const m of first) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const wantFirst = expectedCross(first);
-    await eventually('the first half', async () => same(await readCross(), wantFirst), 20_000);
+    await eventually('the first half', async () => same(await readCross(), wantFirst), 60_000);
 
     await a.stop();
-    await eventually('the survivor to own all partitions', () => b.stats.partitions.length === 4, 20_000);
+    await eventually('the survivor to own all partitions', () => b.stats.partitions.length === 4, 60_000);
     for (const m of second) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const want = expectedCross([...first, ...second]);
-    const got = await eventually('every window, exact', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 20_000);
+    const got = await eventually('every window, exact', async () => { const g = await readCross(); return same(g, want) ? g : undefined; }, 60_000);
     assert.equal(got.size, want.size);
   });
 
@@ -189,8 +189,8 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
       return lag.events;
     };
     // The windows projectors take every event (one batch per partition), the rejects projectors none.
-    await eventually('the windows projectors to fold every valid metric', () => projections.stats.metrics === messages.length * 4, 20_000);
-    const held = await eventually('the lag of every partition', async () => { const events = await lagEvents(); return Object.keys(events).length === 4 && events; }, 20_000);
+    await eventually('the windows projectors to fold every valid metric', () => projections.stats.metrics === messages.length * 4, 60_000);
+    const held = await eventually('the lag of every partition', async () => { const events = await lagEvents(); return Object.keys(events).length === 4 && events; }, 60_000);
     assert.deepEqual(held, enqueued, 'not taken by every projector: every enqueued event is behind');
 
     gated.release();
@@ -208,7 +208,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     await projections.start();
     for (const m of first) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const wantFirst = expectedCross(first);
-    await eventually('the first half', async () => same(await readCross(), wantFirst), 20_000);
+    await eventually('the first half', async () => same(await readCross(), wantFirst), 60_000);
     await emu.disconnectAll();
     for (const m of second) await ingestor.ingest(validateSpocMessage(m, arrivingNow()), 'http');
     const want = expectedCross([...first, ...second]);
@@ -232,7 +232,7 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     const listed = await eventually('every too-late metric listed', async () => {
       const late = await readLate(await openEachScope(tables, windowsProjection.tables.late, { prefix: 'eh', version: 1, scopes: await versions.scopes('windows', 1) }), { limit: 100 });
       return late.length >= 12 && late;
-    }, 20_000);
+    }, 60_000);
     assert.equal(listed.length, 12);
     const byValue = new Map(listed.map((e) => [e.value, e]));
     for (const [tIndex, tenant] of TENANTS.entries()) {

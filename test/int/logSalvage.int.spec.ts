@@ -7,6 +7,7 @@ import { checkLog } from '../../src/adapters/fileLog/checkLog';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { salvageLog } from '../../src/adapters/fileLog/salvageLog';
 import type { LogRecord } from '../../src/core/ports';
+import { fileLogRecords } from '../support/fileLogRecords';
 
 const HEADER_BYTES = 20;
 
@@ -23,16 +24,7 @@ async function tempDir(): Promise<string> {
 
 const segmentName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
 
-async function readAll(dir: string): Promise<LogRecord[]> {
-  const log = await FileLog.open(dir, { segmentBytes: 200 });
-  try {
-    const records: LogRecord[] = [];
-    for await (const batch of log.read(0)) records.push(...batch.map((r) => ({ ...r, payload: Buffer.from(r.payload) })));
-    return records;
-  } finally {
-    await log.close();
-  }
-}
+const readAll = (dir: string): Promise<LogRecord[]> => fileLogRecords(dir, { segmentBytes: 200 });
 
 /** The segment file holding `record`, and the record's offset in it. */
 async function locate(dir: string, record: LogRecord): Promise<{ file: string; base: number; offset: number }> {

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,8 @@ import type { ValidateFunction } from 'ajv';
 import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { openApiDocument } from '../../src/adapters/http/openapi';
 import { eventually } from '../support/eventually';
-import { BIN, ROOT, startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { runOpsfold } from '../support/runOpsfold';
+import { ROOT, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
 type Json = Record<string, unknown>;
 const doc = structuredClone(openApiDocument) as unknown as Json & { paths: Record<string, Record<string, Json>>; components: Json; openapi: string };
@@ -181,19 +181,13 @@ describe('real answers of a started service match the document', () => {
     const dataDir = join(dir, 'data');
     // A team's history, imported into the log before the start: the backlog routes then have snapshots to answer with.
     await writeFile(join(dir, 'euc.csv'), 'timestamp,backlog_incident_count\n2024-03-08 19:00:00,30\n2024-03-09 19:00:00,35\n');
-    const imported = await new Promise<{ code: number; stderr: string }>((done) => {
-      execFile(process.execPath, [BIN, 'import-backlog', '--team', 'EUC', '--timezone', 'UTC', join(dir, 'euc.csv'), '--data-dir', dataDir],
-        { env: { ...process.env, OPSFOLD_SIMULATE: 'false' } }, (error, _stdout, stderr) => done({ code: error ? 1 : 0, stderr }));
-    });
+    const imported = await runOpsfold(['import-backlog', '--team', 'EUC', '--timezone', 'UTC', join(dir, 'euc.csv'), '--data-dir', dataDir], { ...process.env, OPSFOLD_SIMULATE: 'false' });
     assert.equal(imported.code, 0, imported.stderr);
     service = await startServiceProcess(dataDir, { env: { OPSFOLD_API_TOKEN: TOKEN, BACKLOG_TIMEZONE: 'UTC', OPSFOLD_SSE_MAX_CLIENTS: '1' } });
   });
 
   after(async () => {
-    if (service && service.child.exitCode === null && service.child.signalCode === null) {
-      process.kill(-service.pgid, 'SIGTERM');
-      await service.exited;
-    }
+    if (service) await stopServiceProcess(service);
     await rm(dir, { recursive: true, force: true });
   });
 

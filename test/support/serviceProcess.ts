@@ -25,6 +25,12 @@ export interface StartOptions {
 }
 
 /**
+ * The process groups of the services this test file started that have not exited yet (node --test
+ * runs each file in a process of its own), from their spawn on: see `killServiceProcesses`.
+ */
+const running = new Set<{ pgid: number; exited: Promise<unknown> }>();
+
+/**
  * Starts `opsfold start --port 0 --no-simulate --data-dir DIR` in a new process group, and resolves
  * once it says where it listens. Rejects with its stderr when it exits before.
  */
@@ -38,6 +44,11 @@ export function startServiceProcess(dataDir: string, options: StartOptions = {})
   });
   let text = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.once('exit', (code, signal) => done({ code, signal })));
+  if (child.pid !== undefined) {
+    const entry = { pgid: child.pid, exited };
+    running.add(entry);
+    void exited.then(() => running.delete(entry));
+  }
   return new Promise((resolvePromise, reject) => {
     child.stderr?.on('data', (d: Buffer) => {
       text += d.toString();
@@ -46,6 +57,27 @@ export function startServiceProcess(dataDir: string, options: StartOptions = {})
     });
     void exited.then(({ code, signal }) => reject(new Error(`service exited (${signal ?? code}) before it listened: ${text}`)));
   });
+}
+
+/** Sends `signal` to the service's process group (unless it has exited), and resolves with how it exited. */
+export async function stopServiceProcess(service: ServiceProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (service.child.exitCode === null && service.child.signalCode === null) process.kill(-service.pgid, signal);
+  return service.exited;
+}
+
+/**
+ * Kills the process group of every service this file started that still runs, and waits until each
+ * has exited: for an `after` hook, so that a test that failed halfway leaves no service behind.
+ */
+export async function killServiceProcesses(): Promise<void> {
+  await Promise.all([...running].map(({ pgid, exited }) => {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // Gone between its exit and the 'exit' event.
+    }
+    return exited;
+  }));
 }
 
 /** A process as /proc shows it: its state (R, S, Z…), parent and process group. */

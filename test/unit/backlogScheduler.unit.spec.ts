@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BacklogScheduler, type PollReason } from '../../streams/BacklogScheduler';
+import { BacklogScheduler, type PollReason, type ScheduledTeam } from '../../streams/BacklogScheduler';
 import { UpstreamAuthError } from '../../src/core/errors';
 import { TestClock } from '../support/testClock';
 
@@ -12,7 +12,10 @@ interface Poll {
 
 type Answer = (teams: string[], reason: PollReason) => Promise<{ failed: { team: string; retriable: boolean }[] }>;
 
-function harness(options: { zone: string; startIso: string; teams?: string[]; sampled?: string[]; answer?: Answer; pollAt?: { hour: number; minute: number } }) {
+/** `sampled`: the teams with a sample on any date, or on the date given. */
+function harness(options: {
+  zone: string; startIso: string; teams?: (string | ScheduledTeam)[]; sampled?: string[] | ((date: string) => string[]); answer?: Answer; pollAt?: { hour: number; minute: number };
+}) {
   const clock = new TestClock(Date.parse(options.startIso));
   const polls: Poll[] = [];
   const asked: string[] = [];
@@ -27,7 +30,7 @@ function harness(options: { zone: string; startIso: string; teams?: string[]; sa
     },
     async sampledTeamsOn(date) {
       asked.push(date);
-      return new Set(options.sampled ?? []);
+      return new Set(typeof options.sampled === 'function' ? options.sampled(date) : options.sampled ?? []);
     },
   });
   const running = scheduler.run();
@@ -40,6 +43,9 @@ function harness(options: { zone: string; startIso: string; teams?: string[]; sa
     },
   };
 }
+
+/** A poll as one line: when, why, which teams. */
+const pollLine = (p: Poll) => `${p.at} ${p.reason} ${p.teams.join(',')}`;
 
 describe('the backlog scheduler, on a test clock', () => {
   const cases: { zone: string; start: string; end: string; expected: string[] }[] = [
@@ -185,36 +191,24 @@ describe('the backlog scheduler, on a test clock', () => {
       // New York by default at 19:00; EUC tasks at 07:00 New York; Tokyo desk at 18:30 Tokyo (UTC+9, no DST).
       // Started on Saturday 2024-03-09 at 17:00Z: 12:00 EST (after EUC tasks' 07:00, which has a sample that
       // day) and 02:00 JST on 03-10 (before Tokyo's 18:30). New York goes to EDT on 03-10.
-      const clock = new TestClock(Date.parse('2024-03-09T17:00:00Z'));
-      const polls: string[] = [];
-      const asked: string[] = [];
-      const scheduler = new BacklogScheduler({
+      const h = harness({
+        zone: 'America/New_York', startIso: '2024-03-09T17:00:00Z',
         teams: ['EUC', { team: 'EUC tasks', pollAt: { hour: 7, minute: 0 } }, { team: 'Tokyo desk', timezone: 'Asia/Tokyo', pollAt: { hour: 18, minute: 30 } }, { team: 'Support', timezone: 'America/New_York' }],
-        pollAt: { hour: 19, minute: 0 }, timezone: 'America/New_York', clock,
-        async poll(teams, reason) {
-          polls.push(`${new Date(clock.now()).toISOString()} ${reason} ${teams.join(',')}`);
-          return { failed: [] };
-        },
-        async sampledTeamsOn(date) {
-          asked.push(date);
-          return new Set(date === '2024-03-09' ? ['EUC tasks'] : []);
-        },
+        sampled: (date) => (date === '2024-03-09' ? ['EUC tasks'] : []),
       });
-      const running = scheduler.run();
-      await clock.runUntil(Date.parse('2024-03-09T17:00:01Z'));
+      await h.until('2024-03-09T17:00:01Z');
 
-      assert.equal(new Date(scheduler.nextPollAt!).toISOString(), '2024-03-10T00:00:00.000Z');
-      assert.deepEqual(scheduler.schedules.map((s) => [s.teams.join(','), s.timezone, s.pollAt, new Date(s.nextPollAt!).toISOString()]), [
+      assert.equal(new Date(h.scheduler.nextPollAt!).toISOString(), '2024-03-10T00:00:00.000Z');
+      assert.deepEqual(h.scheduler.schedules.map((s) => [s.teams.join(','), s.timezone, s.pollAt, new Date(s.nextPollAt!).toISOString()]), [
         ['EUC,Support', 'America/New_York', '19:00', '2024-03-10T00:00:00.000Z'],
         ['EUC tasks', 'America/New_York', '07:00', '2024-03-10T11:00:00.000Z'],
         ['Tokyo desk', 'Asia/Tokyo', '18:30', '2024-03-10T09:30:00.000Z'],
       ]);
-      await clock.runUntil(Date.parse('2024-03-12T00:00:00Z'));
-      await scheduler.stop();
-      await running;
+      await h.until('2024-03-12T00:00:00Z');
+      await h.stop();
 
-      assert.deepEqual(asked, ['2024-03-09'], 'only EUC tasks had passed its poll time at the start');
-      assert.deepEqual(polls, [
+      assert.deepEqual(h.asked, ['2024-03-09'], 'only EUC tasks had passed its poll time at the start');
+      assert.deepEqual(h.polls.map(pollLine), [
         '2024-03-10T00:00:00.000Z scheduled EUC,Support', // 19:00 EST 03-09
         '2024-03-10T09:30:00.000Z scheduled Tokyo desk', // 18:30 JST 03-10
         '2024-03-10T11:00:00.000Z scheduled EUC tasks', // 07:00 EDT 03-10
@@ -223,35 +217,22 @@ describe('the backlog scheduler, on a test clock', () => {
         '2024-03-11T11:00:00.000Z scheduled EUC tasks',
         '2024-03-11T23:00:00.000Z scheduled EUC,Support',
       ]);
-      assert.equal(scheduler.lastPoll?.teams.join(','), 'EUC,Support');
-      assert.equal(scheduler.nextPollAt, undefined);
-      assert.equal(clock.pendingTimers, 0);
+      assert.equal(h.scheduler.lastPoll?.teams.join(','), 'EUC,Support');
+      assert.equal(h.scheduler.nextPollAt, undefined);
+      assert.equal(h.clock.pendingTimers, 0);
     });
 
     it('a team whose own day has begun is caught up in its own zone: Tokyo\'s date, not New York\'s', async () => {
       // 2024-11-04T23:30Z: 18:30 EST on 11-04 (before New York's 19:00), 08:30 JST on 11-05 (after Tokyo's 08:00).
-      const clock = new TestClock(Date.parse('2024-11-04T23:30:00Z'));
-      const polls: string[] = [];
-      const asked: string[] = [];
-      const scheduler = new BacklogScheduler({
+      const h = harness({
+        zone: 'America/New_York', startIso: '2024-11-04T23:30:00Z',
         teams: ['EUC', { team: 'Tokyo desk', timezone: 'Asia/Tokyo', pollAt: { hour: 8, minute: 0 } }],
-        pollAt: { hour: 19, minute: 0 }, timezone: 'America/New_York', clock,
-        async poll(teams, reason) {
-          polls.push(`${new Date(clock.now()).toISOString()} ${reason} ${teams.join(',')}`);
-          return { failed: [] };
-        },
-        async sampledTeamsOn(date) {
-          asked.push(date);
-          return new Set();
-        },
       });
-      const running = scheduler.run();
-      await clock.runUntil(Date.parse('2024-11-05T00:00:00Z'));
-      await scheduler.stop();
-      await running;
+      await h.until('2024-11-05T00:00:00Z');
+      await h.stop();
 
-      assert.deepEqual(asked, ['2024-11-05']);
-      assert.deepEqual(polls, ['2024-11-04T23:30:00.000Z catch-up Tokyo desk', '2024-11-05T00:00:00.000Z scheduled EUC']);
+      assert.deepEqual(h.asked, ['2024-11-05']);
+      assert.deepEqual(h.polls.map(pollLine), ['2024-11-04T23:30:00.000Z catch-up Tokyo desk', '2024-11-05T00:00:00.000Z scheduled EUC']);
     });
   });
 });
