@@ -1,39 +1,44 @@
 import { Subject, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
-import type { EventLog, RowTable, TableStore } from './core/ports';
+import type { RowTable, TableStore } from './core/ports';
 import type { ProjectionDefinition } from './core/projectionDefinition';
 import { DeclaredCatalog } from '../projections/declaredCatalog';
-import { declaredProjection, type DeclaredConfig, type DeclaredStats, type DeclaredTables, type DeclaredWindowEvent } from '../projections/declaredProjection';
-import type { AnyProjection } from '../projections/builtInProjections';
+import { declaredProjection, type DeclaredWindowEvent } from '../projections/declaredProjection';
 import { openTable } from '../projections/projectionTables';
-import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
-import { Projector } from '../streams/Projector';
+import { hosted, type HostedProjection, type HostedVersion } from '../streams/hostedProjection';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import type { RunContext } from '../streams/ProjectorRestarts';
 import { dropProjectionVersion } from './dropProjectionVersion';
 import type { ProjectionsApi } from './adapters/http/projectionRoutes';
-
-type DeclaredProjector = Projector<DeclaredTables, DeclaredConfig, DeclaredStats>;
+import type { ProjectionHost } from './localProjections';
 
 export interface DeclaredHostOptions {
   settings: Settings;
-  log: EventLog;
+  /** Whatever runs the projectors: the file log's host, or the Event Hubs processor (a share per owned partition). */
+  host: Pick<ProjectionHost, 'runDeclared'>;
   tables: TableStore;
   versions: ProjectionVersions;
   meta: RowTable;
+  /** Whether window revisions go to `events$` (the file log: each is whole; on Event Hubs each is one partition's share). */
+  emitEvents?: boolean;
   /** How often the catalog is read again (a projection added or dropped elsewhere). */
   pollMs?: number;
 }
 
+/** A declared projection run now: its definition, as hosted, at a version. */
+interface Running extends HostedVersion {
+  definition: ProjectionDefinition;
+}
+
 /**
- * The declared projections of a running service on the file log: each one whose first build is
- * complete (`opsfold projection add` made a version active) gets a projector that follows the
- * log from that version's checkpoint, supervised as the built-in ones are (a later `opsfold
- * replay --projection NAME` switches it to the new version). The catalog is read again every few
- * seconds, so a projection added or dropped by the CLI is picked up or stopped without a restart.
+ * The declared projections of a running service: each one whose first build is complete
+ * (`opsfold projection add` made a version active) is handed to the host, which runs its
+ * projectors from that version's checkpoint (one on the file log, one per owned partition on Event
+ * Hubs), supervised as the built-in ones are. The catalog is read again every few seconds, so a
+ * projection added or dropped by the CLI is picked up or stopped without a restart, and one rebuilt
+ * by `opsfold replay --projection NAME` moves to its new version; the tables left behind go.
  */
 export class DeclaredHost {
-  private readonly running = new Map<string, { definition: ProjectionDefinition; supervisor: ProjectionSupervisor<DeclaredProjector> }>();
+  private running = new Map<string, Running>();
   private readonly events = new Subject<DeclaredWindowEvent>();
   readonly events$: Observable<DeclaredWindowEvent> = this.events.asObservable();
   private readonly catalog: DeclaredCatalog;
@@ -52,61 +57,46 @@ export class DeclaredHost {
     }, this.options.pollMs ?? 2000);
   }
 
+  /** Stops following the catalog (the host stops the projectors). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.syncing;
-    await Promise.all([...this.running.values()].map((r) => r.supervisor.stop()));
-    this.running.clear();
     this.events.complete();
   }
 
   /**
-   * Starts a projector for each declared projection with an active version, moves one to the
-   * version a rebuild activated (dropping the old one's tables), and stops (and cleans up after)
-   * each one dropped.
+   * Hands the host every declared projection with an active version, then drops the tables left
+   * behind: a switched one's old version, and every version of one dropped (its last flush may
+   * have written after `opsfold projection drop` dropped the tables).
    */
   async sync(): Promise<void> {
     const { versions, tables, settings } = this.options;
-    const declared = await this.catalog.list();
-    const names = new Set(declared.map((d) => d.definition.name));
-    for (const { definition } of declared) {
-      if (this.stopped) return;
-      const active = await versions.active(definition.name);
-      if (active === undefined) continue; // still being built
-      const running = this.running.get(definition.name);
-      if (!running) {
-        const supervisor = this.supervise(definition);
-        this.running.set(definition.name, { definition, supervisor });
-        supervisor.start(active);
-        this.note(`${definition.name}: following the log (v${active})`);
-      } else if (running.supervisor.version !== active) {
-        const from = running.supervisor.version;
-        await running.supervisor.switchTo(active);
-        this.note(`${definition.name}: switched from v${from} to v${active}`);
-        await dropProjectionVersion(tables, settings, declaredProjection(definition) as unknown as AnyProjection, from);
-        await versions.forget(definition.name, from);
+    const wanted = new Map<string, Running>();
+    for (const { definition } of await this.catalog.list()) {
+      const version = await versions.active(definition.name);
+      if (version === undefined) continue; // still being built
+      wanted.set(definition.name, { definition, hosted: this.hostedOf(definition), version });
+    }
+    if (this.stopped) return;
+    await this.options.host.runDeclared([...wanted.values()]);
+    const before = this.running;
+    this.running = wanted;
+    for (const [name, now] of wanted) {
+      const was = before.get(name);
+      if (!was || was.hosted !== now.hosted) this.note(`${name}: following the log (v${now.version})`);
+      else if (was.version !== now.version) {
+        this.note(`${name}: switched from v${was.version} to v${now.version}`);
+        await dropProjectionVersion(tables, settings, now.hosted.projection, was.version);
+        await versions.forget(name, was.version);
       }
     }
-    for (const [name, { definition, supervisor }] of this.running) {
-      if (names.has(name)) continue;
-      this.running.delete(name);
-      await supervisor.stop();
-      // Its last flush may have written after `opsfold projection drop` dropped the tables: drop what came back.
+    for (const [name, was] of before) {
+      if (wanted.has(name)) continue;
       const latest = await versions.latest(name);
-      for (let version = 1; version <= Math.max(latest, supervisor.version); version++) {
-        await dropProjectionVersion(tables, settings, declaredProjection(definition) as unknown as AnyProjection, version);
-      }
+      for (let version = 1; version <= Math.max(latest, was.version); version++) await dropProjectionVersion(tables, settings, was.hosted.projection, version);
       this.note(`${name}: dropped`);
     }
-  }
-
-  /** Failures of the running declared projectors (for /healthz). */
-  get failing(): { projection: string; reason: string; since: number }[] {
-    return [...this.running].flatMap(([projection, { supervisor }]) => {
-      const failing = supervisor.failing;
-      return failing ? [{ projection, reason: failing.reason, since: failing.since }] : [];
-    });
   }
 
   /** What the read API needs: the list with statuses, and the active version's tables of one. */
@@ -133,19 +123,13 @@ export class DeclaredHost {
     };
   }
 
-  private supervise(definition: ProjectionDefinition): ProjectionSupervisor<DeclaredProjector> {
-    const { settings, log, tables, versions } = this.options;
-    const projection = declaredProjection(definition);
-    return new ProjectionSupervisor<DeclaredProjector>({
-      settleMs: 5 * settings.flushIntervalMs,
-      create: (version: number, context: RunContext) => new Projector({
-        projection, config: { windows: settings, onWindow: (event) => this.events.next(event) },
-        log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: true, flushIntervalMs: settings.flushIntervalMs,
-        careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
-      }),
-      onError: (error) => this.note(`${definition.name} projector: ${(error as Error).message}; trying again`),
-      onNote: (line) => this.note(`${definition.name} projector: ${line}`),
-    });
+  /** The hosted projection of a definition: the same object while the definition stays the same (hosts tell runs apart by it). */
+  private hostedOf(definition: ProjectionDefinition): HostedProjection {
+    const running = this.running.get(definition.name);
+    if (running && JSON.stringify(running.definition) === JSON.stringify(definition)) return running.hosted;
+    const { settings, emitEvents } = this.options;
+    const onWindow = emitEvents ? (event: DeclaredWindowEvent) => this.events.next(event) : undefined;
+    return hosted(declaredProjection(definition), () => ({ windows: settings, onWindow }));
   }
 
   private note(line: string): void {

@@ -1,5 +1,5 @@
 import { Subject, type Observable } from 'rxjs';
-import type { CheckpointStore, EventHubConsumerClient } from '@azure/event-hubs';
+import { earliestEventPosition, type CheckpointStore, type EventHubConsumerClient, type EventPosition } from '@azure/event-hubs';
 import type { Settings } from './config/settings';
 import type { TableStore } from './core/ports';
 import { windowEvent, type WindowEvent } from './core/windowMath';
@@ -18,7 +18,8 @@ import { windowsProjection, type WindowsStats } from '../projections/windowsProj
 import type { RejectsStats } from '../projections/rejectsProjection';
 import { ProjectorRestarts, type RestartableProjector, type RunContext } from '../streams/ProjectorRestarts';
 import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
-import type { HostedProjection, HostedRun } from '../streams/hostedProjection';
+import { sameHostedVersions, type HostedProjection, type HostedRun, type HostedVersion } from '../streams/hostedProjection';
+import { SerialQueue } from '../streams/SerialQueue';
 import type { Checkpoint } from '../streams/projectionVersions';
 import type { ProjectionName } from '../projections/projectionCatalog';
 import { builtInHosted } from './builtInHosted';
@@ -61,12 +62,21 @@ export interface DistributedOptions {
 /**
  * The projections over an Event Hub: one EventHubsProcessor for the active versions, with its own
  * checkpoint container, sharing the partitions with every other instance on the same consumer
- * group; each owned partition runs every projection, one projector each. When a rebuild activates
- * another version (ActiveVersions), the processor is replaced by one for the new versions; its
- * projectors resume from their checkpoints.
+ * group; each owned partition runs every projection, built-in and declared, one projector each.
+ * When a rebuild activates another version (ActiveVersions), or the declared projections run
+ * change (`runDeclared`), the processor is replaced by one for the new set; its projectors resume
+ * from their checkpoints.
  */
 export class DistributedProjections {
-  private current?: { versions: Record<string, number>; processor: EventHubsProcessor; consumer: EventHubConsumerClient };
+  private current?: { processor: EventHubsProcessor; consumer: EventHubConsumerClient; declared: readonly HostedVersion[] };
+  /** The built-in projections' versions the processor runs (or last ran). */
+  private launched: Readonly<Record<string, number>> = {};
+  /** The declared projections to run, as last told. */
+  private declared: readonly HostedVersion[] = [];
+  /** Launches, switches and stops, one at a time. */
+  private readonly changes = new SerialQueue();
+  private started = false;
+  private stopped = false;
   private readonly projectors = new Map<string, PartitionProjectors>();
   private readonly hosted: HostedProjection[];
   private readonly active: ActiveVersions;
@@ -89,7 +99,7 @@ export class DistributedProjections {
   }
 
   get versions(): Record<ProjectionName, number> {
-    const of = (name: ProjectionName) => this.current?.versions[name] ?? 0;
+    const of = (name: ProjectionName) => this.launched[name] ?? 0;
     return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
   }
 
@@ -141,50 +151,87 @@ export class DistributedProjections {
   }
 
   async start(): Promise<void> {
-    await this.launch(await this.active.start());
+    await this.changes.run(async () => {
+      const versions = await this.active.start();
+      this.started = true;
+      await this.launch(versions);
+    });
   }
 
   async stop(): Promise<void> {
     await this.active.stop();
-    await this.halt();
+    await this.changes.run(async () => {
+      this.stopped = true;
+      await this.halt();
+    });
+  }
+
+  /**
+   * Runs these declared projections in every owned partition beside the built-in ones: a processor
+   * for the new set replaces this one. Its checkpoint container is the new set's, so each partition
+   * is read again from the earliest record any projection's own checkpoint still needs (see
+   * startPositions). Told before `start`, the first processor runs them.
+   */
+  async runDeclared(wanted: readonly HostedVersion[]): Promise<void> {
+    await this.changes.run(async () => {
+      this.declared = [...wanted];
+      if (!this.started || this.stopped) return;
+      if (this.current && sameHostedVersions(this.current.declared, wanted)) return;
+      await this.halt();
+      await this.launch(this.launched);
+    });
   }
 
   /** A rebuild activated other versions: a processor for the new ones replaces this one (a failed launch is tried again at the next poll). */
   private async switchVersions(switches: VersionSwitch[]): Promise<void> {
-    const next = { ...this.current?.versions, ...Object.fromEntries(switches.map(({ projection, to }) => [projection, to])) };
-    await this.halt();
-    await this.launch(next);
+    await this.changes.run(async () => {
+      if (this.stopped) return;
+      const next = { ...this.launched, ...Object.fromEntries(switches.map(({ projection, to }) => [projection, to])) };
+      await this.halt();
+      await this.launch(next);
+    });
   }
 
   private async launch(active: Readonly<Record<string, number>>): Promise<void> {
     const { settings, tables, versions } = this.options;
-    const container = checkpointContainerFor(settings.checkpointContainer, { windows: active.windows, rejects: active.rejects, backlog: active.backlog });
+    const declared = this.declared;
+    const runs: HostedVersion[] = [...this.hosted.map((hosted) => ({ hosted, version: active[hosted.name] })), ...declared];
+    const container = checkpointContainerFor(
+      settings.checkpointContainer, { windows: active.windows, rejects: active.rejects, backlog: active.backlog },
+      declared.map(({ hosted, version }) => ({ name: hosted.name, version })),
+    );
     const { consumer, checkpointStore } = this.options.connect
       ? await this.options.connect(container)
       : await (async () => {
         const store = await createCheckpointStore(settings, container);
         return { consumer: createConsumer(settings, store), checkpointStore: store };
       })();
+    const startFrom = await this.startPositions(consumer, runs).catch(async (error: unknown) => {
+      await consumer.close();
+      throw error;
+    });
     const processor = new EventHubsProcessor({
       consumer,
       checkpointStore,
+      startFrom,
       duplicates: new DuplicateFilter(await tables.rowTable(logKeysTable(settings.tablePrefix))),
       history: this.options.history,
+      // Every projection of the set, declared ones included: the earliest record any of them still needs.
       resumeFloor: async (partitionId) => {
         const scope = scopeOfPartition(partitionId);
-        const points = await Promise.all(this.hosted.map(async (h) => (await versions.checkpoint(h.name, active[h.name], scope))?.resumeFrom ?? 0));
+        const points = await Promise.all(runs.map(async ({ hosted, version }) => (await versions.checkpoint(hosted.name, version, scope))?.resumeFrom ?? 0));
         return points.length === 0 ? 0 : Math.min(...points);
       },
       onError: this.options.onError,
       createWork: (partitionId, onCheckpoint) => {
         const scope = scopeOfPartition(partitionId);
-        const feeds = this.hosted.map(() => new PartitionFeed(partitionId));
+        const feeds = runs.map(() => new PartitionFeed(partitionId));
         const entry: PartitionProjectors = { runs: new Map(), restarts: new Map() };
-        this.hosted.forEach((hosted, i) => {
+        runs.forEach(({ hosted, version }, i) => {
           /** Run `context` of projection i: its careful pass, and checkpoints that its supervisor, its feed and the hub follow. */
           const create = (context: RunContext) => {
             const run = hosted.projector({
-              log: feeds[i], tables, versions, tablePrefix: settings.tablePrefix, version: active[hosted.name], scope,
+              log: feeds[i], tables, versions, tablePrefix: settings.tablePrefix, version, scope,
               follow: true, flushIntervalMs: settings.flushIntervalMs, careful: context.careful,
               onCheckpoint: async (checkpoint: Checkpoint) => {
                 context.checkpointed(checkpoint.position);
@@ -210,8 +257,26 @@ export class DistributedProjections {
         };
       },
     });
-    this.current = { versions: { ...active }, processor, consumer };
+    this.current = { processor, consumer, declared };
+    this.launched = { ...active };
     processor.start();
+  }
+
+  /**
+   * Where each partition is read from while the checkpoint container holds no checkpoint of it
+   * (a new set of versions): the earliest record any of `runs` still needs by its own checkpoint of
+   * that partition's scope; the earliest event retained when one has none, or needs one no longer retained.
+   */
+  private async startPositions(consumer: EventHubConsumerClient, runs: readonly HostedVersion[]): Promise<Record<string, EventPosition>> {
+    const { versions } = this.options;
+    const positions: Record<string, EventPosition> = {};
+    for (const id of await consumer.getPartitionIds()) {
+      const checkpoints = await Promise.all(runs.map(({ hosted, version }) => versions.checkpoint(hosted.name, version, scopeOfPartition(id))));
+      const from = checkpoints.some((c) => c === undefined) ? undefined : Math.min(...checkpoints.map((c) => c!.resumeFrom));
+      const retained = from === undefined ? undefined : (await consumer.getPartitionProperties(id)).beginningSequenceNumber;
+      positions[id] = from === undefined || from < retained! ? earliestEventPosition : { sequenceNumber: from, isInclusive: true };
+    }
+    return positions;
   }
 
   /**
@@ -253,6 +318,7 @@ export class DistributedProjections {
   private async halt(): Promise<void> {
     const current = this.current;
     if (!current) return;
+    this.current = undefined;
     await current.processor.stop();
     await current.consumer.close();
   }

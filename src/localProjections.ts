@@ -7,7 +7,8 @@ import { dropProjectionVersion } from './dropProjectionVersion';
 import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
 import { ProjectionSupervisor } from '../streams/ProjectionSupervisor';
 import type { ProjectionVersions } from '../streams/projectionVersions';
-import type { HostedProjection, HostedRun } from '../streams/hostedProjection';
+import type { HostedProjection, HostedRun, HostedVersion } from '../streams/hostedProjection';
+import { SerialQueue } from '../streams/SerialQueue';
 import type { WindowsStats } from '../projections/windowsProjection';
 import { builtInHosted } from './builtInHosted';
 
@@ -45,6 +46,12 @@ export interface ProjectionHost {
   readonly quarantined: Record<ProjectionName, number>;
   /** Read at each call: the file log's end, or each owned partition's last enqueued event. */
   consumerLag(): Promise<ConsumerLag>;
+  /**
+   * Runs exactly these declared projections beside the built-in ones: starts the new ones, moves
+   * one whose version changed to it, stops the ones left out. Resolves once those stopped (or
+   * moved) have written their last; after `stop`, does nothing.
+   */
+  runDeclared(wanted: readonly HostedVersion[]): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -52,7 +59,7 @@ export interface ProjectionHost {
 /**
  * The projections over the file log: one projector per projection, each following its active
  * version; a version activated by a rebuild replaces it (ActiveVersions), and the old version's
- * tables go.
+ * tables go. Declared projections get a projector each too, as `runDeclared` is told.
  */
 export class LocalProjections implements ProjectionHost {
   private readonly out = new Subject<WindowEvent>();
@@ -61,22 +68,17 @@ export class LocalProjections implements ProjectionHost {
   private readonly hosted = new Map<string, HostedProjection>();
   private readonly active: ActiveVersions;
   private readonly log: EventLog;
+  /** The declared projections run now, by name. */
+  private readonly declared = new Map<string, { hosted: HostedProjection; supervisor: ProjectionSupervisor<HostedRun> }>();
+  private readonly declaredChanges = new SerialQueue();
+  private stopped = false;
 
   constructor(private readonly options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
-    const { settings, log, tables, versions, versionPollMs = 2000 } = options;
+    const { settings, log, versions, versionPollMs = 2000 } = options;
     this.log = log;
     for (const projection of builtInHosted(settings, () => ({ onWindow: (w) => this.out.next(w) }))) {
-      const name = projection.name;
-      this.hosted.set(name, projection);
-      this.supervisors.set(name, new ProjectionSupervisor({
-        settleMs: 5 * settings.flushIntervalMs,
-        onError: (error) => note(`${name} projector: ${(error as Error).message}; trying again`),
-        onNote: (line) => note(`${name} projector: ${line}`),
-        create: (version, context) => projection.projector({
-          log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: true, flushIntervalMs: settings.flushIntervalMs,
-          careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
-        }),
-      }));
+      this.hosted.set(projection.name, projection);
+      this.supervisors.set(projection.name, this.supervise(projection));
     }
     this.active = new ActiveVersions({
       versions, projections: [...this.supervisors.keys()], pollMs: versionPollMs,
@@ -112,7 +114,7 @@ export class LocalProjections implements ProjectionHost {
   }
 
   get failing(): FailingProjector[] {
-    return [...this.supervisors].flatMap(([projection, supervisor]) => {
+    return [...this.supervisors, ...[...this.declared].map(([name, d]) => [name, d.supervisor] as const)].flatMap(([projection, supervisor]) => {
       const failing = supervisor.failing;
       return failing ? [{ projection, reason: failing.reason, since: failing.since }] : [];
     });
@@ -130,7 +132,48 @@ export class LocalProjections implements ProjectionHost {
 
   async stop(): Promise<void> {
     await this.active.stop();
+    const declared = this.declaredChanges.run(async () => {
+      this.stopped = true;
+      await Promise.all([...this.declared.values()].map((d) => d.supervisor.stop()));
+      this.declared.clear();
+    });
     for (const supervisor of this.supervisors.values()) await supervisor.stop();
+    await declared;
+  }
+
+  async runDeclared(wanted: readonly HostedVersion[]): Promise<void> {
+    await this.declaredChanges.run(async () => {
+      if (this.stopped) return;
+      for (const [name, { hosted, supervisor }] of this.declared) {
+        // Left out, or declared again under the same name with another definition.
+        if (wanted.some((w) => w.hosted === hosted)) continue;
+        this.declared.delete(name);
+        await supervisor.stop();
+      }
+      for (const { hosted, version } of wanted) {
+        const running = this.declared.get(hosted.name);
+        if (running && running.supervisor.version !== version) await running.supervisor.switchTo(version);
+        if (running) continue;
+        const supervisor = this.supervise(hosted);
+        this.declared.set(hosted.name, { hosted, supervisor });
+        supervisor.start(version);
+      }
+    });
+  }
+
+  /** The supervisor of a projection's projector, following the log from its version's checkpoint. */
+  private supervise(projection: HostedProjection): ProjectionSupervisor<HostedRun> {
+    const { settings, log, tables, versions } = this.options;
+    const name = projection.name;
+    return new ProjectionSupervisor({
+      settleMs: 5 * settings.flushIntervalMs,
+      onError: (error) => note(`${name} projector: ${(error as Error).message}; trying again`),
+      onNote: (line) => note(`${name} projector: ${line}`),
+      create: (version, context) => projection.projector({
+        log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: true, flushIntervalMs: settings.flushIntervalMs,
+        careful: context.careful, onCheckpoint: async (c) => context.checkpointed(c.position),
+      }),
+    });
   }
 
   /** A rebuild activated other versions: their projectors replace the old ones, whose tables go. */

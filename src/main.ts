@@ -127,16 +127,19 @@ export async function startService(configured: Settings): Promise<Service> {
   const windowStream = createWindowStream({
     source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
   });
+  // Declared projections: each one whose first build is complete runs beside the built-in ones (on Event Hubs, a share
+  // per owned partition); added, rebuilt and dropped ones are picked up while running. Told first, the host starts with them.
+  // Their stream is the file log's only: on Event Hubs a projector's revision is one partition's share (the API merges them).
+  const declared = new DeclaredHost({
+    settings, host: projections, tables: patient, versions: patientVersions, meta: await patient.rowTable(metaTable(settings.tablePrefix)), emitEvents: !distributed,
+  });
+  await declared.start();
   await projections.start();
-  // Declared projections (file log): each one whose first build is complete follows the log; added and dropped ones are picked up while running.
-  const declared = distributed ? undefined : new DeclaredHost({ settings, log: rt.log, tables: patient, versions: patientVersions, meta: await patient.rowTable(metaTable(settings.tablePrefix)) });
-  await declared?.start();
-  const declaredApi = declared?.api();
-  const projectionStream = declared && declaredApi ? new ProjectionStream({
+  const declaredApi = declared.api();
+  const projectionStream = !distributed ? new ProjectionStream({
     events$: declared.events$, exists: async (name) => (await declaredApi.list()).some((p) => p.name === name),
     heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxClients: settings.sseMaxClients, maxBufferedBytes: settings.sseMaxBufferedBytes,
   }) : undefined;
-  checks.add('declared', () => (declared?.failing ?? []).map((f) => `declared projection ${f.projection} failing: ${f.reason}`));
   // After a rebuild switched the windows version, the stream follows the new version's history: clients reconnect with Last-Event-ID.
   const feedTimer = setInterval(() => {
     const version = projections.versions.windows;
@@ -193,7 +196,7 @@ export async function startService(configured: Settings): Promise<Service> {
     late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
     backlog: backlog.api,
     windowStream,
-    projections: declaredApi && { ...declaredApi, stream: projectionStream },
+    projections: { ...declaredApi, stream: projectionStream },
     quarantine: async ({ projection, limit }) => {
       const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => ({ projection: BUILT_IN_PROJECTIONS[p], ...(await active(p)) })));
       return readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit);
@@ -266,7 +269,7 @@ export async function startService(configured: Settings): Promise<Service> {
       projectionStream?.close();
       await step('HTTP server', () => closeServerInTime(server));
       await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop(), retention?.stop()]));
-      await step('projections', () => Promise.all([stopProjectionsInTime(projections, patient, note), declared?.stop()]), FINAL_FLUSH_MS + STEP_MS);
+      await step('projections', () => Promise.all([declared.stop(), stopProjectionsInTime(projections, patient, note)]), FINAL_FLUSH_MS + STEP_MS);
       await step('window-event history', () => feed.close());
       await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },

@@ -38,3 +38,16 @@ export function hosted<T extends ProjectionTables, C, S extends object>(
     projector: (options) => new Projector({ ...options, projection, config: config({ version: options.version, scope: options.scope ?? '' }) }),
   };
 }
+
+/** A hosted projection at the version a host is to run (a declared one: its catalog's reader follows its versions). */
+export interface HostedVersion {
+  readonly hosted: HostedProjection;
+  readonly version: number;
+}
+
+/** Whether two lists hold the same projections at the same versions, in any order. */
+export function sameHostedVersions(a: readonly HostedVersion[], b: readonly HostedVersion[]): boolean {
+  const key = (list: readonly HostedVersion[]) => new Map(list.map((r) => [r.hosted, r.version]));
+  const [x, y] = [key(a), key(b)];
+  return x.size === y.size && [...x].every(([hosted, version]) => y.get(hosted) === version);
+}

@@ -132,7 +132,9 @@ export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: 
       // The running service still folds into the old version until it notices the switch; it drops the old tables then.
       process.stderr.write(rt.service
         ? `opsfold ${label}: ${name} v${version} is active; the running service (pid ${rt.service.pid}) switches to it and drops v${old}\n`
-        : `opsfold ${label}: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
+        : definition
+          ? `opsfold ${label}: ${name} v${version} is active; the processor instances switch to it and drop v${old}\n`
+          : `opsfold ${label}: ${name} v${version} is active; the processor instances switch to it; v${old}'s tables stay until \`opsfold cleanup\`\n`);
     } else {
       await dropProjectionVersion(rt.tables, settings, projectionOf(name, definition), old);
       await rt.versions.forget(name, old);

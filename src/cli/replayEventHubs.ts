@@ -7,6 +7,7 @@ import type { CaptureArchive } from '../adapters/capture/CaptureArchive';
 import { receivedEventOf } from '../adapters/capture/receivedEventOf';
 import type { Settings } from '../config/settings';
 import { HistoryGapError, missingRanges, SequenceCursor, type SequenceGap } from '../core/sequenceGaps';
+import { ConfigError } from '../core/errors';
 import { scopeOfPartition } from '../../projections/projectionCatalog';
 
 export interface ReplayHistory {
@@ -53,7 +54,7 @@ export async function replayPartitions(
   settings: Settings,
   fold: (log: EventLog, scope: string, partitionId: string) => Promise<void>,
   onProgress?: (done: number, total: number) => void,
-  consumer: EventHubConsumerClient = createConsumer(settings, undefined),
+  consumer: EventHubConsumerClient = createConsumer({ ...settings, eventHubConsumerGroup: settings.eventHubReplayConsumerGroup ?? settings.eventHubConsumerGroup }, undefined),
   duplicates?: DuplicateFilter,
   history: ReplayHistory = {},
 ): Promise<ReplayOutcome> {
@@ -96,7 +97,7 @@ export async function replayPartitions(
             if (cursor.next > plan.end) break;
           }
         }
-        if (cursor.next <= plan.end && plan.retainedAny) await readHub(consumer, plan, cursor.next, () => cursor.next > plan.end, (events) => take(events, false));
+        if (cursor.next <= plan.end && plan.retainedAny) await readHub(consumer, settings, plan, cursor.next, () => cursor.next > plan.end, (events) => take(events, false));
         // The hub retains nothing (any more) after what Capture holds.
         if (cursor.next <= plan.end) record({ partitionId: plan.id, from: cursor.next, to: plan.end });
       } catch (error) {
@@ -125,7 +126,7 @@ async function planOf(consumer: EventHubConsumerClient, capture: CaptureArchive 
 }
 
 /** Reads the hub's partition from `from` (inclusive) until `done()`; a failure of `take` ends the read with it. */
-function readHub(consumer: EventHubConsumerClient, plan: PartitionPlan, from: number, done: () => boolean, take: (events: ReceivedEventData[]) => Promise<void>): Promise<void> {
+function readHub(consumer: EventHubConsumerClient, settings: Settings, plan: PartitionPlan, from: number, done: () => boolean, take: (events: ReceivedEventData[]) => Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     let finished = false;
     const finish = (error?: unknown) => {
@@ -144,6 +145,12 @@ function readHub(consumer: EventHubConsumerClient, plan: PartitionPlan, from: nu
         }
       },
       processError: async (error: Error) => {
+        // The processor instances' receivers hold the partition on this consumer group (the hub admits no other reader beside them): waiting would not help.
+        if ((error as { code?: string }).code === 'ReceiverDisconnectedError') {
+          const group = settings.eventHubReplayConsumerGroup ?? settings.eventHubConsumerGroup;
+          finish(new ConfigError('EVENTHUB_REPLAY_CONSUMER_GROUP', `partition ${plan.id} of ${settings.eventHubName} is held by the processor instances on consumer group ${group}; to rebuild while they run, set EVENTHUB_REPLAY_CONSUMER_GROUP to another consumer group of the hub`));
+          return;
+        }
         process.stderr.write(`opsfold replay: partition ${plan.id}: ${error.message}\n`);
       },
     }, { startPosition: { sequenceNumber: from, isInclusive: true }, maxBatchSize: 1000, maxWaitTimeInSeconds: 1 });

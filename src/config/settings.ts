@@ -41,6 +41,7 @@ export const SETTINGS = {
   eventHubsNamespace: { env: 'EVENTHUBS_NAMESPACE', kind: 'string', doc: 'Event Hubs namespace (NAME.servicebus.windows.net) used with DefaultAzureCredential, instead of a connection string.' },
   eventHubName: { env: 'EVENTHUB_NAME', kind: 'string', default: 'opsfold-events', doc: 'The Event Hub that is the log (partition key: tenant, or team).' },
   eventHubConsumerGroup: { env: 'EVENTHUB_CONSUMER_GROUP', kind: 'string', default: '$Default', doc: 'Consumer group the processor instances share.' },
+  eventHubReplayConsumerGroup: { env: 'EVENTHUB_REPLAY_CONSUMER_GROUP', kind: 'string', doc: 'Consumer group `opsfold replay` and `opsfold projection add` read the hub with (unset: EVENTHUB_CONSUMER_GROUP); another one than the processors\' lets a rebuild run while they hold the partitions.' },
   checkpointStorageConnectionString: { env: 'CHECKPOINT_STORAGE_CONNECTION_STRING', kind: 'blobConnectionString', doc: 'Blob Storage connection string for Event Hubs checkpoints and partition ownership.' },
   checkpointStorageUrl: { env: 'CHECKPOINT_STORAGE_URL', kind: 'string', doc: 'Blob Storage account URL (https://ACCOUNT.blob.core.windows.net) used with DefaultAzureCredential.' },
   checkpointContainer: { env: 'CHECKPOINT_CONTAINER', kind: 'string', default: 'opsfold-checkpoints', doc: 'Blob container of the checkpoints; one per projection version is made from it (NAME-wN-rN).' },
@@ -98,6 +99,7 @@ export interface Settings {
   readonly eventHubsNamespace?: string;
   readonly eventHubName: string;
   readonly eventHubConsumerGroup: string;
+  readonly eventHubReplayConsumerGroup?: string;
   readonly checkpointStorageConnectionString?: string;
   readonly checkpointStorageUrl?: string;
   readonly checkpointContainer: string;

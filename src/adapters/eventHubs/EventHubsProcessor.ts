@@ -1,5 +1,5 @@
 import {
-  earliestEventPosition, type CheckpointStore, type EventHubConsumerClient, type PartitionContext, type ReceivedEventData, type Subscription,
+  earliestEventPosition, type CheckpointStore, type EventHubConsumerClient, type EventPosition, type PartitionContext, type ReceivedEventData, type Subscription,
 } from '@azure/event-hubs';
 import type { Checkpoint } from '../../../streams/projectionVersions';
 import { PartitionFeed } from './PartitionFeed';
@@ -34,6 +34,8 @@ export interface EventHubsProcessorOptions {
    * of the history the rebuild read (from Capture too). What lies before it is not looked for.
    */
   resumeFloor?(partitionId: string): Promise<number>;
+  /** Where each partition is read from while the checkpoint store holds no checkpoint of it (default: its earliest event). */
+  startFrom?: Readonly<Record<string, EventPosition>>;
   /** Drops the repeated appends of one message before the projectors see them. */
   duplicates?: DuplicateFilter;
   /** How often the duplicate filter's keys of events no longer retained are forgotten (default hourly). */
@@ -90,7 +92,7 @@ export class EventHubsProcessor {
       processEvents: async (events, context) => this.deliver(events, context),
       processError: async (error, context) => this.options.onError?.(error as Error, context.partitionId || undefined),
       processClose: async (_reason, context) => this.release(context.partitionId),
-    }, { startPosition: earliestEventPosition, maxBatchSize, maxWaitTimeInSeconds });
+    }, { startPosition: this.options.startFrom ?? earliestEventPosition, maxBatchSize, maxWaitTimeInSeconds });
   }
 
   /** Forgets the duplicate filter's keys older than what each owned partition still retains. */
@@ -150,7 +152,7 @@ export class EventHubsProcessor {
     try {
       const { fullyQualifiedNamespace, eventHubName, consumerGroup } = context;
       const checkpoints = await this.options.checkpointStore.listCheckpoints(fullyQualifiedNamespace, eventHubName, consumerGroup);
-      claimed.processed ??= checkpoints.find((c) => c.partitionId === id)?.sequenceNumber ?? -1;
+      claimed.processed ??= checkpoints.find((c) => c.partitionId === id)?.sequenceNumber ?? this.before(id);
     } catch (error) {
       this.options.onError?.(error as Error, id);
     }
@@ -205,6 +207,13 @@ export class EventHubsProcessor {
     const kept = this.options.duplicates ? await this.options.duplicates.filter(id, events) : events;
     await Promise.all(claimed.work.feeds.map((feed) => feed.push(kept)));
     claimed.processed = Math.max(claimed.processed ?? -1, events[events.length - 1].sequenceNumber);
+  }
+
+  /** The sequence number just before where a partition without a hub checkpoint is read from (-1: its start). */
+  private before(id: string): number {
+    const from = this.options.startFrom?.[id];
+    if (from?.sequenceNumber === undefined) return -1;
+    return from.isInclusive ? from.sequenceNumber - 1 : from.sequenceNumber;
   }
 
   /** The hub's checkpoint goes to the event just before the earliest record a projector still needs. */

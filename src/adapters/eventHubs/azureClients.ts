@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventHubConsumerClient, EventHubProducerClient, type CheckpointStore, type EventHubConsumerClientOptions } from '@azure/event-hubs';
 import { BlobCheckpointStore } from '@azure/eventhubs-checkpointstore-blob';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
@@ -85,9 +86,14 @@ export async function createCheckpointStore(settings: Settings, container: strin
   return new BlobCheckpointStore(client);
 }
 
-/** A container name for one pair of projection versions: lower-case letters, digits and hyphens. */
-export function checkpointContainerFor(base: string, versions: { windows: number; rejects: number; backlog: number }): string {
-  const name = `${base}-w${versions.windows}-r${versions.rejects}-b${versions.backlog}`.toLowerCase();
+/**
+ * A container name for one set of projection versions: lower-case letters, digits and hyphens.
+ * The declared projections run beside the built-in ones are named by a digest of their names and
+ * versions (NAME-wN-rN-bN-dDIGEST), so that any change of them gets a container of its own.
+ */
+export function checkpointContainerFor(base: string, versions: { windows: number; rejects: number; backlog: number }, declared: readonly { name: string; version: number }[] = []): string {
+  const digest = declared.length === 0 ? '' : `-d${createHash('sha256').update(JSON.stringify(declared.map((d) => `${d.name}@${d.version}`).sort())).digest('hex').slice(0, 12)}`;
+  const name = `${base}-w${versions.windows}-r${versions.rejects}-b${versions.backlog}${digest}`.toLowerCase();
   if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(name)) {
     throw new ConfigError('CHECKPOINT_CONTAINER', `CHECKPOINT_CONTAINER ${JSON.stringify(base)} does not make a valid container name (${name}): use lower-case letters, digits and single hyphens`);
   }

@@ -496,7 +496,7 @@ export const openApiDocument = {
           '200': { description: 'An endless text/event-stream', content: { 'text/event-stream': { schema: str, example: 'retry: 2000\n\nid: lq3x-7\nevent: window\ndata: {"windowStart":1700000100,"group":{"Region":"westeurope"},"count":412,"revision":1}\n\n' } } },
           '400': badRequest('This route takes no parameters'),
           '401': unauthorized,
-          '404': errorResponse('No declared projection has this name, or no stream is served'),
+          '404': errorResponse('No declared projection has this name, or no stream is served (on Event Hubs: poll GET /v1/projections/{name})'),
           '503': {
             description: 'OPSFOLD_SSE_MAX_CLIENTS clients are connected (`too_many_clients`); try again after Retry-After seconds',
             headers: retryAfter,

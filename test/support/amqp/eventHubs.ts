@@ -56,6 +56,8 @@ export class EmulatedEventHub {
   private readonly lastEnqueued: (StoredEvent | undefined)[];
   private readonly readers = new Set<Reader>();
   private roundRobin = 0;
+  /** Where each reader admitted so far starts (the sequence number of its first event), in the order they attached. */
+  readonly starts: { consumerGroup: string; partitionId: string; sequenceNumber: number }[] = [];
 
   constructor({ name, partitions = 4, maxMessageBytes = 1024 * 1024 }: EventHubOptions) {
     if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`event hub ${name}: partitions must be a positive integer, got ${partitions}`);
@@ -159,6 +161,7 @@ export class EmulatedEventHub {
     const refusal = this.admit(reader);
     if (refusal) return refusal;
     this.readers.add(reader);
+    this.starts.push({ consumerGroup: reader.consumerGroup, partitionId: String(partition), sequenceNumber: start });
     sender.on('sendable', () => this.pump(reader));
     sender.on('sender_close', () => this.readers.delete(reader));
     return undefined;
