@@ -1,0 +1,91 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { topVms, VmFigure, type TopBy, type TopVm } from '../../projections/topVms';
+
+/** A VM's metrics of the range, minute by minute (each inner list one minute's values, in arrival order). */
+interface VmValues {
+  tenant: string;
+  vm: string;
+  minutes: number[][];
+}
+
+/** The VM's figures fed as the windows the fold makes of its minutes (count, sum, min, max). */
+function figureOf(v: VmValues, by: TopBy): VmFigure {
+  const figure = new VmFigure(v.tenant, v.vm, by);
+  for (const values of v.minutes) {
+    if (values.length === 0) continue;
+    let sum = 0;
+    for (const x of values) sum += x;
+    figure.add(values.length, sum, Math.min(...values), Math.max(...values));
+  }
+  return figure;
+}
+
+/**
+ * The answer computed from the single values themselves: the metric-weighted mean (summed minute by
+ * minute, as the windows are), the largest value, or the value at rank ⌊0.95·(n−1)⌋ sorted ascending;
+ * then every VM sorted, highest first, ties by tenant then VM.
+ */
+function expectedTop(vms: readonly VmValues[], by: TopBy, n: number): TopVm[] {
+  const rows = vms.flatMap((v) => {
+    const all = v.minutes.flat();
+    if (all.length === 0) return [];
+    let value: number;
+    if (by === 'avg') {
+      let total = 0;
+      for (const values of v.minutes) total += values.reduce((a, b) => a + b, 0);
+      value = total / all.length;
+    } else if (by === 'max') value = Math.max(...all);
+    else value = [...all].sort((a, b) => a - b)[Math.floor(0.95 * (all.length - 1))];
+    return [{ tenant: v.tenant, vm: v.vm, value, count: all.length }];
+  });
+  rows.sort((a, b) => (b.value - a.value) || (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0) || (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
+  return rows.slice(0, n);
+}
+
+// -0 left out: it prints as 0, and which of -0 and 0 is "larger" is no question a VM's figure answers.
+const value = fc.oneof(fc.integer({ min: -50, max: 150 }), fc.double({ min: -1e6, max: 1e6, noNaN: true, noDefaultInfinity: true })).map((x) => (x === 0 ? 0 : x));
+/** Per-VM minutes of one value each, as SPOC sends them (some minutes missing). */
+const singleMinutes = fc.array(fc.oneof(fc.constant([] as number[]), value.map((x) => [x])), { maxLength: 40 });
+const fleet = (minutes: fc.Arbitrary<number[][]>) => fc.uniqueArray(
+  fc.record({ tenant: fc.constantFrom('t0', 't1', 'T+/=', 'ü'), vm: fc.constantFrom('vm0', 'vm1', 'vm/2=', 'a'), minutes }),
+  { selector: (v) => `${v.tenant}\u0000${v.vm}`, maxLength: 16 },
+);
+
+describe('the hottest VMs (topVms over VmFigure)', () => {
+  for (const by of ['avg', 'max', 'p95'] as const) {
+    it(`ranks by ${by} exactly as the single values say, for VMs with one value a minute`, () => {
+      fc.assert(fc.property(fleet(singleMinutes), fc.integer({ min: 1, max: 20 }), (vms, n) => {
+        assert.deepEqual(topVms(vms.map((v) => figureOf(v, by)), n), expectedTop(vms, by, n));
+      }), { numRuns: 300 });
+    });
+  }
+
+  it('p95 is exact for windows of two values, and for windows whose inner values are equal (they are taken at their mean)', () => {
+    // Each minute: a min, a max, and k equal values between them: the window's aggregate says all there is to know.
+    // Whole numbers, so that the window's sum, and the mean taken back out of it, are exact.
+    const whole = fc.integer({ min: -1000, max: 1000 });
+    const minute = fc.tuple(whole, whole, whole, fc.integer({ min: 0, max: 5 })).map(([a, b, c, k]) => {
+      const [lo, mid, hi] = [a, b, c].sort((x, y) => x - y);
+      return [lo, ...Array.from({ length: k }, () => mid), hi];
+    });
+    fc.assert(fc.property(fleet(fc.array(minute, { maxLength: 30 })), fc.integer({ min: 1, max: 20 }), (vms, n) => {
+      assert.deepEqual(topVms(vms.map((v) => figureOf(v, 'p95')), n), expectedTop(vms, 'p95', n));
+    }), { numRuns: 300 });
+  });
+
+  it('worked example: 20 minutes of one VM, a window of three values, ties and n', () => {
+    const hot: VmValues = { tenant: 't1', vm: 'hot', minutes: Array.from({ length: 20 }, (_, i) => [i + 1]) }; // 1..20
+    const spiky: VmValues = { tenant: 't1', vm: 'spiky', minutes: [[10], [10, 90, 20], [5]] }; // values 5, 10, 10, 20, 90
+    const twin: VmValues = { tenant: 't0', vm: 'twin', minutes: [[10.5]] };
+    const twin2: VmValues = { tenant: 't0', vm: 'a-twin', minutes: [[10.5]] };
+    const vms = [hot, spiky, twin, twin2];
+    const rank = (by: TopBy, n = 10) => topVms(vms.map((v) => figureOf(v, by)), n).map((r) => [r.vm, r.value, r.count]);
+    assert.deepEqual(rank('avg'), [['spiky', 27, 5], ['a-twin', 10.5, 1], ['twin', 10.5, 1], ['hot', 10.5, 20]]);
+    assert.deepEqual(rank('max'), [['spiky', 90, 5], ['hot', 20, 20], ['a-twin', 10.5, 1], ['twin', 10.5, 1]]);
+    // hot: rank ⌊0.95·19⌋ = 18 of 1..20 is 19; spiky: rank ⌊0.95·4⌋ = 3 of [5, 10, 20, 90] plus the window's inner 20 is 20.
+    assert.deepEqual(rank('p95'), [['spiky', 20, 5], ['hot', 19, 20], ['a-twin', 10.5, 1], ['twin', 10.5, 1]]);
+    assert.deepEqual(rank('max', 2), [['spiky', 90, 5], ['hot', 20, 20]]);
+  });
+});
