@@ -31,7 +31,7 @@ const VM_READS_IN_FLIGHT = 16;
  * keyed by VM, so the hottest VMs of a key take a read per VM that reported it in the range).
  */
 export class TableWindowReads implements WindowReads {
-  constructor(private readonly tables: WindowTables) {}
+  constructor(readonly tables: WindowTables) {}
 
   async newestOfKey(key: string): Promise<number | undefined> {
     const row = await (await this.tables.catalog()).get(['key'], key);
