@@ -1,14 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { topVms, VmFigure, type TopBy, type TopVm } from '../../projections/topVms';
-
-/** A VM's metrics of the range, minute by minute (each inner list one minute's values, in arrival order). */
-interface VmValues {
-  tenant: string;
-  vm: string;
-  minutes: number[][];
-}
+import { topVms, VmFigure, type TopBy } from '../../projections/topVms';
+import { referenceTop as expectedTop, type VmValues } from '../support/topReference';
 
 /** The VM's figures fed as the windows the fold makes of its minutes (count, sum, min, max). */
 function figureOf(v: VmValues, by: TopBy): VmFigure {
@@ -20,28 +14,6 @@ function figureOf(v: VmValues, by: TopBy): VmFigure {
     figure.add(values.length, sum, Math.min(...values), Math.max(...values));
   }
   return figure;
-}
-
-/**
- * The answer computed from the single values themselves: the metric-weighted mean (summed minute by
- * minute, as the windows are), the largest value, or the value at rank ⌊0.95·(n−1)⌋ sorted ascending;
- * then every VM sorted, highest first, ties by tenant then VM.
- */
-function expectedTop(vms: readonly VmValues[], by: TopBy, n: number): TopVm[] {
-  const rows = vms.flatMap((v) => {
-    const all = v.minutes.flat();
-    if (all.length === 0) return [];
-    let value: number;
-    if (by === 'avg') {
-      let total = 0;
-      for (const values of v.minutes) total += values.reduce((a, b) => a + b, 0);
-      value = total / all.length;
-    } else if (by === 'max') value = Math.max(...all);
-    else value = [...all].sort((a, b) => a - b)[Math.floor(0.95 * (all.length - 1))];
-    return [{ tenant: v.tenant, vm: v.vm, value, count: all.length }];
-  });
-  rows.sort((a, b) => (b.value - a.value) || (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0) || (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
-  return rows.slice(0, n);
 }
 
 // -0 left out: it prints as 0, and which of -0 and 0 is "larger" is no question a VM's figure answers.
