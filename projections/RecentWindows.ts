@@ -2,7 +2,7 @@ import type { WindowEvent } from '../src/core/windowMath';
 import type { MinuteWindow } from './minuteBlocks';
 import { SeriesRing } from './SeriesRing';
 import type { TableWindowReads } from './TableWindowReads';
-import { topVms, VmFigure, type TopBy, type TopVm } from './topVms';
+import { FleetFigures, type TopBy, type TopVm } from './topVms';
 import { VmColumns } from './VmColumns';
 import { rangeFrom, type WindowReads } from './WindowReads';
 
@@ -33,7 +33,14 @@ interface KeyVms {
   columns: VmColumns;
   filled: boolean;
   filling?: Promise<void>;
+  /** Counts every change of what is held: a ranking computed at one generation holds until the next. */
+  generation: number;
+  /** The last rankings, by range, `by` and `n`, with the generation they were computed at. */
+  ranked: Map<string, { generation: number; top: TopVm[] }>;
 }
+
+/** Rankings remembered per key (a dashboard's few ranges): beyond, all are forgotten. */
+const MAX_RANKINGS = 16;
 
 /** What is held of one windows version. */
 class VersionState {
@@ -83,7 +90,9 @@ export class RecentWindows implements WindowReads {
       if (w.windowStart >= this.crossBoundary(series)) series.ring.set(w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
     } else {
       if (this.options.vmMinutes === 0) return;
-      this.vmsOf(state, w.key).columns.set(w.tenant, w.vm as string, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+      const vms = this.vmsOf(state, w.key);
+      vms.columns.set(w.tenant, w.vm as string, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+      vms.generation++;
     }
   }
 
@@ -147,11 +156,16 @@ export class RecentWindows implements WindowReads {
       const columns = vms.columns;
       if (from >= columns.boundary) {
         this.stats.memory++;
-        const figures: (VmFigure | undefined)[] = [];
-        columns.forEach(from, end, (id, _ws, count, sum, min, max) => {
-          (figures[id] ??= new VmFigure(columns.tenantOf(id), columns.vmOf(id), by)).add(count, sum, min, max);
-        });
-        return topVms(figures.filter((f): f is VmFigure => f !== undefined), n);
+        // Many clients ask for the same ranking between two changes of the key's windows: computed once.
+        const id = `${end}/${minutes}/${by}/${n}`;
+        const known = vms.ranked.get(id);
+        if (known?.generation === vms.generation) return known.top;
+        const figures = new FleetFigures(by);
+        columns.addTo(figures, from, end);
+        const top = figures.top(n, (i) => columns.tenantOf(i), (i) => columns.vmOf(i));
+        if (vms.ranked.size >= MAX_RANKINGS) vms.ranked.clear();
+        vms.ranked.set(id, { generation: vms.generation, top });
+        return top;
       }
     }
     this.stats.tables++;
@@ -173,7 +187,7 @@ export class RecentWindows implements WindowReads {
 
   private vmsOf(state: VersionState, key: string): KeyVms {
     let vms = state.perVm.get(key);
-    if (!vms) state.perVm.set(key, (vms = { columns: new VmColumns(this.options.vmMinutes), filled: false }));
+    if (!vms) state.perVm.set(key, (vms = { columns: new VmColumns(this.options.vmMinutes), filled: false, generation: 0, ranked: new Map() }));
     return vms;
   }
 
@@ -253,6 +267,7 @@ export class RecentWindows implements WindowReads {
           }
         }
       }
+      vms.generation++;
       vms.filled = true;
     } finally {
       vms.filling = undefined;

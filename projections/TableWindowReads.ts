@@ -3,7 +3,7 @@ import { mapConcurrently } from '../src/core/mapConcurrently';
 import type { MinuteWindow } from './minuteBlocks';
 import { readWindows, readWindowsBetween } from './minuteQueries';
 import { readVmCatalog, VM_CATALOG_PARTITION, type TenantVms } from './vmCatalog';
-import { topVms, VmFigure, type TopBy, type TopVm } from './topVms';
+import { FleetFigures, type TopBy, type TopVm } from './topVms';
 import { rangeFrom, type WindowReads } from './WindowReads';
 
 /** The active windows version's tables, opened at each read (a rebuild may switch the version). */
@@ -53,12 +53,11 @@ export class TableWindowReads implements WindowReads {
 
   async top(key: string, end: number, minutes: number, by: TopBy, n: number): Promise<TopVm[]> {
     const vms = await this.vmWindowsOfKey(key, rangeFrom(end, minutes), end);
-    const figures = vms.map(({ tenant, vm, windows }) => {
-      const figure = new VmFigure(tenant, vm, by);
-      for (const w of windows) figure.add(w.count, w.sum, w.min, w.max);
-      return figure;
+    const figures = new FleetFigures(by);
+    vms.forEach(({ windows }, id) => {
+      for (const w of windows) figures.add(id, w.count, w.sum, w.min, w.max);
     });
-    return topVms(figures, n);
+    return figures.top(n, (id) => vms[id].tenant, (id) => vms[id].vm);
   }
 
   /** Each counter key's newest cross-tenant window start. */

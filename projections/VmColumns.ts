@@ -1,4 +1,5 @@
 import type { MinuteWindow } from './minuteBlocks';
+import type { FleetFigures } from './topVms';
 
 /** One minute of every VM's window of a key: indexed by the VM's id. */
 interface Column {
@@ -134,6 +135,24 @@ export class VmColumns {
         const other = col.other.size === 0 ? undefined : col.other.get(id);
         if (other === undefined) visit(id, ws, count, sum, sum, sum, 1);
         else visit(id, ws, count, sum, other[0], other[1], other[2]);
+      }
+    }
+  }
+
+  /** Every VM's windows whose start lies in [from, to] (`from` within the span), added to `figures` by id, minute by minute ascending. */
+  addTo(figures: FleetFigures, from: number, to: number): void {
+    const last = Math.min(to, from + (this.minutes - 1) * 60);
+    const ids = this.ids.size;
+    for (let ws = from; ws <= last; ws += 60) {
+      const col = this.columns[this.indexOf(ws)];
+      if (col === undefined || col.start !== ws) continue;
+      const { count, sum, other } = col;
+      for (let id = 0; id < ids; id++) {
+        const c = count[id];
+        if (c === 0) continue;
+        const o = other.size === 0 ? undefined : other.get(id);
+        if (o === undefined) figures.add(id, c, sum[id], sum[id], sum[id]);
+        else figures.add(id, c, sum[id], o[0], o[1]);
       }
     }
   }

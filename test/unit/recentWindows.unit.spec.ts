@@ -106,6 +106,11 @@ describe('RecentWindows: the read cache', () => {
     assert.equal(await recent.newestOfVm(T, 'c', K), M0 + 120);
     const top = await recent.top(K, M0 + 120, 3, 'max', 10);
     assert.deepEqual(top.map((r) => [r.vm, r.value, r.count]), [['c', 50, 2], ['b', 40, 2], ['a', 30, 2]]);
+    // The same ranking again is the one computed; a revision of any VM's window makes it computed anew.
+    assert.equal(await recent.top(K, M0 + 120, 3, 'max', 10), top);
+    recent.apply(perVm('a', 1, [30, 99], 2));
+    assert.deepEqual((await recent.top(K, M0 + 120, 3, 'max', 10)).map((r) => [r.vm, r.value, r.count]), [['a', 99, 3], ['c', 50, 2], ['b', 40, 2]]);
+    assert.deepEqual((await recent.top(K, M0 + 120, 3, 'max', 1)).map((r) => r.vm), ['a']);
     assert.deepEqual(await recent.top('never.seen', M0 + 120, 3, 'avg', 10), []);
     assert.equal(recent.stats.tables, fromTables, 'all from memory once read in');
   });
