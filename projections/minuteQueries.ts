@@ -24,11 +24,15 @@ export interface Bucket {
 
 /** The windows of one series (sub-key of a partition) whose start lies in [end - (minutes-1)*60, end]. */
 export async function readWindows(table: BlockTable, partition: readonly string[], sub: string, end: number, minutes: number): Promise<MinuteWindow[]> {
-  const from = end - (minutes - 1) * 60;
-  const blocks = await table.readRange(partition, slotStartOf(from), slotStartOf(end));
+  return readWindowsBetween(table, partition, sub, end - (minutes - 1) * 60, end);
+}
+
+/** The windows of one series whose start lies in [from, to] (`to` may be Infinity: all from `from` on), ascending. */
+export async function readWindowsBetween(table: BlockTable, partition: readonly string[], sub: string, from: number, to: number): Promise<MinuteWindow[]> {
+  const blocks = await table.readRange(partition, slotStartOf(from), Number.isFinite(to) ? slotStartOf(to) : Number.MAX_SAFE_INTEGER);
   const out: MinuteWindow[] = [];
   for (const block of blocks) {
-    for (const w of decodeBlock(block).get(sub) ?? []) if (w.windowStart >= from && w.windowStart <= end) out.push(w);
+    for (const w of decodeBlock(block).get(sub) ?? []) if (w.windowStart >= from && w.windowStart <= to) out.push(w);
   }
   return out.sort((a, b) => a.windowStart - b.windowStart);
 }

@@ -28,6 +28,8 @@ import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
 import { openEachScope, openMerged } from '../projections/projectionTables';
 import { rejectsProjection } from '../projections/rejectsProjection';
 import { windowsProjection } from '../projections/windowsProjection';
+import { TableWindowReads } from '../projections/TableWindowReads';
+import { RecentWindows } from '../projections/RecentWindows';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { resolveSecrets } from './config/secrets';
 import { startServiceBusIngestion } from './adapters/serviceBus/startServiceBusIngestion';
@@ -100,6 +102,27 @@ export async function startService(configured: Settings): Promise<Service> {
       onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
     })
     : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
+  const scopes = scopeCache(rt.versions);
+  /** The tables of a projection's active version, of every scope, for reading. */
+  const active = async (projection: ProjectionName) => {
+    const version = projections.versions[projection];
+    return { prefix: settings.tablePrefix, version, scopes: await scopes(projection, version) };
+  };
+  // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
+  const tableReads = new TableWindowReads({
+    minute: async () => openMerged(rt.tables, windowsProjection.tables.minute, await active('windows')),
+    vmMinute: async () => openMerged(rt.tables, windowsProjection.tables.vmMinute, await active('windows')),
+    catalog: async () => openMerged(rt.tables, windowsProjection.tables.catalog, await active('windows')),
+  });
+  // Recent windows served from memory, kept current by every revision the fold emits: subscribed before the projectors
+  // start, so that it sees every window the tables do not hold yet. Only on the file log: on Event Hubs an instance
+  // sees the windows of the partitions it owns, not the others'.
+  const recent = distributed || (settings.readCacheHours === 0 && settings.readCacheVmMinutes === 0) ? undefined : new RecentWindows({
+    tables: tableReads, version: () => projections.versions.windows,
+    crossMinutes: settings.readCacheHours * 60, vmMinutes: settings.readCacheVmMinutes,
+    onError: (error) => note(`read cache: a read of recent windows failed (tried again at the next read): ${(error as Error).message}`),
+  });
+  const recentSubscription = recent && projections.windows$.subscribe((w) => recent.apply(w));
   let stopping = false;
   superviseStorage(rt, { patient, projections, tablePrefix: settings.tablePrefix, stopping: () => stopping, log: note });
   // Each piece adds what it knows can go wrong; /healthz is 200 only when none of them reports a problem.
@@ -173,12 +196,6 @@ export async function startService(configured: Settings): Promise<Service> {
   const publisher = distributed ? new WindowEventPublisher(createProducer(settings, settings.windowEventHubName), { onError: (e) => note(`window events: ${e.message}`) }) : undefined;
   publisher?.start(projections.windows$);
   const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
-  const scopes = scopeCache(rt.versions);
-  /** The tables of a projection's active version, of every scope, for reading. */
-  const active = async (projection: ProjectionName) => {
-    const version = projections.versions[projection];
-    return { prefix: settings.tablePrefix, version, scopes: await scopes(projection, version) };
-  };
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const metrics = serviceMetrics(opsfoldMetrics({
     ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
@@ -188,10 +205,10 @@ export async function startService(configured: Settings): Promise<Service> {
     apiToken: settings.apiToken,
     corsOrigins: settings.corsOrigins,
     ingest: (body, idempotencyKey) => counted(validateSpocMessage(body, arrivingNow()), 'http', idempotencyKey),
-    // Cross-tenant windows, the catalog and the ledgers are kept per log partition on Event Hubs: read them merged.
-    minuteTable: async () => openMerged(rt.tables, windowsProjection.tables.minute, await active('windows')),
-    vmMinuteTable: async () => openMerged(rt.tables, windowsProjection.tables.vmMinute, await active('windows')),
-    catalog: async () => openMerged(rt.tables, windowsProjection.tables.catalog, await active('windows')),
+    minuteTable: tableReads.tables.minute,
+    vmMinuteTable: tableReads.tables.vmMinute,
+    catalog: tableReads.tables.catalog,
+    reads: recent ?? tableReads,
     rejects: async () => openMerged(rt.tables, rejectsProjection.tables.rejects, await active('rejects')),
     late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
     backlog: backlog.api,
@@ -223,6 +240,8 @@ export async function startService(configured: Settings): Promise<Service> {
       versions: projections.versions,
       ingest: { ...counters },
       stream: { clients: windowStream.stats().clients, lastEventId: feed.stats.lastId === 0 ? null : String(feed.stats.lastId) },
+      // Reads of windows answered from memory and from the tables since the start (null: no read cache, e.g. on Event Hubs).
+      readCache: recent ? { ...recent.stats } : null,
       backlog: backlog.health(),
       storage: rt.storage?.health() ?? { kind: 'tables' },
     }),
@@ -265,6 +284,7 @@ export async function startService(configured: Settings): Promise<Service> {
       await step('storage supervision', async () => rt.storage?.stopRestarting(), AZURITE_STOP_MS);
       if (simTimer) clearInterval(simTimer);
       clearInterval(feedTimer);
+      recentSubscription?.unsubscribe();
       windowStream.close();
       projectionStream?.close();
       await step('HTTP server', () => closeServerInTime(server));

@@ -76,6 +76,8 @@ export const SETTINGS = {
   sseHeartbeatSeconds: { env: 'OPSFOLD_SSE_HEARTBEAT_SECONDS', kind: 'int', default: 15, min: 1, max: 3600, doc: 'A heartbeat comment goes to every window-stream client this often.' },
   sseMaxBufferedBytes: { env: 'OPSFOLD_SSE_MAX_BUFFERED_BYTES', kind: 'int', default: 4194304, min: 4096, max: 1073741824, doc: 'Bytes a window-stream client may have waiting in the server; beyond, it is sent `overflow` and disconnected.' },
   sseMaxClients: { env: 'OPSFOLD_SSE_MAX_CLIENTS', kind: 'int', default: 1000, min: 1, max: 100000, doc: 'Window-stream clients served at once; one more is answered 503 with Retry-After.' },
+  readCacheHours: { env: 'OPSFOLD_READ_CACHE_HOURS', kind: 'int', default: 6, min: 0, max: 168, doc: 'Hours of each key\'s cross-tenant windows the read API keeps in memory, back from its newest (file log only); 0: read them from the tables.' },
+  readCacheVmMinutes: { env: 'OPSFOLD_READ_CACHE_VM_MINUTES', kind: 'int', default: 60, min: 0, max: 1440, doc: 'Minutes of every VM\'s windows (each key) the read API keeps in memory, back from the key\'s newest (file log only); 0: read them from the tables.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -134,6 +136,8 @@ export interface Settings {
   readonly sseHeartbeatSeconds: number;
   readonly sseMaxBufferedBytes: number;
   readonly sseMaxClients: number;
+  readonly readCacheHours: number;
+  readonly readCacheVmMinutes: number;
 }
 
 /** Where a setting's value came from, for `opsfold config` and error messages. */

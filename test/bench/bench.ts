@@ -25,6 +25,9 @@
  * 300 subscribers resuming from id 0 over an hour's history; the server's peak RSS and RSS after.
  * Then `opsfold replay` of logs of 20k–400k mostly too-late metrics (lateReplay.ts, also runnable alone:
  * node dist/test/bench/lateReplay.js): time per metric and peak RSS must not grow with the log.
+ * Last, the read API (readBench.ts, also alone: node dist/test/bench/readBench.js [--duration 10]):
+ * `opsfold start` on a folded fleet, each route under autocannon at 1,000 requests/s and at the most
+ * it sustains, beside /healthz, from the tables and from the read cache (BENCH_SKIP_READS=1 leaves it out).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -51,6 +54,7 @@ import { runSseBench } from './sseFanout';
 import { runSseResumeBench } from './sseResume';
 import { printLateReplay, runLateReplay } from './lateReplay';
 import { printCliBench, runCliBench } from './cliBench';
+import { printReadBench, runReadBench } from './readBench';
 
 const TENANTS = 200;
 const VMS = 10;
@@ -355,6 +359,8 @@ async function main(): Promise<void> {
   }
   // 7. `opsfold replay` (a process) of logs of mostly too-late metrics: linear time, flat memory (see lateReplay.ts)
   if (process.env.BENCH_SKIP_LATE !== '1') printLateReplay(await runLateReplay([20_000, 40_000, 80_000, 400_000]));
+  // 8. the read API of `opsfold start` under autocannon, from the tables and from the read cache (see readBench.ts)
+  if (process.env.BENCH_SKIP_READS !== '1') printReadBench(await runReadBench());
 }
 
 if (process.env.BENCH_PHASE) {

@@ -239,6 +239,10 @@ describe('real answers of a started service match the document', () => {
     await check('/v1/get-data', `/v1/get-data?${q}&aggregationInterval=5&aggregationBy=max`, 200);
     const tenant = await check('/v1/get-tenant-data', `/v1/get-tenant-data?${q}&tenant=${encodeURIComponent('T0+oa/0==')}&vm=${encodeURIComponent('vm/0=')}`, 200) as { data: Json[] };
     assert.equal(tenant.data[0].average, 20);
+    for (const by of ['avg', 'max', 'p95']) {
+      const top = await check('/v1/top', `/v1/top?${q}&by=${by}&n=1`, 200) as { data: Json[] };
+      assert.deepEqual(top.data.map((r) => [r.vm, r.value]), [['vm/1=', 30]], by);
+    }
     const keys = await check('/v1/keys', '/v1/keys', 200) as { keys: Json[] };
     assert.ok(keys.keys.some((k) => k.key === KEY));
     const tenants = await check('/v1/tenants', '/v1/tenants', 200) as { tenants: Json[] };
@@ -269,7 +273,7 @@ describe('real answers of a started service match the document', () => {
 
     const bad: [string, string][] = [
       ['/v1/get-data', `/v1/get-data?${q}&minutes=0`], ['/v1/get-data', '/v1/get-data?minutes=5'],
-      ['/v1/get-tenant-data', `/v1/get-tenant-data?${q}`], ['/v1/keys', '/v1/keys?x=1'], ['/v1/tenants', '/v1/tenants?x=1'],
+      ['/v1/get-tenant-data', `/v1/get-tenant-data?${q}`], ['/v1/top', `/v1/top?${q}&by=min`], ['/v1/keys', '/v1/keys?x=1'], ['/v1/tenants', '/v1/tenants?x=1'],
       ['/v1/rejects', '/v1/rejects?limit=abc'], ['/v1/late', '/v1/late?key='], ['/v1/quarantine', '/v1/quarantine?projection=nope'],
       ['/v1/backlog', '/v1/backlog?team=EUC&from=2024-13-01'], ['/v1/backlog/teams', '/v1/backlog/teams?team=EUC'],
       ['/v1/stream/windows', '/v1/stream/windows?tenant=T0'],
@@ -281,7 +285,7 @@ describe('real answers of a started service match the document', () => {
     }
     const streamBadId = await check('/v1/stream/windows', '/v1/stream/windows', 400, { headers: { 'Last-Event-ID': 'abc' } }) as { error: Json };
     assert.equal(streamBadId.error.parameter, 'Last-Event-ID');
-    for (const path of ['/v1/get-data', '/v1/get-tenant-data', '/v1/keys', '/v1/tenants', '/v1/rejects', '/v1/late', '/v1/quarantine', '/v1/backlog', '/v1/backlog/teams', '/v1/stream/windows']) {
+    for (const path of ['/v1/get-data', '/v1/get-tenant-data', '/v1/top', '/v1/keys', '/v1/tenants', '/v1/rejects', '/v1/late', '/v1/quarantine', '/v1/backlog', '/v1/backlog/teams', '/v1/stream/windows']) {
       await check(path, path, 401, { headers: { authorization: '' } });
     }
     const denied = await fetch(`${service!.base}/v1/keys`);

@@ -3,8 +3,11 @@ import express from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { CapacityError, InvalidInputError, OpsfoldError, StorageError } from '../../core/errors';
 import type { BlockTable, RowTable } from '../../core/ports';
-import { bucketWindows, readWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
-import { readVmCatalog, VM_CATALOG_PARTITION } from '../../../projections/vmCatalog';
+import { bucketWindows, type AggregationBy, type Bucket } from '../../../projections/minuteQueries';
+import { readVmCatalog } from '../../../projections/vmCatalog';
+import { TableWindowReads } from '../../../projections/TableWindowReads';
+import type { WindowReads } from '../../../projections/WindowReads';
+import { topRoutes } from './topRoutes';
 import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
 import { projectionRoutes, type ProjectionsApi } from './projectionRoutes';
@@ -30,6 +33,8 @@ export interface ApiDeps {
   minuteTable(): Promise<BlockTable>;
   vmMinuteTable(): Promise<BlockTable>;
   catalog(): Promise<RowTable>;
+  /** How the windows are read (e.g. a read cache, RecentWindows); absent: from the three tables above. */
+  reads?: WindowReads;
   rejects(): Promise<RowTable>;
   /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
   late?(): Promise<readonly ScopedLedger[]>;
@@ -101,6 +106,7 @@ function finiteNumber(v: unknown): number | undefined {
 
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
+  const reads = deps.reads ?? new TableWindowReads({ minute: () => deps.minuteTable(), vmMinute: () => deps.vmMinuteTable(), catalog: () => deps.catalog() });
   app.disable('x-powered-by');
   app.set('etag', false);
   const observe = deps.observeRequest;
@@ -145,17 +151,9 @@ export function createApp(deps: ApiDeps): express.Express {
 
   app.get('/v1/get-data', async (req: Request, res: Response) => {
     const q = parseRange(parseQuery(queryString(req), RANGE_PARAMS));
-    let end = q.to;
-    if (end === undefined) {
-      const row = await (await deps.catalog()).get(['key'], q.key);
-      const newest = finiteNumber(row?.fields.newest);
-      end = newest === undefined ? undefined : Math.floor(newest / 60) * 60;
-    }
+    const end = q.to ?? (await reads.newestOfKey(q.key));
     let data: Bucket[] = [];
-    if (end !== undefined) {
-      const windows = await readWindows(await deps.minuteTable(), [q.key], '', end, q.minutes);
-      data = bucketWindows(windows, q.aggregationInterval, q.aggregationBy);
-    }
+    if (end !== undefined) data = bucketWindows(await reads.crossTenant(q.key, end, q.minutes), q.aggregationInterval, q.aggregationBy);
     res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
 
@@ -164,18 +162,10 @@ export function createApp(deps: ApiDeps): express.Express {
     const q = parseRange(params);
     const tenant = requiredString(params, 'tenant');
     const vm = requiredString(params, 'vm');
-    let end = q.to;
-    if (end === undefined) {
-      const rows = await (await deps.catalog()).list({ partition: [VM_CATALOG_PARTITION, tenant] });
-      const newest = readVmCatalog(rows).get(tenant)?.get(vm)?.get(q.key);
-      end = newest === undefined ? undefined : Math.floor(newest / 60) * 60;
-    }
+    const end = q.to ?? (await reads.newestOfVm(tenant, vm, q.key));
     let data: (Bucket & { average: number | null })[] = [];
     if (end !== undefined) {
-      const [vmWindows, crossWindows] = await Promise.all([
-        deps.vmMinuteTable().then((t) => readWindows(t, [tenant, vm], q.key, end, q.minutes)),
-        deps.minuteTable().then((t) => readWindows(t, [q.key], '', end, q.minutes)),
-      ]);
+      const [vmWindows, crossWindows] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes)]);
       const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));
       data = bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy).map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
     }
@@ -207,6 +197,7 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json({ rejects: rows.slice(0, limit).map((r) => ({ row: r.row, ...r.fields })) });
   });
 
+  app.use(topRoutes(reads));
   if (deps.late) app.use(lateRoutes(deps.late.bind(deps)));
   const quarantine = deps.quarantine;
   if (quarantine) {

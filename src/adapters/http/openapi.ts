@@ -254,6 +254,41 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/top': {
+      get: {
+        operationId: 'getTopVms',
+        tags: ['windows'],
+        summary: 'The VMs with the highest value of one key over a range',
+        description: 'The `n` VMs with the highest value of the key over the `minutes` minutes ending at `to` (or at the key\'s newest cross-tenant window), highest first; ' +
+          'ties by tenant, then VM. `avg`: the mean of the VM\'s metrics in the range (its windows\' sums over their counts); `max`: its largest metric; ' +
+          '`p95`: the value at rank ⌊0.95·(count−1)⌋ of its metrics sorted ascending, exact when each of its minute windows holds one or two values ' +
+          '(a window of more keeps its min and max exact and takes the others at their mean). VMs without a metric of the key in the range are left out.',
+        parameters: [
+          KEY_PARAM,
+          q('minutes', { type: 'integer', minimum: 1, maximum: 1440, default: 60 }, false, 'How many minutes back from `to` (inclusive of the window at `to`).'),
+          q('n', { type: 'integer', minimum: 1, maximum: 1000, default: 10 }, false, 'How many VMs.'),
+          q('by', { type: 'string', enum: ['avg', 'max', 'p95'], default: 'avg' }, false, 'What the VMs are ranked by.'),
+          rangeParams[3],
+        ],
+        responses: {
+          '200': json(obj(['key', 'minutes', 'by', 'data'], {
+            key: str, minutes: int, by: { type: 'string', enum: ['avg', 'max', 'p95'] },
+            data: {
+              type: 'array', description: 'Highest first; empty for an unknown key.',
+              items: obj(['tenant', 'vm', 'value', 'count'], {
+                tenant: str, vm: str, value: { type: 'number', description: 'The VM\'s avg, max or p95 over the range.' }, count: { type: 'integer', description: 'The VM\'s metrics in the range.' },
+              }, { additionalProperties: false }),
+            },
+          }, { additionalProperties: false }), 'OK', {
+            key: 'win_cpu.percent_processor_time', minutes: 15, by: 'p95',
+            data: [{ tenant: 'T0+sim/0==', vm: 'Shared0vm3/sim=', value: 97.5, count: 15 }, { tenant: 'T3+sim/3==', vm: 'Shared3vm1/sim=', value: 91.2, count: 15 }],
+          }),
+          '400': badRequest(),
+          '401': unauthorized,
+          '503': unavailable,
+        },
+      },
+    },
     '/v1/keys': {
       get: {
         operationId: 'listKeys',

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../../core/errors';
 import { isoInstantMs } from '../../core/isoInstant';
 import type { AggregationBy } from '../../../projections/minuteQueries';
+import { TOP_BY, type TopBy } from '../../../projections/topVms';
 
 /** The raw query string of a request (after `?`), undecoded. */
 export function queryString(req: { originalUrl?: string; url: string }): string {
@@ -71,4 +72,12 @@ export function toParam(params: Map<string, string>, name = 'to'): number | unde
   }
   if (!Number.isSafeInteger(seconds) || seconds < 0) throw new InvalidInputError(`parameter "${name}" is out of range: "${v}"`, { parameter: name });
   return Math.floor(seconds / 60) * 60;
+}
+
+/** `by` of /v1/top: avg (default), max or p95. */
+export function topByParam(params: Map<string, string>, name = 'by'): TopBy {
+  const v = params.get(name);
+  if (v === undefined) return 'avg';
+  if ((TOP_BY as readonly string[]).includes(v)) return v as TopBy;
+  throw new InvalidInputError(`parameter "${name}" must be one of ${TOP_BY.join(', ')}, got "${v}"`, { parameter: name });
 }

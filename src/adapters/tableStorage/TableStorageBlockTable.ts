@@ -5,7 +5,7 @@ import {
   assertBlockRow, blockKeys, blockRowKey, fromBlockEntities, lastRowKeyOf, mainRowKeyOf, MAX_ROW, ROW_DIGITS, toBlockEntities,
   type BlockEntityGroup, type BlockKeyLayout, type EncodedBlock,
 } from './blockEntities';
-import { mapConcurrently } from './mapConcurrently';
+import { mapConcurrently } from '../../core/mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
 import { submitTransaction } from './submitTransaction';
 import { isNotFound } from './toStorageError';

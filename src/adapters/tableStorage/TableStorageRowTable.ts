@@ -2,7 +2,7 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { InvalidInputError } from '../../core/errors';
 import type { Row, RowTable } from '../../core/ports';
 import { assertKeyLength, encodeKeyPart } from './keyEncoding';
-import { mapConcurrently } from './mapConcurrently';
+import { mapConcurrently } from '../../core/mapConcurrently';
 import { packTransactions, type SizedAction } from './packTransactions';
 import { fromRowEntity, rowKeys, toRowUpsert } from './rowEntities';
 import { submitTransaction } from './submitTransaction';
