@@ -10,6 +10,7 @@ import { undecodable } from '../src/core/quarantine';
 import { isRecordFault, reasonOf } from '../src/core/recordFault';
 import { windowStartOf, WINDOW_SECONDS, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from './minuteBlocks';
+import { loadRecentWindows } from './loadRecentWindows';
 import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from './lateLedger';
 import { readVmCatalog, vmCatalogRows } from './vmCatalog';
 import { WindowFolder, type FolderCheckpoint, type FoldStep, type WindowOptions } from './WindowFolder';
@@ -87,7 +88,8 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     folder.recorder = recorder;
     this.folder = folder;
     if (fresh) return;
-    await this.loadCatalog(folder, tables.catalog);
+    const catalog = await this.loadCatalog(folder, tables.catalog);
+    await loadRecentWindows(folder, tables, catalog);
     // Folding again from inside a span of the late ledger: go on from its stored pages (later spans are folded whole again).
     this.late.resume(await tables.late.list(this.late.spanQuery(checkpoint.resumeFrom)));
   }
@@ -182,7 +184,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         checkKeys(t.vmMinute, vmBlocks);
         checkRowKeys(t.late, lateRows);
         checkRowKeys(t.catalog, catalogRows);
-        await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
+        await Promise.all([writeInOrder(t, crossBlocks, vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
       },
       resume: () => ({ resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime }),
       done: async () => {
@@ -190,6 +192,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         const evictBefore = folder.watermark - this.config.windows.allowedLatenessSeconds;
         folder.cross.evict(evictBefore);
         folder.perVm.evict(evictBefore);
+        folder.prunePresence(evictBefore);
         this.stats.watermark = folder.watermark;
         this.stats.windowsEmitted = folder.emitted.windows;
         this.stats.revisions = folder.emitted.revisions;
@@ -272,7 +275,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
    * Seeds the newest-window catalog from its table, so a restart never moves an entry back, and
    * so that every VM of a tenant is known before the tenant's catalog rows are rewritten.
    */
-  private async loadCatalog(folder: WindowFolder, catalog: RowTable): Promise<void> {
+  private async loadCatalog(folder: WindowFolder, catalog: RowTable): Promise<Row[]> {
     const rows = await catalog.list();
     for (const row of rows) {
       if (row.partition[0] === 'key') folder.cross.seedCatalog([String(row.fields.key)], [['', Number(row.fields.newest)]]);
@@ -280,6 +283,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     for (const [tenant, vms] of readVmCatalog(rows)) {
       for (const [vm, newest] of vms) folder.perVm.seedCatalog([tenant, vm], newest);
     }
+    return rows;
   }
 
   private async prefetch(metrics: readonly Metric[]): Promise<void> {
@@ -291,9 +295,11 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const sealing = this.sealing;
     if (sealing && needed.some(({ slot }) => slot + SLOT_SECONDS <= sealing.endedBy)) await sealing.done;
     for (let i = 0; i < needed.length; i += 16) {
-      await Promise.all(needed.slice(i, i + 16).map(async ({ grouping, partition, slot }) => {
+      await Promise.all(needed.slice(i, i + 16).map(async ({ grouping, partition, slot, from }) => {
         const blocks = grouping === 'minute' ? folder.cross : folder.perVm;
-        blocks.load(partition, slot, await (grouping === 'minute' ? minute : vmMinute).read(partition, slot));
+        const table = grouping === 'minute' ? minute : vmMinute;
+        if (from) folder.loadKeyFrom(partition[0], slot, await table.readRange(partition, slot, Number.MAX_SAFE_INTEGER));
+        else blocks.load(partition, slot, await table.read(partition, slot));
       }));
     }
   }
@@ -309,8 +315,19 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     folder.perVm.evict(endedBy);
     checkKeys(minute, cross);
     checkKeys(vmMinute, perVm);
-    await Promise.all([minute.write(cross), vmMinute.write(perVm)]);
+    await writeInOrder({ minute, vmMinute }, cross, perVm);
   }
+}
+
+/**
+ * Cross-tenant blocks first, then the VMs': after a crash between the two, a VM's block never
+ * reflects a record its key's cross-tenant block does not. A restart reads which VMs reported
+ * what from the VMs' blocks (loadRecentWindows), so a record folded again then finds a VM's
+ * minute new exactly when the cross-tenant windows have not counted it.
+ */
+async function writeInOrder(t: { minute: BlockTable; vmMinute: BlockTable }, cross: StoredBlock[], perVm: StoredBlock[]): Promise<void> {
+  await t.minute.write(cross);
+  await t.vmMinute.write(perVm);
 }
 
 /** The metrics of a record the quarantine does not hold. */

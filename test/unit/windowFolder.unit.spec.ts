@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WindowFolder, type FolderCheckpoint, type WindowOptions } from '../../projections/WindowFolder';
 import { MinuteBlocks, decodeBlock } from '../../projections/minuteBlocks';
-import type { StoredBlock } from '../../src/core/ports';
+import type { BlockTable, Row, StoredBlock } from '../../src/core/ports';
+import { loadRecentWindows } from '../../projections/loadRecentWindows';
+import { vmCatalogRows } from '../../projections/vmCatalog';
 import type { Metric } from '../../src/core/metric';
 import type { WindowEvent } from '../../src/core/windowMath';
 import {
@@ -63,8 +65,8 @@ describe('WindowFolder', () => {
 
       const byId = new Map(windows.map((w) => [windowId(w), w]));
       assert.equal(windows.length, 5);
-      assert.deepStrictEqual(byId.get(`cross|k.one|${T0}`), { key: 'k.one', windowStart: T0, count: 3, sum: 90, min: 10, max: 60, avg: 30, revision: 1 });
-      assert.deepStrictEqual(byId.get(`cross|k.two|${T0}`), { key: 'k.two', windowStart: T0, count: 1, sum: -5, min: -5, max: -5, avg: -5, revision: 1 });
+      assert.deepStrictEqual(byId.get(`cross|k.one|${T0}`), { key: 'k.one', windowStart: T0, count: 3, sum: 90, min: 10, max: 60, avg: 30, revision: 1, vms: 2, expectedVms: 0 });
+      assert.deepStrictEqual(byId.get(`cross|k.two|${T0}`), { key: 'k.two', windowStart: T0, count: 1, sum: -5, min: -5, max: -5, avg: -5, revision: 1, vms: 1, expectedVms: 0 });
       assert.deepStrictEqual(byId.get(`vm|${TENANT_A}|${VM_1}|k.one|${T0}`), {
         key: 'k.one', tenant: TENANT_A, vm: VM_1, windowStart: T0, count: 2, sum: 30, min: 10, max: 20, avg: 15, revision: 1,
       });
@@ -232,16 +234,52 @@ describe('WindowFolder', () => {
       for (const b of folder.perVm.takeDirty(through)) table.set(tableKey('vmMinute', b.partition, b.row), b);
     }
 
-    /** Every window in the table, with its aggregates and revision. */
-    function contents(table: Table): [string, number[]][] {
-      const out = new Map<string, number[]>();
+    /** Every window in the table, with its aggregates, revision and VM counts (and the minutes with VMs expected only). */
+    function contents(table: Table): [string, (number | undefined)[]][] {
+      const out = new Map<string, (number | undefined)[]>();
       for (const [k, block] of table) {
         const [grouping] = JSON.parse(k) as [string];
-        for (const [sub, windows] of decodeBlock(block)) {
-          for (const w of windows) out.set(`${grouping}|${block.partition.join('|')}|${sub}|${w.windowStart}`, [w.count, w.sum, w.min, w.max, w.revision]);
+        for (const [sub, windows] of decodeBlock(block, { expectedOnly: true })) {
+          for (const w of windows) out.set(`${grouping}|${block.partition.join('|')}|${sub}|${w.windowStart}`, [w.count, w.sum, w.min, w.max, w.revision, w.vms, w.expectedVms]);
         }
       }
       return sorted(out);
+    }
+
+    /** One grouping of the table as a BlockTable, to read from. */
+    function blockTable(table: Table, grouping: string): BlockTable {
+      const read = (partition: readonly string[], row: number) => table.get(tableKey(grouping, partition, row));
+      return {
+        write: async () => undefined,
+        read: async (partition, row) => read(partition, row),
+        readRange: async (partition, fromRow, toRow) => [...table.values()]
+          .filter((b) => JSON.stringify(b.partition) === JSON.stringify(partition) && b.row >= fromRow && b.row <= toRow && read(partition, b.row) === b)
+          .sort((a, b) => a.row - b.row),
+      };
+    }
+
+    /** The catalog rows a flush would have written: each key's and each VM's newest window in the table. */
+    function catalogOf(table: Table): Row[] {
+      const keys = new Map<string, number>();
+      const vms = new Map<string, Map<string, Map<string, number>>>();
+      for (const [k, block] of table) {
+        const [grouping] = JSON.parse(k) as [string];
+        for (const [sub, windows] of decodeBlock(block)) {
+          const newest = Math.max(...windows.map((w) => w.windowStart));
+          if (grouping === 'minute') keys.set(block.partition[0], Math.max(keys.get(block.partition[0]) ?? -Infinity, newest));
+          else {
+            const [tenant, vm] = block.partition;
+            if (!vms.has(tenant)) vms.set(tenant, new Map());
+            if (!vms.get(tenant)!.has(vm)) vms.get(tenant)!.set(vm, new Map());
+            const byKey = vms.get(tenant)!.get(vm)!;
+            byKey.set(sub, Math.max(byKey.get(sub) ?? -Infinity, newest));
+          }
+        }
+      }
+      return [
+        ...[...keys].map(([key, newest]): Row => ({ partition: ['key'], row: key, fields: { key, newest } })),
+        ...[...vms].flatMap(([tenant, byVm]) => vmCatalogRows(tenant, byVm)),
+      ];
     }
 
     const lateIds = (folded: Folded) => new Set(folded.late.map((l) => `${l.position}:${l.index}`));
@@ -259,7 +297,7 @@ describe('WindowFolder', () => {
      * Runs records 0..checkpointAt, writes blocks and takes the checkpoint, runs on to crashAt and
      * writes blocks again (no checkpoint), then crashes; a new folder resumes from the checkpoint.
      */
-    function crashAndResume(recs: TestRecord[], options: WindowOptions, checkpointAt: number, crashAt: number): { table: Table; folded: Folded } {
+    async function crashAndResume(recs: TestRecord[], options: WindowOptions, checkpointAt: number, crashAt: number): Promise<{ table: Table; folded: Folded }> {
       const table: Table = new Map();
       const before = new WindowFolder(options, new MinuteBlocks('minute', true), new MinuteBlocks('vmMinute', true));
       const folded = feed(before, recs.slice(0, checkpointAt + 1));
@@ -271,9 +309,12 @@ describe('WindowFolder', () => {
       write(table, before, recs[crashAt].next);
 
       const after = new WindowFolder(options, new MinuteBlocks('minute', false), new MinuteBlocks('vmMinute', false), checkpoint);
+      const tables = { minute: blockTable(table, 'minute'), vmMinute: blockTable(table, 'vmMinute') };
+      await loadRecentWindows(after, tables, catalogOf(table));
       for (const r of recs.filter((rec) => rec.position >= resumeFrom)) {
-        for (const { grouping, partition, slot } of after.blocksToLoad(r.metrics)) {
-          (grouping === 'minute' ? after.cross : after.perVm).load(partition, slot, table.get(tableKey(grouping, partition, slot)));
+        for (const { grouping, partition, slot, from } of after.blocksToLoad(r.metrics)) {
+          if (from) after.loadKeyFrom(partition[0], slot, await tables[grouping].readRange(partition, slot, Number.MAX_SAFE_INTEGER));
+          else (grouping === 'minute' ? after.cross : after.perVm).load(partition, slot, table.get(tableKey(grouping, partition, slot)));
         }
         feed(after, [r], folded);
       }
@@ -294,45 +335,45 @@ describe('WindowFolder', () => {
       [metric({ t: T0 + 1301, value: 11 })],
     ]);
 
-    it('given a crash right after a checkpoint, resuming loses and doubles nothing', () => {
+    it('given a crash right after a checkpoint, resuming loses and doubles nothing', async () => {
       const expected = uninterrupted(scenario, options);
 
-      const resumed = crashAndResume(scenario, options, 3, 3);
+      const resumed = await crashAndResume(scenario, options, 3, 3);
 
       assert.deepEqual(contents(resumed.table), contents(expected.table));
       assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));
     });
 
-    it('given blocks written after the last checkpoint, resuming from the older checkpoint loses and doubles nothing', () => {
+    it('given blocks written after the last checkpoint, resuming from the older checkpoint loses and doubles nothing', async () => {
       const expected = uninterrupted(scenario, options);
 
-      const resumed = crashAndResume(scenario, options, 3, 5);
+      const resumed = await crashAndResume(scenario, options, 3, 5);
 
       assert.deepEqual(contents(resumed.table), contents(expected.table));
       assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));
     });
 
-    it('re-reading a record whose late metric was merged before the crash does not also put it in late', () => {
+    it('re-reading a record whose late metric was merged before the crash does not also put it in late', async () => {
       const expected = uninterrupted(scenario, options);
       assert.deepEqual([...lateIds(expected.folded)], ['20:1'], 'precondition: only T0+20 is too late');
 
-      const resumed = crashAndResume(scenario, options, 3, 3);
+      const resumed = await crashAndResume(scenario, options, 3, 3);
 
       assert.deepEqual([...lateIds(resumed.folded)], ['20:1']);
     });
 
-    it('property: for any crash point and any older checkpoint, the resumed tables and late ledger equal the uninterrupted run', () => {
-      fc.assert(fc.property(recordsArb(), fc.nat(), fc.nat(), fc.record({
+    it('property: for any crash point and any older checkpoint, the resumed tables (VM counts too) and late ledger equal the uninterrupted run', async () => {
+      await fc.assert(fc.asyncProperty(recordsArb(), fc.nat(), fc.nat(), fc.record({
         outOfOrderSeconds: fc.integer({ min: 0, max: 120 }),
         idleCloseSeconds: fc.integer({ min: 1, max: 10 }),
         allowedLatenessSeconds: fc.integer({ min: 0, max: 600 }),
         maxFutureSeconds: fc.constant(Infinity),
-      }), (recs, a, b, opts) => {
+      }), async (recs, a, b, opts) => {
         const checkpointAt = a % recs.length;
         const crashAt = checkpointAt + (b % (recs.length - checkpointAt));
         const expected = uninterrupted(recs, opts);
 
-        const resumed = crashAndResume(recs, opts, checkpointAt, crashAt);
+        const resumed = await crashAndResume(recs, opts, checkpointAt, crashAt);
 
         assert.deepEqual(contents(resumed.table), contents(expected.table));
         assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));
