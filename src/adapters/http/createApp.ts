@@ -153,7 +153,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const q = parseRange(parseQuery(queryString(req), RANGE_PARAMS));
     const end = q.to ?? (await reads.newestOfKey(q.key));
     let data: Bucket[] = [];
-    if (end !== undefined) data = bucketWindows(await reads.crossTenant(q.key, end, q.minutes), q.aggregationInterval, q.aggregationBy);
+    if (end !== undefined) data = bucketWindows(await reads.crossTenant(q.key, end, q.minutes), q.aggregationInterval, q.aggregationBy, { fleet: true });
     res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
 
@@ -164,6 +164,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const vm = requiredString(params, 'vm');
     const end = q.to ?? (await reads.newestOfVm(tenant, vm, q.key));
     let data: (Bucket & { average: number | null })[] = [];
+    // `average` is the cross-tenant bucket's value, made the same way (a quantile of the fleet's values for p50…p99).
     if (end !== undefined) {
       const [vmWindows, crossWindows] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes)]);
       const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));
