@@ -65,8 +65,8 @@ export function bucketWindows(windows: readonly MinuteWindow[], aggregationInter
     b.avgs.push(w.sum / w.count);
     mergeAggregate(b.all, w);
     b.values?.add(w);
-    if (w.vms !== undefined && !(b.vms! >= w.vms)) b.vms = w.vms;
-    if (w.expectedVms !== undefined && !(b.expectedVms! >= w.expectedVms)) b.expectedVms = w.expectedVms;
+    if (w.vms !== undefined && (b.vms === null || w.vms > b.vms)) b.vms = w.vms;
+    if (w.expectedVms !== undefined && (b.expectedVms === null || w.expectedVms > b.expectedVms)) b.expectedVms = w.expectedVms;
   }
   return [...buckets.entries()]
     .sort((a, b) => a[0] - b[0])

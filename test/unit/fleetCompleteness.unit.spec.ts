@@ -6,6 +6,7 @@ import { MinuteBlocks, decodeBlock, mergeBlocks, type MinuteWindow } from '../..
 import type { StoredBlock } from '../../src/core/ports';
 import type { WindowEvent } from '../../src/core/windowMath';
 import { feed, sorted, type TestRecord } from '../support/metricBuilders';
+import { bucketWindows } from '../../projections/minuteQueries';
 import { fleetRecordsArb, lateByRule, T0 } from '../support/fleetRecords';
 import { contents, crashAndResume, lateIds, uninterrupted } from '../support/foldRestart';
 
@@ -153,5 +154,19 @@ describe('completeness after a crash', () => {
       assert.deepEqual(contents(resumed.table), contents(expected.table));
       assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));
     }), { numRuns: 100 });
+  });
+});
+
+describe('get-data buckets of cross-tenant windows', () => {
+  const w = (minute: number, vms?: number, expectedVms?: number): MinuteWindow => ({
+    windowStart: T0 + minute * 60, count: 1, sum: 1, min: 1, max: 1, revision: 1, ...(vms === undefined ? {} : { vms, expectedVms }),
+  });
+
+  it('carry the largest vms and expectedVms of their windows (0 included), null when none of them has counts', () => {
+    const buckets = bucketWindows([w(0, 3, 0), w(1, 5, 0), w(2, 1, 4), w(5), w(6, 0, 0)], 5, 'avg', { fleet: true });
+
+    assert.deepEqual(buckets.map((b) => [b.timestamp - T0, b.vms, b.expectedVms]), [[0, 5, 4], [300, 0, 0]]);
+    assert.deepEqual(bucketWindows([w(5)], 5, 'avg', { fleet: true }).map((b) => [b.vms, b.expectedVms]), [[null, null]]);
+    assert.equal('vms' in bucketWindows([w(0, 3, 0)], 5, 'avg')[0], false, 'only with fleet (get-tenant-data\'s have none)');
   });
 });
