@@ -2,9 +2,11 @@
 export const EXPECTED_SECONDS = 3600;
 
 /**
- * Which VMs reported one counter key in which minutes (a fold's recent ones): per VM, its minutes
- * as ascending runs of consecutive minutes, flat `[start, end, start, end, …]` (window starts,
- * both ends included). A SPOC VM reports every minute, so it holds one run, extended in place.
+ * Which VMs reported one counter key in which minutes (a fold's recent ones): per VM (by a dense
+ * id), its minutes as ascending runs of consecutive minutes (window starts, both ends included).
+ * A SPOC VM reports every minute, so it has one run, extended in place: the last run of every VM
+ * lives in two typed arrays (a metric's lookup touches no object of its own), earlier runs (after
+ * a gap) in a flat `[start, end, …]` list.
  *
  * A window W of the key has `vms` = the VMs with W among their minutes and `expectedVms` = the
  * VMs with a minute in [W − 3600, W): a VM is expected in the windows after each of its minutes,
@@ -14,43 +16,54 @@ export const EXPECTED_SECONDS = 3600;
  *
  * @example
  * const p = new KeyPresence();
- * p.add(vm, 600);    // true: [coveredFrom, coveredTo] = [600, 4200]: windows 660…4200 expect it
- * p.add(vm, 660);    // true: only window 4260 is new to it
- * p.add(vm, 660);    // false: known
+ * p.add(7, 600);    // VM 7: true, [coveredFrom, coveredTo] = [600, 4200]: windows 660…4200 expect it
+ * p.add(7, 660);    // true: only window 4260 is new to it
+ * p.add(7, 660);    // false: known
  */
-export class KeyPresence<Vm = object> {
-  private readonly runs = new Map<Vm, number[]>();
+export class KeyPresence {
+  /** By VM id: its last run (NaN: the VM has no minute held). */
+  private starts = new Float64Array(0);
+  private ends = new Float64Array(0);
+  /** By VM id: its runs before the last one, flat, ascending. */
+  private readonly earlier: (number[] | undefined)[] = [];
+  private count = 0;
   /** After `add` returned true: the windows after this start, up to and including coveredTo, newly expect the VM. */
   coveredFrom = 0;
   coveredTo = 0;
 
+  /** VMs with a minute held. */
   get size(): number {
-    return this.runs.size;
+    return this.count;
   }
 
-  /** Notes that `vm` reported in the minute starting at `windowStart`; false when that was known. */
-  add(vm: Vm, windowStart: number): boolean {
-    let runs = this.runs.get(vm);
-    if (runs === undefined) {
-      this.runs.set(vm, [windowStart, windowStart]);
-      return this.covered(-Infinity, windowStart, Infinity);
-    }
-    const last = runs.length - 1;
-    const end = runs[last];
+  /** Notes that VM `vm` (its dense id) reported in the minute starting at `windowStart`; false when that was known. */
+  add(vm: number, windowStart: number): boolean {
+    if (vm >= this.ends.length) this.grow(vm);
+    const end = this.ends[vm];
     // The common case: the minute after the VM's last one.
     if (windowStart === end + 60) {
-      runs[last] = windowStart;
+      this.ends[vm] = windowStart;
       return this.covered(end, windowStart, Infinity);
+    }
+    if (Number.isNaN(end)) {
+      this.starts[vm] = windowStart;
+      this.ends[vm] = windowStart;
+      this.count++;
+      return this.covered(-Infinity, windowStart, Infinity);
     }
     if (windowStart > end) {
-      runs.push(windowStart, windowStart);
+      (this.earlier[vm] ??= []).push(this.starts[vm], end);
+      this.starts[vm] = windowStart;
+      this.ends[vm] = windowStart;
       return this.covered(end, windowStart, Infinity);
     }
-    return this.insert(runs, windowStart);
+    if (windowStart >= this.starts[vm]) return false;
+    return this.insert(vm, windowStart);
   }
 
-  /** A minute before the VM's last one: into its run, or a run of its own, joining neighbours. */
-  private insert(runs: number[], m: number): boolean {
+  /** A minute before the VM's last run: into a run, or a run of its own, joining neighbours. */
+  private insert(vm: number, m: number): boolean {
+    const runs = [...(this.earlier[vm] ?? []), this.starts[vm], this.ends[vm]];
     let i = runs.length - 2;
     while (i >= 0 && runs[i] > m) i -= 2;
     // runs[i] ≤ m < runs[i + 2] (i = -2: before every run).
@@ -63,6 +76,9 @@ export class KeyPresence<Vm = object> {
     else if (joinsPrevious) runs[i + 1] = m;
     else if (joinsNext) runs[i + 2] = m;
     else runs.splice(i + 2, 0, m, m);
+    this.ends[vm] = runs.pop()!;
+    this.starts[vm] = runs.pop()!;
+    this.earlier[vm] = runs.length > 0 ? runs : undefined;
     return this.covered(previous, m, next);
   }
 
@@ -73,12 +89,33 @@ export class KeyPresence<Vm = object> {
     return true;
   }
 
-  /** Forgets the minutes before `before` (no window that can change needs them), and VMs left with none. */
+  private grow(vm: number): void {
+    const capacity = Math.max(vm + 1, this.ends.length * 2, 64);
+    const widen = (a: Float64Array) => {
+      const b = new Float64Array(capacity).fill(NaN);
+      b.set(a);
+      return b;
+    };
+    this.starts = widen(this.starts);
+    this.ends = widen(this.ends);
+  }
+
+  /** Forgets the minutes before `before` (no window that can still change needs them), and VMs left with none. */
   prune(before: number): void {
-    for (const [vm, runs] of this.runs) {
+    for (let vm = 0; vm < this.ends.length; vm++) {
+      if (Number.isNaN(this.ends[vm])) continue;
+      if (this.ends[vm] < before) {
+        this.starts[vm] = NaN;
+        this.ends[vm] = NaN;
+        this.earlier[vm] = undefined;
+        this.count--;
+        continue;
+      }
+      const runs = this.earlier[vm];
+      if (runs === undefined) continue;
       let drop = 0;
       while (drop < runs.length && runs[drop + 1] < before) drop += 2;
-      if (drop === runs.length) this.runs.delete(vm);
+      if (drop === runs.length) this.earlier[vm] = undefined;
       else if (drop > 0) runs.splice(0, drop);
     }
   }
@@ -97,7 +134,9 @@ export class KeyPresence<Vm = object> {
       deltas.set(start, (deltas.get(start) ?? 0) + 1);
       deltas.set(last + 60, (deltas.get(last + 60) ?? 0) - 1);
     };
-    for (const runs of this.runs.values()) {
+    for (let vm = 0; vm < this.ends.length; vm++) {
+      if (Number.isNaN(this.ends[vm])) continue;
+      const runs = [...(this.earlier[vm] ?? []), this.starts[vm], this.ends[vm]];
       let coverFrom = NaN;
       let coverTo = NaN;
       for (let i = 0; i < runs.length; i += 2) {

@@ -3,7 +3,7 @@ import type { Metric } from '../src/core/metric';
 import { eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent, type WindowExtras, type WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf, type BlockPartition } from './minuteBlocks';
-import { EXPECTED, VMS } from './blockCodec';
+import { Field } from './blockCodec';
 import { EXPECTED_SECONDS, KeyPresence } from './KeyPresence';
 import { sketchAfter } from './sketchAfter';
 import { sketchBytes } from './sketchCodec';
@@ -156,7 +156,7 @@ export class WindowFolder {
 
   /** Notes that a VM reported a key in a minute (a restart reads them back from the VMs' stored blocks). */
   notePresence(key: string, tenant: string, vm: string, windowStart: number): void {
-    (this.cross.partitionOf(key).presence ??= new KeyPresence()).add(this.perVm.partitionOf(tenant, vm), windowStart);
+    (this.cross.partitionOf(key).presence ??= new KeyPresence()).add(this.perVm.partitionOf(tenant, vm).id, windowStart);
   }
 
   /** Forgets presence no window that can still change needs: minutes more than an hour before `before`. */
@@ -188,15 +188,18 @@ export class WindowFolder {
       }
       const mayOpen = ws + WINDOW_SECONDS > watermark;
       const cp = this.cross.partitionOf(m.key);
-      if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen)) {
-        this.revise((revisions ??= new Map()), m, ws, cp, '', next);
-      }
       const vp = this.perVm.partitionOf(m.tenant, m.vm);
+      // A VM's first metric of the key in this minute: the minute's window counts it (see `expected` for the hour after).
+      const presence = (cp.presence ??= new KeyPresence());
+      const newVm = presence.add(vp.id, ws);
+      if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen, newVm ? 1 : 0)) {
+        this.revise((revisions ??= new Map()), m, ws, cp, '', next);
+        if (newVm) this.cross.bump(cp, ws, Field.VMS, 1);
+      }
+      if (newVm && presence.coveredTo > presence.coveredFrom) revisions = this.expected(cp, m.key, presence, next, revisions);
       if (!this.perVm.addOpen(vp, m.key, ws, m.value, processingTimeMs, position, before, mayOpen)) {
         this.revise((revisions ??= new Map()), m, ws, vp, m.key, next);
       }
-      const presence = (cp.presence ??= new KeyPresence());
-      if (presence.add(vp, ws)) revisions = this.counted(cp, m.key, ws, presence, next, revisions);
     }
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
     this.maxEventTime = maxT;
@@ -230,15 +233,11 @@ export class WindowFolder {
   }
 
   /**
-   * A VM's first metric of a key in a minute: the minute's window counts one VM more, and the
-   * windows of the hour after it that did not expect the VM yet (see KeyPresence) expect it; those
-   * that are closed are revised. (The minute's own window is revised for the metric, if closed.)
+   * A VM's first metric of a key in a minute: the windows of the hour after it that did not expect
+   * the VM yet (see KeyPresence) expect it; those that are closed are revised.
    */
-  private counted(cp: BlockPartition, key: string, ws: number, presence: KeyPresence, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
-    this.cross.bump(cp, ws, VMS, 1);
-    for (let w = presence.coveredFrom + WINDOW_SECONDS; w <= presence.coveredTo; w += WINDOW_SECONDS) {
-      if (this.cross.bump(cp, w, EXPECTED, 1)) this.reviseCounts((revisions ??= new Map()), key, cp, w, next);
-    }
+  private expected(cp: BlockPartition, key: string, presence: KeyPresence, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
+    for (const w of this.cross.bumpRange(cp, presence.coveredFrom, presence.coveredTo, Field.EXPECTED)) this.reviseCounts((revisions ??= new Map()), key, cp, w, next);
     return revisions;
   }
 

@@ -7,24 +7,35 @@ import { sketchBytes } from './sketchCodec';
  * the window's distinct VMs and expected VMs (see FleetPresence).
  */
 export const MINUTES = 15;
-export const COUNT = 0;
-export const SUM = 1;
-export const MIN = 2;
-export const MAX = 3;
-/** 0 while the window is open. */
-export const REVISION = 4;
-/** Last arrival in ms (open windows only, never stored). */
-export const LAST_ARRIVAL = 5;
-export const VMS = 6;
-export const EXPECTED = 7;
-export const VM_FIELDS = 6;
-export const CROSS_FIELDS = 8;
+
+/**
+ * The numbers of a minute in a row, by offset (a const enum: the compiler writes the numbers in,
+ * so the fold's row accesses are constant offsets).
+ */
+export const enum Field {
+  COUNT = 0,
+  SUM = 1,
+  MIN = 2,
+  MAX = 3,
+  /** 0 while the window is open. */
+  REVISION = 4,
+  /** Last arrival in ms (open windows only, never stored). */
+  LAST_ARRIVAL = 5,
+  VMS = 6,
+  EXPECTED = 7,
+}
+
+/** Numbers per minute: a VM's row, a cross-tenant row. */
+export const enum Stride {
+  VM = 6,
+  CROSS = 8,
+}
 
 /** A window that has data and is closed (revision ≥ 1); open windows have revision 0. */
-export const isClosed = (row: Float64Array, o: number): boolean => row[o] !== 0 && row[o + REVISION] !== 0;
+export const isClosed = (row: Float64Array, o: number): boolean => row[o] !== 0 && row[o + Field.REVISION] !== 0;
 
 const isSingle = (row: Float64Array, o: number): boolean =>
-  row[o] === 1 && row[o + REVISION] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
+  row[o] === 1 && row[o + Field.REVISION] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
 
 /** Sketches of a block's windows of three values or more, by sub-key, then by minute of the slot. */
 export type BlockSketches = ReadonlyMap<string, readonly (DDSketch | undefined)[]>;
@@ -63,17 +74,17 @@ const FLEET = 'b2:';
  */
 export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: number, sketches?: BlockSketches): string {
   // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
-  const rows: { key: Buffer; row: Float64Array; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes: Buffer[] }[] = [];
+  const rows: { key: Buffer; row: Float64Array; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
   let size = 2;
   let extended = false;
   for (const [sub, row] of series) {
     let present = 0, single = 0, sketched = 0, fleet = 0, expectedOnly = 0, bytes = 0;
     const sketchesOf = sketches?.get(sub);
-    const encoded: Buffer[] = [];
+    let encoded: Buffer[] | undefined;
     for (let i = 0; i < MINUTES; i++) {
       const o = i * fields;
       if (!isClosed(row, o)) {
-        if (fields === CROSS_FIELDS && row[o + EXPECTED] > 0) {
+        if (fields === Stride.CROSS && row[o + Field.EXPECTED] > 0) {
           expectedOnly |= 1 << i;
           bytes += 4;
         }
@@ -85,7 +96,7 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
         bytes += 8;
       } else bytes += 32;
       // A VM count of 0 is none known (a window folded before they were counted has at least one VM).
-      if (fields === CROSS_FIELDS && row[o + VMS] > 0) {
+      if (fields === Stride.CROSS && row[o + Field.VMS] > 0) {
         fleet |= 1 << i;
         bytes += 8;
       }
@@ -93,7 +104,7 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
       if (sketch) {
         sketched |= 1 << i;
         const b = sketchBytes(sketch);
-        encoded.push(b);
+        (encoded ??= []).push(b);
         bytes += 4 + b.length;
       }
     }
@@ -126,19 +137,19 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
         at = out.writeDoubleLE(row[o + 1], at);
         at = out.writeDoubleLE(row[o + 2], at);
         at = out.writeDoubleLE(row[o + 3], at);
-        at = out.writeUInt32LE(row[o + REVISION], at);
+        at = out.writeUInt32LE(row[o + Field.REVISION], at);
       }
       if (fleet & (1 << i)) {
-        at = out.writeUInt32LE(row[o + VMS], at);
-        at = out.writeUInt32LE(row[o + EXPECTED], at);
+        at = out.writeUInt32LE(row[o + Field.VMS], at);
+        at = out.writeUInt32LE(row[o + Field.EXPECTED], at);
       }
       if (sketched & (1 << i)) {
-        const b = bytes[nextSketch++];
+        const b = bytes![nextSketch++];
         at = out.writeUInt32LE(b.length, at);
         at += b.copy(out, at);
       }
     }
-    for (let i = 0; i < MINUTES; i++) if (expectedOnly & (1 << i)) at = out.writeUInt32LE(row[i * fields + EXPECTED], at);
+    for (let i = 0; i < MINUTES; i++) if (expectedOnly & (1 << i)) at = out.writeUInt32LE(row[i * fields + Field.EXPECTED], at);
   }
   return (extended ? FLEET : PLAIN) + out.toString('base64');
 }

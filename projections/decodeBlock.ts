@@ -1,6 +1,6 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import type { StoredBlock } from '../src/core/ports';
-import { CROSS_FIELDS, EXPECTED, MAX, MIN, MINUTES, REVISION, SUM, VMS, encodeBlock, parseBlockData, type ParsedMinute } from './blockCodec';
+import { Field, MINUTES, Stride, encodeBlock, parseBlockData, type ParsedMinute } from './blockCodec';
 import { mergeSketchBytes, newSketch } from './sketchCodec';
 
 /** One window as the read side sees it. */
@@ -82,18 +82,18 @@ export function mergeBlocks(parts: readonly StoredBlock[]): StoredBlock {
   const series = new Map<string, Float64Array>();
   const sketches = new Map<string, (DDSketch | undefined)[]>();
   for (const [sub, wholes] of merged) {
-    const row = new Float64Array(MINUTES * CROSS_FIELDS);
+    const row = new Float64Array(MINUTES * Stride.CROSS);
     const sketched: (DDSketch | undefined)[] = [];
     for (const [minute, w] of wholes) {
-      const o = minute * CROSS_FIELDS;
-      row[o + EXPECTED] = w.expected;
+      const o = minute * Stride.CROSS;
+      row[o + Field.EXPECTED] = w.expected;
       if (w.count === 0) continue;
       row[o] = w.count;
-      row[o + SUM] = w.sum;
-      row[o + MIN] = w.min;
-      row[o + MAX] = w.max;
-      row[o + REVISION] = w.revision;
-      row[o + VMS] = w.vms ?? 0;
+      row[o + Field.SUM] = w.sum;
+      row[o + Field.MIN] = w.min;
+      row[o + Field.MAX] = w.max;
+      row[o + Field.REVISION] = w.revision;
+      row[o + Field.VMS] = w.vms ?? 0;
       if (w.count >= 3 && w.sketch !== null) {
         const sketch = w.sketch ?? newSketch();
         for (const v of w.values) sketch.accept(v);
@@ -103,7 +103,7 @@ export function mergeBlocks(parts: readonly StoredBlock[]): StoredBlock {
     series.set(sub, row);
     sketches.set(sub, sketched);
   }
-  return { partition: parts[0].partition, row: parts[0].row, data: encodeBlock(series, CROSS_FIELDS, sketches), appliedThrough: Math.min(...parts.map((p) => p.appliedThrough)) };
+  return { partition: parts[0].partition, row: parts[0].row, data: encodeBlock(series, Stride.CROSS, sketches), appliedThrough: Math.min(...parts.map((p) => p.appliedThrough)) };
 }
 
 function addShare(whole: Whole, m: ParsedMinute): void {

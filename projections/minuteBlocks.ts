@@ -1,10 +1,7 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import type { Aggregate, WindowEvent, WindowExtras, WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
-import {
-  CROSS_FIELDS, EXPECTED, isClosed, LAST_ARRIVAL, MAX, MIN, MINUTES, REVISION, SUM, VM_FIELDS, VMS,
-  encodeBlock, parseBlockData,
-} from './blockCodec';
+import { Field, isClosed, MINUTES, Stride, encodeBlock, parseBlockData } from './blockCodec';
 import { mergeSketchBytes, newSketch, sketchBytes } from './sketchCodec';
 import { sketchAfter } from './sketchAfter';
 import type { KeyPresence } from './KeyPresence';
@@ -26,7 +23,7 @@ export interface StoredWindow extends Aggregate {
 }
 
 /** The VM counts a cross-tenant row holds per minute: fields of its row (see blockCodec.ts). */
-export type FleetField = typeof VMS | typeof EXPECTED;
+export type FleetField = Field.VMS | Field.EXPECTED;
 
 /** Cross-tenant averages are partitioned by key; per-VM averages by (tenant, vm) with the key inside. */
 export type Grouping = 'minute' | 'vmMinute';
@@ -35,14 +32,24 @@ export function slotStartOf(windowStart: number): number {
   return Math.floor(windowStart / SLOT_SECONDS) * SLOT_SECONDS;
 }
 
+/**
+ * One slot of one partition. Every field is set in the constructor, so that all blocks share one
+ * shape (the fold's property lookups stay monomorphic).
+ */
 class Block {
   readonly series = new Map<string, Float64Array>();
+  /** The row of sub-key '' (a cross-tenant block's), without a Map lookup. */
+  crossRow: Float64Array | undefined = undefined;
   /** Sketches of the windows of three values or more, by sub-key, then by minute. */
-  sketches?: Map<string, (DDSketch | undefined)[]>;
+  sketches: Map<string, (DDSketch | undefined)[]> | undefined = undefined;
+  /** The sketches of sub-key '' (a cross-tenant block's), without a Map lookup: the fold adds every metric to one. */
+  crossSketches: (DDSketch | undefined)[] | undefined = undefined;
   /** Open windows held in this block's rows: a block with any is never let go. */
   open = 0;
   /** Bit i set: minute i of the slot is listed in its OpenMinute. */
   listed = 0;
+  /** In MinuteBlocks' dirty set (checked before adding: the fold marks a block for every metric). */
+  dirty = false;
   constructor(readonly home: BlockPartition, readonly slot: number, public appliedThrough: number) {}
 }
 
@@ -63,18 +70,51 @@ interface OpenMinute {
 /** One partition's blocks by slot start, and the newest window start of each sub-key (the catalog). */
 export class BlockPartition {
   readonly slots = new Map<number, Block>();
+  /**
+   * The blocks of the last few slots used, by slot number modulo RECENT (a cache of `slots`): the
+   * fold looks up several blocks for each metric, and a Map keyed by numbers past 2^30 costs it
+   * more than the rest of its work on the metric.
+   */
+  private readonly recent: (Block | undefined)[] = new Array<Block | undefined>(RECENT);
   readonly newest = new Map<string, number>();
   /** Every slot from here on is in `slots` or has no block in the table (read as a range). */
   knownFrom = Infinity;
-  /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence). */
-  presence?: KeyPresence;
-  constructor(readonly partition: readonly string[]) {}
+  /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence); set here, so that every partition has one shape. */
+  presence: KeyPresence | undefined = undefined;
+  /** A dense number of a VM's partition (0, 1, 2… in order of first use), to index arrays by. */
+  readonly id: number;
+  constructor(readonly partition: readonly string[], id = 0) {
+    this.id = id;
+  }
+
+  /** The block of `slot`, when held. */
+  blockAt(slot: number): Block | undefined {
+    const i = (slot / SLOT_SECONDS) & (RECENT - 1);
+    const cached = this.recent[i];
+    if (cached !== undefined && cached.slot === slot) return cached;
+    const block = this.slots.get(slot);
+    if (block !== undefined) this.recent[i] = block;
+    return block;
+  }
+
+  /** Lets go of the block of `slot`. */
+  drop(slot: number): void {
+    const i = (slot / SLOT_SECONDS) & (RECENT - 1);
+    if (this.recent[i]?.slot === slot) this.recent[i] = undefined;
+    this.slots.delete(slot);
+  }
 }
 
+/** Slots of a partition's block cache (a power of two). */
+const RECENT = 16;
+const NONE: readonly number[] = [];
+
 function sketchesOf(block: Block, sub: string): (DDSketch | undefined)[] {
+  if (sub === '' && block.crossSketches) return block.crossSketches;
   const all = (block.sketches ??= new Map());
   let list = all.get(sub);
   if (!list) all.set(sub, (list = []));
+  if (sub === '') block.crossSketches = list;
   return list;
 }
 
@@ -93,13 +133,14 @@ export class MinuteBlocks {
   /** Clean blocks of slots ending by this were let go: even a complete state must read them back. */
   private evictedBefore = -Infinity;
   private count = 0;
+  private vmPartitions = 0;
   /** Numbers per minute of a row: a cross-tenant row also holds VM counts. */
   private readonly fields: number;
   private readonly rows: RowPool;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
   constructor(readonly grouping: Grouping, private readonly complete = false) {
-    this.fields = grouping === 'minute' ? CROSS_FIELDS : VM_FIELDS;
+    this.fields = grouping === 'minute' ? Stride.CROSS : Stride.VM;
     this.rows = new RowPool(this.fields);
   }
 
@@ -113,7 +154,7 @@ export class MinuteBlocks {
     let vms = this.partitions.get(a) as Map<string, BlockPartition> | undefined;
     if (!vms) this.partitions.set(a, (vms = new Map()));
     let p = vms.get(b);
-    if (!p) vms.set(b, (p = new BlockPartition([a, b])));
+    if (!p) vms.set(b, (p = new BlockPartition([a, b], this.vmPartitions++)));
     return p;
   }
 
@@ -148,13 +189,13 @@ export class MinuteBlocks {
         for (const m of minutes) {
           const o = m.minute * fields;
           row[o] = m.count;
-          row[o + SUM] = m.sum;
-          row[o + MIN] = m.min;
-          row[o + MAX] = m.max;
-          row[o + REVISION] = m.revision;
-          if (fields === CROSS_FIELDS) {
-            row[o + VMS] = m.vms ?? 0;
-            row[o + EXPECTED] = m.expected ?? 0;
+          row[o + Field.SUM] = m.sum;
+          row[o + Field.MIN] = m.min;
+          row[o + Field.MAX] = m.max;
+          row[o + Field.REVISION] = m.revision;
+          if (fields === Stride.CROSS) {
+            row[o + Field.VMS] = m.vms ?? 0;
+            row[o + Field.EXPECTED] = m.expected ?? 0;
           }
           if (m.sketch) sketchesOf(block, sub)[m.minute] = mergeSketchBytes(newSketch(), m.sketch);
         }
@@ -181,13 +222,13 @@ export class MinuteBlocks {
 
   getIn(p: BlockPartition, sub: string, windowStart: number): { window: StoredWindow; appliedThrough: number } | undefined {
     const slot = slotStartOf(windowStart);
-    const block = p.slots.get(slot);
-    const row = block?.series.get(sub);
+    const block = p.blockAt(slot);
+    const row = block === undefined ? undefined : sub === '' ? block.crossRow : block.series.get(sub);
     if (!block || !row) return undefined;
     const minute = (windowStart - slot) / 60;
     const o = minute * this.fields;
     if (!isClosed(row, o)) return undefined;
-    const window: StoredWindow = { count: row[o], sum: row[o + SUM], min: row[o + MIN], max: row[o + MAX], revision: row[o + REVISION] };
+    const window: StoredWindow = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX], revision: row[o + Field.REVISION] };
     const sketch = block.sketches?.get(sub)?.[minute];
     if (sketch) window.sketch = sketch;
     return { window, appliedThrough: block.appliedThrough };
@@ -199,7 +240,7 @@ export class MinuteBlocks {
     const agg: StoredWindow = { count: event.count, sum: event.sum, min: event.min, max: event.max, revision: event.revision };
     if (event.sketch) agg.sketch = mergeSketchBytes(newSketch(), event.sketch);
     this.applyIn(p, this.grouping === 'minute' ? '' : event.key, event.windowStart, agg, event.revision);
-    if (this.fields === CROSS_FIELDS && event.vms !== undefined) this.setFleet(p, event.windowStart, event.vms, event.expectedVms ?? 0);
+    if (this.fields === Stride.CROSS && event.vms !== undefined) this.setFleet(p, event.windowStart, event.vms, event.expectedVms ?? 0);
   }
 
   /**
@@ -213,10 +254,10 @@ export class MinuteBlocks {
     const minute = (windowStart - slot) / 60;
     const o = minute * this.fields;
     row[o] = agg.count;
-    row[o + SUM] = agg.sum;
-    row[o + MIN] = agg.min;
-    row[o + MAX] = agg.max;
-    row[o + REVISION] = revision;
+    row[o + Field.SUM] = agg.sum;
+    row[o + Field.MIN] = agg.min;
+    row[o + Field.MAX] = agg.max;
+    row[o + Field.REVISION] = revision;
     if (agg.sketch) sketchesOf(block, sub)[minute] = agg.sketch;
     else if (block.sketches?.get(sub)?.[minute]) block.sketches.get(sub)![minute] = undefined;
     this.written(block, sub, windowStart);
@@ -231,11 +272,36 @@ export class MinuteBlocks {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
     const row = this.rowOf(block, '');
-    const o = ((windowStart - slot) / 60) * CROSS_FIELDS;
+    const o = ((windowStart - slot) / 60) * Stride.CROSS;
     row[o + field] += delta;
     if (isClosed(row, o)) return true;
-    if (field === EXPECTED) this.dirty.add(block);
+    if (field === Field.EXPECTED) this.markDirty(block);
     return false;
+  }
+
+  /**
+   * `bump` for the minutes after `after` up to `through` (a VM newly expected in up to an hour of
+   * windows): one block lookup a slot. Returns the starts of those that are closed windows, which
+   * the caller revises.
+   */
+  bumpRange(p: BlockPartition, after: number, through: number, field: FleetField): readonly number[] {
+    // The common case, a VM that reported the minute before: one window, and no array to fill.
+    if (through === after + 60) return this.bump(p, through, field, 1) ? [through] : NONE;
+    const closed: number[] = [];
+    for (let slot = slotStartOf(after + 60); slot <= through; slot += SLOT_SECONDS) {
+      const block = this.blockOf(p, slot);
+      const row = this.rowOf(block, '');
+      let open = false;
+      const last = Math.min(through, slot + SLOT_SECONDS - 60);
+      for (let w = Math.max(after + 60, slot); w <= last; w += 60) {
+        const o = ((w - slot) / 60) * Stride.CROSS;
+        row[o + field] += 1;
+        if (isClosed(row, o)) closed.push(w);
+        else open = true;
+      }
+      if (open && field === Field.EXPECTED) this.markDirty(block);
+    }
+    return closed;
   }
 
   /**
@@ -246,18 +312,18 @@ export class MinuteBlocks {
   setFleet(p: BlockPartition, windowStart: number, vms: number, expected: number): void {
     const slot = slotStartOf(windowStart);
     const row = this.rowOf(this.blockOf(p, slot), '');
-    const o = ((windowStart - slot) / 60) * CROSS_FIELDS;
-    row[o + VMS] = vms;
-    row[o + EXPECTED] = expected;
+    const o = ((windowStart - slot) / 60) * Stride.CROSS;
+    row[o + Field.VMS] = vms;
+    row[o + Field.EXPECTED] = expected;
   }
 
   /** The VM counts of a cross-tenant minute: [vms, expected]. */
   fleetAt(p: BlockPartition, windowStart: number): [vms: number, expected: number] {
     const slot = slotStartOf(windowStart);
-    const row = p.slots.get(slot)?.series.get('');
+    const row = p.blockAt(slot)?.crossRow;
     if (!row) return [0, 0];
-    const o = ((windowStart - slot) / 60) * CROSS_FIELDS;
-    return [row[o + VMS], row[o + EXPECTED]];
+    const o = ((windowStart - slot) / 60) * Stride.CROSS;
+    return [row[o + Field.VMS], row[o + Field.EXPECTED]];
   }
 
   /** The slot starts of `p`'s blocks held now. */
@@ -271,13 +337,15 @@ export class MinuteBlocks {
   }
 
   private rowOf(block: Block, sub: string): Float64Array {
+    if (sub === '' && block.crossRow !== undefined) return block.crossRow;
     let row = block.series.get(sub);
     if (!row) block.series.set(sub, (row = this.rows.take()));
+    if (sub === '') block.crossRow = row;
     return row;
   }
 
   private blockOf(p: BlockPartition, slot: number): Block {
-    let block = p.slots.get(slot);
+    let block = p.blockAt(slot);
     if (!block) {
       p.slots.set(slot, (block = new Block(p, slot, -1)));
       this.count++;
@@ -285,9 +353,15 @@ export class MinuteBlocks {
     return block;
   }
 
+  private markDirty(block: Block): void {
+    if (block.dirty) return;
+    block.dirty = true;
+    this.dirty.add(block);
+  }
+
   /** A window of `block` got a new closed revision: the block is dirty, the catalog may move. */
   private written(block: Block, sub: string, windowStart: number): void {
-    this.dirty.add(block);
+    this.markDirty(block);
     const p = block.home;
     if (!(p.newest.get(sub)! >= windowStart)) {
       p.newest.set(sub, windowStart);
@@ -297,33 +371,35 @@ export class MinuteBlocks {
 
   /**
    * Adds a value to the open window (sub, windowStart) of `p`, opening it when it has no data yet
-   * and `mayOpen`. False when the window is closed, or has no data and may not open: the caller
-   * then revises it. `position` and `maxEventTimeBefore` describe the record being folded.
+   * and `mayOpen`, and `newVms` to its VM count (a cross-tenant window's). False when the window is
+   * closed, or has no data and may not open: the caller then revises it (and counts the VM).
+   * `position` and `maxEventTimeBefore` describe the record being folded.
    */
   addOpen(
     p: BlockPartition, sub: string, windowStart: number, value: number, nowMs: number,
-    position: number, maxEventTimeBefore: number, mayOpen: boolean,
+    position: number, maxEventTimeBefore: number, mayOpen: boolean, newVms = 0,
   ): boolean {
     const slot = slotStartOf(windowStart);
-    const block = p.slots.get(slot);
-    const row = block?.series.get(sub);
+    const block = p.blockAt(slot);
+    const row = block === undefined ? undefined : sub === '' ? block.crossRow : block.series.get(sub);
     const minute = (windowStart - slot) / 60;
     const o = minute * this.fields;
     if (row !== undefined && row[o] !== 0) {
-      if (row[o + REVISION] !== 0) return false;
+      if (row[o + Field.REVISION] !== 0) return false;
       const n = row[o];
       // From the third value on a window keeps a sketch (cross-tenant windows nearly always, a VM's rarely).
       if (n >= 2) {
         const sketches = sketchesOf(block!, sub);
         const sketch = sketches[minute];
         if (sketch) sketch.accept(value);
-        else sketches[minute] = sketchAfter(n, row[o + MIN], row[o + MAX], undefined, value);
+        else sketches[minute] = sketchAfter(n, row[o + Field.MIN], row[o + Field.MAX], undefined, value);
       }
       row[o] = n + 1;
       row[o + 1] += value;
       if (value < row[o + 2]) row[o + 2] = value;
       if (value > row[o + 3]) row[o + 3] = value;
-      row[o + LAST_ARRIVAL] = nowMs;
+      row[o + Field.LAST_ARRIVAL] = nowMs;
+      if (newVms !== 0) row[o + Field.VMS] += newVms;
       return true;
     }
     if (!mayOpen) return false;
@@ -333,8 +409,9 @@ export class MinuteBlocks {
     r[o + 1] = value;
     r[o + 2] = value;
     r[o + 3] = value;
-    r[o + REVISION] = 0;
-    r[o + LAST_ARRIVAL] = nowMs;
+    r[o + Field.REVISION] = 0;
+    r[o + Field.LAST_ARRIVAL] = nowMs;
+    if (newVms !== 0) r[o + Field.VMS] += newVms;
     b.open++;
     let open = this.openMinutes.get(windowStart);
     if (!open) this.openMinutes.set(windowStart, (open = { blocks: [], open: 0, minArrivalMs: nowMs, minPosition: position, maxEventTimeBefore }));
@@ -388,14 +465,14 @@ export class MinuteBlocks {
     for (const block of open.blocks) {
       let left = 0;
       for (const [sub, row] of block.series) {
-        if (row[o] === 0 || row[o + REVISION] !== 0) continue;
-        if (row[o + LAST_ARRIVAL] > idleBeforeMs) {
+        if (row[o] === 0 || row[o + Field.REVISION] !== 0) continue;
+        if (row[o + Field.LAST_ARRIVAL] > idleBeforeMs) {
           left++;
-          if (row[o + LAST_ARRIVAL] < minArrival) minArrival = row[o + LAST_ARRIVAL];
+          if (row[o + Field.LAST_ARRIVAL] < minArrival) minArrival = row[o + Field.LAST_ARRIVAL];
           continue;
         }
-        row[o + REVISION] = 1;
-        row[o + LAST_ARRIVAL] = 0;
+        row[o + Field.REVISION] = 1;
+        row[o + Field.LAST_ARRIVAL] = 0;
         block.open--;
         n++;
         this.written(block, sub, windowStart);
@@ -404,8 +481,8 @@ export class MinuteBlocks {
           const sketch = withSketches && row[o] >= 3 ? block.sketches?.get(sub)?.[minute] : undefined;
           extras.sketch = sketch && sketchBytes(sketch);
           if (this.grouping === 'minute') {
-            extras.vms = row[o + VMS];
-            extras.expectedVms = row[o + EXPECTED];
+            extras.vms = row[o + Field.VMS];
+            extras.expectedVms = row[o + Field.EXPECTED];
             out.record(partition[0], undefined, undefined, windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1, extras);
           } else out.record(sub, partition[0], partition[1], windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1, extras);
         }
@@ -452,6 +529,7 @@ export class MinuteBlocks {
       block.appliedThrough = appliedThrough;
       out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series, this.fields, block.sketches), appliedThrough });
       this.dirty.delete(block);
+      block.dirty = false;
     }
     return out;
   }
@@ -466,8 +544,8 @@ export class MinuteBlocks {
       // A slot let go is no longer known to be here: it is read back from the table when wanted.
       if (p.knownFrom < before) p.knownFrom = before;
       for (const [slot, block] of p.slots) {
-        if (!this.dirty.has(block) && block.open === 0 && slot + SLOT_SECONDS <= before) {
-          p.slots.delete(slot);
+        if (!block.dirty && block.open === 0 && slot + SLOT_SECONDS <= before) {
+          p.drop(slot);
           this.rows.give(block.series.values());
           this.count--;
         }
