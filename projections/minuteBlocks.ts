@@ -526,8 +526,10 @@ export class MinuteBlocks {
     const out: StoredBlock[] = [];
     for (const block of this.dirty) {
       if (block.slot + SLOT_SECONDS > endedBy) continue;
-      block.appliedThrough = appliedThrough;
-      out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series, this.fields, block.sketches), appliedThrough });
+      // Never lowered: a fold resumed from before a write it made (its checkpoint failed) holds the block as
+      // written, its closed windows through the higher position, and skips those records' values again.
+      if (appliedThrough > block.appliedThrough) block.appliedThrough = appliedThrough;
+      out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series, this.fields, block.sketches), appliedThrough: block.appliedThrough });
       this.dirty.delete(block);
       block.dirty = false;
     }
