@@ -161,7 +161,8 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const { late, minute, vmMinute } = this.tables!;
     // Taken when the write runs, behind the writes already queued, so a page is never written over by an older copy of itself.
     if (this.late.pendingChars > LATE_PENDING_CHARS) await this.context.startWrite(() => late.upsert(this.late.take()));
-    const sealed = slotStartOf(folder.watermark);
+    // Blocks are let go once sealed: with final windows to tell, only once all of theirs are final (told).
+    const sealed = slotStartOf(this.config.finals ? folder.finalThrough : folder.watermark);
     if (!this.context.follow && sealed > this.lastSealed && !Number.isNaN(sealed)) {
       // A rebuild: once the watermark leaves a 15-minute slot, its blocks are (nearly always) final; write them
       // while the fold goes on. No checkpoint: the blocks carry the position they reflect, which is all a restart needs.
@@ -186,7 +187,11 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const lateRows = this.late.take();
     const cross = this.crossPending;
     this.crossPending = [];
-    // Every window ending by this has been told final (synchronously, as the watermark passed it).
+    // Where a restart resumes, as of `position`: taken now, since the fold goes on while this is written. Read after the
+    // write, an open window that a later record closed meanwhile would be left out, though its block is not written yet.
+    // Every window ending by `finalThrough` has been told final (synchronously, as the watermark passed it).
+    const { maxEventTime } = folder.checkpoint();
+    const resumeFrom = folder.resumePosition(position);
     const finalThrough = folder.finalThrough;
     const finals = this.config.finals;
     // A VM's newest window moved: its tenant's rows are written again, from all the tenant's VMs.
@@ -207,7 +212,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         // The final notices told so far are kept before the checkpoint that says they were told.
         await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows), finals?.durable()]);
       },
-      resume: () => ({ resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime, finalThrough, finalFrom: this.finalFrom }),
+      resume: () => ({ resumeFrom, maxEventTime, finalThrough, finalFrom: this.finalFrom }),
       done: async () => {
         if (cross.length > 0) await this.config.onCrossTenantFlushed?.(cross);
         const evictBefore = folder.watermark - this.config.windows.allowedLatenessSeconds;
