@@ -167,6 +167,9 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const lateRows = this.late.take();
     const cross = this.crossPending;
     this.crossPending = [];
+    // The resume point as of `position`, taken now: a window open now whose records are in no block written here may
+    // close while the write runs, and a resume point taken after it would skip those records.
+    const resume = { resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime };
     // A VM's newest window moved: its tenant's rows are written again, from all the tenant's VMs.
     const tenants = new Set(folder.perVm.takeCatalog().map(({ partition: [tenant] }) => tenant));
     const catalogRows: Row[] = [
@@ -184,7 +187,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         checkRowKeys(t.catalog, catalogRows);
         await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
       },
-      resume: () => ({ resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime }),
+      resume: () => resume,
       done: async () => {
         if (cross.length > 0) await this.config.onCrossTenantFlushed?.(cross);
         const evictBefore = folder.watermark - this.config.windows.allowedLatenessSeconds;
