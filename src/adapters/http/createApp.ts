@@ -7,6 +7,7 @@ import { bucketWindows, type AggregationBy, type Bucket } from '../../../project
 import { readVmCatalog } from '../../../projections/vmCatalog';
 import { TableWindowReads } from '../../../projections/TableWindowReads';
 import type { WindowReads } from '../../../projections/WindowReads';
+import { withFinal } from '../../../projections/finalBuckets';
 import { topRoutes } from './topRoutes';
 import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
@@ -35,6 +36,8 @@ export interface ApiDeps {
   catalog(): Promise<RowTable>;
   /** How the windows are read (e.g. a read cache, RecentWindows); absent: from the three tables above. */
   reads?: WindowReads;
+  /** Windows ending by this (epoch seconds) are final (ProjectionHost.finalThrough); absent: none is. */
+  finalThrough?(): number | Promise<number>;
   rejects(): Promise<RowTable>;
   /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
   late?(projection?: string): Promise<readonly ScopedLedger[] | undefined>;
@@ -107,6 +110,7 @@ function finiteNumber(v: unknown): number | undefined {
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   const reads = deps.reads ?? new TableWindowReads({ minute: () => deps.minuteTable(), vmMinute: () => deps.vmMinuteTable(), catalog: () => deps.catalog() });
+  const finalOf = async (): Promise<number> => (deps.finalThrough ? deps.finalThrough() : -Infinity);
   app.disable('x-powered-by');
   app.set('etag', false);
   const observe = deps.observeRequest;
@@ -152,8 +156,11 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/v1/get-data', async (req: Request, res: Response) => {
     const q = parseRange(parseQuery(queryString(req), RANGE_PARAMS));
     const end = q.to ?? (await reads.newestOfKey(q.key));
-    let data: Bucket[] = [];
-    if (end !== undefined) data = bucketWindows(await reads.crossTenant(q.key, end, q.minutes), q.aggregationInterval, q.aggregationBy);
+    let data: (Bucket & { final: boolean })[] = [];
+    if (end !== undefined) {
+      const [windows, finalThrough] = await Promise.all([reads.crossTenant(q.key, end, q.minutes), finalOf()]);
+      data = withFinal(bucketWindows(windows, q.aggregationInterval, q.aggregationBy), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
+    }
     res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
 
@@ -163,11 +170,12 @@ export function createApp(deps: ApiDeps): express.Express {
     const tenant = requiredString(params, 'tenant');
     const vm = requiredString(params, 'vm');
     const end = q.to ?? (await reads.newestOfVm(tenant, vm, q.key));
-    let data: (Bucket & { average: number | null })[] = [];
+    let data: (Bucket & { final: boolean; average: number | null })[] = [];
     if (end !== undefined) {
-      const [vmWindows, crossWindows] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes)]);
+      const [vmWindows, crossWindows, finalThrough] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes), finalOf()]);
       const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));
-      data = bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy).map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
+      const buckets = withFinal(bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
+      data = buckets.map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
     }
     res.json({ key: q.key, tenant, vm, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
