@@ -25,9 +25,9 @@ import { captureArchiveFrom } from './adapters/capture/captureArchiveFrom';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
 import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
 import { DeclaredHost } from './declaredHost';
+import { ProjectionLedgers } from './projectionLedgers';
 import { ProjectionStream } from './adapters/http/projectionStream';
-import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
-import { openEachScope, openMerged } from '../projections/projectionTables';
+import { openMerged } from '../projections/projectionTables';
 import { rejectsProjection } from '../projections/rejectsProjection';
 import { windowsProjection } from '../projections/windowsProjection';
 import { TableWindowReads } from '../projections/TableWindowReads';
@@ -216,6 +216,7 @@ export async function startService(configured: Settings): Promise<Service> {
     ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
     hubHistory: () => hubHistory,
   }));
+  const ledgers = new ProjectionLedgers({ tables: rt.tables, versions: rt.versions, prefix: settings.tablePrefix });
   const app = createApp({
     apiToken: settings.apiToken,
     corsOrigins: settings.corsOrigins,
@@ -226,13 +227,13 @@ export async function startService(configured: Settings): Promise<Service> {
     reads: recent ?? tableReads,
     finalThrough: () => projections.finalThrough(),
     rejects: async () => openMerged(rt.tables, rejectsProjection.tables.rejects, await active('rejects')),
-    late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
+    late: (projection) => ledgers.late(projection),
     backlog: backlog.api,
     windowStream,
     projections: { ...declaredApi, stream: projectionStream },
     quarantine: async ({ projection, limit }) => {
-      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => ({ projection: BUILT_IN_PROJECTIONS[p], ...(await active(p)) })));
-      return readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit);
+      const refs = await ledgers.quarantine(projection);
+      return refs && readQuarantine(rt.tables, settings.tablePrefix, refs, limit);
     },
     health: async () => ({
       ...(await checks.report()), // status: "ok" or "failing", and the problems

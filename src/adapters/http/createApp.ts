@@ -40,7 +40,7 @@ export interface ApiDeps {
   finalThrough?(): number | Promise<number>;
   rejects(): Promise<RowTable>;
   /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
-  late?(): Promise<readonly ScopedLedger[]>;
+  late?(projection?: string): Promise<readonly ScopedLedger[] | undefined>;
   /** The body of /healthz; its `status` is "ok" (200) or anything else, e.g. "failing" (503). */
   health(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metricsText(): string | Promise<string>;
@@ -58,7 +58,7 @@ export interface ApiDeps {
   /** The declared projections; /v1/projections routes answer only when given. */
   projections?: ProjectionsApi;
   /** The quarantine ledgers' entries (of one projection when given), at most `limit`; absent: `GET /v1/quarantine` answers 404. */
-  quarantine?(options: { projection?: ProjectionName; limit: number }): Promise<unknown[]>;
+  quarantine?(options: { projection?: string; limit: number }): Promise<unknown[] | undefined>;
 }
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -213,10 +213,11 @@ export function createApp(deps: ApiDeps): express.Express {
       const params = parseQuery(queryString(req), ['projection', 'limit']);
       const limit = intParam(params, 'limit', 100, 1, 1000);
       const projection = params.get('projection');
-      if (projection !== undefined && !(PROJECTIONS as readonly string[]).includes(projection)) {
-        throw new InvalidInputError(`parameter "projection" must be one of ${PROJECTIONS.join(', ')}, got "${projection}"`, { parameter: 'projection' });
+      const entries = await quarantine({ projection, limit });
+      if (entries === undefined) {
+        throw new InvalidInputError(`parameter "projection" must be one of ${PROJECTIONS.join(', ')} or a declared projection's name, got ${JSON.stringify(projection)}`, { parameter: 'projection' });
       }
-      res.json({ quarantine: await quarantine({ projection: projection as ProjectionName | undefined, limit }) });
+      res.json({ quarantine: entries });
     });
   }
 

@@ -359,6 +359,7 @@ export const openApiDocument = {
         tags: ['ledgers'],
         summary: 'The late-events ledger: metrics later than WINDOW_ALLOWED_LATENESS_SECONDS behind the watermark, in log order',
         parameters: [
+          q('projection', { type: 'string', minLength: 1, default: 'windows' }, false, 'The windows projection\'s ledger (the default) or a declared projection\'s (400 for any other name).'),
           LIMIT_PARAM,
           q('key', { type: 'string', minLength: 1 }, false, 'Only metrics of this counter key.'),
           q('tenant', { type: 'string', minLength: 1 }, false, 'Only metrics of this tenant.'),
@@ -393,7 +394,7 @@ export const openApiDocument = {
           'the metric index within it (null when the whole record was set aside), the reason, and what was set aside (truncated). The fold went on past each. ' +
           'A metric of a log record written before the gate that the gate refuses is set aside here by the windows projection, with the gate\'s reason (as in GET /v1/rejects).',
         parameters: [
-          q('projection', { type: 'string', enum: ['windows', 'rejects', 'backlog'] }, false, 'Only this projection\'s ledger.'),
+          q('projection', { type: 'string', minLength: 1, examples: ['windows', 'rejects', 'backlog', 'cpu_by_region'] }, false, 'Only this projection\'s ledger: windows, rejects, backlog or a declared projection\'s name (400 for any other). Without it, every projection\'s, the declared ones last.'),
           LIMIT_PARAM,
         ],
         responses: {
