@@ -58,6 +58,8 @@ export interface DistributedOptions {
   onNote?: (line: string, partitionId: string) => void;
   /** What the hub no longer retains: read from Event Hubs Capture, or recorded as a gap. */
   history?: HubHistory;
+  /** Where reads for the API find the partitions' checkpoints (finalThrough): a store that fails fast in an outage; default `versions`. */
+  readVersions?: ProjectionVersions;
 }
 
 /**
@@ -184,7 +186,8 @@ export class DistributedProjections {
     if (!version || !ids || ids.length === 0) return Promise.resolve(-Infinity);
     const last = this.finalRead;
     if (last && last.version === version && Date.now() - last.atMs < 1000) return last.value;
-    const value = Promise.all(ids.map((id) => this.options.versions.checkpoint('windows', version, scopeOfPartition(id))))
+    const versions = this.options.readVersions ?? this.options.versions;
+    const value = Promise.all(ids.map((id) => versions.checkpoint('windows', version, scopeOfPartition(id))))
       .then((checkpoints) => Math.min(...checkpoints.map((c) => c?.finalThrough ?? -Infinity)));
     this.finalRead = { version, atMs: Date.now(), value };
     value.catch(() => {
