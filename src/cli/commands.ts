@@ -1,6 +1,6 @@
 import { collectSettings, loadSettings, describeSettings, type Settings } from '../config/settings';
-import { resolveSecrets } from '../config/secrets';
 import { openRuntime, type Runtime } from '../runtime';
+import type { StartingAzurite } from '../startAzuriteEarly';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError } from '../core/errors';
@@ -11,8 +11,6 @@ import { logKeysTable, metaTable, PROJECTIONS, type ProjectionName } from '../..
 import { dropProjectionVersion } from '../dropProjectionVersion';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
-import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
-import { replayPartitions } from './replayEventHubs';
 import { openMerged } from '../../projections/projectionTables';
 import { BUILT_IN_PROJECTIONS, type AnyProjection } from '../../projections/builtInProjections';
 import { DeclaredCatalog } from '../../projections/declaredCatalog';
@@ -21,12 +19,20 @@ import type { ProjectionDefinition } from '../core/projectionDefinition';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
-import { captureArchiveFrom } from '../adapters/capture/captureArchiveFrom';
-import { createConsumer } from '../adapters/eventHubs/azureClients';
-import { describeRetention, retentionLine } from '../adapters/eventHubs/describeRetention';
 import { describeGap, type SequenceGap } from '../core/sequenceGaps';
 
 export type Flags = Parameters<typeof loadSettings>[0];
+
+/**
+ * The Azure SDKs behind these (Key Vault and identity, Service Bus, Event Hubs, Blob Storage: ~0.4 s
+ * to load) are loaded when a command uses them: a replay of the file log does not.
+ */
+const secrets = () => require('../config/secrets') as typeof import('../config/secrets');
+const serviceBus = () => require('../adapters/serviceBus/serviceBusClientFrom') as typeof import('../adapters/serviceBus/serviceBusClientFrom');
+const hubReplay = () => require('./replayEventHubs') as typeof import('./replayEventHubs');
+const capture = () => require('../adapters/capture/captureArchiveFrom') as typeof import('../adapters/capture/captureArchiveFrom');
+const hubClients = () => require('../adapters/eventHubs/azureClients') as typeof import('../adapters/eventHubs/azureClients');
+const retention = () => require('../adapters/eventHubs/describeRetention') as typeof import('../adapters/eventHubs/describeRetention');
 
 export function settingsFrom(flags: Flags): Settings {
   return loadSettings(flags).settings;
@@ -76,9 +82,9 @@ export async function quarantineCommand(flags: Flags & { projection?: string; li
 }
 
 /** `opsfold replay`: rebuilds projections into a new version and switches to it when complete. */
-export async function replayCommand(projection: string, flags: Flags, options: { allowGap?: boolean } = {}): Promise<number> {
+export async function replayCommand(projection: string, flags: Flags, options: { allowGap?: boolean; azurite?: StartingAzurite } = {}): Promise<number> {
   const settings = settingsFrom(flags);
-  const rt = await openRuntime(settings, { log: false });
+  const rt = await openRuntime(settings, { log: false, azurite: options.azurite });
   try {
     const catalog = new DeclaredCatalog(await rt.tables.rowTable(metaTable(settings.tablePrefix)));
     const declared = await catalog.list();
@@ -116,8 +122,8 @@ export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: 
   };
   if (rt.distributed) {
     const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
-    const outcome = await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates, {
-      capture: captureArchiveFrom(settings), allowGap: options.allowGap,
+    const outcome = await hubReplay().replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates, {
+      capture: capture().captureArchiveFrom(settings), allowGap: options.allowGap,
       onGap: (gap) => process.stderr.write(`opsfold ${label}: ${name}: went past a gap in the history (--allow-gap): ${describeGap(gap)} are in neither Event Hubs Capture nor the hub\n`),
     });
     history = { gaps: outcome.gaps, fromCapture: outcome.captured };
@@ -184,7 +190,7 @@ async function simulateToServiceBus(o: { tenants: number; vms: number; keys: num
   if (settings.serviceBusConnectionString === undefined && settings.serviceBusNamespace === undefined) {
     throw new ConfigError('SERVICEBUS_CONNECTION_STRING', 'simulate --to servicebus needs SERVICEBUS_CONNECTION_STRING or SERVICEBUS_NAMESPACE');
   }
-  const client = serviceBusClientFrom(settings);
+  const client = serviceBus().serviceBusClientFrom(settings);
   const sender = client.createSender(settings.serviceBusQueue);
   try {
     const start = o.start ?? Math.floor(Date.now() / 60000) * 60 - o.minutes * 60;
@@ -235,7 +241,7 @@ export async function configCommand(flags: Flags): Promise<number> {
   let settings = configured;
   if (problems.length === 0) {
     // With KEY_VAULT_URL, the secrets not set otherwise are read from the vault: show them as such (masked).
-    settings = await resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
+    settings = await secrets().resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
     for (const name of Object.keys(sources) as (keyof typeof sources)[]) {
       if (configured[name] === undefined && settings[name] !== undefined) sources[name] = 'keyvault';
     }
@@ -258,9 +264,10 @@ export async function configCommand(flags: Flags): Promise<number> {
 
 /** `opsfold config` on Event Hubs: per partition, what the hub retains and what Event Hubs Capture holds. */
 async function printRetention(settings: Settings): Promise<void> {
-  const consumer = createConsumer(settings, undefined);
+  const { describeRetention, retentionLine } = retention();
+  const consumer = hubClients().createConsumer(settings, undefined);
   try {
-    const partitions = await describeRetention(consumer, captureArchiveFrom(settings));
+    const partitions = await describeRetention(consumer, capture().captureArchiveFrom(settings));
     process.stdout.write(`\nthe history of ${settings.eventHubName}, per partition:\n`);
     for (const r of partitions) process.stdout.write(`${retentionLine(r)}\n`);
   } catch (error) {

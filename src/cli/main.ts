@@ -5,9 +5,11 @@ import { join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import type { Flags } from './commands';
+import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
+import { REBUILD_SEMI_SPACE_MB } from '../rebuildHeap';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -56,6 +58,22 @@ async function exitWith(job: () => Promise<number> | number): Promise<void> {
   }
 }
 
+/**
+ * Runs a command that rebuilds from the log with the embedded Azurite it is about to open already
+ * starting (see startAzuriteEarly): Azurite's start-up runs while the command's modules load. It is
+ * stopped at the end whether or not the command got as far as taking it over (a second stop does nothing).
+ */
+async function withAzuriteEarly(flags: Flags, job: (azurite: StartingAzurite | undefined) => Promise<number>): Promise<number> {
+  const { loadSettings } = require('../config/settings') as typeof import('../config/settings');
+  const { startAzuriteEarly } = require('../startAzuriteEarly') as typeof import('../startAzuriteEarly');
+  const azurite = await startAzuriteEarly(loadSettings(flags).settings);
+  try {
+    return await job(azurite);
+  } finally {
+    await azurite?.ready.then((started) => started.stop(), () => undefined);
+  }
+}
+
 /** The version in package.json (beside bin/ in a clone and in the Docker image). */
 function packageVersion(): string {
   return (JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
@@ -80,7 +98,7 @@ const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
  */
 function runCapped(heapMb: number, argv: readonly string[]): Promise<number> {
   // The young generation too (see REBUILD_SEMI_SPACE_MB), unless node's flags set it.
-  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${(require('../rebuildProjection') as typeof import('../rebuildProjection')).REBUILD_SEMI_SPACE_MB}`];
+  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
   const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, ...young, process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [CAPPED_CHILD]: '1' },
@@ -167,14 +185,14 @@ export function main(argv: string[]): void {
       refuseUndeclared(o.projection, o.dataDir);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv);
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
-      return commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true });
+      return withAzuriteEarly(flagsOf(o), (azurite) => commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true, azurite }));
     }));
 
   const projection = program.command('projection').description('projections analysts declare (a JSON definition: see the README)');
   projection.command('add').addArgument(new Argument('<file>', 'the definition, a JSON file').argParser(readableFile('FILE')))
     .description('validate a definition, build it from the whole log into a new version (progress bar) and make it live; a running service follows it within seconds')
     .addOption(dataDir())
-    .action((file, o) => exitWith(() => projectionCommands().projectionAddCommand(file, flagsOf(o))));
+    .action((file, o) => exitWith(() => withAzuriteEarly(flagsOf(o), (azurite) => projectionCommands().projectionAddCommand(file, flagsOf(o), { azurite }))));
   projection.command('list').description('every declared projection, its definition, status (building or live) and version, as JSON lines').addOption(dataDir())
     .action((o) => exitWith(() => projectionCommands().projectionListCommand(flagsOf(o))));
   projection.command('drop').argument('<name>', 'the declared projection').description('forget a declared projection and drop its tables (every version)').addOption(dataDir())

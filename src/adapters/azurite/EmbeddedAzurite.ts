@@ -88,8 +88,9 @@ export class EmbeddedAzurite {
 
   static async start(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
     const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5 } = options;
-    if (location !== undefined) await mkdir(location, { recursive: true });
+    // The child is forked before this returns (startChild's first step), and creates the location itself.
     if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds, tablePort: options.tablePort }, options.onExit);
+    if (location !== undefined) await mkdir(location, { recursive: true });
     const servers: AzuriteServer[] = [];
     try {
       servers.push(createTableServer(host, options.tablePort ?? 0, keepAliveTimeoutSeconds, location));
