@@ -11,6 +11,7 @@ import { logKeysTable, metaTable, PROJECTIONS, type ProjectionName } from '../..
 import { dropProjectionVersion } from '../dropProjectionVersion';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
+import { shareRead } from '../../streams/shareRead';
 import { openMerged } from '../../projections/projectionTables';
 import { BUILT_IN_PROJECTIONS, type AnyProjection } from '../../projections/builtInProjections';
 import { DeclaredCatalog } from '../../projections/declaredCatalog';
@@ -94,7 +95,12 @@ export async function replayCommand(projection: string, flags: Flags, options: {
       return 2;
     }
     const names = projection === 'all' ? known : [projection];
-    for (const name of names) await rebuildAndActivate(rt, settings, name, declared.find((d) => d.definition.name === name)?.definition, 'replay', options);
+    const definitionOf = (name: string) => declared.find((d) => d.definition.name === name)?.definition;
+    if (rt.distributed || names.length === 1) {
+      for (const name of names) await rebuildAndActivate(rt, settings, name, definitionOf(name), 'replay', options);
+    } else {
+      await rebuildTogether(rt, settings, names, definitionOf);
+    }
     return 0;
   } finally {
     await rt.close();
@@ -102,15 +108,59 @@ export async function replayCommand(projection: string, flags: Flags, options: {
 }
 
 /**
+ * The projections of `opsfold replay --projection all` on the file log, rebuilt at once over one
+ * read of the log (shareRead): the log is read and checked once instead of once per projection,
+ * and the small folds (rejects, backlog) run while the windows' fold does, instead of after it.
+ * Each is made active as it completes; one that fails does not stop the others (the command fails
+ * once they have ended). One progress bar, of the shared read.
+ */
+async function rebuildTogether(rt: Runtime, settings: Settings, names: readonly string[], definitionOf: (name: string) => ProjectionDefinition | undefined): Promise<void> {
+  const readers = shareRead(rt.log, names.length);
+  const bar = progressBar(`replay ${names.join(', ')}`, await rt.log.end(), 'bytes');
+  const outcomes = await Promise.allSettled(names.map(async (name, i) => {
+    try {
+      await rebuildAndActivate(rt, settings, name, definitionOf(name), 'replay', {
+        log: readers[i].log,
+        progress: i === 0 ? (position) => bar.update(position) : () => undefined,
+        // The read is complete when the first rebuild is: its line goes where the bar was.
+        print: (line) => {
+          bar.stop();
+          process.stdout.write(line);
+        },
+      });
+    } finally {
+      readers[i].leave();
+    }
+  }));
+  bar.stop();
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** How rebuildAndActivate runs when several run at once (rebuildTogether). */
+export interface RebuildHow {
+  /** On Event Hubs: go on past history nobody holds (--allow-gap). */
+  allowGap?: boolean;
+  /** The file log's view to fold (a shared read) instead of the runtime's log. */
+  log?: EventLog;
+  /** Told how far the fold has come, instead of a progress bar of its own. */
+  progress?: (position: number) => void;
+  /** Writes the summary line (to stdout by default). */
+  print?: (line: string) => void;
+}
+
+/**
  * Rebuilds one projection (built-in, or declared with its definition) from the whole log into a
  * new version, with a progress bar, prints its totals, and makes it active: a running service
  * switches to it and drops the old version; without one, the old version goes now.
  */
-export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay', options: { allowGap?: boolean } = {}): Promise<void> {
+export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay', options: RebuildHow = {}): Promise<void> {
   const old = await rt.versions.active(name);
   const version = (await rt.versions.latest(name)) + 1;
-  const end = rt.distributed ? 0 : await rt.log.end();
-  const bar = progressBar(`${label} ${name} v${version}`, rt.distributed ? 1 : end, rt.distributed ? 'events' : 'bytes');
+  const { progress } = options;
+  const bar = progress
+    ? { update: progress, setTotal: () => undefined, stop: () => undefined }
+    : progressBar(`${label} ${name} v${version}`, rt.distributed ? 1 : await rt.log.end(), rt.distributed ? 'events' : 'bytes');
   const started = Date.now();
   const totals: Record<string, number> = {};
   /** On Event Hubs: the history nobody holds that the rebuild went past (--allow-gap), and the events read from Capture. */
@@ -128,10 +178,11 @@ export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: 
     });
     history = { gaps: outcome.gaps, fromCapture: outcome.captured };
   } else {
-    await fold(rt.log, '', (p) => bar.update(p));
+    await fold(options.log ?? rt.log, '', (p) => bar.update(p));
   }
   bar.stop();
-  process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), ...history, seconds: (Date.now() - started) / 1000 })}\n`);
+  const print = options.print ?? ((line: string) => process.stdout.write(line));
+  print(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), ...history, seconds: (Date.now() - started) / 1000 })}\n`);
   await rt.versions.activate(name, version);
   if (old !== undefined && old !== version) {
     if (rt.service || rt.distributed) {
