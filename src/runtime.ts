@@ -14,7 +14,7 @@ import { eventHubsConfigured } from './config/settings';
 import { metaTable } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { AZURITE_STOP_MS } from './stopDeadlines';
-import type { StartingAzurite } from './startAzuriteEarly';
+import { commandAzurite, type StartingAzurite } from './startAzuriteEarly';
 
 /**
  * The Azure SDKs (Event Hubs, Blob Storage, identity: ~0.3 s to load) are loaded only when the
@@ -22,6 +22,13 @@ import type { StartingAzurite } from './startAzuriteEarly';
  */
 const azureClients = () => require('./adapters/eventHubs/azureClients') as typeof import('./adapters/eventHubs/azureClients');
 const eventHubsAppender = () => require('./adapters/eventHubs/EventHubsAppender') as typeof import('./adapters/eventHubs/EventHubsAppender');
+
+/**
+ * How long a command waits for its Azurite to save and exit (the service has 2.5 s): that one save
+ * is everything the command wrote, and killing it midway would lose it after the command reported
+ * success. At 10M metrics the save of a rebuild takes seconds.
+ */
+const COMMAND_AZURITE_STOP_MS = 300_000;
 
 /** The outside things every command needs: the log, the tables, the projection versions. */
 export interface Runtime {
@@ -116,7 +123,7 @@ export async function openRuntime(settings: Settings, options: {
       earlyTaken = early !== undefined;
       const started = options.service
         ? (storage = await SupervisedAzurite.start({ location, log: (line) => process.stderr.write(`opsfold: ${line}\n`) }))
-        : (azurite = await (early?.ready ?? EmbeddedAzurite.start({ location, childProcess: true })));
+        : (azurite = await (early?.ready ?? EmbeddedAzurite.start(commandAzurite(location))));
       opened.push({ close: () => started.stop() });
       connectionString = started.tableConnectionString;
       if (options.log !== false) process.stderr.write(`opsfold: embedded Azurite (Table Storage) on 127.0.0.1:${started.tablePort}, data in ${location}\n`);
@@ -142,8 +149,8 @@ export async function openRuntime(settings: Settings, options: {
       async close() {
         await producer?.close();
         await log.close();
-        // Azurite last: everything that writes to it has stopped.
-        await azurite?.stop();
+        // Azurite last: everything that writes to it has stopped. Its one save holds all the command wrote.
+        await azurite?.stop(COMMAND_AZURITE_STOP_MS);
         await storage?.stop(AZURITE_STOP_MS);
         if (lock) {
           await rm(serviceFilePath(settings.dataDir), { force: true });

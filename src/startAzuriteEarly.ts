@@ -1,7 +1,15 @@
 import { join } from 'node:path';
-import { EmbeddedAzurite } from './adapters/azurite/EmbeddedAzurite';
+import { EmbeddedAzurite, type EmbeddedAzuriteOptions } from './adapters/azurite/EmbeddedAzurite';
 import { DataDirLock } from './adapters/dataDirLock/DataDirLock';
 import type { Settings } from './config/settings';
+
+/**
+ * The Azurite a command starts for itself (no service runs on the data dir): in a process of its
+ * own, persisted under the data dir, saved once, when the command stops it (see `autosave`).
+ */
+export function commandAzurite(location: string): EmbeddedAzuriteOptions {
+  return { location, childProcess: true, autosave: false };
+}
 
 /** An embedded Azurite on its way up (a promise of its own, so that awaiting the start does not await it). */
 export interface StartingAzurite {
@@ -28,7 +36,7 @@ export async function startAzuriteEarly(settings: Settings): Promise<StartingAzu
   const held = await DataDirLock.holder(settings.dataDir).then((holder) => holder !== undefined, () => true);
   if (held) return undefined;
   // The fork happens now, synchronously: the caller's next `require` runs while the child starts.
-  const starting = EmbeddedAzurite.start({ location: join(settings.dataDir, 'azurite'), childProcess: true });
+  const starting = EmbeddedAzurite.start(commandAzurite(join(settings.dataDir, 'azurite')));
   starting.catch(() => undefined); // the taker sees the failure; unhandled it would end the process before
   return { ready: starting };
 }

@@ -67,18 +67,45 @@ describe('shareRead: the projections of `opsfold replay --projection all` read t
     assert.equal(log.produced, 10);
   });
 
-  it('no batch is read before every reader has finished with the one before (the slowest sets the pace)', async () => {
-    const log = new CountingLog(50, 10);
-    const [fast, slow] = shareRead(log, 2);
-    const producedWhileSlowHeld: number[] = [];
-    const fastRead = readAll(fast.log).finally(() => fast.leave());
-    // The slow reader notes how many batches exist while it still holds each one.
-    const slowRead = readAll(slow.log, 0, {}, async () => {
-      await turns(10)();
-      producedWhileSlowHeld.push(log.produced);
-    }).finally(() => slow.leave());
-    await Promise.all([fastRead, slowRead]);
-    assert.deepEqual(producedWhileSlowHeld, [1, 2, 3, 4, 5]);
+  it('a reader gets ahead of the slowest by at most maxLeadBytes of the log, then waits for it', async () => {
+    // Given a log of ten 10-byte batches, and a reader that holds its first batch until let go.
+    const log = new CountingLog(100, 10);
+    const [fast, slow] = shareRead(log, 2, { maxLeadBytes: 30 });
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    const slowRead = readAll(slow.log, 0, {}, () => held).finally(() => slow.leave());
+    let fastHad = 0;
+    const fastRead = (async () => {
+      const seen: number[] = [];
+      for await (const batch of fast.log.read(0, { follow: false })) {
+        seen.push(...batch.map((r) => r.position));
+        fastHad++;
+      }
+      return seen;
+    })().finally(() => fast.leave());
+
+    // When the fast one has read all it may: the batch the slow one holds, and 30 bytes after it.
+    await turns(20)();
+    assert.equal(fastHad, 4);
+    assert.equal(log.produced, 4);
+
+    // Then, once the slow one goes on, both read to the end, the log read once.
+    letGo();
+    assert.deepEqual(await fastRead, positions(0, 100));
+    assert.deepEqual(await slowRead, positions(0, 100));
+    assert.equal(log.produced, 10);
+  });
+
+  it('with room enough, a reader that pauses does not hold the others back', async () => {
+    const log = new CountingLog(100, 10);
+    const [fast, paused] = shareRead(log, 2, { maxLeadBytes: 1000 });
+    let resume!: () => void;
+    const pause = new Promise<void>((resolve) => (resume = resolve));
+    const pausedRead = readAll(paused.log, 0, {}, () => pause).finally(() => paused.leave());
+    assert.deepEqual(await readAll(fast.log).finally(() => fast.leave()), positions(0, 100));
+    resume();
+    assert.deepEqual(await pausedRead, positions(0, 100));
+    assert.equal(log.produced, 10);
   });
 
   it('the read waits until every reader has joined, starts where they read from, with the smallest batch size asked for', async () => {
