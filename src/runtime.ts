@@ -14,7 +14,7 @@ import { eventHubsConfigured } from './config/settings';
 import { metaTable } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { AZURITE_STOP_MS } from './stopDeadlines';
-import { commandAzurite, type StartingAzurite } from './startAzuriteEarly';
+import { COMMAND_AZURITE_STOP_MS, commandAzurite, type StartingAzurite } from './startAzuriteEarly';
 
 /**
  * The Azure SDKs (Event Hubs, Blob Storage, identity: ~0.3 s to load) are loaded only when the
@@ -22,13 +22,6 @@ import { commandAzurite, type StartingAzurite } from './startAzuriteEarly';
  */
 const azureClients = () => require('./adapters/eventHubs/azureClients') as typeof import('./adapters/eventHubs/azureClients');
 const eventHubsAppender = () => require('./adapters/eventHubs/EventHubsAppender') as typeof import('./adapters/eventHubs/EventHubsAppender');
-
-/**
- * How long a command waits for its Azurite to save and exit (the service has 2.5 s): that one save
- * is everything the command wrote, and killing it midway would lose it after the command reported
- * success. At 10M metrics the save of a rebuild takes seconds.
- */
-const COMMAND_AZURITE_STOP_MS = 300_000;
 
 /** The outside things every command needs: the log, the tables, the projection versions. */
 export interface Runtime {

@@ -11,6 +11,13 @@ export function commandAzurite(location: string): EmbeddedAzuriteOptions {
   return { location, childProcess: true, autosave: false };
 }
 
+/**
+ * How long a command waits for its Azurite to save and exit (the service has 2.5 s): that one save
+ * is everything the command wrote, and killing it midway would lose it after the command reported
+ * success. At 10M metrics the save of a rebuild takes seconds.
+ */
+export const COMMAND_AZURITE_STOP_MS = 300_000;
+
 /** An embedded Azurite on its way up (a promise of its own, so that awaiting the start does not await it). */
 export interface StartingAzurite {
   ready: Promise<EmbeddedAzurite>;

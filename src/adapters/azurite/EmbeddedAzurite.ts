@@ -115,6 +115,14 @@ export class EmbeddedAzurite {
     return new EmbeddedAzurite(servers, host, portOf(servers[0]), blob ? portOf(servers[1]) : undefined);
   }
 
+  /**
+   * An Azurite that another process started and stops (a capped replay's launcher, which starts it
+   * before this process boots): only its address; `stop()` here does nothing.
+   */
+  static startedElsewhere(host: string, tablePort: number): EmbeddedAzurite {
+    return new EmbeddedAzurite([], host, tablePort, undefined);
+  }
+
   get tableEndpoint(): string {
     return `http://${urlHost(this.host)}:${this.tablePort}/${DEV_ACCOUNT_NAME}`;
   }
