@@ -1,5 +1,5 @@
 import type { DDSketch } from '@datadog/sketches-js';
-import type { Aggregate, WindowEvent, WindowExtras, WindowRecorder } from '../src/core/windowMath';
+import { windowEvent, type Aggregate, type WindowEvent, type WindowExtras, type WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
 import { Field, isClosed, MINUTES, Stride, encodeBlock, parseBlockData } from './blockCodec';
 import { mergeSketchBytes, newSketch, sketchBytes } from './sketchCodec';
@@ -31,6 +31,9 @@ export type Grouping = 'minute' | 'vmMinute';
 export function slotStartOf(windowStart: number): number {
   return Math.floor(windowStart / SLOT_SECONDS) * SLOT_SECONDS;
 }
+
+/** Orders strings by UTF-16 code units: the same everywhere, unlike localeCompare. */
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * One slot of one partition. Every field is set in the constructor, so that all blocks share one
@@ -497,6 +500,62 @@ export class MinuteBlocks {
       open.minArrivalMs = minArrival;
     }
     return n;
+  }
+
+  /** The slot starts of the blocks held (loaded or made), in no particular order. */
+  slotsHeld(): Set<number> {
+    const slots = new Set<number>();
+    this.eachPartition((p) => {
+      for (const slot of p.slots.keys()) slots.add(slot);
+    });
+    return slots;
+  }
+
+  /**
+   * The closed windows of `windowStart` held, as final notices (`final: true`), in a fixed order
+   * that depends on nothing but their ids: by key on cross-tenant blocks, by tenant, VM and key on
+   * VMs' (strings compared by UTF-16 code units). Final notices are numbered in this order.
+   */
+  closedOf(windowStart: number): WindowEvent[] {
+    const slot = slotStartOf(windowStart);
+    const o = ((windowStart - slot) / 60) * this.fields;
+    const out: WindowEvent[] = [];
+    this.eachPartition((p) => {
+      const block = p.slots.get(slot);
+      if (!block) return;
+      for (const [sub, row] of block.series) {
+        if (!isClosed(row, o)) continue;
+        const agg = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX] };
+        const revision = row[o + Field.REVISION];
+        const w = this.grouping === 'minute'
+          ? windowEvent(agg, p.partition[0], windowStart, revision)
+          : windowEvent(agg, sub, windowStart, revision, p.partition[0], p.partition[1]);
+        if (this.fields === Stride.CROSS) {
+          w.vms = row[o + Field.VMS];
+          w.expectedVms = row[o + Field.EXPECTED];
+        }
+        w.final = true;
+        out.push(w);
+      }
+    });
+    return out.sort(this.grouping === 'minute' ? (a, b) => compareText(a.key, b.key) : (a, b) =>
+      compareText(a.tenant!, b.tenant!) || compareText(a.vm!, b.vm!) || compareText(a.key, b.key));
+  }
+
+  /** The partitions that have a catalog entry (a newest window), e.g. as seeded from the table after a restart. */
+  partitionsWithNewest(): BlockPartition[] {
+    const out: BlockPartition[] = [];
+    this.eachPartition((p) => {
+      if (p.newest.size > 0) out.push(p);
+    });
+    return out;
+  }
+
+  private eachPartition(visit: (p: BlockPartition) => void): void {
+    for (const entry of this.partitions.values()) {
+      if (entry instanceof BlockPartition) visit(entry);
+      else for (const p of entry.values()) visit(p);
+    }
   }
 
   /** Partitions whose newest window moved since the last call (their catalog rows need writing). */

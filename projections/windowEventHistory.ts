@@ -56,6 +56,8 @@ export function resumeRow(hour: number, after: number): number {
 }
 
 const NONE = 0xffff;
+/** Set in an event's form byte when it is a final notice. */
+const FINAL_FLAG = 0x80;
 const U32 = 2 ** 32;
 /** Set in the form byte: the aggregate is followed by u32 vms and u32 expected VMs (a cross-tenant window's). */
 const FLEET = 0x10;
@@ -67,10 +69,11 @@ const MAX_EVENT_BYTES = 15 + 40 + 8;
  * u16 number of strings and each (u16 byte length, UTF-8): the chunk's keys, tenants and VMs;
  * u16 number of events; f64 first id; f64 first window start; then per event u32 id − first id,
  * i32 window start − first window start, u16 key, tenant and VM string numbers (0xffff: none, a
- * cross-tenant window), u8 form, and then form 1: the value (count 1, revision 1, sum = min =
- * max, as nearly every per-VM window); form 0: u32 count, f64 sum, min, max, u32 revision;
- * form 2: f64 count, sum, min, max, revision. With 0x10 added to the form, u32 vms and u32 expected
- * VMs follow (a cross-tenant window's). About a sixth of the JSON; avg is sum / count again.
+ * cross-tenant window), u8 form (its high bit set on a final notice, see WindowEvent.final), and
+ * then form 1: the value (count 1, revision 1, sum = min = max, as nearly every per-VM window);
+ * form 0: u32 count, f64 sum, min, max, u32 revision; form 2: f64 count, sum, min, max, revision.
+ * With 0x10 added to the form, u32 vms and u32 expected VMs follow (a cross-tenant window's).
+ * About a sixth of the JSON; avg is sum / count again.
  *
  * @example
  * const builder = new ChunkBuilder();
@@ -108,12 +111,12 @@ export class ChunkBuilder {
 
   /** Adds an event (its id above the last one, `fits` checked). */
   add(id: number, e: WindowEvent): void {
-    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision, e);
+    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision, e, e.final === true);
   }
 
   /** Adds an event given as its fields (see WindowRecorder); VM counts that fit a u32 are kept. */
   addFields(id: number, key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number, extras?: WindowExtras): void {
+    count: number, sum: number, min: number, max: number, revision: number, extras?: WindowExtras, final = false): void {
     if (this.n === 0) {
       this.firstId = id;
       this.firstStart = windowStart;
@@ -126,18 +129,19 @@ export class ChunkBuilder {
     at = b.writeUInt16LE(this.ref(tenant), at);
     at = b.writeUInt16LE(this.ref(vm), at);
     const fleet = extras?.vms !== undefined && isU32(extras.vms) && isU32(extras.expectedVms ?? 0) ? FLEET : 0;
+    const flags = fleet | (final ? FINAL_FLAG : 0);
     if (count === 1 && revision === 1 && Object.is(sum, min) && Object.is(sum, max)) {
-      b[at++] = 1 | fleet;
+      b[at++] = 1 | flags;
       at = b.writeDoubleLE(sum, at);
     } else if (isU32(count) && isU32(revision)) {
-      b[at++] = 0 | fleet;
+      b[at++] = 0 | flags;
       at = b.writeUInt32LE(count, at);
       at = b.writeDoubleLE(sum, at);
       at = b.writeDoubleLE(min, at);
       at = b.writeDoubleLE(max, at);
       at = b.writeUInt32LE(revision, at);
     } else {
-      b[at++] = 2 | fleet;
+      b[at++] = 2 | flags;
       for (const v of [count, sum, min, max, revision]) at = b.writeDoubleLE(v, at);
     }
     if (fleet) {
@@ -255,7 +259,7 @@ export class ChunkReader {
   skipThrough(id: number): void {
     for (let next = this.peekId(); next !== undefined && next <= id; next = this.peekId()) {
       const form = this.b[this.at + 14];
-      const base = form & ~FLEET;
+      const base = form & ~(FLEET | FINAL_FLAG);
       this.at += 15 + (base === 1 ? 8 : base === 0 ? 32 : 40) + (form & FLEET ? 8 : 0);
       this.n++;
     }
@@ -273,7 +277,7 @@ export class ChunkReader {
     const tenant = b.readUInt16LE(at + 10);
     const vm = b.readUInt16LE(at + 12);
     const flags = b[at + 14];
-    const form = flags & ~FLEET;
+    const form = flags & ~(FLEET | FINAL_FLAG);
     at += 15;
     let e: WindowEvent;
     if (form === 1) {
@@ -297,6 +301,7 @@ export class ChunkReader {
     }
     if (tenant !== NONE) e.tenant = texts[tenant];
     if (vm !== NONE) e.vm = texts[vm];
+    if (flags & FINAL_FLAG) e.final = true;
     this.at = at;
     this.n++;
     return feedEntry(id, e);

@@ -2,6 +2,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
+import type { FinalSink } from './core/windowStream';
 import type { ProjectionName } from '../projections/projectionCatalog';
 import { dropProjectionVersion } from './dropProjectionVersion';
 import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
@@ -38,6 +39,12 @@ export interface ProjectionHost {
   };
   /** Every window revision emitted here. */
   readonly windows$: Observable<WindowEvent>;
+  /**
+   * Windows of the active windows version ending by this (epoch seconds) are final: the watermark
+   * minus the allowed lateness as of the last checkpoint (on Event Hubs, the least of every
+   * partition's, since a cross-tenant window has a share in each). Never moves back.
+   */
+  finalThrough(): Promise<number>;
   /** The first failing projector's error, when one is down. */
   readonly failure?: unknown;
   /** Every projector that is down now (it is tried again after a backoff); empty when all run. */
@@ -72,11 +79,17 @@ export class LocalProjections implements ProjectionHost {
   private readonly declared = new Map<string, { hosted: HostedProjection; supervisor: ProjectionSupervisor<HostedRun> }>();
   private readonly declaredChanges = new SerialQueue();
   private stopped = false;
+  /** The windows version's final bound as last seen, so that a restarted run (not opened yet) does not answer less. */
+  private finalKnown?: { version: number; value: number };
 
-  constructor(private readonly options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
-    const { settings, log, versions, versionPollMs = 2000 } = options;
+  constructor(private readonly options: {
+    settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number;
+    /** Where each windows version's fold tells its final windows (see WindowsConfig.finals); absent: nowhere. */
+    finals?: (version: number) => FinalSink;
+  }) {
+    const { settings, log, versions, versionPollMs = 2000, finals } = options;
     this.log = log;
-    for (const projection of builtInHosted(settings, () => ({ onWindow: (w) => this.out.next(w) }))) {
+    for (const projection of builtInHosted(settings, ({ version }) => ({ onWindow: (w) => this.out.next(w), finals: finals?.(version) }))) {
       this.hosted.set(projection.name, projection);
       this.supervisors.set(projection.name, this.supervise(projection));
     }
@@ -96,6 +109,20 @@ export class LocalProjections implements ProjectionHost {
     const s = this.supervisors.get('windows')?.projector?.stats as (WindowsStats & HostedRun['stats']) | undefined;
     if (!s) return { metrics: 0, late: 0, windowsEmitted: 0, revisions: 0, watermark: -Infinity };
     return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position, lastFlushAtMs: s.lastFlushAtMs };
+  }
+
+  /**
+   * As the running windows projector knows it (from its last checkpoint, the one it resumed from at
+   * first), or as the last run of the same version knew it; -Infinity (nothing final) before a run
+   * of the version has opened. Never a storage read: a read must not wait out an outage for it.
+   */
+  async finalThrough(): Promise<number> {
+    const supervisor = this.supervisors.get('windows');
+    const version = supervisor?.version ?? 0;
+    const stats = supervisor?.projector?.stats as (WindowsStats & HostedRun['stats']) | undefined;
+    const known = this.finalKnown?.version === version ? this.finalKnown.value : -Infinity;
+    if (stats && stats.finalThrough > known) this.finalKnown = { version, value: stats.finalThrough };
+    return Math.max(known, stats?.finalThrough ?? -Infinity);
   }
 
   /** Each projection counts from its last checkpoint (taken every flush interval, also on an idle tail). */

@@ -7,7 +7,7 @@ import type { ProjectionVersions } from '../streams/projectionVersions';
 import { Projector, type ProjectorOptions, type ProjectorStats } from '../streams/Projector';
 import type { Projection, ProjectionTables } from './core/projection';
 import { rejectsProjection } from '../projections/rejectsProjection';
-import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
+import { FileWindowHistory, finalHistoryDir, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { windowsProjection, type WindowsConfig, type WindowsStats } from '../projections/windowsProjection';
 import { withRecordClock } from '../streams/withRecordClock';
@@ -35,11 +35,7 @@ export interface RebuildOptions {
 /** What a rebuild folded, by name (metrics, windows, historyEvents, rejected, samples…): summed over scopes by the caller. */
 export type RebuildTotals = Record<string, number>;
 
-/**
- * The young generation of a rebuild's Node (`opsfold replay` and the bench): 8 MB semi-spaces
- * instead of V8's 16 MB (three of them), some 20-40 MB less RSS for no measurable time.
- */
-export const REBUILD_SEMI_SPACE_MB = 8;
+export { REBUILD_SEMI_SPACE_MB } from './rebuildHeap';
 
 /** How often a rebuild writes its state: no more often than every 5 s (its blocks are written per slot anyway). */
 export function rebuildFlushIntervalMs(settings: Settings): number {
@@ -127,7 +123,11 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings, not
         await feed.close().catch(() => undefined);
         await common.versions.forget('windows', common.version);
       }
-      if (feed || (await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) await FileWindowHistory.remove(dir);
+      if (feed || (await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) {
+        await FileWindowHistory.remove(dir);
+        // A rebuild tells no final windows: the version's live runs keep them from where it ends (Checkpoint.finalFrom).
+        await FileWindowHistory.remove(finalHistoryDir(settings.dataDir, common.tablePrefix, common.version));
+      }
       const opened = await WindowEventFeed.open({
         store: await FileWindowHistory.open(dir, { sync: 'close' }),
         retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,

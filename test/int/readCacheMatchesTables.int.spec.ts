@@ -105,6 +105,7 @@ interface FleetBucket {
   timestamp: number;
   value: number;
   vms: number;
+  final: boolean;
   expectedVms: number;
 }
 
@@ -210,6 +211,8 @@ describe('the read cache answers as the tables do', () => {
     };
     const app = createApp({
       ingest: unused, rejects: unused, health: () => ({ status: 'ok' }), metricsText: () => '',
+      // Which windows are final, as the active version's checkpoint says.
+      finalThrough: async () => (await versions.checkpoint('windows', (await activeWindows()).version))?.finalThrough ?? -Infinity,
       minuteTable: async () => openMerged(store, windowsProjection.tables.minute, await activeWindows()),
       vmMinuteTable: async () => openMerged(store, windowsProjection.tables.vmMinute, await activeWindows()),
       catalog: async () => openMerged(store, windowsProjection.tables.catalog, await activeWindows()),
@@ -248,6 +251,10 @@ describe('the read cache answers as the tables do', () => {
     const data = first.get(`/v1/get-data?key=${K1}`) as { data: FleetBucket[] };
     assert.equal(data.data.length, 60);
     assert.equal(data.data.at(-1)!.timestamp, M0 + (MINUTES - 1) * 60);
+    // The newest half hour (the allowed lateness) and a minute of tolerance are not final yet, the windows before are: both answered alike.
+    const finalThrough = Math.max(...sent.map((m) => m.t)) - 60 - 1800;
+    assert.deepEqual(data.data.map((b) => b.final), data.data.map((b) => b.timestamp + 60 <= finalThrough));
+    assert.ok(data.data.some((b) => b.final) && data.data.some((b) => !b.final));
     for (const key of [K1, K2]) {
       assertFleetFigures(sent, key, (first.get(`/v1/get-data?key=${key}`) as { data: FleetBucket[] }).data, (first.get(`/v1/get-data?key=${key}&aggregationBy=p95`) as { data: FleetBucket[] }).data);
     }
