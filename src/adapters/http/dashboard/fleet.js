@@ -3,21 +3,17 @@
 // hottest VMs and the live list; kept current by the window stream.
 
 import { setAddressParams } from './address.js';
-import { ApiError, followWindows, getJson } from './api.js';
+import { followWindows, getJson } from './api.js';
 import { MinuteSeries, bucketize } from './buckets.js';
-import { colorOf, lineChart } from './charts.js';
-import { statusText } from './completeness.js';
-import { drawCompletenessStrip } from './completenessStrip.js';
-import { fleetTooltip } from './fleetTooltip.js';
-import { FLEET_LINES, fleetView, stripSummary } from './fleetView.js';
-import { formatClock, formatInteger, formatNumber, formatTime, unitOf } from './format.js';
+import { fleetChart } from './fleetChart.js';
+import { renderFleetTable, renderStripSummary } from './fleetTable.js';
+import { FLEET_LINES, fleetView } from './fleetView.js';
+import { readFleet } from './fleetReads.js';
 import { loadHottest, setHottestDrawn, startHottest } from './hottest.js';
-import { drawProvisionalMarks } from './provisionalMarks.js';
+import { addLiveItem } from './liveList.js';
 import { setLiveState } from './status.js';
 
 const $ = (id) => document.getElementById(id);
-const MAX_TABLE_ROWS = 1440;
-const MAX_LIVE_ITEMS = 30;
 /** After a cross-tenant window event, the reads (completeness, p95, hottest VMs) follow this much later. */
 const REFRESH_AFTER_EVENT_MS = 1500;
 /** While a bucket in view is not final, the reads are repeated this often (finality comes without an event). */
@@ -31,6 +27,9 @@ const state = {
   /** The p95 buckets of the selection (GET /v1/get-data with aggregationBy=p95), null when not drawn. */
   p95: null,
   view: null,
+  /** The selection of the last reload, and the end of its range (the key's newest window). */
+  sel: null,
+  end: undefined,
   refreshTimer: 0,
   /** Live events of the current selection, re-applied over every read (a read may predate them). */
   recent: [],
@@ -84,60 +83,6 @@ function renderVms(wantedVm) {
   $('vm-select').disabled = !tenant;
 }
 
-function rebuildChart(sel) {
-  state.chart?.destroy();
-  const unit = unitOf(sel.key);
-  const byWord = { avg: 'average', min: 'minimum', max: 'maximum' }[sel.by];
-  const value = (_u, v) => (v === null || v === undefined ? '–' : `${formatNumber(v)}${unit && unit !== 'state' ? ` ${unit}` : ''}`);
-  // The legend shows a provisional point's value (uPlot holds a gap there) and says it is provisional.
-  const legend = (name) => (_u, _v, _s, idx) => {
-    const v = idx === null || idx === undefined ? null : state.view?.values[name][idx];
-    return `${value(_u, v)}${v !== null && v !== undefined && state.view.provisional[name][idx] ? ' (provisional)' : ''}`;
-  };
-  const series = [
-    { label: `Cross-tenant ${byWord}`, color: colorOf(0), value: legend('cross') },
-    { label: sel.vm ? `VM ${sel.vm}` : 'VM (none chosen)', color: colorOf(1), dash: [6, 4], value: legend('vm') },
-    ...(sel.p95 ? [{ label: 'Cross-tenant p95', color: colorOf(2), width: 1.5, value: legend('p95') }] : []),
-  ];
-  const labels = { cross: series[0].label, vm: series[1].label, p95: 'Cross-tenant p95' };
-  state.chart = lineChart($('fleet-chart'), {
-    yLabel: unit && unit !== 'state' ? `Value (${unit})` : 'Value',
-    xValue: formatTime,
-    series,
-    yExtent: () => state.view?.extent ?? [],
-    hooks: {
-      draw: [(u) => drawMarks(u, sel)],
-      setCursor: [fleetTooltip(() => ({
-        xs: state.view?.xs ?? [],
-        lines: FLEET_LINES.map((name, i) => ({ label: labels[name], colorIndex: i, at: state.view?.at[name] ?? new Map(), format: (v) => value(null, v) })),
-      }))],
-    },
-  });
-  $('fleet-chart-title').textContent = sel.key ? `${sel.key}: ${byWord} per ${sel.interval === 1 ? 'minute' : `${sel.interval} minutes`}, last ${sel.minutes} minutes${unit ? ` (${unit})` : ''}` : '';
-  $('fleet-chart').setAttribute('aria-label', `Line chart of ${sel.key}: cross-tenant ${byWord}${sel.p95 ? ' and p95' : ''} per ${sel.interval} minute(s) over ${sel.minutes} minutes${sel.vm ? `, with VM ${sel.vm} beside it` : ''}; provisional points are hollow; the values and their completeness are in the data table below`);
-}
-
-/** The marks uPlot does not draw: provisional points and segments, and the completeness strip. */
-function drawMarks(u, sel) {
-  const view = state.view;
-  if (!view) return;
-  const lines = FLEET_LINES.slice(0, sel.p95 ? 3 : 2).map((name, i) => ({
-    series: name, color: colorOf(i), xs: view.xs, values: view.values[name], provisional: view.provisional[name], texts: view.texts[name],
-  }));
-  drawProvisionalMarks(u, lines);
-  drawCompletenessStrip($('fleet-strip'), u, [...view.at.cross.values()], sel.interval);
-}
-
-function renderStripLabel(cross) {
-  const { known, provisional, newest } = stripSummary(cross);
-  $('fleet-completeness').hidden = known === 0;
-  const text = provisional === 0
-    ? `None of the ${known} buckets is provisional.`
-    : `${provisional} of ${known} buckets are provisional; the newest, ${formatTime(newest.timestamp)}: ${statusText(newest).replace(/^provisional: /, '')}.`;
-  $('fleet-strip-summary').textContent = text;
-  $('fleet-strip').setAttribute('aria-label', `Completeness per bucket: ${text}`);
-}
-
 function scheduleRender() {
   if (state.frame) return;
   state.frame = requestAnimationFrame(() => {
@@ -151,61 +96,20 @@ function render() {
   const end = state.cross.newest() ?? state.vm?.newest();
   const cross = end === undefined ? [] : bucketize(state.cross.range(end, sel.minutes), sel.interval, sel.by);
   const vm = end === undefined || !state.vm ? [] : bucketize(state.vm.range(end, sel.minutes), sel.interval, sel.by);
+  // The p95 buckets were read up to the end of then: keep those of the range as it is now.
   const width = sel.interval * 60;
   const first = end === undefined ? Infinity : Math.floor((end - (sel.minutes - 1) * 60) / width) * width;
   const p95 = sel.p95 && state.p95 ? state.p95.filter((b) => b.timestamp >= first && b.timestamp <= end) : null;
   const view = (state.view = fleetView({ cross, vm, p95 }));
-  const xs = view.xs;
-  renderStripLabel(cross); // before the data: drawing the strip needs it in the layout
+  renderStripSummary(cross); // before the data: drawing the strip needs it laid out
   state.chart.setData(sel.p95 ? view.drawn : view.drawn.slice(0, 3));
-  $('fleet-empty').hidden = xs.length > 0;
-  $('fleet-vm-head').textContent = sel.vm ? `VM ${sel.vm}` : 'VM';
-  $('fleet-caption').textContent = `${sel.key || 'No key'}: ${sel.by} per ${sel.interval} min over ${sel.minutes} min` +
-    (xs.length > MAX_TABLE_ROWS ? ` (newest ${MAX_TABLE_ROWS} of ${xs.length} rows)` : '');
-  const newest = xs.map((x, i) => [x, i]).slice(-MAX_TABLE_ROWS).reverse();
-  const rows = newest.map(([x, i]) => {
-    const c = view.at.cross.get(x);
-    const v = view.at.vm.get(x);
-    const p = view.at.p95.get(x);
-    const tr = document.createElement('tr');
-    tr.dataset.timestamp = String(x);
-    if (view.provisional.cross[i]) tr.dataset.provisional = 'true';
-    const cells = [formatTime(x), formatNumber(c?.value), formatInteger(c?.windows), formatInteger(c?.count), formatNumber(c?.low), formatNumber(c?.high),
-      formatNumber(v?.value), formatNumber(p?.value), (c && statusText(c)) || '–', (v && statusText(v)) || '–'];
-    cells.forEach((text, i) => {
-      const cell = document.createElement(i === 0 ? 'th' : 'td');
-      if (i === 0) cell.scope = 'row';
-      cell.textContent = text;
-      tr.append(cell);
-    });
-    return tr;
-  });
-  $('fleet-table').tBodies[0].replaceChildren(...rows);
-  // `data`: the values of each line, provisional points included; `drawn`: what uPlot holds.
-  window.opsfold.fleet = { selection: sel, cross, vm, p95, data: [xs, ...FLEET_LINES.map((name) => view.values[name])], provisional: view.provisional, drawn: state.chart.chart.data, uplot: state.chart.chart };
+  $('fleet-empty').hidden = view.xs.length > 0;
+  renderFleetTable(sel, view);
+  // `data`: each line's values, provisional points included; `drawn`: what uPlot holds (gaps there).
+  window.opsfold.fleet = {
+    selection: sel, cross, vm, p95, data: [view.xs, ...FLEET_LINES.map((name) => view.values[name])], provisional: view.provisional, drawn: state.chart.chart.data, uplot: state.chart.chart,
+  };
   $('fleet').dataset.state = 'ready';
-}
-
-function addLiveItem(w) {
-  const li = document.createElement('li');
-  li.dataset.id = String(w.id);
-  const where = w.tenant === undefined ? 'cross-tenant' : `VM ${w.vm}`;
-  li.innerHTML = '<time></time> <span class="where"></span> <span class="key"></span> <span class="val"></span>';
-  li.querySelector('time').textContent = formatClock(w.windowStart);
-  li.querySelector('time').dateTime = new Date(w.windowStart * 1000).toISOString();
-  li.querySelector('.where').textContent = where;
-  li.querySelector('.key').textContent = w.key;
-  li.querySelector('.val').textContent = `avg ${formatNumber(w.avg)} (n=${w.count})`;
-  if (w.revision > 1) {
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = `revision ${w.revision}`;
-    li.append(' ', badge);
-  }
-  const list = $('live-list');
-  list.prepend(li);
-  while (list.children.length > MAX_LIVE_ITEMS) list.lastElementChild.remove();
-  $('live-empty').hidden = true;
 }
 
 function onWindow(w, generation, onError) {
@@ -225,27 +129,9 @@ function apply(w, sel) {
   else if (state.vm && w.tenant === sel.tenant && w.vm === sel.vm) state.vm.merge(w);
 }
 
-/**
- * The selection's reads: the key's minute windows (its newest ends the range, as in the API), the
- * VM's over the same range, and the p95 buckets when drawn. A service that refuses p95 (one without
- * percentiles) is not an error: the note under the chart says so.
- */
-async function read(sel) {
-  const range = { key: sel.key, minutes: sel.minutes, aggregationInterval: 1, aggregationBy: 'avg' };
-  const cross = await getJson('/v1/get-data', range);
-  const end = cross.data.at(-1)?.timestamp;
-  const vm = sel.tenant && sel.vm ? getJson('/v1/get-tenant-data', { ...range, tenant: sel.tenant, vm: sel.vm, to: end }) : null;
-  const p95 = sel.p95 && end !== undefined
-    ? getJson('/v1/get-data', { ...range, aggregationInterval: sel.interval, aggregationBy: 'p95', to: end }).catch((error) => {
-      if (error instanceof ApiError && error.status === 400 && error.body?.error?.parameter === 'aggregationBy') return { refused: error.message };
-      throw error;
-    })
-    : null;
-  return { cross, end, vm: await vm, p95: await p95 };
-}
-
 /** Takes a read's answers (then the stream's events over them: a read may predate them) and draws. */
 function take(sel, answers) {
+  state.end = answers.end;
   state.cross = MinuteSeries.fromBuckets(answers.cross.data);
   state.vm = answers.vm ? MinuteSeries.fromBuckets(answers.vm.data) : null;
   state.p95 = answers.p95?.data ?? null;
@@ -260,11 +146,14 @@ async function reload(onError) {
   const sel = selection();
   if (!valid($('minutes-input')) || !valid($('interval-input'))) return;
   const generation = ++state.generation;
+  state.sel = sel;
+  state.end = undefined;
   state.streams?.abort();
   state.streams = new AbortController();
   setAddressParams({ key: sel.key, minutes: sel.minutes, interval: sel.interval, by: sel.by, tenant: sel.tenant, vm: sel.vm, p95: sel.p95 ? 'on' : '' });
   setHottestDrawn(sel.tenant, sel.vm);
-  rebuildChart(sel);
+  state.chart?.destroy();
+  state.chart = fleetChart(sel, () => state.view);
   $('live-list').replaceChildren();
   $('live-empty').hidden = false;
   state.recent = state.recent.filter((w) => w.key === sel.key);
@@ -282,7 +171,7 @@ async function reload(onError) {
   void follow({ key: sel.key, grouping: 'cross' });
   if (sel.tenant && sel.vm) void follow({ key: sel.key, tenant: sel.tenant, vm: sel.vm });
   try {
-    const answers = await read(sel);
+    const answers = await readFleet(sel);
     if (generation !== state.generation) return;
     take(sel, answers);
     await loadHottest({ key: sel.key, minutes: sel.minutes, to: answers.end }, onError);
@@ -297,17 +186,20 @@ async function reload(onError) {
  * hottest VMs move.
  */
 async function refresh(onError) {
-  const sel = selection();
-  const generation = state.generation;
-  if (!sel.key) return;
+  const { sel, generation } = state;
+  if (!sel?.key) return;
   try {
-    const answers = await read(sel);
+    const answers = await readFleet(sel);
     if (generation !== state.generation) return;
     take(sel, answers);
     await loadHottest({ key: sel.key, minutes: sel.minutes, to: answers.end }, onError);
   } catch (error) {
     if (generation === state.generation) onError(error);
   }
+}
+
+function hottestOfSelection(onError) {
+  return loadHottest({ key: state.sel?.key, minutes: state.sel?.minutes, to: state.end }, onError);
 }
 
 function scheduleRefresh(onError, delayMs) {
@@ -336,7 +228,7 @@ export async function startFleet({ onError }) {
   if (query.get('interval')) $('interval-input').value = query.get('interval');
   if (['avg', 'min', 'max'].includes(query.get('by'))) $('agg-select').value = query.get('by');
   $('p95-toggle').checked = query.get('p95') === 'on';
-  startHottest({ onPick: (tenant, vm) => void drawVm(tenant, vm, onError), onChange: () => void refresh(onError) });
+  startHottest({ onPick: (tenant, vm) => void drawVm(tenant, vm, onError), onChange: () => void hottestOfSelection(onError) });
   await loadCatalog(onError);
   renderPickers({ key: query.get('key') ?? '', tenant: query.get('tenant') ?? '', vm: query.get('vm') ?? '' });
   $('tenant-select').addEventListener('change', () => {

@@ -6,6 +6,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 /** The dash of a provisional segment: shorter than the VM line's (6 4), so the two differ without colour. */
 export const PROVISIONAL_DASH = '3 3';
 const POINT_RADIUS = 4;
+/** The overlay reaches this far past the plot area, so a point on its edge (the newest) is drawn whole. */
+const PAD = 6;
 
 function svgEl(name, attrs) {
   const el = document.createElementNS(SVG, name);
@@ -20,8 +22,10 @@ function overlayOf(u) {
     svg = svgEl('svg', { class: 'provisional-marks', 'aria-hidden': 'true' });
     u.over.prepend(svg);
   }
-  svg.setAttribute('width', String(u.over.clientWidth));
-  svg.setAttribute('height', String(u.over.clientHeight));
+  const [width, height] = [u.over.clientWidth + 2 * PAD, u.over.clientHeight + 2 * PAD];
+  svg.setAttribute('width', String(width));
+  svg.setAttribute('height', String(height));
+  svg.setAttribute('viewBox', `${-PAD} ${-PAD} ${width} ${height}`);
   return svg;
 }
 
