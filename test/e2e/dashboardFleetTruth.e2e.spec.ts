@@ -31,7 +31,7 @@ const CROSS_COLOR = '#2563eb';
 /** VM k's values in minute m (a VM in every third place sends two a minute), as sent. */
 function values(m: number, k: number): number[] {
   if (m === NEWEST) return k === 0 ? [LATE_DROP] : [];
-  if (m > NEWEST || MISSING[m]?.includes(k)) return [];
+  if (m < 0 || m > NEWEST || MISSING[m]?.includes(k)) return [];
   const base = Math.round((20 + 5 * k + 10 * Math.sin(m / 4 + k)) * 100) / 100;
   return k % 3 === 0 ? [base, base + 2] : [base];
 }
