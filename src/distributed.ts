@@ -81,14 +81,32 @@ export class DistributedProjections {
   private readonly hosted: HostedProjection[];
   private readonly active: ActiveVersions;
   private readonly out = new Subject<WindowEvent>();
+  /** The hub's partitions, as the last launch found them. */
+  private partitionIds?: string[];
+  /** The last finalThrough read, of a version, and when (epoch ms). */
+  private finalRead?: { version: number; atMs: number; value: Promise<number> };
   /** Every window revision the partitions owned here emit; cross-tenant ones merged over all partitions' shares. */
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
+  private readonly finalOut = new Subject<WindowEvent>();
+  /**
+   * The final notices of the per-VM windows of the partitions owned here (a VM's windows are all in
+   * its tenant's partition, whose watermark alone decides), at least once: a partition's new owner,
+   * or its projector after a restart, tells again those after the last checkpoint.
+   */
+  readonly finals$: Observable<WindowEvent> = this.finalOut.asObservable();
 
   constructor(private readonly options: DistributedOptions) {
     this.hosted = builtInHosted(options.settings, ({ version, scope }) => ({
       onWindow: (w) => this.out.next(w),
       onCrossTenantFlushed: async (partial) => {
         for (const w of await this.mergeCrossTenant(partial, version, scope)) this.out.next(w);
+      },
+      // A partition's cross-tenant windows are shares: final only once every partition has passed them (see finalThrough).
+      finals: {
+        told: (minute) => {
+          for (const w of minute.windows) if (w.tenant !== undefined) this.finalOut.next(w);
+        },
+        durable: async () => undefined,
       },
     }));
     this.active = new ActiveVersions({
@@ -143,6 +161,27 @@ export class DistributedProjections {
     const all = [...this.projectors.values()];
     const of = (name: ProjectionName) => sum(all.map((p) => p.runs.get(name)?.quarantined ?? 0));
     return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
+  }
+
+  /**
+   * The least of every partition's final bound (its checkpoint's): a cross-tenant window has a share
+   * in each partition, so it is final once each has passed it. A partition without a checkpoint yet
+   * may still bring a share of any window, and one that receives nothing holds the bound where it
+   * is. Read at most once a second.
+   */
+  finalThrough(): Promise<number> {
+    const version = this.launched.windows;
+    const ids = this.partitionIds;
+    if (!version || !ids || ids.length === 0) return Promise.resolve(-Infinity);
+    const last = this.finalRead;
+    if (last && last.version === version && Date.now() - last.atMs < 1000) return last.value;
+    const value = Promise.all(ids.map((id) => this.options.versions.checkpoint('windows', version, scopeOfPartition(id))))
+      .then((checkpoints) => Math.min(...checkpoints.map((c) => c?.finalThrough ?? -Infinity)));
+    this.finalRead = { version, atMs: Date.now(), value };
+    value.catch(() => {
+      if (this.finalRead?.value === value) this.finalRead = undefined;
+    });
+    return value;
   }
 
   /** Events per owned partition not yet processed, asked of the hub now. */
@@ -270,7 +309,8 @@ export class DistributedProjections {
   private async startPositions(consumer: EventHubConsumerClient, runs: readonly HostedVersion[]): Promise<Record<string, EventPosition>> {
     const { versions } = this.options;
     const positions: Record<string, EventPosition> = {};
-    for (const id of await consumer.getPartitionIds()) {
+    this.partitionIds = await consumer.getPartitionIds();
+    for (const id of this.partitionIds) {
       const checkpoints = await Promise.all(runs.map(({ hosted, version }) => versions.checkpoint(hosted.name, version, scopeOfPartition(id))));
       const from = checkpoints.some((c) => c === undefined) ? undefined : Math.min(...checkpoints.map((c) => c!.resumeFrom));
       const retained = from === undefined ? undefined : (await consumer.getPartitionProperties(id)).beginningSequenceNumber;
