@@ -20,6 +20,7 @@ import { ProjectorRestarts, type RestartableProjector, type RunContext } from '.
 import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
 import { sameHostedVersions, type HostedProjection, type HostedRun, type HostedVersion } from '../streams/hostedProjection';
 import { SerialQueue } from '../streams/SerialQueue';
+import { CrossTenantFinals } from '../streams/CrossTenantFinals';
 import type { Checkpoint } from '../streams/projectionVersions';
 import type { ProjectionName } from '../projections/projectionCatalog';
 import { builtInHosted } from './builtInHosted';
@@ -57,6 +58,8 @@ export interface DistributedOptions {
   onNote?: (line: string, partitionId: string) => void;
   /** What the hub no longer retains: read from Event Hubs Capture, or recorded as a gap. */
   history?: HubHistory;
+  /** Where reads for the API find the partitions' checkpoints (finalThrough): a store that fails fast in an outage; default `versions`. */
+  readVersions?: ProjectionVersions;
 }
 
 /**
@@ -89,11 +92,15 @@ export class DistributedProjections {
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
   private readonly finalOut = new Subject<WindowEvent>();
   /**
-   * The final notices of the per-VM windows of the partitions owned here (a VM's windows are all in
-   * its tenant's partition, whose watermark alone decides), at least once: a partition's new owner,
-   * or its projector after a restart, tells again those after the last checkpoint.
+   * Final notices (`final: true`), at least once: of the per-VM windows of the partitions owned here
+   * (a VM's windows are all in its tenant's partition, whose watermark alone decides; a partition's
+   * new owner, or its projector after a restart, tells again those after the last checkpoint), and,
+   * on the instance that owns the first partition, of the cross-tenant windows every partition has
+   * passed (CrossTenantFinals).
    */
   readonly finals$: Observable<WindowEvent> = this.finalOut.asObservable();
+  private readonly crossFinals: CrossTenantFinals;
+  private crossFinalsTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: DistributedOptions) {
     this.hosted = builtInHosted(options.settings, ({ version, scope }) => ({
@@ -109,6 +116,10 @@ export class DistributedProjections {
         durable: async () => undefined,
       },
     }));
+    this.crossFinals = new CrossTenantFinals({
+      tables: options.tables, versions: options.versions, tablePrefix: options.settings.tablePrefix,
+      version: () => this.launched.windows ?? 0, partitions: () => this.partitionIds, told: (w) => this.finalOut.next(w),
+    });
     this.active = new ActiveVersions({
       versions: options.versions, projections: this.hosted.map((h) => h.name), pollMs: options.versionPollMs ?? 2000,
       onSwitch: (switches) => this.switchVersions(switches),
@@ -175,7 +186,8 @@ export class DistributedProjections {
     if (!version || !ids || ids.length === 0) return Promise.resolve(-Infinity);
     const last = this.finalRead;
     if (last && last.version === version && Date.now() - last.atMs < 1000) return last.value;
-    const value = Promise.all(ids.map((id) => this.options.versions.checkpoint('windows', version, scopeOfPartition(id))))
+    const versions = this.options.readVersions ?? this.options.versions;
+    const value = Promise.all(ids.map((id) => versions.checkpoint('windows', version, scopeOfPartition(id))))
       .then((checkpoints) => Math.min(...checkpoints.map((c) => c?.finalThrough ?? -Infinity)));
     this.finalRead = { version, atMs: Date.now(), value };
     value.catch(() => {
@@ -195,9 +207,11 @@ export class DistributedProjections {
       this.started = true;
       await this.launch(versions);
     });
+    this.startCrossFinals();
   }
 
   async stop(): Promise<void> {
+    if (this.crossFinalsTimer) clearInterval(this.crossFinalsTimer);
     await this.active.stop();
     await this.changes.run(async () => {
       this.stopped = true;
@@ -343,6 +357,26 @@ export class DistributedProjections {
       const whole = mergeAggregate({ count: w.count, sum: w.sum, min: w.min, max: w.max }, other ?? emptyAggregate());
       return windowEvent(whole, w.key, w.windowStart, w.revision + (other?.revision ?? 0));
     });
+  }
+
+  /** Every flush interval, while this instance owns the first partition: the cross-tenant windows that became final. */
+  private startCrossFinals(): void {
+    let running = false;
+    let failing = false;
+    this.crossFinalsTimer = setInterval(() => {
+      const first = this.partitionIds?.[0];
+      if (running || first === undefined || !this.projectors.has(first)) return;
+      running = true;
+      this.crossFinals.pass().then(() => {
+        failing = false;
+      }, (error: unknown) => {
+        if (!failing) this.options.onError?.(new Error(`final cross-tenant windows: ${(error as Error).message}; trying again`));
+        failing = true;
+      }).finally(() => {
+        running = false;
+      });
+    }, this.options.settings.flushIntervalMs);
+    this.crossFinalsTimer.unref();
   }
 
   /** The supervisor of one projector of one partition: no failure of the projector ends the partition's work. */

@@ -35,11 +35,7 @@ export interface RebuildOptions {
 /** What a rebuild folded, by name (metrics, windows, historyEvents, rejected, samples…): summed over scopes by the caller. */
 export type RebuildTotals = Record<string, number>;
 
-/**
- * The young generation of a rebuild's Node (`opsfold replay` and the bench): 8 MB semi-spaces
- * instead of V8's 16 MB (three of them), some 20-40 MB less RSS for no measurable time.
- */
-export const REBUILD_SEMI_SPACE_MB = 8;
+export { REBUILD_SEMI_SPACE_MB } from './rebuildHeap';
 
 /** How often a rebuild writes its state: no more often than every 5 s (its blocks are written per slot anyway). */
 export function rebuildFlushIntervalMs(settings: Settings): number {

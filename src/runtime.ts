@@ -10,11 +10,18 @@ import { TableStorageStore } from './adapters/tableStorage/TableStorageStore';
 import type { Settings } from './config/settings';
 import { ConfigError, StorageError } from './core/errors';
 import type { EventAppender } from './core/ports';
-import { azureCredential, createProducer, eventHubsConfigured } from './adapters/eventHubs/azureClients';
-import { EventHubsAppender } from './adapters/eventHubs/EventHubsAppender';
+import { eventHubsConfigured } from './config/settings';
 import { metaTable } from '../projections/projectionCatalog';
 import { ProjectionVersions } from '../streams/projectionVersions';
 import { AZURITE_STOP_MS } from './stopDeadlines';
+import { COMMAND_AZURITE_STOP_MS, commandAzurite, type StartingAzurite } from './startAzuriteEarly';
+
+/**
+ * The Azure SDKs (Event Hubs, Blob Storage, identity: ~0.3 s to load) are loaded only when the
+ * settings use them: a replay of the file log into the embedded Azurite does not.
+ */
+const azureClients = () => require('./adapters/eventHubs/azureClients') as typeof import('./adapters/eventHubs/azureClients');
+const eventHubsAppender = () => require('./adapters/eventHubs/EventHubsAppender') as typeof import('./adapters/eventHubs/EventHubsAppender');
 
 /** The outside things every command needs: the log, the tables, the projection versions. */
 export interface Runtime {
@@ -75,7 +82,11 @@ export { noteLogRepair };
  * persisted under the data dir. With `service: true` this process becomes that service: it holds
  * the data dir's lock (and refuses to start beside another one), and supervises its Azurite.
  */
-export async function openRuntime(settings: Settings, options: { log?: boolean; service?: boolean; onLogRepair?: (repair: TailRepair) => void } = {}): Promise<Runtime> {
+export async function openRuntime(settings: Settings, options: {
+  log?: boolean; service?: boolean; onLogRepair?: (repair: TailRepair) => void;
+  /** An Azurite started early for this command (startAzuriteEarly): taken over instead of starting one (stopped if not needed). */
+  azurite?: StartingAzurite;
+} = {}): Promise<Runtime> {
   let me: ServiceFile = { pid: process.pid, host: settings.host, ready: false };
   const taken = options.service ? await DataDirLock.acquire(settings.dataDir, () => me) : undefined;
   if (taken !== undefined && !(taken instanceof DataDirLock)) {
@@ -83,7 +94,12 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     throw new ConfigError('OPSFOLD_DATA_DIR', `a service (pid ${holder?.pid ?? 'unknown'}) already runs on the data dir ${settings.dataDir}; stop it first or choose another --data-dir`);
   }
   const lock = taken;
-  const running = options.service ? undefined : await runningService(settings.dataDir);
+  const early = options.azurite;
+  let earlyTaken = false;
+  const running = options.service ? undefined : await runningService(settings.dataDir).catch(async (error: unknown) => {
+    await stopUnused(early);
+    throw error;
+  });
   const opened: { close(): Promise<void> }[] = [];
   try {
     const log = await FileLog.open(join(settings.dataDir, 'log'), { onRepair: options.onLogRepair ?? noteLogRepair });
@@ -97,20 +113,21 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     } else if (connectionString === undefined && running?.tablePort !== undefined) {
       connectionString = EmbeddedAzurite.tableConnectionStringFor(running.host, running.tablePort);
     } else if (connectionString === undefined) {
+      earlyTaken = early !== undefined;
       const started = options.service
         ? (storage = await SupervisedAzurite.start({ location, log: (line) => process.stderr.write(`opsfold: ${line}\n`) }))
-        : (azurite = await EmbeddedAzurite.start({ location, childProcess: true }));
+        : (azurite = await (early?.ready ?? EmbeddedAzurite.start(commandAzurite(location))));
       opened.push({ close: () => started.stop() });
       connectionString = started.tableConnectionString;
       if (options.log !== false) process.stderr.write(`opsfold: embedded Azurite (Table Storage) on 127.0.0.1:${started.tablePort}, data in ${location}\n`);
     }
     const tables = settings.tablesConnectionString === undefined && settings.tablesEndpoint !== undefined
-      ? TableStorageStore.fromEndpoint(httpsEndpoint(settings.tablesEndpoint), azureCredential())
+      ? TableStorageStore.fromEndpoint(httpsEndpoint(settings.tablesEndpoint), azureClients().azureCredential())
       : tableStoreFrom(connectionString!);
     const distributed = eventHubsConfigured(settings);
-    const producer = distributed ? createProducer(settings, settings.eventHubName) : undefined;
+    const producer = distributed ? azureClients().createProducer(settings, settings.eventHubName) : undefined;
     if (producer) opened.push(producer);
-    const appender: EventAppender = producer ? new EventHubsAppender(producer) : log;
+    const appender: EventAppender = producer ? new (eventHubsAppender().EventHubsAppender)(producer) : log;
     const versions = new ProjectionVersions(await tables.rowTable(metaTable(settings.tablePrefix)));
     let service = running;
     if (options.service) {
@@ -125,8 +142,8 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
       async close() {
         await producer?.close();
         await log.close();
-        // Azurite last: everything that writes to it has stopped.
-        await azurite?.stop();
+        // Azurite last: everything that writes to it has stopped. Its one save holds all the command wrote.
+        await azurite?.stop(COMMAND_AZURITE_STOP_MS);
         await storage?.stop(AZURITE_STOP_MS);
         if (lock) {
           await rm(serviceFilePath(settings.dataDir), { force: true });
@@ -138,7 +155,14 @@ export async function openRuntime(settings: Settings, options: { log?: boolean; 
     for (const thing of opened.reverse()) await thing.close().catch(() => undefined);
     await lock?.release();
     throw error;
+  } finally {
+    if (!earlyTaken) await stopUnused(early); // a service's Azurite, or configured tables, are used instead
   }
+}
+
+/** Stops an Azurite started early that is not taken over (nothing when it did not start). */
+async function stopUnused(early: StartingAzurite | undefined): Promise<void> {
+  await early?.ready.then((azurite) => azurite.stop(), () => undefined);
 }
 
 /** The SDK's own refusal of a connection string, named after its setting (its message is not shown: it may quote the value). */

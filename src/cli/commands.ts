@@ -1,6 +1,6 @@
 import { collectSettings, loadSettings, describeSettings, type Settings } from '../config/settings';
-import { resolveSecrets } from '../config/secrets';
 import { openRuntime, type Runtime } from '../runtime';
+import type { StartingAzurite } from '../startAzuriteEarly';
 import { Ingestor } from '../core/Ingestor';
 import { parseSpocMessage } from '../core/validateSpoc';
 import { ConfigError, InvalidInputError } from '../core/errors';
@@ -11,8 +11,7 @@ import { logKeysTable, metaTable, PROJECTIONS, type ProjectionName } from '../..
 import { dropProjectionVersion } from '../dropProjectionVersion';
 import { simulateSpoc } from '../adapters/simulator/spocSimulator';
 import { progressBar } from './progress';
-import { serviceBusClientFrom } from '../adapters/serviceBus/serviceBusClientFrom';
-import { replayPartitions } from './replayEventHubs';
+import { shareRead } from '../../streams/shareRead';
 import { openMerged } from '../../projections/projectionTables';
 import { BUILT_IN_PROJECTIONS, type AnyProjection } from '../../projections/builtInProjections';
 import { DeclaredCatalog } from '../../projections/declaredCatalog';
@@ -22,12 +21,20 @@ import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
 import { ProjectionLedgers } from '../projectionLedgers';
-import { captureArchiveFrom } from '../adapters/capture/captureArchiveFrom';
-import { createConsumer } from '../adapters/eventHubs/azureClients';
-import { describeRetention, retentionLine } from '../adapters/eventHubs/describeRetention';
 import { describeGap, type SequenceGap } from '../core/sequenceGaps';
 
 export type Flags = Parameters<typeof loadSettings>[0];
+
+/**
+ * The Azure SDKs behind these (Key Vault and identity, Service Bus, Event Hubs, Blob Storage: ~0.4 s
+ * to load) are loaded when a command uses them: a replay of the file log does not.
+ */
+const secrets = () => require('../config/secrets') as typeof import('../config/secrets');
+const serviceBus = () => require('../adapters/serviceBus/serviceBusClientFrom') as typeof import('../adapters/serviceBus/serviceBusClientFrom');
+const hubReplay = () => require('./replayEventHubs') as typeof import('./replayEventHubs');
+const capture = () => require('../adapters/capture/captureArchiveFrom') as typeof import('../adapters/capture/captureArchiveFrom');
+const hubClients = () => require('../adapters/eventHubs/azureClients') as typeof import('../adapters/eventHubs/azureClients');
+const retention = () => require('../adapters/eventHubs/describeRetention') as typeof import('../adapters/eventHubs/describeRetention');
 
 export function settingsFrom(flags: Flags): Settings {
   return loadSettings(flags).settings;
@@ -73,9 +80,9 @@ export async function quarantineCommand(flags: Flags & { projection?: string; li
 }
 
 /** `opsfold replay`: rebuilds projections into a new version and switches to it when complete. */
-export async function replayCommand(projection: string, flags: Flags, options: { allowGap?: boolean } = {}): Promise<number> {
+export async function replayCommand(projection: string, flags: Flags, options: { allowGap?: boolean; azurite?: StartingAzurite } = {}): Promise<number> {
   const settings = settingsFrom(flags);
-  const rt = await openRuntime(settings, { log: false });
+  const rt = await openRuntime(settings, { log: false, azurite: options.azurite });
   try {
     const catalog = new DeclaredCatalog(await rt.tables.rowTable(metaTable(settings.tablePrefix)));
     const declared = await catalog.list();
@@ -85,7 +92,12 @@ export async function replayCommand(projection: string, flags: Flags, options: {
       return 2;
     }
     const names = projection === 'all' ? known : [projection];
-    for (const name of names) await rebuildAndActivate(rt, settings, name, declared.find((d) => d.definition.name === name)?.definition, 'replay', options);
+    const definitionOf = (name: string) => declared.find((d) => d.definition.name === name)?.definition;
+    if (rt.distributed || names.length === 1) {
+      for (const name of names) await rebuildAndActivate(rt, settings, name, definitionOf(name), 'replay', options);
+    } else {
+      await rebuildTogether(rt, settings, names, definitionOf);
+    }
     return 0;
   } finally {
     await rt.close();
@@ -93,15 +105,59 @@ export async function replayCommand(projection: string, flags: Flags, options: {
 }
 
 /**
+ * The projections of `opsfold replay --projection all` on the file log, rebuilt at once over one
+ * read of the log (shareRead): the log is read and checked once instead of once per projection,
+ * and the small folds (rejects, backlog) run while the windows' fold does, instead of after it.
+ * Each is made active as it completes; one that fails does not stop the others (the command fails
+ * once they have ended). One progress bar, of the shared read.
+ */
+async function rebuildTogether(rt: Runtime, settings: Settings, names: readonly string[], definitionOf: (name: string) => ProjectionDefinition | undefined): Promise<void> {
+  const readers = shareRead(rt.log, names.length);
+  const bar = progressBar(`replay ${names.join(', ')}`, await rt.log.end(), 'bytes');
+  const outcomes = await Promise.allSettled(names.map(async (name, i) => {
+    try {
+      await rebuildAndActivate(rt, settings, name, definitionOf(name), 'replay', {
+        log: readers[i].log,
+        progress: i === 0 ? (position) => bar.update(position) : () => undefined,
+        // The read is complete when the first rebuild is: its line goes where the bar was.
+        print: (line) => {
+          bar.stop();
+          process.stdout.write(line);
+        },
+      });
+    } finally {
+      readers[i].leave();
+    }
+  }));
+  bar.stop();
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** How rebuildAndActivate runs when several run at once (rebuildTogether). */
+export interface RebuildHow {
+  /** On Event Hubs: go on past history nobody holds (--allow-gap). */
+  allowGap?: boolean;
+  /** The file log's view to fold (a shared read) instead of the runtime's log. */
+  log?: EventLog;
+  /** Told how far the fold has come, instead of a progress bar of its own. */
+  progress?: (position: number) => void;
+  /** Writes the summary line (to stdout by default). */
+  print?: (line: string) => void;
+}
+
+/**
  * Rebuilds one projection (built-in, or declared with its definition) from the whole log into a
  * new version, with a progress bar, prints its totals, and makes it active: a running service
  * switches to it and drops the old version; without one, the old version goes now.
  */
-export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay', options: { allowGap?: boolean } = {}): Promise<void> {
+export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: string, definition?: ProjectionDefinition, label = 'replay', options: RebuildHow = {}): Promise<void> {
   const old = await rt.versions.active(name);
   const version = (await rt.versions.latest(name)) + 1;
-  const end = rt.distributed ? 0 : await rt.log.end();
-  const bar = progressBar(`${label} ${name} v${version}`, rt.distributed ? 1 : end, rt.distributed ? 'events' : 'bytes');
+  const { progress } = options;
+  const bar = progress
+    ? { update: progress, setTotal: () => undefined, stop: () => undefined }
+    : progressBar(`${label} ${name} v${version}`, rt.distributed ? 1 : await rt.log.end(), rt.distributed ? 'events' : 'bytes');
   const started = Date.now();
   const totals: Record<string, number> = {};
   /** On Event Hubs: the history nobody holds that the rebuild went past (--allow-gap), and the events read from Capture. */
@@ -113,16 +169,17 @@ export async function rebuildAndActivate(rt: Runtime, settings: Settings, name: 
   };
   if (rt.distributed) {
     const duplicates = new DuplicateFilter(await rt.tables.rowTable(logKeysTable(settings.tablePrefix)));
-    const outcome = await replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates, {
-      capture: captureArchiveFrom(settings), allowGap: options.allowGap,
+    const outcome = await hubReplay().replayPartitions(settings, (log, scope) => fold(log, scope), (done, total) => { bar.setTotal(Math.max(total, 1)); bar.update(done); }, undefined, duplicates, {
+      capture: capture().captureArchiveFrom(settings), allowGap: options.allowGap,
       onGap: (gap) => process.stderr.write(`opsfold ${label}: ${name}: went past a gap in the history (--allow-gap): ${describeGap(gap)} are in neither Event Hubs Capture nor the hub\n`),
     });
     history = { gaps: outcome.gaps, fromCapture: outcome.captured };
   } else {
-    await fold(rt.log, '', (p) => bar.update(p));
+    await fold(options.log ?? rt.log, '', (p) => bar.update(p));
   }
   bar.stop();
-  process.stdout.write(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), ...history, seconds: (Date.now() - started) / 1000 })}\n`);
+  const print = options.print ?? ((line: string) => process.stdout.write(line));
+  print(`${JSON.stringify({ projection: name, version, ...totals, ...(name === 'backlog' ? { timezone: settings.backlogTimezone } : {}), ...history, seconds: (Date.now() - started) / 1000 })}\n`);
   await rt.versions.activate(name, version);
   if (old !== undefined && old !== version) {
     if (rt.service || rt.distributed) {
@@ -181,7 +238,7 @@ async function simulateToServiceBus(o: { tenants: number; vms: number; keys: num
   if (settings.serviceBusConnectionString === undefined && settings.serviceBusNamespace === undefined) {
     throw new ConfigError('SERVICEBUS_CONNECTION_STRING', 'simulate --to servicebus needs SERVICEBUS_CONNECTION_STRING or SERVICEBUS_NAMESPACE');
   }
-  const client = serviceBusClientFrom(settings);
+  const client = serviceBus().serviceBusClientFrom(settings);
   const sender = client.createSender(settings.serviceBusQueue);
   try {
     const start = o.start ?? Math.floor(Date.now() / 60000) * 60 - o.minutes * 60;
@@ -232,7 +289,7 @@ export async function configCommand(flags: Flags): Promise<number> {
   let settings = configured;
   if (problems.length === 0) {
     // With KEY_VAULT_URL, the secrets not set otherwise are read from the vault: show them as such (masked).
-    settings = await resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
+    settings = await secrets().resolveSecrets(configured, { log: (line) => process.stderr.write(`opsfold: ${line}\n`) });
     for (const name of Object.keys(sources) as (keyof typeof sources)[]) {
       if (configured[name] === undefined && settings[name] !== undefined) sources[name] = 'keyvault';
     }
@@ -255,9 +312,10 @@ export async function configCommand(flags: Flags): Promise<number> {
 
 /** `opsfold config` on Event Hubs: per partition, what the hub retains and what Event Hubs Capture holds. */
 async function printRetention(settings: Settings): Promise<void> {
-  const consumer = createConsumer(settings, undefined);
+  const { describeRetention, retentionLine } = retention();
+  const consumer = hubClients().createConsumer(settings, undefined);
   try {
-    const partitions = await describeRetention(consumer, captureArchiveFrom(settings));
+    const partitions = await describeRetention(consumer, capture().captureArchiveFrom(settings));
     process.stdout.write(`\nthe history of ${settings.eventHubName}, per partition:\n`);
     for (const r of partitions) process.stdout.write(`${retentionLine(r)}\n`);
   } catch (error) {

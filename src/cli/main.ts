@@ -5,9 +5,11 @@ import { join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidInputError, OpsfoldError } from '../core/errors';
 import type { Flags } from './commands';
+import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
+import { REBUILD_SEMI_SPACE_MB } from '../rebuildHeap';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -56,6 +58,32 @@ async function exitWith(job: () => Promise<number> | number): Promise<void> {
   }
 }
 
+/**
+ * Runs a command that rebuilds from the log with the embedded Azurite it is about to open already
+ * starting (see startAzuriteEarly): Azurite's start-up runs while the command's modules load. It is
+ * stopped at the end whether or not the command got as far as taking it over (a second stop does nothing).
+ */
+async function withAzuriteEarly(flags: Flags, job: (azurite: StartingAzurite | undefined) => Promise<number>): Promise<number> {
+  const azurite = azuriteFromLauncher ? launcherAzurite().fromLauncher() : await startEarly(flags);
+  try {
+    return await job(azurite);
+  } finally {
+    await azurite?.ready.then((started) => started.stop(), () => undefined);
+  }
+}
+
+/** The embedded Azurite a command on the data dir of `flags` will open, starting now (see startAzuriteEarly). */
+async function startEarly(flags: Flags): Promise<StartingAzurite | undefined> {
+  const { loadSettings } = require('../config/settings') as typeof import('../config/settings');
+  const { startAzuriteEarly } = require('../startAzuriteEarly') as typeof import('../startAzuriteEarly');
+  return startAzuriteEarly(loadSettings(flags).settings);
+}
+
+const launcherAzurite = () => require('./launcherAzurite') as typeof import('./launcherAzurite');
+
+/** Whether this is a capped replay whose launcher started its Azurite (runCapped): it waits for the launcher's word. */
+let azuriteFromLauncher = false;
+
 /** The version in package.json (beside bin/ in a clone and in the Docker image). */
 function packageVersion(): string {
   return (JSON.parse(readFileSync(resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
@@ -78,31 +106,39 @@ const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
  * start. Signals reach the child (a terminal's Ctrl-C reaches both; SIGTERM is passed on), and the
  * child stops when this process goes away (its IPC channel closes). Resolves with the child's exit code.
  */
-function runCapped(heapMb: number, argv: readonly string[]): Promise<number> {
+function runCapped(heapMb: number, argv: readonly string[], azurite?: StartingAzurite): Promise<number> {
   // The young generation too (see REBUILD_SEMI_SPACE_MB), unless node's flags set it.
-  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${(require('../rebuildProjection') as typeof import('../rebuildProjection')).REBUILD_SEMI_SPACE_MB}`];
+  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
   const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, ...young, process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, [CAPPED_CHILD]: '1' },
+    env: { ...process.env, [CAPPED_CHILD]: azurite ? 'azurite' : '1' },
   });
+  // The Azurite started here before the child (it boots meanwhile) is the child's to use and this process's to stop.
+  if (azurite) launcherAzurite().handOver(azurite, child);
+  const stopAzurite = async () => {
+    const { COMMAND_AZURITE_STOP_MS } = require('../startAzuriteEarly') as typeof import('../startAzuriteEarly');
+    await azurite?.ready.then((started) => started.stop(COMMAND_AZURITE_STOP_MS), () => undefined);
+  };
   const pass = (signal: NodeJS.Signals) => () => child.kill(signal);
   const onTerm = pass('SIGTERM');
   const onInt = () => undefined; // the terminal sent it to the child too
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   return new Promise((resolve, reject) => {
-    child.once('error', reject);
+    child.once('error', (error) => void stopAzurite().finally(() => reject(error)));
     child.once('exit', (code, signal) => {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
-      resolve(code ?? (signal === 'SIGINT' ? 130 : 1));
+      void stopAzurite().finally(() => resolve(code ?? (signal === 'SIGINT' ? 130 : 1)));
     });
   });
 }
 
 export function main(argv: string[]): void {
   // Started by runCapped: stop when the parent does, as the parent's own work would have.
-  if (process.env[CAPPED_CHILD] === '1' && process.send !== undefined) {
+  const capped = process.env[CAPPED_CHILD];
+  if (capped !== undefined && process.send !== undefined) {
+    azuriteFromLauncher = capped === 'azurite';
     delete process.env[CAPPED_CHILD];
     process.once('disconnect', () => process.exit(1));
     process.channel?.unref(); // the channel alone keeps no one waiting
@@ -166,16 +202,16 @@ export function main(argv: string[]): void {
       const heapMb = Number(o.heapMb);
       if (!Number.isInteger(heapMb) || heapMb < 0) throw new InvalidInputError(`--heap-mb must be a whole number of MB, 0 or more, got ${o.heapMb}`);
       refuseUndeclared(o.projection, o.dataDir);
-      if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv);
+      if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv, await startEarly(flagsOf(o)));
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
-      return commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true });
+      return withAzuriteEarly(flagsOf(o), (azurite) => commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true, azurite }));
     }));
 
   const projection = program.command('projection').description('projections analysts declare (a JSON definition: see the README)');
   projection.command('add').addArgument(new Argument('<file>', 'the definition, a JSON file').argParser(readableFile('FILE')))
     .description('validate a definition, build it from the whole log into a new version (progress bar) and make it live; a running service follows it within seconds')
     .addOption(dataDir())
-    .action((file, o) => exitWith(() => projectionCommands().projectionAddCommand(file, flagsOf(o))));
+    .action((file, o) => exitWith(() => withAzuriteEarly(flagsOf(o), (azurite) => projectionCommands().projectionAddCommand(file, flagsOf(o), { azurite }))));
   projection.command('list').description('every declared projection, its definition, status (building or live) and version, as JSON lines').addOption(dataDir())
     .action((o) => exitWith(() => projectionCommands().projectionListCommand(flagsOf(o))));
   projection.command('drop').argument('<name>', 'the declared projection').description('forget a declared projection and drop its tables (every version)').addOption(dataDir())

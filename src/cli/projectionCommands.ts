@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { openRuntime, type Runtime } from '../runtime';
+import type { StartingAzurite } from '../startAzuriteEarly';
 import { parseDefinition, type ProjectionDefinition } from '../core/projectionDefinition';
 import { InvalidInputError } from '../core/errors';
 import type { Settings } from '../config/settings';
@@ -30,9 +31,9 @@ export async function declaredStatuses(rt: Pick<Runtime, 'versions'>, catalog: D
   return out;
 }
 
-async function withCatalog<T>(flags: Flags, job: (rt: Runtime, settings: Settings, catalog: DeclaredCatalog) => Promise<T>): Promise<T> {
+async function withCatalog<T>(flags: Flags, job: (rt: Runtime, settings: Settings, catalog: DeclaredCatalog) => Promise<T>, azurite?: StartingAzurite): Promise<T> {
   const settings = settingsFrom(flags);
-  const rt = await openRuntime(settings, { log: false });
+  const rt = await openRuntime(settings, { log: false, azurite });
   try {
     return await job(rt, settings, new DeclaredCatalog(await rt.tables.rowTable(metaTable(settings.tablePrefix))));
   } finally {
@@ -61,7 +62,7 @@ export async function readDefinition(file: string): Promise<ProjectionDefinition
  * log into a new version with a progress bar, and makes it live: a running service follows it
  * within seconds. The same definition again rebuilds it; another one under the same name is refused.
  */
-export async function projectionAddCommand(file: string, flags: Flags): Promise<number> {
+export async function projectionAddCommand(file: string, flags: Flags, options: { azurite?: StartingAzurite } = {}): Promise<number> {
   const definition = await readDefinition(file);
   return withCatalog(flags, async (rt, settings, catalog) => {
     const existing = await catalog.get(definition.name);
@@ -71,7 +72,7 @@ export async function projectionAddCommand(file: string, flags: Flags): Promise<
     if (!existing) await catalog.put(definition);
     await rebuildAndActivate(rt, settings, definition.name, definition, 'projection add');
     return 0;
-  });
+  }, options.azurite);
 }
 
 /** `opsfold projection list`: one JSON line per declared projection. */

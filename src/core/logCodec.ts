@@ -109,23 +109,25 @@ function decodeMetrics(payload: Buffer): MetricsReceived {
   const base = 10 + headerBytes;
   if (base + n * ROW_BYTES !== payload.length) throw new CorruptLogError('metrics record length does not match its row count');
   const metrics: Metric[] = new Array(n);
-  const opt = (i: number): string | null | undefined => (i === ABSENT ? undefined : i === NULL ? null : dict[i]);
+  // A DataView's reads are compiled inline (Buffer's readDoubleLE and readUInt32LE are calls with their own
+  // bounds checks): a third of the time for a replay's million metrics. The rows' length was checked above.
+  const rows = new DataView(payload.buffer, payload.byteOffset, payload.length);
   for (let i = 0, o = base; i < n; i++, o += ROW_BYTES) {
     const m: Metric = {
-      t: payload.readDoubleLE(o),
-      value: payload.readDoubleLE(o + 8),
-      tenant: dict[payload.readUInt32LE(o + 16)],
-      vm: dict[payload.readUInt32LE(o + 20)],
-      key: dict[payload.readUInt32LE(o + 24)],
+      t: rows.getFloat64(o, true),
+      value: rows.getFloat64(o + 8, true),
+      tenant: dict[rows.getUint32(o + 16, true)],
+      vm: dict[rows.getUint32(o + 20, true)],
+      key: dict[rows.getUint32(o + 24, true)],
     };
-    const site = payload.readUInt32LE(o + 28);
-    if (site !== ABSENT) m.siteName = opt(site);
-    const pool = payload.readUInt32LE(o + 32);
-    if (pool !== ABSENT) m.resourcePoolName = opt(pool);
-    const region = payload.readUInt32LE(o + 36);
-    if (region !== ABSENT) m.region = opt(region);
-    const size = payload.readUInt32LE(o + 40);
-    if (size !== ABSENT) m.machineSize = opt(size);
+    const site = rows.getUint32(o + 28, true);
+    if (site !== ABSENT) m.siteName = site === NULL ? null : dict[site];
+    const pool = rows.getUint32(o + 32, true);
+    if (pool !== ABSENT) m.resourcePoolName = pool === NULL ? null : dict[pool];
+    const region = rows.getUint32(o + 36, true);
+    if (region !== ABSENT) m.region = region === NULL ? null : dict[region];
+    const size = rows.getUint32(o + 40, true);
+    if (size !== ABSENT) m.machineSize = size === NULL ? null : dict[size];
     metrics[i] = m;
   }
   const event: MetricsReceived = {

@@ -1,10 +1,11 @@
 /**
  * Throughput benchmark (a script, not a test: prints figures, asserts nothing).
  *
- *   npm run bench -- --metrics 200000        (or BENCH_METRICS=200000 npm run bench)
+ *   npm run bench -- 2M [--runs 3] [--cli-only]      (or --metrics 2000000, or BENCH_METRICS=2000000 npm run bench; 1M by default, 10M on request)
  *
- * First the commands as users run them (cliBench.ts; BENCH_SKIP_CLI=1 leaves them out): `opsfold
- * ingest FILE` and `opsfold replay --projection all` as processes beside a decode baseline process.
+ * First the commands as users run them (cliBench.ts; BENCH_SKIP_CLI=1 leaves them out, --cli-only runs only them):
+ * `opsfold ingest FILE`, `opsfold replay --projection all` and `opsfold projection add` as processes beside a decode
+ * baseline process, `--runs N` times (BENCH_RUNS), with their spread and the targets of issue 15.
  * Then the phases below, in-process, to see where the time goes:
  * N SPOC metrics = 200 tenants × 10 VMs × 25 keys, one per VM/key/minute, over N/50,000
  * minutes, streamed from the simulator (never all in memory). Phases:
@@ -54,6 +55,7 @@ import { runSseBench } from './sseFanout';
 import { runSseResumeBench } from './sseResume';
 import { printLateReplay, runLateReplay } from './lateReplay';
 import { printCliBench, runCliBench } from './cliBench';
+import { metricsArg, runsArg } from './benchArgs';
 import { printReadBench, runReadBench } from './readBench';
 
 const TENANTS = 200;
@@ -65,6 +67,8 @@ const APPEND_GROUP = 64;
 const TARGET_RATIO = 2;
 const REPLAY_HEAP_MB = Number(process.env.BENCH_HEAP_MB ?? 256);
 const SETTINGS = loadSettings({ tablePrefix: 'bench' }, {}).settings;
+/** `--cli-only` (or BENCH_CLI_ONLY=1): only the commands as users run them (the size 10M on request takes minutes enough). */
+const CLI_ONLY = process.argv.includes('--cli-only') || process.env.BENCH_CLI_ONLY === '1';
 
 interface PhaseResult {
   phase: string;
@@ -74,20 +78,6 @@ interface PhaseResult {
   rssMb: number;
   baseline?: boolean;
   informational?: boolean;
-}
-
-function parseMetrics(): number {
-  const argv = process.argv.slice(2);
-  let raw = process.env.BENCH_METRICS;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--metrics') raw = argv[i + 1];
-    else if (argv[i].startsWith('--metrics=')) raw = argv[i].slice('--metrics='.length);
-  }
-  const n = raw === undefined ? 1_000_000 : Number(raw.replace(/[_,]/g, ''));
-  if (!Number.isInteger(n) || n < PER_MINUTE) {
-    throw new Error(`--metrics must be an integer ≥ ${PER_MINUTE} (one simulated minute), got ${raw}`);
-  }
-  return n;
 }
 
 function messages(minutes: number) {
@@ -295,18 +285,19 @@ function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<Phase
 }
 
 async function main(): Promise<void> {
-  const requested = parseMetrics();
+  const requested = metricsArg(1_000_000, PER_MINUTE);
   const minutes = Math.floor(requested / PER_MINUTE);
   const n = minutes * PER_MINUTE;
-  const root = await mkdtemp(path.join(os.tmpdir(), 'opsfold-bench-'));
-  const ndjson = path.join(root, 'messages.ndjson');
-  const logDir = path.join(root, 'log');
-  const results: PhaseResult[] = [];
   console.log(`opsfold bench: ${fmt(n)} metrics = ${TENANTS} tenants × ${VMS} VMs × ${KEYS} keys × ${minutes} minutes` +
     ` (${fmt(TENANTS * minutes)} messages of ${VMS * KEYS} metrics); node ${process.version}, ${os.cpus()[0]?.model ?? '?'}`);
   if (n !== requested) console.log(`(rounded down from ${fmt(requested)} to whole minutes)`);
   // The commands as users run them, each a process timed from spawn to exit, beside the decode baseline as a process (see cliBench.ts)
-  if (process.env.BENCH_SKIP_CLI !== '1') printCliBench(await runCliBench(n));
+  if (process.env.BENCH_SKIP_CLI !== '1') printCliBench(await runCliBench(n, runsArg()));
+  if (CLI_ONLY) return;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'opsfold-bench-'));
+  const ndjson = path.join(root, 'messages.ndjson');
+  const logDir = path.join(root, 'log');
+  const results: PhaseResult[] = [];
   try {
     // 0. generate + write NDJSON (informational: the simulator's and JSON.stringify's cost)
     gc();

@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { withoutHeapLimits } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { EmbeddedAzurite, withoutHeapLimits } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
+import { commandAzurite } from '../../src/startAzuriteEarly';
 import { eventually } from '../support/eventually';
 import { isRunning } from '../support/serviceProcess';
 
@@ -71,5 +75,31 @@ describe('embedded Azurite in a process of its own', () => {
 
     process.kill(parent.pid!, 'SIGKILL');
     await eventually('the child gone after its parent\'s kill -9 (its IPC channel closed)', () => !isRunning(child));
+  });
+
+  it('a command\'s Azurite (autosave off) keeps everything written before its stop: a second start on the same directory reads every row back', async () => {
+    // Given a command's Azurite, as opsfold replay starts it, and rows written in several transactions.
+    const location = await mkdtemp(join(tmpdir(), 'opsfold-azurite-save-'));
+    try {
+      const first = await EmbeddedAzurite.start(commandAzurite(location));
+      const table = await TableStorageStore.fromConnectionString(first.tableConnectionString).rowTable('savedonce');
+      const rows = Array.from({ length: 450 }, (_, i) => ({ partition: [`p${i % 3}`], row: `r${String(i).padStart(4, '0')}`, fields: { i, text: 'x'.repeat(200) } }));
+      await table.upsert(rows);
+
+      // When it stops (its one save) and another starts on the same directory.
+      await first.stop();
+      const second = await EmbeddedAzurite.start(commandAzurite(location));
+      try {
+        const again = await TableStorageStore.fromConnectionString(second.tableConnectionString).rowTable('savedonce');
+        // Then every row is there.
+        const read = await again.list();
+        assert.equal(read.length, rows.length);
+        assert.deepEqual(read.map((r) => Number(r.fields.i)).sort((a, b) => a - b), rows.map((r) => r.fields.i));
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(location, { recursive: true, force: true });
+    }
   });
 });

@@ -45,6 +45,14 @@ export interface EmbeddedAzuriteOptions {
   childProcess?: boolean;
   /** With `childProcess`: told when the child exits without having been asked to stop (killed, crashed). */
   onExit?: (reason: string) => void;
+  /**
+   * With a `location`: Azurite saves every table it holds to disk every 5 s (true, its own way), or
+   * only when it stops (false). Each save serializes everything it holds (150 MB after a rebuild of
+   * 10M metrics), so a command that rebuilds leaves out the saves in between: its work is of use
+   * only once complete, and a crash midway leaves the old version active. Give such a command time
+   * to stop (see `stop`): the one save is then all there is.
+   */
+  autosave?: boolean;
 }
 
 /** What the child sends once its servers listen, or when they could not start. */
@@ -87,13 +95,15 @@ export class EmbeddedAzurite {
   }
 
   static async start(options: EmbeddedAzuriteOptions = {}): Promise<EmbeddedAzurite> {
-    const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5 } = options;
+    const { location, host = '127.0.0.1', blob = false, keepAliveTimeoutSeconds = 5, autosave = true } = options;
+    // The child is forked before this returns (startChild's first step), and creates the location itself.
+    if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds, tablePort: options.tablePort, autosave }, options.onExit);
     if (location !== undefined) await mkdir(location, { recursive: true });
-    if (options.childProcess) return EmbeddedAzurite.startChild({ location, host, blob, keepAliveTimeoutSeconds, tablePort: options.tablePort }, options.onExit);
     const servers: AzuriteServer[] = [];
     try {
       servers.push(createTableServer(host, options.tablePort ?? 0, keepAliveTimeoutSeconds, location));
       await servers[0].start();
+      if (!autosave) stopAutosave(servers[0]);
       if (blob) {
         servers.push(createBlobServer(host, keepAliveTimeoutSeconds, location));
         await servers[1].start();
@@ -103,6 +113,14 @@ export class EmbeddedAzurite {
       throw error;
     }
     return new EmbeddedAzurite(servers, host, portOf(servers[0]), blob ? portOf(servers[1]) : undefined);
+  }
+
+  /**
+   * An Azurite that another process started and stops (a capped replay's launcher, which starts it
+   * before this process boots): only its address; `stop()` here does nothing.
+   */
+  static startedElsewhere(host: string, tablePort: number): EmbeddedAzurite {
+    return new EmbeddedAzurite([], host, tablePort, undefined);
   }
 
   get tableEndpoint(): string {
@@ -207,6 +225,15 @@ export function withoutHeapLimits(args: readonly string[]): string[] {
     if (args[i] !== '') out.push(args[i]);
   }
   return out;
+}
+
+/**
+ * Stops the Table service's periodic saves (LokiJS's autosave timer, in its undocumented metadata
+ * store); its `close` still saves what changed. Left as it is when laid out otherwise.
+ */
+function stopAutosave(server: AzuriteServer): void {
+  const db = (server as { metadataStore?: { db?: { autosaveDisable?: () => void } } }).metadataStore?.db;
+  db?.autosaveDisable?.();
 }
 
 function createTableServer(host: string, port: number, keepAliveTimeoutSeconds: number, location: string | undefined): AzuriteServer {
