@@ -310,8 +310,8 @@ describe('the dashboard in Chromium, against a service holding known data', () =
     assertTable(await tableRows(page), expected, 'cross');
     const api = (await (await fetch(`${base}/v1/get-data?key=${encodeURIComponent(MEM)}&minutes=45&aggregationInterval=10&aggregationBy=max`)).json()) as { data: Record<string, unknown>[] };
     const shown = await page.evaluate(() => window.opsfold.fleet.cross);
-    // The page buckets minute windows itself and does not draw finality (yet): the API's figures without `final`.
-    assert.deepEqual(shown, api.data.map(({ final: _final, ...figures }) => figures), 'the page\'s buckets are the API\'s');
+    // The page buckets minute windows itself, their completeness (`final`, `vms`, `expectedVms`) included.
+    assert.deepEqual(shown, api.data, 'the page\'s buckets are the API\'s');
     await page.close();
   });
 
