@@ -59,6 +59,20 @@ const minuteAverage = (m: number, ks = ALL) => {
 };
 const shown = (v: number) => new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 }).format(v);
 
+interface Bucket { timestamp: number; value: number; count: number; windows: number; low: number; high: number; vms: number; expectedVms: number; final: boolean }
+/** GET /v1/get-data's one-minute buckets of minutes [0, NEWEST] (DESIGN §5, §8), worked out from what is sent. */
+function referenceBuckets(): Bucket[] {
+  return Array.from({ length: NEWEST + 1 }, (_, m) => {
+    const all = ALL.flatMap((k) => values(m, k));
+    return {
+      timestamp: T(m), value: minuteAverage(m), count: all.length, windows: 1, low: Math.min(...all), high: Math.max(...all),
+      vms: reporting(m).length, expectedVms: expectedVms(m), final: isFinal(m, NEWEST),
+    };
+  });
+}
+/** Equal but for the value's rounding (a mean summed in another order). */
+const sameBucket = (a: Bucket, b: Bucket) => Math.abs(a.value - b.value) <= 1e-9 * Math.max(1, Math.abs(b.value)) && JSON.stringify({ ...a, value: 0 }) === JSON.stringify({ ...b, value: 0 });
+
 describe('the dashboard tells the truth about the fleet (Chromium, a spawned service)', () => {
   let dir: string;
   let service: ServiceProcess;
@@ -79,12 +93,16 @@ describe('the dashboard tells the truth about the fleet (Chromium, a spawned ser
       const res = await fetch(`${service.base}/v1/spoc`, { method: 'POST', body: spoc(m, ALL) });
       assert.equal(res.status, 202, await res.text());
     }
-    // Every minute folded: the newest window and the fleet's metrics all counted.
-    const sent = Array.from({ length: NEWEST + 1 }, (_, m) => ALL.flatMap((k) => values(m, k)).length).reduce((a, b) => a + b, 0);
-    await eventually('every metric sent in GET /v1/get-data', async () => {
+    // Every minute folded and as final as the watermark makes it: get-data answers what is worked out here.
+    const want = referenceBuckets();
+    let last = '';
+    await eventually('GET /v1/get-data as worked out from what was sent', async () => {
       const body = await getJson(`/v1/get-data?key=${KEY}&minutes=${NEWEST + 1}`);
-      return body.data.length === NEWEST + 1 && body.data.at(-1).timestamp === T(NEWEST) && body.data.reduce((n: number, b: { count: number }) => n + b.count, 0) === sent;
-    }, 60_000);
+      last = JSON.stringify(body.data);
+      return body.data.length === want.length && body.data.every((b: Bucket, i: number) => sameBucket(b, want[i]));
+    }, 60_000).catch((error: Error) => {
+      throw new Error(`${error.message}; last answer ${last}; wanted ${JSON.stringify(want)}`);
+    });
     browser = await launchChromium();
   });
 
@@ -176,16 +194,22 @@ describe('the dashboard tells the truth about the fleet (Chromium, a spawned ser
       const m = (bar.t - M0) / 60;
       assert.equal(bar.vms, reporting(m).length, `minute ${m}: vms`);
       assert.equal(bar.expected, expectedVms(m), `minute ${m}: expectedVms`);
-      if (m <= 20 || m === NEWEST) assert.equal(bar.final, String(isFinal(m, NEWEST)), `minute ${m}: final`);
+      assert.equal(bar.final, String(isFinal(m, NEWEST)), `minute ${m}: final`);
       assert.equal(bar.fill === 'url(#strip-hatch)', bar.final === 'false', `minute ${m}: hatched when not final`);
     }
     const bar = (m: number) => bars.find((b) => b.t === T(m))!;
     assert.ok(bar(NEWEST).height < bar(12).height && bar(12).height < bar(16).height && bar(16).height < bar(10).height, 'heights follow the share reported');
     assert.match(await page.textContent('#fleet-strip-summary') ?? '', /provisional; the newest, .*: 1 of 12 VMs, not final\./);
 
-    // And the page's buckets are the API's, completeness included.
+    // The minutes not final yet are exactly those the watermark has not passed by the lateness (26 and older are final).
+    assert.deepEqual(bars.filter((b) => b.final === 'false').map((b) => (b.t - M0) / 60), [27, 28, 29, 30]);
+    // And the page's buckets are the ones worked out here, and the API's, completeness included.
+    const pageBuckets: Bucket[] = await page.evaluate(() => window.opsfold.fleet.cross);
+    const want = referenceBuckets();
+    assert.equal(pageBuckets.length, want.length);
+    pageBuckets.forEach((b, i) => assert.ok(sameBucket(b, want[i]), `minute ${i}: ${JSON.stringify(b)} against ${JSON.stringify(want[i])}`));
     const api = await getJson(`/v1/get-data?key=${KEY}&minutes=${NEWEST + 1}`);
-    assert.deepEqual(await page.evaluate(() => window.opsfold.fleet.cross), api.data);
+    assert.deepEqual(pageBuckets, api.data);
     await page.close();
   });
 
@@ -255,7 +279,10 @@ describe('the dashboard tells the truth about the fleet (Chromium, a spawned ser
     const fleet = await page.evaluate(() => ({ data: window.opsfold.fleet.data, drawn: window.opsfold.fleet.drawn }));
     assert.equal(fleet.data[1].at(-1), LATE_DROP + 1);
     assert.equal(fleet.drawn[1].at(-1), null, 'not a plain drop of the line');
-    assert.match(await page.textContent('#live-list') ?? '', new RegExp(`cross-tenant ${KEY.replace(/\./g, '\\.')} avg ${LATE_DROP + 1} \\(n=1\\)`));
+    // The live list says how few VMs the window holds (the stream's event carries vms and expectedVms).
+    const item = await page.waitForSelector(`#live-list li:has(time[datetime="${new Date(T(next) * 1000).toISOString()}"]):has-text("cross-tenant")`);
+    assert.equal(await item.textContent(), `${new Date(T(next) * 1000).toISOString().slice(11, 16)} cross-tenant ${KEY} avg ${LATE_DROP + 1} (n=1) 1 of 12 VMs`);
+    assert.equal(await item.$eval('.vms', (el: any) => el.className), 'vms partial');
     await page.close();
   });
 });
