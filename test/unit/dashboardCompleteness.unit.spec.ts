@@ -55,6 +55,11 @@ describe('the dashboard\'s reading of completeness (DESIGN §8)', () => {
     other.merge({ ...event, vms: 11, expectedVms: 12 });
     other.merge({ ...event, revision: 2, avg: 1, vms: 3, expectedVms: 13 }); // an older revision: its values lose, its expectedVms still counts
     assert.deepEqual(other.range(600, 1), [{ windowStart: 600, avg: 38, count: 11, min: 1, max: 90, revision: 3, vms: 11, expectedVms: 13, final: false }]);
+    // The window's final notice (its last revision, final: true): final from then on, even if a revision event is re-applied after it.
+    other.merge({ ...event, vms: 12, expectedVms: 13, final: true });
+    other.merge({ ...event, vms: 11, expectedVms: 12, final: false });
+    assert.deepEqual(other.range(600, 1), [{ windowStart: 600, avg: 38, count: 11, min: 1, max: 90, revision: 3, vms: 12, expectedVms: 13, final: true }]);
+    assert.equal(c.isProvisional(b.bucketize(other.range(600, 1), 1, 'avg')[0]), false, '12 of 13 VMs, final: not provisional');
   });
 
   it('leaves a provisional point out of uPlot\'s line (a gap there), keeps its value for the marks, the hover and the y axis', () => {
