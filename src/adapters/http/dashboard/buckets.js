@@ -1,24 +1,30 @@
-// Minute windows grouped the way the read API groups them (DESIGN §5), so live windows can be
+// Minute windows grouped the way the read API groups them (DESIGN §5, §8), so live windows can be
 // merged in the page between reads: epoch-aligned buckets of `interval` minutes; a bucket's
 // value is the avg, min or max of its windows' averages; count sums metrics; low/high are the
-// extreme single values.
+// extreme single values; vms, expectedVms and final as combineCompleteness says.
 
-/** windows: [{ windowStart, avg, count, min, max }] → [{ timestamp, value, count, windows, low, high }] ascending. */
+import { combineCompleteness, mergeCompleteness } from './completeness.js';
+
+/**
+ * windows: [{ windowStart, avg, count, min, max, vms?, expectedVms?, final? }] →
+ * [{ timestamp, value, count, windows, low, high, vms?, expectedVms?, final? }] ascending.
+ */
 export function bucketize(windows, interval, by) {
   const width = interval * 60;
   const buckets = new Map();
   for (const w of windows) {
     const timestamp = Math.floor(w.windowStart / width) * width;
     let b = buckets.get(timestamp);
-    if (!b) buckets.set(timestamp, (b = { avgs: [], count: 0, low: Infinity, high: -Infinity }));
+    if (!b) buckets.set(timestamp, (b = { avgs: [], count: 0, low: Infinity, high: -Infinity, windows: [] }));
     b.avgs.push(w.avg);
     b.count += w.count;
     b.low = Math.min(b.low, w.min);
     b.high = Math.max(b.high, w.max);
+    b.windows.push(w);
   }
   return [...buckets.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([timestamp, b]) => ({ timestamp, value: combine(b.avgs, by), count: b.count, windows: b.avgs.length, low: b.low, high: b.high }));
+    .map(([timestamp, b]) => ({ timestamp, value: combine(b.avgs, by), count: b.count, windows: b.avgs.length, low: b.low, high: b.high, ...combineCompleteness(b.windows) }));
 }
 
 function combine(values, by) {
@@ -38,15 +44,24 @@ export class MinuteSeries {
   /** From a read answer at aggregationInterval=1: each bucket is one window. */
   static fromBuckets(data) {
     const s = new MinuteSeries();
-    for (const b of data) s.byStart.set(b.timestamp, { windowStart: b.timestamp, avg: b.value, count: b.count, min: b.low, max: b.high, revision: 0 });
+    for (const b of data) {
+      s.byStart.set(b.timestamp, { windowStart: b.timestamp, avg: b.value, count: b.count, min: b.low, max: b.high, revision: 0, ...mergeCompleteness(undefined, b) });
+    }
     return s;
   }
 
-  /** Merges a window event; returns false when it is older than what is held. */
+  /**
+   * Merges a window event; returns false when its values are older than what is held. Its
+   * completeness counts either way (it only grows, whichever sighting came first).
+   */
   merge(w) {
     const held = this.byStart.get(w.windowStart);
-    if (held && held.revision > w.revision) return false;
-    this.byStart.set(w.windowStart, { windowStart: w.windowStart, avg: w.avg, count: w.count, min: w.min, max: w.max, revision: w.revision });
+    const completeness = mergeCompleteness(held, w);
+    if (held && held.revision > w.revision) {
+      this.byStart.set(w.windowStart, { ...held, ...completeness });
+      return false;
+    }
+    this.byStart.set(w.windowStart, { windowStart: w.windowStart, avg: w.avg, count: w.count, min: w.min, max: w.max, revision: w.revision, ...completeness });
     return true;
   }
 

@@ -39,22 +39,30 @@ const DAY = 86400;
 /** Whole days only on a date axis. */
 const DAY_INCRS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 91 * DAY, 182 * DAY, 364 * DAY, 728 * DAY];
 
+/** uPlot's own y range (10% padding, from zero when all are positive) over the data and `extra`. */
+function extendedRange(min, max, extra) {
+  const values = [min, max, ...extra].filter((v) => v !== null && v !== undefined && Number.isFinite(v));
+  if (values.length === 0) return [null, null];
+  return uPlot.rangeNum(Math.min(...values), Math.max(...values), 0.1, true);
+}
+
 function heightFor(el) {
   return el.clientWidth < 560 ? 220 : 300;
 }
 
 /**
- * A line chart in `el`. `series`: [{ label, color, dash?, value? }] after the x series;
- * `yLabel`: the y axis title with its unit; `xValue` formats the x value in the legend.
+ * A line chart in `el`. `series`: [{ label, color, dash?, width?, value? }] after the x series;
+ * `yLabel`: the y axis title with its unit; `xValue` formats the x value in the legend;
+ * `yExtent(u)`: values the y axis must also reach ([] by default), for marks drawn beside uPlot's.
  */
-export function lineChart(el, { series, yLabel, xValue, dateOnly = false, hooks = {} }) {
+export function lineChart(el, { series, yLabel, xValue, dateOnly = false, hooks = {}, yExtent }) {
   const opts = {
     width: Math.max(280, el.clientWidth),
     height: heightFor(el),
     padding: [12, 28, null, null],
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     cursor: { drag: { x: true, y: false, setScale: true } },
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, ...(yExtent ? { y: { range: (u, min, max) => extendedRange(min, max, yExtent(u)) } } : {}) },
     legend: { live: true },
     axes: [
       { label: dateOnly ? 'Date' : 'Time (UTC)', labelSize: 20, space: 70, values: dateOnly ? dateTicks : timeTicks, ...(dateOnly ? { incrs: DAY_INCRS, space: dateSpace } : {}), stroke: '#334155', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#cbd5e1' } },
@@ -65,7 +73,7 @@ export function lineChart(el, { series, yLabel, xValue, dateOnly = false, hooks 
       ...series.map((s) => ({
         label: s.label,
         stroke: s.color,
-        width: 2,
+        width: s.width ?? 2,
         dash: s.dash,
         spanGaps: false,
         points: { show: true, size: 5, fill: s.color },

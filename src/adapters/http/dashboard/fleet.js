@@ -1,22 +1,36 @@
 // The fleet panel: a counter key's cross-tenant average over the chosen minutes and
-// aggregation, one VM drawn beside it, and the live list; kept current by the window stream.
+// aggregation, one VM drawn beside it, the p95 on demand, how complete each bucket is, the
+// hottest VMs and the live list; kept current by the window stream.
 
 import { setAddressParams } from './address.js';
 import { followWindows, getJson } from './api.js';
 import { MinuteSeries, bucketize } from './buckets.js';
-import { colorOf, lineChart } from './charts.js';
-import { formatClock, formatInteger, formatNumber, formatTime, unitOf } from './format.js';
+import { fleetChart } from './fleetChart.js';
+import { renderFleetTable, renderStripSummary } from './fleetTable.js';
+import { FLEET_LINES, fleetView } from './fleetView.js';
+import { readFleet } from './fleetReads.js';
+import { loadHottest, setHottestDrawn, startHottest } from './hottest.js';
+import { addLiveItem } from './liveList.js';
 import { setLiveState } from './status.js';
 
 const $ = (id) => document.getElementById(id);
-const MAX_TABLE_ROWS = 1440;
-const MAX_LIVE_ITEMS = 30;
+/** After a cross-tenant window event, the reads (completeness, p95, hottest VMs) follow this much later. */
+const REFRESH_AFTER_EVENT_MS = 1500;
+/** While a bucket in view is not final, the reads are repeated this often (finality comes without an event). */
+const REFRESH_WHILE_PROVISIONAL_MS = 15000;
 
 const state = {
   keys: [],
   tenants: [],
   cross: new MinuteSeries(),
   vm: null,
+  /** The p95 buckets of the selection (GET /v1/get-data with aggregationBy=p95), null when not drawn. */
+  p95: null,
+  view: null,
+  /** The selection of the last reload, and the end of its range (the key's newest window). */
+  sel: null,
+  end: undefined,
+  refreshTimer: 0,
   /** Live events of the current selection, re-applied over every read (a read may predate them). */
   recent: [],
   streams: null,
@@ -33,6 +47,7 @@ function selection() {
     by: $('agg-select').value,
     tenant: $('tenant-select').value,
     vm: $('vm-select').value,
+    p95: $('p95-toggle').checked,
   };
 }
 
@@ -68,23 +83,6 @@ function renderVms(wantedVm) {
   $('vm-select').disabled = !tenant;
 }
 
-function rebuildChart(sel) {
-  state.chart?.destroy();
-  const unit = unitOf(sel.key);
-  const byWord = { avg: 'average', min: 'minimum', max: 'maximum' }[sel.by];
-  const value = (_u, v) => (v === null || v === undefined ? '–' : `${formatNumber(v)}${unit && unit !== 'state' ? ` ${unit}` : ''}`);
-  state.chart = lineChart($('fleet-chart'), {
-    yLabel: unit && unit !== 'state' ? `Value (${unit})` : 'Value',
-    xValue: formatTime,
-    series: [
-      { label: `Cross-tenant ${byWord}`, color: colorOf(0), value },
-      { label: sel.vm ? `VM ${sel.vm}` : 'VM (none chosen)', color: colorOf(1), dash: [6, 4], value },
-    ],
-  });
-  $('fleet-chart-title').textContent = sel.key ? `${sel.key}: ${byWord} per ${sel.interval === 1 ? 'minute' : `${sel.interval} minutes`}, last ${sel.minutes} minutes${unit ? ` (${unit})` : ''}` : '';
-  $('fleet-chart').setAttribute('aria-label', `Line chart of ${sel.key}: cross-tenant ${byWord} per ${sel.interval} minute(s) over ${sel.minutes} minutes${sel.vm ? `, with VM ${sel.vm} beside it` : ''}; the values are in the data table below`);
-}
-
 function scheduleRender() {
   if (state.frame) return;
   state.frame = requestAnimationFrame(() => {
@@ -98,56 +96,23 @@ function render() {
   const end = state.cross.newest() ?? state.vm?.newest();
   const cross = end === undefined ? [] : bucketize(state.cross.range(end, sel.minutes), sel.interval, sel.by);
   const vm = end === undefined || !state.vm ? [] : bucketize(state.vm.range(end, sel.minutes), sel.interval, sel.by);
-  const xs = [...new Set([...cross.map((b) => b.timestamp), ...vm.map((b) => b.timestamp)])].sort((a, b) => a - b);
-  const crossAt = new Map(cross.map((b) => [b.timestamp, b]));
-  const vmAt = new Map(vm.map((b) => [b.timestamp, b]));
-  state.chart.setData([xs, xs.map((x) => crossAt.get(x)?.value ?? null), xs.map((x) => vmAt.get(x)?.value ?? null)]);
-  $('fleet-empty').hidden = xs.length > 0;
-  $('fleet-vm-head').textContent = sel.vm ? `VM ${sel.vm}` : 'VM';
-  $('fleet-caption').textContent = `${sel.key || 'No key'}: ${sel.by} per ${sel.interval} min over ${sel.minutes} min` +
-    (xs.length > MAX_TABLE_ROWS ? ` (newest ${MAX_TABLE_ROWS} of ${xs.length} rows)` : '');
-  const rows = xs.slice(-MAX_TABLE_ROWS).reverse().map((x) => {
-    const c = crossAt.get(x);
-    const v = vmAt.get(x);
-    const tr = document.createElement('tr');
-    tr.dataset.timestamp = String(x);
-    const cells = [formatTime(x), formatNumber(c?.value), formatInteger(c?.windows), formatInteger(c?.count), formatNumber(c?.low), formatNumber(c?.high), formatNumber(v?.value)];
-    cells.forEach((text, i) => {
-      const cell = document.createElement(i === 0 ? 'th' : 'td');
-      if (i === 0) cell.scope = 'row';
-      cell.textContent = text;
-      tr.append(cell);
-    });
-    return tr;
-  });
-  $('fleet-table').tBodies[0].replaceChildren(...rows);
-  window.opsfold.fleet = { selection: sel, cross, vm, data: state.chart.chart.data, uplot: state.chart.chart };
+  // The p95 buckets were read up to the end of then: keep those of the range as it is now.
+  const width = sel.interval * 60;
+  const first = end === undefined ? Infinity : Math.floor((end - (sel.minutes - 1) * 60) / width) * width;
+  const p95 = sel.p95 && state.p95 ? state.p95.filter((b) => b.timestamp >= first && b.timestamp <= end) : null;
+  const view = (state.view = fleetView({ cross, vm, p95 }));
+  renderStripSummary(cross); // before the data: drawing the strip needs it laid out
+  state.chart.setData(sel.p95 ? view.drawn : view.drawn.slice(0, 3));
+  $('fleet-empty').hidden = view.xs.length > 0;
+  renderFleetTable(sel, view);
+  // `data`: each line's values, provisional points included; `drawn`: what uPlot holds (gaps there).
+  window.opsfold.fleet = {
+    selection: sel, cross, vm, p95, data: [view.xs, ...FLEET_LINES.map((name) => view.values[name])], provisional: view.provisional, drawn: state.chart.chart.data, uplot: state.chart.chart,
+  };
   $('fleet').dataset.state = 'ready';
 }
 
-function addLiveItem(w) {
-  const li = document.createElement('li');
-  li.dataset.id = String(w.id);
-  const where = w.tenant === undefined ? 'cross-tenant' : `VM ${w.vm}`;
-  li.innerHTML = '<time></time> <span class="where"></span> <span class="key"></span> <span class="val"></span>';
-  li.querySelector('time').textContent = formatClock(w.windowStart);
-  li.querySelector('time').dateTime = new Date(w.windowStart * 1000).toISOString();
-  li.querySelector('.where').textContent = where;
-  li.querySelector('.key').textContent = w.key;
-  li.querySelector('.val').textContent = `avg ${formatNumber(w.avg)} (n=${w.count})`;
-  if (w.revision > 1) {
-    const badge = document.createElement('span');
-    badge.className = 'badge';
-    badge.textContent = `revision ${w.revision}`;
-    li.append(' ', badge);
-  }
-  const list = $('live-list');
-  list.prepend(li);
-  while (list.children.length > MAX_LIVE_ITEMS) list.lastElementChild.remove();
-  $('live-empty').hidden = true;
-}
-
-function onWindow(w, generation) {
+function onWindow(w, generation, onError) {
   if (generation !== state.generation) return;
   const sel = selection();
   if (w.key !== sel.key) return;
@@ -156,6 +121,7 @@ function onWindow(w, generation) {
   apply(w, sel);
   addLiveItem(w);
   scheduleRender();
+  if (w.tenant === undefined) scheduleRefresh(onError, REFRESH_AFTER_EVENT_MS);
 }
 
 function apply(w, sel) {
@@ -163,43 +129,96 @@ function apply(w, sel) {
   else if (state.vm && w.tenant === sel.tenant && w.vm === sel.vm) state.vm.merge(w);
 }
 
+/** Takes a read's answers (then the stream's events over them: a read may predate them) and draws. */
+function take(sel, answers) {
+  state.end = answers.end;
+  state.cross = MinuteSeries.fromBuckets(answers.cross.data);
+  state.vm = answers.vm ? MinuteSeries.fromBuckets(answers.vm.data) : null;
+  state.p95 = answers.p95?.data ?? null;
+  $('p95-note').hidden = !answers.p95?.refused;
+  $('p95-note').textContent = answers.p95?.refused ? `No p95 line: this service does not compute percentiles (${answers.p95.refused}).` : '';
+  for (const w of state.recent) apply(w, sel);
+  render();
+}
+
 /** Reads the selection's minute windows, then follows the stream for it. */
 async function reload(onError) {
   const sel = selection();
   if (!valid($('minutes-input')) || !valid($('interval-input'))) return;
   const generation = ++state.generation;
+  state.sel = sel;
+  state.end = undefined;
   state.streams?.abort();
   state.streams = new AbortController();
-  setAddressParams({ key: sel.key, minutes: sel.minutes, interval: sel.interval, by: sel.by, tenant: sel.tenant, vm: sel.vm });
-  rebuildChart(sel);
+  setAddressParams({ key: sel.key, minutes: sel.minutes, interval: sel.interval, by: sel.by, tenant: sel.tenant, vm: sel.vm, p95: sel.p95 ? 'on' : '' });
+  setHottestDrawn(sel.tenant, sel.vm);
+  state.chart?.destroy();
+  state.chart = fleetChart(sel, () => state.view);
   $('live-list').replaceChildren();
   $('live-empty').hidden = false;
   state.recent = state.recent.filter((w) => w.key === sel.key);
   if (!sel.key) {
     state.cross = new MinuteSeries();
     state.vm = null;
+    state.p95 = null;
     render();
+    await loadHottest({}, onError);
     return;
   }
   const signal = state.streams.signal;
-  const follow = (filter) => followWindows(filter, { onWindow: (w) => onWindow(w, generation), onState: setLiveState, signal });
+  const follow = (filter) => followWindows(filter, { onWindow: (w) => onWindow(w, generation, onError), onState: setLiveState, signal });
   // Follow first: a window emitted while the read is under way is then not missed.
   void follow({ key: sel.key, grouping: 'cross' });
   if (sel.tenant && sel.vm) void follow({ key: sel.key, tenant: sel.tenant, vm: sel.vm });
   try {
-    // The key's newest window ends the range (as in the API); the VM is read over the same range.
-    const range = { key: sel.key, minutes: sel.minutes, aggregationInterval: 1, aggregationBy: 'avg' };
-    const cross = await getJson('/v1/get-data', range);
-    const end = cross.data.at(-1)?.timestamp;
-    const vm = sel.tenant && sel.vm ? await getJson('/v1/get-tenant-data', { ...range, tenant: sel.tenant, vm: sel.vm, to: end }) : null;
+    const answers = await readFleet(sel);
     if (generation !== state.generation) return;
-    state.cross = MinuteSeries.fromBuckets(cross.data);
-    state.vm = vm ? MinuteSeries.fromBuckets(vm.data) : null;
-    for (const w of state.recent) apply(w, sel);
-    render();
+    take(sel, answers);
+    await loadHottest({ key: sel.key, minutes: sel.minutes, to: answers.end }, onError);
   } catch (error) {
     if (generation === state.generation) onError(error);
   }
+}
+
+/**
+ * Reads the same selection again, without touching the streams: completeness grows and windows
+ * become final without a window event of their own, the p95 cannot be merged in the page, and the
+ * hottest VMs move.
+ */
+async function refresh(onError) {
+  const { sel, generation } = state;
+  if (!sel?.key) return;
+  try {
+    const answers = await readFleet(sel);
+    if (generation !== state.generation) return;
+    take(sel, answers);
+    await loadHottest({ key: sel.key, minutes: sel.minutes, to: answers.end }, onError);
+  } catch (error) {
+    if (generation === state.generation) onError(error);
+  }
+}
+
+function hottestOfSelection(onError) {
+  return loadHottest({ key: state.sel?.key, minutes: state.sel?.minutes, to: state.end }, onError);
+}
+
+function scheduleRefresh(onError, delayMs) {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = 0;
+    void refresh(onError);
+  }, delayMs);
+}
+
+/** Draws the VM a hottest-VMs row names (the tenant and VM pickers follow). */
+async function drawVm(tenant, vm, onError) {
+  if (!state.tenants.some((t) => t.tenant === tenant && t.vms.includes(vm))) await loadCatalog(onError);
+  const known = state.tenants.find((t) => t.tenant === tenant);
+  if (!known) state.tenants.push({ tenant, vms: [vm] });
+  else if (!known.vms.includes(vm)) known.vms.push(vm);
+  fillSelect($('tenant-select'), state.tenants.map((t) => t.tenant), tenant, 'none');
+  renderVms(vm);
+  await reload(onError);
 }
 
 export async function startFleet({ onError }) {
@@ -208,13 +227,15 @@ export async function startFleet({ onError }) {
   if (query.get('minutes')) $('minutes-input').value = query.get('minutes');
   if (query.get('interval')) $('interval-input').value = query.get('interval');
   if (['avg', 'min', 'max'].includes(query.get('by'))) $('agg-select').value = query.get('by');
+  $('p95-toggle').checked = query.get('p95') === 'on';
+  startHottest({ onPick: (tenant, vm) => void drawVm(tenant, vm, onError), onChange: () => void hottestOfSelection(onError) });
   await loadCatalog(onError);
   renderPickers({ key: query.get('key') ?? '', tenant: query.get('tenant') ?? '', vm: query.get('vm') ?? '' });
   $('tenant-select').addEventListener('change', () => {
     renderVms('');
     void reload(onError);
   });
-  for (const id of ['key-select', 'vm-select', 'agg-select', 'minutes-input', 'interval-input']) {
+  for (const id of ['key-select', 'vm-select', 'agg-select', 'minutes-input', 'interval-input', 'p95-toggle']) {
     $(id).addEventListener('change', () => void reload(onError));
   }
   $('fleet-controls').addEventListener('submit', (e) => e.preventDefault());
@@ -228,4 +249,7 @@ export async function startFleet({ onError }) {
     renderPickers(sel);
     if (!sel.key && state.keys.length > 0) void reload(onError);
   }, 15000);
+  setInterval(() => {
+    if (state.view && [...state.view.at.cross.values()].some((b) => b.final === false)) scheduleRefresh(onError, 0);
+  }, REFRESH_WHILE_PROVISIONAL_MS);
 }
