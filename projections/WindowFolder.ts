@@ -1,6 +1,8 @@
 import type { Metric } from '../src/core/metric';
-import { eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type LateMetric, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
-import { MinuteBlocks, slotStartOf, type BlockPartition } from './minuteBlocks';
+import {
+  eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type FinalMinute, type LateMetric, type WindowEvent, type WindowRecorder,
+} from '../src/core/windowMath';
+import { MinuteBlocks, SLOT_SECONDS, slotStartOf, type BlockPartition } from './minuteBlocks';
 
 export interface WindowOptions {
   /** Watermark = largest event time seen minus this. */
@@ -49,6 +51,8 @@ export interface FoldStep {
 /** Minimal state needed to resume folding after a restart (stored with the checkpoint). */
 export interface FolderCheckpoint {
   maxEventTime: number;
+  /** Windows ending by this were final and told (absent: as of the resumed watermark). */
+  finalThrough?: number;
 }
 
 const SEP = '\u0000';
@@ -61,6 +65,13 @@ const SEP = '\u0000';
  */
 export class WindowFolder {
   private maxEventTime: number;
+  /** Windows ending by this are final (the watermark minus the allowed lateness, never moving back). */
+  private finalBound: number;
+  /**
+   * Told each window start whose windows became final, with their last values, oldest first (see
+   * passFinal); every window once, each start whole. Off in a rebuild, which tells none.
+   */
+  onFinal?: (minute: FinalMinute) => void;
   /** Build a WindowEvent for every emitted revision (off when nobody listens, e.g. a rebuild). */
   events = true;
   /** Also told every emitted revision as it is emitted, as fields (a rebuild's history: no object per window). */
@@ -75,10 +86,17 @@ export class WindowFolder {
     resume?: FolderCheckpoint,
   ) {
     this.maxEventTime = resume?.maxEventTime ?? -Infinity;
+    // A checkpoint from before finality was kept: what its own watermark made final counts as told.
+    this.finalBound = resume?.finalThrough ?? this.watermark - options.allowedLatenessSeconds;
   }
 
   get watermark(): number {
     return this.maxEventTime - this.options.outOfOrderSeconds;
+  }
+
+  /** Windows ending by this are final: no metric can revise them any more (it would go to the late ledger). */
+  get finalThrough(): number {
+    return this.finalBound;
   }
 
   /** Number of open windows (both groupings). */
@@ -96,7 +114,10 @@ export class WindowFolder {
    * first saw, or a metric already merged into a closed window would now be judged too late.
    */
   checkpoint(): FolderCheckpoint {
-    return { maxEventTime: Math.min(this.maxEventTime, this.cross.openSince().maxEventTimeBefore, this.perVm.openSince().maxEventTimeBefore) };
+    return {
+      maxEventTime: Math.min(this.maxEventTime, this.cross.openSince().maxEventTimeBefore, this.perVm.openSince().maxEventTimeBefore),
+      finalThrough: this.finalBound,
+    };
   }
 
   /** Blocks that must be loaded into the projection state before `add(metrics)` can decide. */
@@ -154,7 +175,35 @@ export class WindowFolder {
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
     this.maxEventTime = maxT;
     this.closeThrough(this.watermark, -Infinity, result);
+    this.passFinal();
     return result;
+  }
+
+  /**
+   * Moves the final bound up to the watermark minus the allowed lateness and tells `onFinal` the
+   * closed windows of each window start it passed. Records are judged by the watermark before them,
+   * so no metric can be merged into those windows any more: their values are the last. Every window
+   * ending by the watermark is closed by then (closeThrough), and blocks are let go only once all
+   * their windows are final (evict), so the blocks held hold every window to tell.
+   */
+  private passFinal(): void {
+    const bound = this.watermark - this.options.allowedLatenessSeconds;
+    const before = this.finalBound;
+    if (!(bound > before)) return;
+    this.finalBound = bound;
+    const onFinal = this.onFinal;
+    // Most records move the watermark by seconds and pass no window's end.
+    if (!onFinal || Math.floor(bound / WINDOW_SECONDS) === Math.floor(before / WINDOW_SECONDS)) return;
+    const slots = [...new Set([...this.cross.slotsHeld(), ...this.perVm.slotsHeld()])].sort((a, b) => a - b);
+    for (const slot of slots) {
+      if (slot + SLOT_SECONDS <= before) continue;
+      if (slot + WINDOW_SECONDS > bound) break;
+      for (let ws = slot; ws < slot + SLOT_SECONDS && ws + WINDOW_SECONDS <= bound; ws += WINDOW_SECONDS) {
+        if (ws + WINDOW_SECONDS <= before) continue;
+        const windows = this.cross.closedOf(ws).concat(this.perVm.closedOf(ws));
+        if (windows.length > 0) onFinal({ windowStart: ws, windows });
+      }
+    }
   }
 
   /**

@@ -8,7 +8,9 @@ import type { OpsEvent } from '../src/core/events';
 import type { Metric } from '../src/core/metric';
 import { undecodable } from '../src/core/quarantine';
 import { isRecordFault, reasonOf } from '../src/core/recordFault';
-import { windowStartOf, WINDOW_SECONDS, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
+import { mapConcurrently } from '../src/core/mapConcurrently';
+import { isFinal, windowStartOf, WINDOW_SECONDS, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
+import type { FinalSink } from '../src/core/windowStream';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from './minuteBlocks';
 import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from './lateLedger';
 import { readVmCatalog, vmCatalogRows } from './vmCatalog';
@@ -37,11 +39,19 @@ export interface WindowsConfig {
    * whoever merges them with the other scopes' shares reads after this share was written.
    */
   onCrossTenantFlushed?: (windows: WindowEvent[]) => Promise<void>;
+  /**
+   * Told each window start's windows once they are final (WindowFolder.onFinal), and awaited
+   * (`durable`) before each checkpoint, which then records how far they were told (`finalThrough`):
+   * a restart tells again only the starts after it, with the ids they had (see FinalSink).
+   */
+  finals?: FinalSink;
 }
 
 export interface WindowsStats {
   /** As of the last flush. */
   watermark: number;
+  /** Windows ending by this are final, as of the last flush (or the checkpoint resumed from): what readers may call final. */
+  finalThrough: number;
   windowsEmitted: number;
   revisions: number;
   late: number;
@@ -62,7 +72,7 @@ interface Kept extends Prepared {
  * (found when reading its blocks fails, or by a careful pass after a failed write).
  */
 export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
-  readonly stats: WindowsStats = { watermark: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0 };
+  readonly stats: WindowsStats = { watermark: -Infinity, finalThrough: -Infinity, windowsEmitted: 0, revisions: 0, late: 0, metrics: 0 };
   readonly tickMs?: number;
   private readonly late: LateLedger;
   private crossPending: WindowEvent[] = [];
@@ -71,6 +81,8 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
   /** The rebuild's write of sealed slots in flight: blocks of slots that ended by `endedBy` are on their way to the table. */
   private sealing?: { endedBy: number; done: Promise<void> };
   private lastSealed = -Infinity;
+  /** Where telling final windows began in this version (see Checkpoint.finalFrom); undefined until a run tells them. */
+  private finalFrom?: number;
   private readonly probed = new Map<string, string>();
 
   constructor(private readonly config: WindowsConfig, private readonly context: FoldContext) {
@@ -85,9 +97,16 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const fresh = checkpoint === undefined;
     const folder = new WindowFolder(windows, new MinuteBlocks('minute', fresh), new MinuteBlocks('vmMinute', fresh), checkpoint && boundedResume(checkpoint, windows.maxFutureSeconds));
     folder.recorder = recorder;
+    const { finals } = this.config;
+    if (finals) folder.onFinal = (minute) => finals.told(minute);
+    // A rebuild tells none: the version's first run that does sets where they begin.
+    const from = checkpoint?.finalFrom;
+    this.finalFrom = from === null ? -Infinity : from ?? (finals ? folder.finalThrough : undefined);
     this.folder = folder;
+    this.stats.finalThrough = folder.finalThrough;
     if (fresh) return;
     await this.loadCatalog(folder, tables.catalog);
+    if (finals) await this.loadNotFinal(folder, tables);
     // Folding again from inside a span of the late ledger: go on from its stored pages (later spans are folded whole again).
     this.late.resume(await tables.late.list(this.late.spanQuery(checkpoint.resumeFrom)));
   }
@@ -142,7 +161,8 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const { late, minute, vmMinute } = this.tables!;
     // Taken when the write runs, behind the writes already queued, so a page is never written over by an older copy of itself.
     if (this.late.pendingChars > LATE_PENDING_CHARS) await this.context.startWrite(() => late.upsert(this.late.take()));
-    const sealed = slotStartOf(folder.watermark);
+    // Blocks are let go once sealed: with final windows to tell, only once all of theirs are final (told).
+    const sealed = slotStartOf(this.config.finals ? folder.finalThrough : folder.watermark);
     if (!this.context.follow && sealed > this.lastSealed && !Number.isNaN(sealed)) {
       // A rebuild: once the watermark leaves a 15-minute slot, its blocks are (nearly always) final; write them
       // while the fold goes on. No checkpoint: the blocks carry the position they reflect, which is all a restart needs.
@@ -167,6 +187,13 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const lateRows = this.late.take();
     const cross = this.crossPending;
     this.crossPending = [];
+    // Where a restart resumes, as of `position`: taken now, since the fold goes on while this is written. Read after the
+    // write, an open window that a later record closed meanwhile would be left out, though its block is not written yet.
+    // Every window ending by `finalThrough` has been told final (synchronously, as the watermark passed it).
+    const { maxEventTime } = folder.checkpoint();
+    const resumeFrom = folder.resumePosition(position);
+    const finalThrough = folder.finalThrough;
+    const finals = this.config.finals;
     // A VM's newest window moved: its tenant's rows are written again, from all the tenant's VMs.
     const tenants = new Set(folder.perVm.takeCatalog().map(({ partition: [tenant] }) => tenant));
     const catalogRows: Row[] = [
@@ -182,15 +209,17 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         checkKeys(t.vmMinute, vmBlocks);
         checkRowKeys(t.late, lateRows);
         checkRowKeys(t.catalog, catalogRows);
-        await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows)]);
+        // The final notices told so far are kept before the checkpoint that says they were told.
+        await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows), finals?.durable()]);
       },
-      resume: () => ({ resumeFrom: folder.resumePosition(position), maxEventTime: folder.checkpoint().maxEventTime }),
+      resume: () => ({ resumeFrom, maxEventTime, finalThrough, finalFrom: this.finalFrom }),
       done: async () => {
         if (cross.length > 0) await this.config.onCrossTenantFlushed?.(cross);
         const evictBefore = folder.watermark - this.config.windows.allowedLatenessSeconds;
         folder.cross.evict(evictBefore);
         folder.perVm.evict(evictBefore);
         this.stats.watermark = folder.watermark;
+        this.stats.finalThrough = finalThrough;
         this.stats.windowsEmitted = folder.emitted.windows;
         this.stats.revisions = folder.emitted.revisions;
       },
@@ -282,6 +311,29 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     }
   }
 
+  /**
+   * After a restart, the blocks of every window not final yet (those the catalog says have one
+   * ending after the final bound): the fold must hold each of them when the watermark passes it, to
+   * tell it final, also when no metric for its block comes again.
+   */
+  private async loadNotFinal(folder: WindowFolder, tables: WindowsTables): Promise<void> {
+    const from = folder.finalThrough;
+    if (!Number.isFinite(from)) return;
+    const firstSlot = slotStartOf(windowStartOf(from));
+    const wanted: { blocks: MinuteBlocks; table: BlockTable; partition: readonly string[]; newest: number }[] = [];
+    for (const { table, blocks } of [{ table: tables.minute, blocks: folder.cross }, { table: tables.vmMinute, blocks: folder.perVm }]) {
+      for (const p of blocks.partitionsWithNewest()) {
+        const newest = Math.max(...p.newest.values());
+        if (!isFinal(newest, from)) wanted.push({ blocks, table, partition: p.partition, newest });
+      }
+    }
+    await mapConcurrently(wanted, 16, async ({ blocks, table, partition, newest }) => {
+      const last = slotStartOf(newest);
+      const found = new Map((await table.readRange(partition, firstSlot, last)).map((b) => [b.row, b]));
+      for (let slot = firstSlot; slot <= last; slot += SLOT_SECONDS) blocks.load(partition, slot, found.get(slot));
+    });
+  }
+
   private async prefetch(metrics: readonly Metric[]): Promise<void> {
     const folder = this.folder!;
     const needed = folder.blocksToLoad(metrics);
@@ -355,5 +407,8 @@ function checkRowKeys(table: RowTable, rows: readonly Row[]): void {
  */
 function boundedResume(checkpoint: Checkpoint, maxFutureSeconds: number): FolderCheckpoint {
   const bound = checkpoint.atMs / 1000 + maxFutureSeconds;
-  return { maxEventTime: Number.isFinite(bound) && checkpoint.maxEventTime > bound ? bound : checkpoint.maxEventTime };
+  const resume: FolderCheckpoint = { maxEventTime: Number.isFinite(bound) && checkpoint.maxEventTime > bound ? bound : checkpoint.maxEventTime };
+  // Absent from checkpoints taken before finality was kept; null when it was -Infinity (JSON).
+  if (checkpoint.finalThrough !== undefined) resume.finalThrough = checkpoint.finalThrough ?? -Infinity;
+  return resume;
 }

@@ -1,4 +1,4 @@
-import type { Aggregate, WindowEvent, WindowRecorder } from '../src/core/windowMath';
+import { windowEvent, type Aggregate, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
 import { mergeAggregate } from '../src/core/mergeAggregate';
 
@@ -28,6 +28,9 @@ export function slotStartOf(windowStart: number): number {
 
 /** A window that has data and is closed (revision ≥ 1); open windows have revision 0. */
 const isClosed = (row: Float64Array, o: number): boolean => row[o] !== 0 && row[o + REVISION] !== 0;
+
+/** Orders strings by UTF-16 code units: the same everywhere, unlike localeCompare. */
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 class Block {
   readonly series = new Map<string, Float64Array>();
@@ -293,6 +296,57 @@ export class MinuteBlocks {
       open.minArrivalMs = minArrival;
     }
     return n;
+  }
+
+  /** The slot starts of the blocks held (loaded or made), in no particular order. */
+  slotsHeld(): Set<number> {
+    const slots = new Set<number>();
+    this.eachPartition((p) => {
+      for (const slot of p.slots.keys()) slots.add(slot);
+    });
+    return slots;
+  }
+
+  /**
+   * The closed windows of `windowStart` held, as final notices (`final: true`), in a fixed order
+   * that depends on nothing but their ids: by key on cross-tenant blocks, by tenant, VM and key on
+   * VMs' (strings compared by UTF-16 code units). Final notices are numbered in this order.
+   */
+  closedOf(windowStart: number): WindowEvent[] {
+    const slot = slotStartOf(windowStart);
+    const o = ((windowStart - slot) / 60) * FIELDS;
+    const out: WindowEvent[] = [];
+    this.eachPartition((p) => {
+      const block = p.slots.get(slot);
+      if (!block) return;
+      for (const [sub, row] of block.series) {
+        if (!isClosed(row, o)) continue;
+        const agg = { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3] };
+        const w = this.grouping === 'minute'
+          ? windowEvent(agg, p.partition[0], windowStart, row[o + REVISION])
+          : windowEvent(agg, sub, windowStart, row[o + REVISION], p.partition[0], p.partition[1]);
+        w.final = true;
+        out.push(w);
+      }
+    });
+    return out.sort(this.grouping === 'minute' ? (a, b) => compareText(a.key, b.key) : (a, b) =>
+      compareText(a.tenant!, b.tenant!) || compareText(a.vm!, b.vm!) || compareText(a.key, b.key));
+  }
+
+  /** The partitions that have a catalog entry (a newest window), e.g. as seeded from the table after a restart. */
+  partitionsWithNewest(): BlockPartition[] {
+    const out: BlockPartition[] = [];
+    this.eachPartition((p) => {
+      if (p.newest.size > 0) out.push(p);
+    });
+    return out;
+  }
+
+  private eachPartition(visit: (p: BlockPartition) => void): void {
+    for (const entry of this.partitions.values()) {
+      if (entry instanceof BlockPartition) visit(entry);
+      else for (const p of entry.values()) visit(p);
+    }
   }
 
   /** Partitions whose newest window moved since the last call (their catalog rows need writing). */

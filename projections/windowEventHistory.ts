@@ -56,6 +56,8 @@ export function resumeRow(hour: number, after: number): number {
 }
 
 const NONE = 0xffff;
+/** Set in an event's form byte when it is a final notice. */
+const FINAL_FLAG = 0x80;
 const U32 = 2 ** 32;
 /** Bytes of one event at most: the fixed part, then form 2's five doubles. */
 const MAX_EVENT_BYTES = 15 + 40;
@@ -65,9 +67,10 @@ const MAX_EVENT_BYTES = 15 + 40;
  * u16 number of strings and each (u16 byte length, UTF-8): the chunk's keys, tenants and VMs;
  * u16 number of events; f64 first id; f64 first window start; then per event u32 id − first id,
  * i32 window start − first window start, u16 key, tenant and VM string numbers (0xffff: none, a
- * cross-tenant window), u8 form, and then form 1: the value (count 1, revision 1, sum = min =
- * max, as nearly every per-VM window); form 0: u32 count, f64 sum, min, max, u32 revision;
- * form 2: f64 count, sum, min, max, revision. About a sixth of the JSON; avg is sum / count again.
+ * cross-tenant window), u8 form (its high bit set on a final notice, see WindowEvent.final), and
+ * then form 1: the value (count 1, revision 1, sum = min = max, as nearly every per-VM window);
+ * form 0: u32 count, f64 sum, min, max, u32 revision; form 2: f64 count, sum, min, max, revision.
+ * About a sixth of the JSON; avg is sum / count again.
  *
  * @example
  * const builder = new ChunkBuilder();
@@ -105,12 +108,12 @@ export class ChunkBuilder {
 
   /** Adds an event (its id above the last one, `fits` checked). */
   add(id: number, e: WindowEvent): void {
-    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision);
+    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision, e.final === true);
   }
 
   /** Adds an event given as its fields (see WindowRecorder). */
   addFields(id: number, key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number): void {
+    count: number, sum: number, min: number, max: number, revision: number, final = false): void {
     if (this.n === 0) {
       this.firstId = id;
       this.firstStart = windowStart;
@@ -122,18 +125,19 @@ export class ChunkBuilder {
     at = b.writeUInt16LE(this.ref(key), at);
     at = b.writeUInt16LE(this.ref(tenant), at);
     at = b.writeUInt16LE(this.ref(vm), at);
+    const flag = final ? FINAL_FLAG : 0;
     if (count === 1 && revision === 1 && Object.is(sum, min) && Object.is(sum, max)) {
-      b[at++] = 1;
+      b[at++] = 1 | flag;
       at = b.writeDoubleLE(sum, at);
     } else if (isU32(count) && isU32(revision)) {
-      b[at++] = 0;
+      b[at++] = 0 | flag;
       at = b.writeUInt32LE(count, at);
       at = b.writeDoubleLE(sum, at);
       at = b.writeDoubleLE(min, at);
       at = b.writeDoubleLE(max, at);
       at = b.writeUInt32LE(revision, at);
     } else {
-      b[at++] = 2;
+      b[at++] = 2 | flag;
       for (const v of [count, sum, min, max, revision]) at = b.writeDoubleLE(v, at);
     }
     this.at = at;
@@ -246,7 +250,7 @@ export class ChunkReader {
   /** Passes over the events with an id up to `id`, without decoding them. */
   skipThrough(id: number): void {
     for (let next = this.peekId(); next !== undefined && next <= id; next = this.peekId()) {
-      const form = this.b[this.at + 14];
+      const form = this.b[this.at + 14] & ~FINAL_FLAG;
       this.at += 15 + (form === 1 ? 8 : form === 0 ? 32 : 40);
       this.n++;
     }
@@ -263,7 +267,8 @@ export class ChunkReader {
     const key = texts[b.readUInt16LE(at + 8)];
     const tenant = b.readUInt16LE(at + 10);
     const vm = b.readUInt16LE(at + 12);
-    const form = b[at + 14];
+    const flags = b[at + 14];
+    const form = flags & ~FINAL_FLAG;
     at += 15;
     let e: WindowEvent;
     if (form === 1) {
@@ -282,6 +287,7 @@ export class ChunkReader {
     }
     if (tenant !== NONE) e.tenant = texts[tenant];
     if (vm !== NONE) e.vm = texts[vm];
+    if (flags & FINAL_FLAG) e.final = true;
     this.at = at;
     this.n++;
     return feedEntry(id, e);

@@ -5,8 +5,8 @@ import { windowsProjection, type WindowsConfig } from '../projections/windowsPro
 import { hosted, type HostedProjection } from '../streams/hostedProjection';
 import { backlogConfig } from './composeBacklog';
 
-/** Where a windows run's events go: to `onWindow`, cross-tenant shares held back for `onCrossTenantFlushed` (Event Hubs). */
-export type WindowsOutput = Pick<WindowsConfig, 'onWindow' | 'onCrossTenantFlushed'>;
+/** Where a windows run's events go: to `onWindow`, cross-tenant shares held back for `onCrossTenantFlushed` (Event Hubs), final windows to `finals`. */
+export type WindowsOutput = Pick<WindowsConfig, 'onWindow' | 'onCrossTenantFlushed' | 'finals'>;
 
 /** The projections every service runs (windows, rejects, backlog), with their folds' settings. */
 export function builtInHosted(settings: Settings, windowsOutput: (run: { version: number; scope: string }) => WindowsOutput): HostedProjection[] {

@@ -20,6 +20,7 @@ import { ProjectorRestarts, type RestartableProjector, type RunContext } from '.
 import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
 import { sameHostedVersions, type HostedProjection, type HostedRun, type HostedVersion } from '../streams/hostedProjection';
 import { SerialQueue } from '../streams/SerialQueue';
+import { CrossTenantFinals } from '../streams/CrossTenantFinals';
 import type { Checkpoint } from '../streams/projectionVersions';
 import type { ProjectionName } from '../projections/projectionCatalog';
 import { builtInHosted } from './builtInHosted';
@@ -81,8 +82,23 @@ export class DistributedProjections {
   private readonly hosted: HostedProjection[];
   private readonly active: ActiveVersions;
   private readonly out = new Subject<WindowEvent>();
+  /** The hub's partitions, as the last launch found them. */
+  private partitionIds?: string[];
+  /** The last finalThrough read, of a version, and when (epoch ms). */
+  private finalRead?: { version: number; atMs: number; value: Promise<number> };
   /** Every window revision the partitions owned here emit; cross-tenant ones merged over all partitions' shares. */
   readonly windows$: Observable<WindowEvent> = this.out.asObservable();
+  private readonly finalOut = new Subject<WindowEvent>();
+  /**
+   * Final notices (`final: true`), at least once: of the per-VM windows of the partitions owned here
+   * (a VM's windows are all in its tenant's partition, whose watermark alone decides; a partition's
+   * new owner, or its projector after a restart, tells again those after the last checkpoint), and,
+   * on the instance that owns the first partition, of the cross-tenant windows every partition has
+   * passed (CrossTenantFinals).
+   */
+  readonly finals$: Observable<WindowEvent> = this.finalOut.asObservable();
+  private readonly crossFinals: CrossTenantFinals;
+  private crossFinalsTimer?: NodeJS.Timeout;
 
   constructor(private readonly options: DistributedOptions) {
     this.hosted = builtInHosted(options.settings, ({ version, scope }) => ({
@@ -90,7 +106,18 @@ export class DistributedProjections {
       onCrossTenantFlushed: async (partial) => {
         for (const w of await this.mergeCrossTenant(partial, version, scope)) this.out.next(w);
       },
+      // A partition's cross-tenant windows are shares: final only once every partition has passed them (see finalThrough).
+      finals: {
+        told: (minute) => {
+          for (const w of minute.windows) if (w.tenant !== undefined) this.finalOut.next(w);
+        },
+        durable: async () => undefined,
+      },
     }));
+    this.crossFinals = new CrossTenantFinals({
+      tables: options.tables, versions: options.versions, tablePrefix: options.settings.tablePrefix,
+      version: () => this.launched.windows ?? 0, partitions: () => this.partitionIds, told: (w) => this.finalOut.next(w),
+    });
     this.active = new ActiveVersions({
       versions: options.versions, projections: this.hosted.map((h) => h.name), pollMs: options.versionPollMs ?? 2000,
       onSwitch: (switches) => this.switchVersions(switches),
@@ -145,6 +172,27 @@ export class DistributedProjections {
     return { windows: of('windows'), rejects: of('rejects'), backlog: of('backlog') };
   }
 
+  /**
+   * The least of every partition's final bound (its checkpoint's): a cross-tenant window has a share
+   * in each partition, so it is final once each has passed it. A partition without a checkpoint yet
+   * may still bring a share of any window, and one that receives nothing holds the bound where it
+   * is. Read at most once a second.
+   */
+  finalThrough(): Promise<number> {
+    const version = this.launched.windows;
+    const ids = this.partitionIds;
+    if (!version || !ids || ids.length === 0) return Promise.resolve(-Infinity);
+    const last = this.finalRead;
+    if (last && last.version === version && Date.now() - last.atMs < 1000) return last.value;
+    const value = Promise.all(ids.map((id) => this.options.versions.checkpoint('windows', version, scopeOfPartition(id))))
+      .then((checkpoints) => Math.min(...checkpoints.map((c) => c?.finalThrough ?? -Infinity)));
+    this.finalRead = { version, atMs: Date.now(), value };
+    value.catch(() => {
+      if (this.finalRead?.value === value) this.finalRead = undefined;
+    });
+    return value;
+  }
+
   /** Events per owned partition not yet processed, asked of the hub now. */
   async consumerLag(): Promise<ConsumerLag> {
     return { events: (await this.current?.processor.consumerLag()) ?? {} };
@@ -156,9 +204,11 @@ export class DistributedProjections {
       this.started = true;
       await this.launch(versions);
     });
+    this.startCrossFinals();
   }
 
   async stop(): Promise<void> {
+    if (this.crossFinalsTimer) clearInterval(this.crossFinalsTimer);
     await this.active.stop();
     await this.changes.run(async () => {
       this.stopped = true;
@@ -270,7 +320,8 @@ export class DistributedProjections {
   private async startPositions(consumer: EventHubConsumerClient, runs: readonly HostedVersion[]): Promise<Record<string, EventPosition>> {
     const { versions } = this.options;
     const positions: Record<string, EventPosition> = {};
-    for (const id of await consumer.getPartitionIds()) {
+    this.partitionIds = await consumer.getPartitionIds();
+    for (const id of this.partitionIds) {
       const checkpoints = await Promise.all(runs.map(({ hosted, version }) => versions.checkpoint(hosted.name, version, scopeOfPartition(id))));
       const from = checkpoints.some((c) => c === undefined) ? undefined : Math.min(...checkpoints.map((c) => c!.resumeFrom));
       const retained = from === undefined ? undefined : (await consumer.getPartitionProperties(id)).beginningSequenceNumber;
@@ -303,6 +354,26 @@ export class DistributedProjections {
       const whole = mergeAggregate({ count: w.count, sum: w.sum, min: w.min, max: w.max }, other ?? emptyAggregate());
       return windowEvent(whole, w.key, w.windowStart, w.revision + (other?.revision ?? 0));
     });
+  }
+
+  /** Every flush interval, while this instance owns the first partition: the cross-tenant windows that became final. */
+  private startCrossFinals(): void {
+    let running = false;
+    let failing = false;
+    this.crossFinalsTimer = setInterval(() => {
+      const first = this.partitionIds?.[0];
+      if (running || first === undefined || !this.projectors.has(first)) return;
+      running = true;
+      this.crossFinals.pass().then(() => {
+        failing = false;
+      }, (error: unknown) => {
+        if (!failing) this.options.onError?.(new Error(`final cross-tenant windows: ${(error as Error).message}; trying again`));
+        failing = true;
+      }).finally(() => {
+        running = false;
+      });
+    }, this.options.settings.flushIntervalMs);
+    this.crossFinalsTimer.unref();
   }
 
   /** The supervisor of one projector of one partition: no failure of the projector ends the partition's work. */

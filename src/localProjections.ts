@@ -2,6 +2,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import type { EventLog, TableStore } from './core/ports';
 import type { WindowEvent } from './core/windowMath';
+import type { FinalSink } from './core/windowStream';
 import type { ProjectionName } from '../projections/projectionCatalog';
 import { dropProjectionVersion } from './dropProjectionVersion';
 import { ActiveVersions, type VersionSwitch } from '../streams/ActiveVersions';
@@ -38,6 +39,12 @@ export interface ProjectionHost {
   };
   /** Every window revision emitted here. */
   readonly windows$: Observable<WindowEvent>;
+  /**
+   * Windows of the active windows version ending by this (epoch seconds) are final: the watermark
+   * minus the allowed lateness as of the last checkpoint (on Event Hubs, the least of every
+   * partition's, since a cross-tenant window has a share in each). Never moves back.
+   */
+  finalThrough(): Promise<number>;
   /** The first failing projector's error, when one is down. */
   readonly failure?: unknown;
   /** Every projector that is down now (it is tried again after a backoff); empty when all run. */
@@ -73,10 +80,14 @@ export class LocalProjections implements ProjectionHost {
   private readonly declaredChanges = new SerialQueue();
   private stopped = false;
 
-  constructor(private readonly options: { settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number }) {
-    const { settings, log, versions, versionPollMs = 2000 } = options;
+  constructor(private readonly options: {
+    settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number;
+    /** Where each windows version's fold tells its final windows (see WindowsConfig.finals); absent: nowhere. */
+    finals?: (version: number) => FinalSink;
+  }) {
+    const { settings, log, versions, versionPollMs = 2000, finals } = options;
     this.log = log;
-    for (const projection of builtInHosted(settings, () => ({ onWindow: (w) => this.out.next(w) }))) {
+    for (const projection of builtInHosted(settings, ({ version }) => ({ onWindow: (w) => this.out.next(w), finals: finals?.(version) }))) {
       this.hosted.set(projection.name, projection);
       this.supervisors.set(projection.name, this.supervise(projection));
     }
@@ -96,6 +107,16 @@ export class LocalProjections implements ProjectionHost {
     const s = this.supervisors.get('windows')?.projector?.stats as (WindowsStats & HostedRun['stats']) | undefined;
     if (!s) return { metrics: 0, late: 0, windowsEmitted: 0, revisions: 0, watermark: -Infinity };
     return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position, lastFlushAtMs: s.lastFlushAtMs };
+  }
+
+  async finalThrough(): Promise<number> {
+    const supervisor = this.supervisors.get('windows');
+    const stats = supervisor?.projector?.stats as (WindowsStats & HostedRun['stats']) | undefined;
+    if (stats && Number.isFinite(stats.finalThrough)) return stats.finalThrough;
+    // Before its run has opened (a start, a switch of versions): as the version's checkpoint says.
+    const version = supervisor?.version;
+    const checkpoint = version ? await this.options.versions.checkpoint('windows', version) : undefined;
+    return checkpoint?.finalThrough ?? -Infinity;
   }
 
   /** Each projection counts from its last checkpoint (taken every flush interval, also on an idle tail). */

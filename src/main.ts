@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import { config as rxjsConfig, type Observable } from 'rxjs';
+import { config as rxjsConfig, merge, type Observable } from 'rxjs';
 import type { Settings } from './config/settings';
 import { createWindowStream } from './adapters/http/streamRoutes';
 import type { StreamedWindowEvent, WindowFilter } from './core/windowStream';
-import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
+import { FileWindowHistory, finalHistoryDir, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { TableWindowHistory } from './adapters/windowHistory/TableWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
+import { FinalWindowFeeds, finalFloorId } from '../streams/FinalWindowFeeds';
 import { windowEvents } from '../streams/windowEvents';
 import { openRuntime } from './runtime';
 import { Ingestor } from './core/Ingestor';
+import { InvalidInputError } from './core/errors';
 import { validateSpocMessage } from './core/validateSpoc';
 import { createApp } from './adapters/http/createApp';
 import { answerClientErrors } from './adapters/http/answerClientErrors';
@@ -23,9 +25,9 @@ import { captureArchiveFrom } from './adapters/capture/captureArchiveFrom';
 import { LocalProjections, type ConsumerLag, type ProjectionHost } from './localProjections';
 import { idempotencyTable, metaTable, type ProjectionName } from '../projections/projectionCatalog';
 import { DeclaredHost } from './declaredHost';
+import { ProjectionLedgers } from './projectionLedgers';
 import { ProjectionStream } from './adapters/http/projectionStream';
-import { BUILT_IN_PROJECTIONS } from '../projections/builtInProjections';
-import { openEachScope, openMerged } from '../projections/projectionTables';
+import { openMerged } from '../projections/projectionTables';
 import { rejectsProjection } from '../projections/rejectsProjection';
 import { windowsProjection } from '../projections/windowsProjection';
 import { TableWindowReads } from '../projections/TableWindowReads';
@@ -52,9 +54,10 @@ export interface Service {
   port: number;
   /**
    * Every emitted window revision matching `filter`, live; with `after` (an event id), first
-   * what the durable history holds after it. The same events and ids as `GET /v1/stream/windows`.
+   * what the durable history holds after it. The same events and ids as `GET /v1/stream/windows`
+   * (`emit: 'final'`: each window once, when final, as `?emit=final`; on the file log only).
    */
-  windowEvents(filter?: WindowFilter, options?: { after?: number }): Observable<StreamedWindowEvent>;
+  windowEvents(filter?: WindowFilter, options?: { after?: number; emit?: 'changes' | 'final' }): Observable<StreamedWindowEvent>;
   /**
    * Ends the window streams and the HTTP server, flushes and checkpoints (for at most
    * FINAL_FLUSH_MS: the rest is folded again from the log at the next start) and stops Azurite, last.
@@ -95,13 +98,22 @@ export async function startService(configured: Settings): Promise<Service> {
   // Per partition, what the hub retains and what Capture holds, for /healthz (looked up every minute).
   const retention = distributed ? new RetentionWatch(createConsumer(settings, undefined), capture, { onError: (e) => note(`Event Hubs retention: ${e.message}`) }) : undefined;
   retention?.start();
+  // Beside the file log, each windows version's final notices are kept in a history of their own: its fold tells them,
+  // and they are durable before its checkpoint passes them (see WindowsConfig.finals). On Event Hubs they go to the hub.
+  const finalFeeds = distributed ? undefined : new FinalWindowFeeds(async (version) => WindowEventFeed.open({
+    store: await FileWindowHistory.open(finalHistoryDir(settings.dataDir, settings.tablePrefix, version), { onRepair: note }),
+    retentionHours: settings.windowHistoryHours, flushIntervalMs: settings.flushIntervalMs,
+    floorId: finalFloorId(await patientVersions.checkpoint('windows', version)),
+    onWriteError: (error) => note(`final-window history: a write failed, retrying: ${(error as Error).message}`),
+    onError: (error) => note(`final-window feed: ${(error as Error).message}`),
+  }));
   const projections: ProjectionHost = distributed
     ? new DistributedProjections({
       settings, tables: patient, versions: patientVersions, history: hubHistory,
       onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`),
       onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
     })
-    : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions });
+    : new LocalProjections({ settings, log: rt.log, tables: patient, versions: patientVersions, finals: finalFeeds && ((version) => finalFeeds.sink(version)) });
   const scopes = scopeCache(rt.versions);
   /** The tables of a projection's active version, of every scope, for reading. */
   const active = async (projection: ProjectionName) => {
@@ -147,8 +159,10 @@ export async function startService(configured: Settings): Promise<Service> {
   let feedVersion = await patientVersions.activeOrFirst('windows');
   let feed = await openFeed(feedVersion);
   const source = { subscribe: (...args: Parameters<WindowEventFeed['subscribe']>) => feed.subscribe(...args) };
+  let finalFeed = await finalFeeds?.feed(feedVersion);
+  const finalSource = finalFeeds && { subscribe: (...args: Parameters<WindowEventFeed['subscribe']>) => finalFeed!.subscribe(...args) };
   const windowStream = createWindowStream({
-    source, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
+    source, finalSource, heartbeatMs: settings.sseHeartbeatSeconds * 1000, maxBufferedBytes: settings.sseMaxBufferedBytes, maxClients: settings.sseMaxClients,
   });
   // Declared projections: each one whose first build is complete runs beside the built-in ones (on Event Hubs, a share
   // per owned partition); added, rebuilt and dropped ones are picked up while running. Told first, the host starts with them.
@@ -169,10 +183,11 @@ export async function startService(configured: Settings): Promise<Service> {
     if (version === feedVersion || version === 0) return;
     feedVersion = version;
     const old = feed;
-    void openFeed(version).then((next) => {
+    void Promise.all([openFeed(version), finalFeeds?.feed(version)]).then(([next, nextFinal]) => {
       feed = next;
+      finalFeed = nextFinal;
       windowStream.close();
-      return old.close();
+      return Promise.all([old.close(), finalFeeds?.closeAllBut(version)]);
     }).catch((error: unknown) => note(`window-event history: ${(error as Error).message}`));
   }, 2000);
   const counters = { ingested: 0, rejected: 0 };
@@ -194,13 +209,14 @@ export async function startService(configured: Settings): Promise<Service> {
   const simulate = settings.simulate && serviceBus === undefined;
   // On Azure, other services get every window revision from an Event Hub too.
   const publisher = distributed ? new WindowEventPublisher(createProducer(settings, settings.windowEventHubName), { onError: (e) => note(`window events: ${e.message}`) }) : undefined;
-  publisher?.start(projections.windows$);
+  publisher?.start(projections instanceof DistributedProjections ? merge(projections.windows$, projections.finals$) : projections.windows$);
   const backlog = await startBacklog(settings, rt, { log: note, client: snowClient, appender: rt.appender, version: () => projections.versions.backlog });
   const watermarkDelaySeconds = () => (Number.isFinite(projections.stats.watermark) ? Date.now() / 1000 - projections.stats.watermark : null);
   const metrics = serviceMetrics(opsfoldMetrics({
     ingest: counters, projections, watermarkDelaySeconds, logRepairs: () => rt.log.repairs, windowStream: () => windowStream.stats(),
     hubHistory: () => hubHistory,
   }));
+  const ledgers = new ProjectionLedgers({ tables: rt.tables, versions: rt.versions, prefix: settings.tablePrefix });
   const app = createApp({
     apiToken: settings.apiToken,
     corsOrigins: settings.corsOrigins,
@@ -209,14 +225,15 @@ export async function startService(configured: Settings): Promise<Service> {
     vmMinuteTable: tableReads.tables.vmMinute,
     catalog: tableReads.tables.catalog,
     reads: recent ?? tableReads,
+    finalThrough: () => projections.finalThrough(),
     rejects: async () => openMerged(rt.tables, rejectsProjection.tables.rejects, await active('rejects')),
-    late: async () => openEachScope(rt.tables, windowsProjection.tables.late, await active('windows')),
+    late: (projection) => ledgers.late(projection),
     backlog: backlog.api,
     windowStream,
     projections: { ...declaredApi, stream: projectionStream },
     quarantine: async ({ projection, limit }) => {
-      const ledgers = await Promise.all((projection ? [projection] : [...PROJECTIONS]).map(async (p) => ({ projection: BUILT_IN_PROJECTIONS[p], ...(await active(p)) })));
-      return readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit);
+      const refs = await ledgers.quarantine(projection);
+      return refs && readQuarantine(rt.tables, settings.tablePrefix, refs, limit);
     },
     health: async () => ({
       ...(await checks.report()), // status: "ok" or "failing", and the problems
@@ -231,6 +248,8 @@ export async function startService(configured: Settings): Promise<Service> {
         position: projections.stats.position ?? null, watermark: Number.isFinite(projections.stats.watermark) ? projections.stats.watermark : null,
         watermarkDelaySeconds: watermarkDelaySeconds(), metrics: projections.stats.metrics, late: projections.stats.late,
         windowsEmitted: projections.stats.windowsEmitted, revisions: projections.stats.revisions,
+        // Windows ending by this (epoch seconds) are final: the watermark minus the allowed lateness as of the last checkpoint.
+        finalThrough: finite(await projections.finalThrough().catch(() => -Infinity)),
         ...lagHealth(await projections.consumerLag().catch(() => undefined), distributed),
         // Projectors that are down now (each is tried again after a backoff), and why.
         failing: projections.failing.map((f) => ({ ...f, since: new Date(f.since).toISOString() })),
@@ -276,7 +295,10 @@ export async function startService(configured: Settings): Promise<Service> {
   process.stderr.write(`opsfold: read API and dashboard on http://${settings.host}:${port}\n`);
   return {
     port,
-    windowEvents: (filter = {}, options = {}) => windowEvents(source, filter, options),
+    windowEvents: (filter = {}, { emit, ...options } = {}) => {
+      if (emit === 'final' && !finalSource) throw new InvalidInputError('final windows are streamed on the file log only (on Event Hubs they are published to the window-events hub)', { parameter: 'emit' });
+      return windowEvents(emit === 'final' ? finalSource! : source, filter, options);
+    },
     async stop() {
       // Each step bounded (see stopDeadlines.ts), so that the whole service ends within 10 s; Azurite last.
       stopping = true;
@@ -290,11 +312,14 @@ export async function startService(configured: Settings): Promise<Service> {
       await step('HTTP server', () => closeServerInTime(server));
       await step('sources', () => Promise.all([serviceBus?.stop(), publisher?.stop(), backlog.stop(), retention?.stop()]));
       await step('projections', () => Promise.all([declared.stop(), stopProjectionsInTime(projections, patient, note)]), FINAL_FLUSH_MS + STEP_MS);
-      await step('window-event history', () => feed.close());
+      await step('window-event history', () => Promise.all([feed.close(), finalFeeds?.close()]));
       await step('log and storage', () => rt.close(), AZURITE_STOP_MS + STEP_MS);
     },
   };
 }
+
+/** A number for JSON: null for ±Infinity (none yet). */
+const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
 
 /** /healthz's `quarantine`: entries per projection (active versions) and their total. */
 function quarantineHealth(counts: Record<ProjectionName, number>): Record<string, number> {

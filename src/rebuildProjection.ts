@@ -7,7 +7,7 @@ import type { ProjectionVersions } from '../streams/projectionVersions';
 import { Projector, type ProjectorOptions, type ProjectorStats } from '../streams/Projector';
 import type { Projection, ProjectionTables } from './core/projection';
 import { rejectsProjection } from '../projections/rejectsProjection';
-import { FileWindowHistory, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
+import { FileWindowHistory, finalHistoryDir, windowHistoryDir } from './adapters/windowHistory/FileWindowHistory';
 import { WindowEventFeed } from '../streams/WindowEventFeed';
 import { windowsProjection, type WindowsConfig, type WindowsStats } from '../projections/windowsProjection';
 import { withRecordClock } from '../streams/withRecordClock';
@@ -123,7 +123,11 @@ async function rebuildWindowsWithHistory(common: Common, settings: Settings, not
         await feed.close().catch(() => undefined);
         await common.versions.forget('windows', common.version);
       }
-      if (feed || (await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) await FileWindowHistory.remove(dir);
+      if (feed || (await common.versions.checkpoint('windows', common.version, common.scope)) === undefined) {
+        await FileWindowHistory.remove(dir);
+        // A rebuild tells no final windows: the version's live runs keep them from where it ends (Checkpoint.finalFrom).
+        await FileWindowHistory.remove(finalHistoryDir(settings.dataDir, common.tablePrefix, common.version));
+      }
       const opened = await WindowEventFeed.open({
         store: await FileWindowHistory.open(dir, { sync: 'close' }),
         retentionHours: settings.windowHistoryHours, flushIntervalMs: common.flushIntervalMs, clock: timed.clock,

@@ -1,9 +1,9 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { HistoryChunk, WindowHistoryStore } from '../src/core/ports';
-import { windowEvent, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
+import { windowEvent, type FinalMinute, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import {
-  IDS_PER_MS, feedEntry, nextEventId,
-  type FeedEntry, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
+  IDS_PER_MS, feedEntry, finalEventId, nextEventId,
+  type FeedEntry, type FinalSink, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
 } from '../src/core/windowStream';
 import { ChunkBuilder, firstIdOfHour, hourOfId, isExpired } from '../projections/windowEventHistory';
 import { HistorySlices } from './HistorySlices';
@@ -29,6 +29,12 @@ export interface WindowEventFeedOptions {
   onWriteError?: (error: unknown) => void;
   /** Told of an event the feed could not take (it is not in the history) and of a listener that threw. */
   onError?: (error: unknown) => void;
+  /**
+   * The smallest id this history can hold: a resume from before it is told `truncated`. For a
+   * history of final notices whose version began telling them late (after a rebuild, see
+   * Checkpoint.finalFrom): those before were never kept.
+   */
+  floorId?: number;
 }
 
 export interface FeedStats {
@@ -56,11 +62,15 @@ interface Pending {
  * first. Events are packed as they come, so the unwritten ones cost a few bytes each and no
  * object.
  *
+ * A feed of final notices is told them by the fold instead (`told`, as its FinalSink): their ids
+ * are given (finalEventId), so one told again after a restart is dropped when the feed already
+ * has its id, and the stream stays in id order. One feed takes one kind.
+ *
  * @example
  * const feed = await WindowEventFeed.open({ windows$: projector.windows$, store, retentionHours: 24, flushIntervalMs: 1000 });
  * const stop = feed.subscribe({ key: 'win_cpu.percent' }, { next: (entries) => send(entries), error: console.error }, { after: 1700000000000000 });
  */
-export class WindowEventFeed implements WindowEventSource, WindowRecorder {
+export class WindowEventFeed implements WindowEventSource, WindowRecorder, FinalSink {
   readonly stats: FeedStats = { lastId: 0, emitted: 0, written: 0, subscribers: 0, undurable: 0 };
   /** The slices of history that resumes share (see HistorySlices). */
   readonly historySlices = new HistorySlices();
@@ -135,8 +145,8 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
 
   /** The smallest id the history can still hold: a resume from before it has missed events. */
   retainedFrom(): number {
-    if (this.hours.size > 0) return firstIdOfHour(Math.min(...this.hours));
-    return this.cutoffId();
+    const held = this.hours.size > 0 ? firstIdOfHour(Math.min(...this.hours)) : this.cutoffId();
+    return Math.max(held, this.options.floorId ?? -Infinity);
   }
 
   subscribe(filter: WindowFilter, sink: WindowSink, options: SubscribeOptions = {}): () => void {
@@ -203,20 +213,52 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder {
     if (this.listeners.size > 0) this.deliver(feedEntry(id, windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm)));
   }
 
+  /**
+   * A window start's final notices, each with its given id (finalEventId: the start and its rank):
+   * those at or below the newest id held (told before a restart, or already by this run) are
+   * dropped, the others packed and delivered like events.
+   */
+  told(minute: FinalMinute): void {
+    minute.windows.forEach((w, rank) => {
+      let id: number;
+      try {
+        id = finalEventId(minute.windowStart, rank);
+        if (id <= this.stats.lastId) return;
+        this.keepAt(id, w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision, true);
+      } catch (error) {
+        this.options.onError?.(error);
+        return;
+      }
+      if (this.listeners.size > 0) this.deliver(feedEntry(id, w));
+    });
+  }
+
+  /** Writes what was taken so far; rejects when that write failed (the fold then takes no checkpoint past it). */
+  async durable(): Promise<void> {
+    await this.flush();
+    if (this.writeFailing) throw this.writeError;
+  }
+
   /** Gives the event its id and packs it into the history (unless older than the retention); returns the id. */
   private keep(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
     count: number, sum: number, min: number, max: number, revision: number): number {
     const id = nextEventId(this.stats.lastId, this.clock());
+    this.keepAt(id, key, tenant, vm, windowStart, count, sum, min, max, revision, false);
+    return id;
+  }
+
+  /** Packs an event with id `id` (above the last) into the history, unless older than the retention. */
+  private keepAt(id: number, key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
+    count: number, sum: number, min: number, max: number, revision: number, final: boolean): void {
     this.stats.lastId = id;
     this.stats.emitted++;
     // A rebuild passes over older events without packing them (the cutoff is read every 1,024 events: it moves slowly).
     if ((this.stats.emitted & 1023) === 1) this.cutoff = this.cutoffId();
     if (id >= this.cutoff) {
       if (!this.builder.fits(id, windowStart)) this.seal();
-      this.builder.addFields(id, key, tenant, vm, windowStart, count, sum, min, max, revision);
+      this.builder.addFields(id, key, tenant, vm, windowStart, count, sum, min, max, revision, final);
       if (++this.unwritten > this.maxUnwritten + Math.ceil(this.maxUnwritten / 8)) this.trim();
     }
-    return id;
   }
 
   /** Queues an event for the live subscribers (a later subscriber finds it in the history). */

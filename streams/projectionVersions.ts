@@ -52,6 +52,19 @@ export class ProjectionVersions {
     return found.length > 0 ? found.sort() : [''];
   }
 
+  /**
+   * How far the final notices of a version's cross-tenant windows have been told, where one place
+   * tells them for every log partition (Event Hubs: see CrossTenantFinals); undefined before the first.
+   */
+  async finalTold(projection: string, version: number): Promise<number | undefined> {
+    const row = await this.meta.get(['finalTold', projection], String(version));
+    return row ? Number(row.fields.through) : undefined;
+  }
+
+  async saveFinalTold(projection: string, version: number, through: number): Promise<void> {
+    await this.meta.upsert([{ partition: ['finalTold', projection], row: String(version), fields: { through } }]);
+  }
+
   /** Forgets which version is active (a dropped declared projection has none). */
   async deactivate(projection: string): Promise<void> {
     await this.meta.delete(['active'], projection);
@@ -59,6 +72,7 @@ export class ProjectionVersions {
 
   async forget(projection: string, version: number): Promise<void> {
     for (const scope of await this.scopes(projection, version)) await this.meta.delete(['checkpoint', projection], checkpointRow(version, scope));
+    await this.meta.delete(['finalTold', projection], String(version));
   }
 }
 

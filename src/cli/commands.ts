@@ -20,6 +20,7 @@ import type { ProjectionDefinition } from '../core/projectionDefinition';
 import { DuplicateFilter } from '../adapters/eventHubs/DuplicateFilter';
 import type { EventLog } from '../core/ports';
 import { readQuarantine } from '../readQuarantine';
+import { ProjectionLedgers } from '../projectionLedgers';
 import { describeGap, type SequenceGap } from '../core/sequenceGaps';
 
 export type Flags = Parameters<typeof loadSettings>[0];
@@ -61,20 +62,16 @@ export async function rejectsCommand(flags: Flags & { limit?: number }): Promise
  * service's projectors (or the last replay) wrote them.
  */
 export async function quarantineCommand(flags: Flags & { projection?: string; limit?: number }): Promise<number> {
-  if (flags.projection !== undefined && !(PROJECTIONS as readonly string[]).includes(flags.projection)) {
-    process.stderr.write(`opsfold quarantine: unknown projection "${flags.projection}"; choose one of ${PROJECTIONS.join(', ')}\n`);
-    return 2;
-  }
   const limit = flags.limit ?? 1000;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidInputError(`--limit must be a whole number of rows, 1 or more, got ${flags.limit}`, { parameter: '--limit' });
   const settings = settingsFrom(flags);
   const rt = await openRuntime(settings, { log: false });
   try {
-    const names = flags.projection === undefined ? [...PROJECTIONS] : [flags.projection as ProjectionName];
-    const ledgers = await Promise.all(names.map(async (projection) => {
-      const version = await rt.versions.activeOrFirst(projection);
-      return { projection: BUILT_IN_PROJECTIONS[projection], version, scopes: await rt.versions.scopes(projection, version) };
-    }));
+    const ledgers = await new ProjectionLedgers({ tables: rt.tables, versions: rt.versions, prefix: settings.tablePrefix }).quarantine(flags.projection);
+    if (ledgers === undefined) {
+      process.stderr.write(`opsfold quarantine: unknown projection "${flags.projection}"; choose one of ${PROJECTIONS.join(', ')} or a declared projection's name\n`);
+      return 2;
+    }
     for (const entry of await readQuarantine(rt.tables, settings.tablePrefix, ledgers, limit)) process.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;
   } finally {

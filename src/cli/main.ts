@@ -187,10 +187,11 @@ export function main(argv: string[]): void {
     .action((o) => exitWith(() => commands().rejectsCommand({ ...flagsOf(o), limit: Number(o.limit) })));
 
   program.command('late').description('list the late-events ledger: metrics later than the allowed lateness, in log order (JSON lines)').addOption(dataDir())
+    .option('--projection <name>', 'windows (the default) or a declared projection\'s name')
     .option('--limit <n>', 'at most this many metrics', '1000').option('--key <key>', 'only this counter key').option('--tenant <tenant>', 'only this tenant')
-    .action((o) => exitWith(() => lateCommands().lateCommand({ ...flagsOf(o), limit: Number(o.limit), key: o.key, tenant: o.tenant })));
+    .action((o) => exitWith(() => lateCommands().lateCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit), key: o.key, tenant: o.tenant })));
   program.command('quarantine').description('list what the projections set aside: records or metrics they could not apply (JSON lines)').addOption(dataDir())
-    .option('--projection <name>', 'only this projection: windows, rejects or backlog').option('--limit <n>', 'at most this many entries', '1000')
+    .option('--projection <name>', 'only this projection: windows, rejects, backlog or a declared projection\'s name').option('--limit <n>', 'at most this many entries', '1000')
     .action((o) => exitWith(() => commands().quarantineCommand({ ...flagsOf(o), projection: o.projection, limit: Number(o.limit) })));
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')

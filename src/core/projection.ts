@@ -120,7 +120,7 @@ export interface FlushWork {
   /** Writes everything; tries every key first (checkKeys), so that a refused key fails it before anything is written. */
   write(): Promise<void>;
   /** Once written: where a restart re-reads from, and the event time it resumes with (default: the flush's position, 0). */
-  resume?(): { resumeFrom: number; maxEventTime: number };
+  resume?(): { resumeFrom: number; maxEventTime: number; finalThrough?: number; finalFrom?: number };
   /** After the checkpoint is durable (e.g. to hand on what is now readable, or to let go of state). */
   done?(): Promise<void>;
 }
@@ -153,6 +153,13 @@ export interface Checkpoint {
   /** A restart re-reads from here: the earliest record an open window depends on. */
   resumeFrom: number;
   maxEventTime: number;
+  /**
+   * Windows ending by this (the watermark minus the allowed lateness) are final, and were told so
+   * (WindowsConfig.finals); null for -Infinity, absent in checkpoints from before it was kept.
+   */
+  finalThrough?: number | null;
+  /** Where the live fold of this version began telling final windows (its first run's finalThrough): none were told before. */
+  finalFrom?: number | null;
   /** Wall-clock time of the checkpoint (epoch ms). */
   atMs: number;
   /** Entries in the quarantine ledger for the records before `position` (absent: none, or written by an older opsfold). */

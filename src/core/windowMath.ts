@@ -24,6 +24,26 @@ export interface WindowEvent extends Aggregate {
   avg: number;
   /** 1 when first emitted, then 2, 3… for corrections by late data. */
   revision: number;
+  /**
+   * True on a window's final notice: the watermark has passed its end plus the allowed lateness, no
+   * revision can follow, and these are its last values (see isFinal). Absent (false) on revisions.
+   */
+  final?: boolean;
+}
+
+/**
+ * Whether the window starting at `windowStart` is final once windows ending by `finalThrough` are:
+ * the watermark minus the allowed lateness. A metric for it would then go to the late ledger.
+ */
+export function isFinal(windowStart: number, finalThrough: number): boolean {
+  return windowStart + WINDOW_SECONDS <= finalThrough;
+}
+
+/** The windows of one window start that became final together, in their fixed order (see MinuteBlocks.closedOf). */
+export interface FinalMinute {
+  windowStart: number;
+  /** Cross-tenant windows by key, then per-VM windows by tenant, VM and key; each with `final: true`. */
+  windows: WindowEvent[];
 }
 
 /** A metric that arrived later than the allowed lateness, kept in the late-events ledger. */

@@ -1,5 +1,5 @@
 import { OpsfoldError } from './errors';
-import type { WindowEvent } from './windowMath';
+import { WINDOW_SECONDS, type FinalMinute, type WindowEvent } from './windowMath';
 
 /**
  * Window events as a subscribable stream: every emitted window revision gets an `id`, a
@@ -7,9 +7,10 @@ import type { WindowEvent } from './windowMath';
  * N" and be sent what it missed from the durable history, then the live events.
  */
 
-/** A window event with its stream id. */
+/** A window event with its stream id; `final` is always there (false on revisions). */
 export interface StreamedWindowEvent extends WindowEvent {
   readonly id: number;
+  final: boolean;
 }
 
 /** A streamed event and its JSON text, serialized once for every subscriber. */
@@ -31,7 +32,7 @@ class LazyFeedEntry implements FeedEntry {
   private text?: string;
   constructor(readonly id: number, readonly event: WindowEvent) {}
   get window(): StreamedWindowEvent {
-    return (this.streamed ??= { id: this.id, ...this.event });
+    return (this.streamed ??= { id: this.id, ...this.event, final: this.event.final === true });
   }
   get json(): string {
     return (this.text ??= JSON.stringify(this.window));
@@ -74,6 +75,28 @@ export const IDS_PER_MS = 1000;
 export function nextEventId(lastId: number, processingTimeMs: number): number {
   const fromClock = Math.floor(processingTimeMs) * IDS_PER_MS;
   return fromClock > lastId ? fromClock : lastId + 1;
+}
+
+/**
+ * The id of a final notice: its window's start in the same microsecond units (epoch seconds ×
+ * 10^6), plus its rank among the windows of that start (FinalMinute order). Unlike a revision's id
+ * it is a function of the log alone, so a notice told again after a restart (or by a rebuild of the
+ * same log) has the id it had, and a feed drops what it already holds by comparing ids.
+ */
+export function finalEventId(windowStart: number, rank: number): number {
+  if (!(rank >= 0 && rank < WINDOW_SECONDS * 1000 * IDS_PER_MS)) throw new RangeError(`a window start has more final windows than its ids can number (${rank + 1})`);
+  return windowStart * 1000 * IDS_PER_MS + rank;
+}
+
+/**
+ * Where a fold tells the windows that became final (WindowsConfig.finals). An implementation must
+ * keep, once `durable` has resolved, every minute told before the call: the fold awaits it before
+ * each checkpoint, and after a restart tells again only the minutes after its checkpoint's
+ * `finalThrough`, each with the ids it had (finalEventId), so that what it already holds is known.
+ */
+export interface FinalSink {
+  told(minute: FinalMinute): void;
+  durable(): Promise<void>;
 }
 
 /** The processing time (epoch ms) an id was assigned at, give or take a burst's run-ahead. */

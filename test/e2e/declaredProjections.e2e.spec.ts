@@ -191,4 +191,41 @@ describe('projections analysts declare, against a spawned service', () => {
     await opsfold('projection', 'drop', 'by_size_key');
     await eventually('by_size_key is gone', async () => (await read(service!.base, 'by_size_key')).status === 404);
   });
+
+  it('a declared projection\'s late metrics are listed by opsfold late --projection and GET /v1/late?projection=, its quarantine by name; an unknown name is refused', async () => {
+    // The service of the test above, with cpu_by_region live (v2).
+    assert.ok(service, 'the service the first test started');
+    const data = join(dir, 'data');
+    const opsfold = (...args: string[]) => run(process.execPath, [BIN, ...args, '--data-dir', data]);
+    // Two hours before the newest data: later than the allowed lateness (30 minutes) for every projection.
+    const tooLate: Sent = { t: T0 - 7200 + 17, tenant: TENANTS[1], vm: 'vm/late', perfType: 'win_cpu', perfName: 'percent_processor_time', value: 42.5, region: 'eastus', size: 'D4s' };
+    const res = await fetch(`${service.base}/v1/spoc`, { method: 'POST', body: JSON.stringify(spoc([tooLate])), headers: { 'content-type': 'application/json' } });
+    assert.equal(res.status, 202);
+    const want = { key: 'win_cpu.percent_processor_time', tenant: tooLate.tenant, vm: tooLate.vm, t: tooLate.t, value: tooLate.value };
+    const pick = (e: Record<string, unknown>) => ({ key: e.key, tenant: e.tenant, vm: e.vm, t: e.t, value: e.value });
+
+    const api = await eventually('the late metric in cpu_by_region\'s ledger', async () => {
+      const late = ((await (await fetch(`${service!.base}/v1/late?projection=cpu_by_region`)).json()) as { late: Record<string, unknown>[] }).late;
+      return late.length > 0 && late;
+    }, 30_000);
+    assert.deepEqual(api.map(pick), [want]);
+    const cli = (await opsfold('late', '--projection', 'cpu_by_region')).stdout.trim().split('\n').map((l) => pick(JSON.parse(l) as Record<string, unknown>));
+    assert.deepEqual(cli, [want]);
+    // The windows projection (the default) has it in its own ledger.
+    assert.deepEqual((await opsfold('late')).stdout.trim().split('\n').map((l) => pick(JSON.parse(l) as Record<string, unknown>)), [want]);
+
+    const quarantine = await fetch(`${service.base}/v1/quarantine?projection=cpu_by_region`);
+    assert.equal(quarantine.status, 200);
+    assert.deepEqual(await quarantine.json(), { quarantine: [] });
+    assert.equal((await opsfold('quarantine', '--projection', 'cpu_by_region')).stdout, '');
+
+    for (const route of ['late', 'quarantine']) {
+      const refused = await fetch(`${service.base}/v1/${route}?projection=no_such`);
+      assert.equal(refused.status, 400, route);
+      assert.equal(((await refused.json()) as { error: { parameter: string } }).error.parameter, 'projection');
+      const exit = await opsfold(route, '--projection', 'no_such').then(() => assert.fail(`opsfold ${route}: exit 0 for an unknown projection`), (e: { code: number; stderr: string }) => e);
+      assert.equal(exit.code, 2);
+      assert.match(exit.stderr, /no_such/);
+    }
+  });
 });

@@ -83,7 +83,7 @@ describe('the late-events ledger of a running service', () => {
     assert.equal((bad.body as unknown as { error: { parameter: string } }).error.parameter, 'limit');
     assert.equal((await getLate(first.base, '?key=')).status, 400);
     const doc = (await (await fetch(`${first.base}/openapi.json`)).json()) as { paths: Record<string, { get: { parameters: { name: string }[] } }> };
-    assert.deepEqual(doc.paths['/v1/late'].get.parameters.map((p) => p.name), ['limit', 'key', 'tenant']);
+    assert.deepEqual(doc.paths['/v1/late'].get.parameters.map((p) => p.name), ['projection', 'limit', 'key', 'tenant']);
 
     // When the service is killed and started again (it folds again from its last checkpoint), and one more comes
     first.child.kill('SIGKILL');

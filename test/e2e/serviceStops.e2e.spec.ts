@@ -48,6 +48,7 @@ describe('SIGINT and SIGTERM stop the service and every process of it', () => {
       const exit = await signalAndWait(service, signal, target, azurite);
       assert.deepEqual(exit, { code: 0, signal: null }, service.stderr());
       assert.match(service.stderr(), new RegExp(`${signal}: stopping[^]*stopped\\n`));
+      assert.doesNotMatch(service.stderr(), /Warning/, 'no Node warning (e.g. MaxListenersExceededWarning) from start to stop');
     });
   }
 

@@ -115,6 +115,8 @@ async function buildDeps(extra: Partial<ApiDeps> = {}): Promise<{ deps: ApiDeps;
     rejects: async () => rejects,
     health: () => ({ status: 'ok' }),
     metricsText: () => 'opsfold_ingested_total 3\n',
+    // Windows ending by BASE + 300 are final: those of BASE .. BASE + 240.
+    finalThrough: async () => BASE + 300,
     ...extra,
   };
   return { deps, ingested };
@@ -161,11 +163,33 @@ describe('HTTP API (no token)', () => {
       aggregationInterval: 5,
       aggregationBy: 'avg',
       data: [
-        { timestamp: BASE, value: 5, count: 7, windows: 3, low: 1, high: 7 },
-        { timestamp: BASE + 300, value: 10, count: 2, windows: 1, low: 9, high: 11 },
-        { timestamp: BASE + 900, value: 2, count: 1, windows: 1, low: 2, high: 2 },
+        { timestamp: BASE, value: 5, count: 7, windows: 3, low: 1, high: 7, final: true },
+        { timestamp: BASE + 300, value: 10, count: 2, windows: 1, low: 9, high: 11, final: false },
+        { timestamp: BASE + 900, value: 2, count: 1, windows: 1, low: 2, high: 2, final: false },
       ],
     });
+  });
+
+  it('a bucket is final only once each of its minutes in the range is: its windows final, and no minute of it left to get data', async () => {
+    // Windows ending by BASE + 200 final: those of BASE, BASE + 60 and BASE + 120 (minute BASE + 180 is not, nor has it data).
+    const early = await start({ finalThrough: () => BASE + 200 });
+    try {
+      const whole = await getJson(`${early.base}/v1/get-data?key=cpu&minutes=60&aggregationInterval=5`);
+      assert.deepEqual(whole.body.data.map((d: any) => [d.timestamp - BASE, d.windows, d.final]), [[0, 3, false], [300, 1, false], [900, 1, false]]);
+      const cut = await getJson(`${early.base}/v1/get-data?key=cpu&minutes=3&to=${BASE + 120}&aggregationInterval=5`);
+      assert.deepEqual(cut.body.data.map((d: any) => [d.timestamp - BASE, d.windows, d.final]), [[0, 3, true]], 'the range ends at a final minute');
+      const minutes = await getJson(`${early.base}/v1/get-data?key=cpu&minutes=4&to=${BASE + 180}`);
+      assert.deepEqual(minutes.body.data.map((d: any) => [d.timestamp - BASE, d.final]), [[0, true], [60, true], [120, true]]);
+      const none = await start({ finalThrough: undefined });
+      try {
+        const all = await getJson(`${none.base}/v1/get-data?key=cpu&aggregationInterval=5`);
+        assert.deepEqual(all.body.data.map((d: any) => d.final), [false, false, false], 'without a final bound, nothing is final');
+      } finally {
+        await close(none.server);
+      }
+    } finally {
+      await close(early.server);
+    }
   });
 
   it('get-data defaults (60 minutes, interval 1, avg) and max/min aggregation', async () => {
@@ -183,8 +207,8 @@ describe('HTTP API (no token)', () => {
 
   it('get-data honours `to` as epoch seconds or ISO 8601, floored to the minute', async () => {
     const expected = [
-      { timestamp: BASE, value: 5, count: 2, windows: 1, low: 4, high: 6 },
-      { timestamp: BASE + 60, value: 7, count: 1, windows: 1, low: 7, high: 7 },
+      { timestamp: BASE, value: 5, count: 2, windows: 1, low: 4, high: 6, final: true },
+      { timestamp: BASE + 60, value: 7, count: 1, windows: 1, low: 7, high: 7, final: true },
     ];
     const epoch = await getJson(`${h.base}/v1/get-data?key=cpu&minutes=2&to=${BASE + 60}`);
     assert.deepEqual(epoch.body.data, expected);
@@ -241,9 +265,9 @@ describe('HTTP API (no token)', () => {
     assert.equal(body.tenant, 't1');
     assert.equal(body.vm, 'vm1');
     assert.deepEqual(body.data, [
-      { timestamp: BASE - 600, value: 6, count: 1, windows: 1, low: 6, high: 6, average: null },
-      { timestamp: BASE, value: 8, count: 2, windows: 1, low: 7, high: 9, average: 5 },
-      { timestamp: BASE + 300, value: 4, count: 1, windows: 1, low: 4, high: 4, average: 10 },
+      { timestamp: BASE - 600, value: 6, count: 1, windows: 1, low: 6, high: 6, final: true, average: null },
+      { timestamp: BASE, value: 8, count: 2, windows: 1, low: 7, high: 9, final: true, average: 5 },
+      { timestamp: BASE + 300, value: 4, count: 1, windows: 1, low: 4, high: 4, final: false, average: 10 },
     ]);
     const unknownVm = await getJson(`${h.base}/v1/get-tenant-data?key=cpu&tenant=t1&vm=nope`);
     assert.deepEqual(unknownVm.body.data, []);

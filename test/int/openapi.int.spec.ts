@@ -9,6 +9,7 @@ import type { ValidateFunction } from 'ajv';
 import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { openApiDocument } from '../../src/adapters/http/openapi';
 import { eventually } from '../support/eventually';
+import { SseClient } from '../support/sseClient';
 import { runOpsfold } from '../support/runOpsfold';
 import { ROOT, startServiceProcess, stopServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 
@@ -131,7 +132,7 @@ describe('the OpenAPI document', () => {
         }
       }
     }
-    for (const name of ['SpocMessage', 'SpocMetric', 'Error']) {
+    for (const name of ['SpocMessage', 'SpocMetric', 'Error', 'WindowEvent']) {
       const schema = (doc.components.schemas as Record<string, Json>)[name];
       for (const example of schema.examples as unknown[]) assertValid({ $ref: `#/components/schemas/${name}` }, example, `the example of ${name}`);
       checked++;
@@ -183,7 +184,8 @@ describe('real answers of a started service match the document', () => {
     await writeFile(join(dir, 'euc.csv'), 'timestamp,backlog_incident_count\n2024-03-08 19:00:00,30\n2024-03-09 19:00:00,35\n');
     const imported = await runOpsfold(['import-backlog', '--team', 'EUC', '--timezone', 'UTC', join(dir, 'euc.csv'), '--data-dir', dataDir], { ...process.env, OPSFOLD_SIMULATE: 'false' });
     assert.equal(imported.code, 0, imported.stderr);
-    service = await startServiceProcess(dataDir, { env: { OPSFOLD_API_TOKEN: TOKEN, BACKLOG_TIMEZONE: 'UTC', OPSFOLD_SSE_MAX_CLIENTS: '1' } });
+    // No allowed lateness: a window is final once the watermark passes its end, so the final stream has something to send.
+    service = await startServiceProcess(dataDir, { env: { OPSFOLD_API_TOKEN: TOKEN, BACKLOG_TIMEZONE: 'UTC', OPSFOLD_SSE_MAX_CLIENTS: '1', WINDOW_ALLOWED_LATENESS_SECONDS: '0' } });
   });
 
   after(async () => {
@@ -294,9 +296,46 @@ describe('real answers of a started service match the document', () => {
     await denied.body?.cancel();
   });
 
+  it('window events (emit=changes and emit=final) are WindowEvents; a final one says so, once, with its id, and get-data then calls its bucket final', async () => {
+    const windowEvent = validatorFor({ $ref: '#/components/schemas/WindowEvent' });
+    const changes = await SseClient.connect(`${service!.base}/v1/stream/windows?key=${KEY}`, { ...auth, 'Last-Event-ID': '1' });
+    await changes.until((c) => c.windows().some((w) => w.windowStart === minute), 30_000);
+    changes.close();
+    for (const w of changes.windows()) {
+      assert.ok(windowEvent(w), `${JSON.stringify(w)}: ${JSON.stringify(windowEvent.errors)}`);
+      assert.equal(w.final, false);
+    }
+    const finals = await eventually('the stream slot free again', async () => {
+      const client = await SseClient.connect(`${service!.base}/v1/stream/windows?key=${KEY}&grouping=cross&emit=final`, auth);
+      if (client.status === 200) return client;
+      client.close();
+      return undefined;
+    });
+    // The watermark (the newest event time minus 60 s) passes the posted minute's end: its windows are final at once (no allowed lateness).
+    const later = { metrics: [{ timestamp: minute + 120, MaskedTenantId: 'T0+oa/0==', MaskedVMName: 'vm/9=', PerfType: 'openapi', PerfName: 'later', PerfValue: 1 }] };
+    assert.equal((await call('/v1/spoc', { method: 'POST', body: JSON.stringify(later) })).status, 202);
+    await finals.until((c) => c.windowCount > 0, 30_000);
+    finals.close();
+    const [final] = finals.windows();
+    assert.ok(windowEvent(final), JSON.stringify(windowEvent.errors));
+    // Cross-tenant windows of the minute by key: gate_test.percent_processor_time, then this key (rank 1).
+    assert.deepEqual(final, { id: minute * 1e6 + 1, key: KEY, windowStart: minute, count: 2, sum: 40, min: 10, max: 30, avg: 20, revision: 1, final: true });
+    assert.equal(finals.frames.find((f) => f.event === 'window')?.id, String(minute * 1e6 + 1));
+    const data = await eventually('the minute final in get-data', async () => {
+      const answer = await call(`/v1/get-data?key=${KEY}&minutes=1&to=${minute}`);
+      return (answer.body as { data: Json[] }).data[0]?.final === true && answer.body;
+    }, 30_000);
+    assertValid(responseSchema('/v1/get-data', 'get', 200), data, '200 of get-data');
+  });
+
   it('/v1/stream/windows is text/event-stream (503 beyond the client cap); /healthz, /metrics and /openapi.json answer as documented', async () => {
     const controller = new AbortController();
-    const stream = await fetch(`${service!.base}/v1/stream/windows?key=${KEY}`, { headers: auth, signal: controller.signal });
+    const stream = await eventually('the stream slot free again', async () => {
+      const res = await fetch(`${service!.base}/v1/stream/windows?key=${KEY}`, { headers: auth, signal: controller.signal });
+      if (res.status === 200) return res;
+      await res.body?.cancel();
+      return undefined;
+    });
     assert.equal(stream.status, 200);
     assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.ok(((doc.paths['/v1/stream/windows'].get.responses as Record<string, Json>)['200'].content as Json)['text/event-stream']);

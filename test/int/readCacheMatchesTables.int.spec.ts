@@ -181,6 +181,8 @@ describe('the read cache answers as the tables do', () => {
     };
     const app = createApp({
       ingest: unused, rejects: unused, health: () => ({ status: 'ok' }), metricsText: () => '',
+      // Which windows are final, as the active version's checkpoint says.
+      finalThrough: async () => (await versions.checkpoint('windows', (await activeWindows()).version))?.finalThrough ?? -Infinity,
       minuteTable: async () => openMerged(store, windowsProjection.tables.minute, await activeWindows()),
       vmMinuteTable: async () => openMerged(store, windowsProjection.tables.vmMinute, await activeWindows()),
       catalog: async () => openMerged(store, windowsProjection.tables.catalog, await activeWindows()),
@@ -216,9 +218,13 @@ describe('the read cache answers as the tables do', () => {
     first = await compareAll();
     const top = first.get(`/v1/top?key=${K1}&minutes=15&by=avg`) as { data: { vm: string; count: number }[] };
     assert.equal(top.data.length, VMS.length, 'every VM that reported in the range');
-    const data = first.get(`/v1/get-data?key=${K1}`) as { data: { timestamp: number }[] };
+    const data = first.get(`/v1/get-data?key=${K1}`) as { data: { timestamp: number; final: boolean }[] };
     assert.equal(data.data.length, 60);
     assert.equal(data.data.at(-1)!.timestamp, M0 + (MINUTES - 1) * 60);
+    // The newest half hour (the allowed lateness) and a minute of tolerance are not final yet, the windows before are: both answered alike.
+    const finalThrough = Math.max(...sent.map((m) => m.t)) - 60 - 1800;
+    assert.deepEqual(data.data.map((b) => b.final), data.data.map((b) => b.timestamp + 60 <= finalThrough));
+    assert.ok(data.data.some((b) => b.final) && data.data.some((b) => !b.final));
   });
 
   it('after late data within the allowed lateness (revisions, a VM first seen late) and too late: still the same, and the revisions show', async () => {

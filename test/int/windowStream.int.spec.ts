@@ -213,6 +213,8 @@ describe('GET /v1/stream/windows on a running service', () => {
       ['?key=', {}, 'key'],
       ['?key=a&key=b', {}, 'key'],
       ['', { 'Last-Event-ID': 'abc' }, 'Last-Event-ID'],
+      ['?emit=FINAL', {}, 'emit'],
+      ['?emit=final&emit=changes', {}, 'emit'],
     ];
     for (const [query, headers, parameter] of cases) {
       const res = await fetch(`${base}/v1/stream/windows${query}`, { headers });
@@ -237,8 +239,9 @@ describe('GET /v1/stream/windows on a running service', () => {
     assertIncreasingIds(fromStart);
     const health = (await (await fetch(`${base}/healthz`)).json()) as { versions: { windows: number } };
     assert.equal(health.versions.windows, 2);
-    // The history is files beside the log; version 1's went with its tables.
-    assert.deepEqual(await readdir(join(dir, 'data', 'window-history')), ['opsfoldV2']);
+    // The histories (revisions, and final notices under final/) are files beside the log; version 1's went with its tables.
+    assert.deepEqual(await readdir(join(dir, 'data', 'window-history')), ['final', 'opsfoldV2']);
+    assert.deepEqual(await readdir(join(dir, 'data', 'window-history', 'final')), ['opsfoldV2']);
     assert.ok((await readdir(join(dir, 'data', 'window-history', 'opsfoldV2'))).some((f) => /^H\d+\.chunks$/.test(f)));
   });
 });

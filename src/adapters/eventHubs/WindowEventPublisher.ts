@@ -11,7 +11,9 @@ export interface PublisherStats {
 
 /**
  * Publishes every window revision to an Event Hub for other services, as JSON, one event per
- * revision, with the counter key as partition key (so one key's revisions stay in order).
+ * revision (`final: false`), and each final notice as an event of its own (`final: true`: the
+ * window's last values, no revision follows), with the counter key as partition key (so one key's
+ * events stay in order).
  * Sends in batches; while the hub is unreachable it retries with backoff and keeps up to
  * `maxBuffered` events, dropping the oldest beyond that (counted, and logged once per outage).
  */
@@ -70,7 +72,7 @@ export class WindowEventPublisher {
     const taken: WindowEvent[] = [];
     for (const w of this.buffer) {
       if (w.key !== key) continue;
-      if (!batch.tryAdd({ body: w, contentType: 'application/json' })) break;
+      if (!batch.tryAdd({ body: { ...w, final: w.final === true }, contentType: 'application/json' })) break;
       taken.push(w);
     }
     await this.producer.sendBatch(batch);

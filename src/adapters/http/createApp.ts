@@ -7,6 +7,7 @@ import { bucketWindows, type AggregationBy, type Bucket } from '../../../project
 import { readVmCatalog } from '../../../projections/vmCatalog';
 import { TableWindowReads } from '../../../projections/TableWindowReads';
 import type { WindowReads } from '../../../projections/WindowReads';
+import { withFinal } from '../../../projections/finalBuckets';
 import { topRoutes } from './topRoutes';
 import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
@@ -35,9 +36,11 @@ export interface ApiDeps {
   catalog(): Promise<RowTable>;
   /** How the windows are read (e.g. a read cache, RecentWindows); absent: from the three tables above. */
   reads?: WindowReads;
+  /** Windows ending by this (epoch seconds) are final (ProjectionHost.finalThrough); absent: none is. */
+  finalThrough?(): number | Promise<number>;
   rejects(): Promise<RowTable>;
   /** The late-events ledger of the active windows version, one table per scope; /v1/late answers only when given. */
-  late?(): Promise<readonly ScopedLedger[]>;
+  late?(projection?: string): Promise<readonly ScopedLedger[] | undefined>;
   /** The body of /healthz; its `status` is "ok" (200) or anything else, e.g. "failing" (503). */
   health(): Record<string, unknown> | Promise<Record<string, unknown>>;
   metricsText(): string | Promise<string>;
@@ -55,7 +58,7 @@ export interface ApiDeps {
   /** The declared projections; /v1/projections routes answer only when given. */
   projections?: ProjectionsApi;
   /** The quarantine ledgers' entries (of one projection when given), at most `limit`; absent: `GET /v1/quarantine` answers 404. */
-  quarantine?(options: { projection?: ProjectionName; limit: number }): Promise<unknown[]>;
+  quarantine?(options: { projection?: string; limit: number }): Promise<unknown[] | undefined>;
 }
 
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -107,6 +110,7 @@ function finiteNumber(v: unknown): number | undefined {
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   const reads = deps.reads ?? new TableWindowReads({ minute: () => deps.minuteTable(), vmMinute: () => deps.vmMinuteTable(), catalog: () => deps.catalog() });
+  const finalOf = async (): Promise<number> => (deps.finalThrough ? deps.finalThrough() : -Infinity);
   app.disable('x-powered-by');
   app.set('etag', false);
   const observe = deps.observeRequest;
@@ -152,8 +156,11 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/v1/get-data', async (req: Request, res: Response) => {
     const q = parseRange(parseQuery(queryString(req), RANGE_PARAMS));
     const end = q.to ?? (await reads.newestOfKey(q.key));
-    let data: Bucket[] = [];
-    if (end !== undefined) data = bucketWindows(await reads.crossTenant(q.key, end, q.minutes), q.aggregationInterval, q.aggregationBy);
+    let data: (Bucket & { final: boolean })[] = [];
+    if (end !== undefined) {
+      const [windows, finalThrough] = await Promise.all([reads.crossTenant(q.key, end, q.minutes), finalOf()]);
+      data = withFinal(bucketWindows(windows, q.aggregationInterval, q.aggregationBy), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
+    }
     res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
 
@@ -163,11 +170,12 @@ export function createApp(deps: ApiDeps): express.Express {
     const tenant = requiredString(params, 'tenant');
     const vm = requiredString(params, 'vm');
     const end = q.to ?? (await reads.newestOfVm(tenant, vm, q.key));
-    let data: (Bucket & { average: number | null })[] = [];
+    let data: (Bucket & { final: boolean; average: number | null })[] = [];
     if (end !== undefined) {
-      const [vmWindows, crossWindows] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes)]);
+      const [vmWindows, crossWindows, finalThrough] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes), finalOf()]);
       const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));
-      data = bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy).map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
+      const buckets = withFinal(bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
+      data = buckets.map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
     }
     res.json({ key: q.key, tenant, vm, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
@@ -205,10 +213,11 @@ export function createApp(deps: ApiDeps): express.Express {
       const params = parseQuery(queryString(req), ['projection', 'limit']);
       const limit = intParam(params, 'limit', 100, 1, 1000);
       const projection = params.get('projection');
-      if (projection !== undefined && !(PROJECTIONS as readonly string[]).includes(projection)) {
-        throw new InvalidInputError(`parameter "projection" must be one of ${PROJECTIONS.join(', ')}, got "${projection}"`, { parameter: 'projection' });
+      const entries = await quarantine({ projection, limit });
+      if (entries === undefined) {
+        throw new InvalidInputError(`parameter "projection" must be one of ${PROJECTIONS.join(', ')} or a declared projection's name, got ${JSON.stringify(projection)}`, { parameter: 'projection' });
       }
-      res.json({ quarantine: await quarantine({ projection: projection as ProjectionName | undefined, limit }) });
+      res.json({ quarantine: entries });
     });
   }
 

@@ -64,6 +64,11 @@ const bucketProperties: Schema = {
   windows: { type: 'integer', description: 'Minute windows in the bucket.' },
   low: { type: ['number', 'null'], description: 'Smallest metric value in the bucket.' },
   high: { type: ['number', 'null'], description: 'Largest metric value in the bucket.' },
+  final: {
+    type: 'boolean',
+    description: 'Every minute of the bucket (within the range) is final: the watermark has passed its end plus WINDOW_ALLOWED_LATENESS_SECONDS, so no window ' +
+      'of it can be revised or appear any more (a later metric goes to the late ledger) and the figures are the last. On Event Hubs, once every partition\'s has.',
+  },
 };
 
 export const openApiDocument = {
@@ -137,7 +142,21 @@ export const openApiDocument = {
         },
         duplicate: { const: true, description: 'Present when the Idempotency-Key was seen before: the first answer again, nothing appended.' },
       }, { additionalProperties: false }),
-      Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high'], bucketProperties, { additionalProperties: false }),
+      Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high', 'final'], bucketProperties, { additionalProperties: false }),
+      WindowEvent: obj(['id', 'key', 'windowStart', 'count', 'sum', 'min', 'max', 'avg', 'revision', 'final'], {
+        id: { type: 'integer', minimum: 1, description: 'The event id (also the SSE `id`): see GET /v1/stream/windows for what it is in each `emit` mode.' },
+        key: str,
+        tenant: { type: 'string', description: 'Per-VM windows only (with vm); absent on cross-tenant ones.' },
+        vm: str,
+        windowStart: { type: 'integer', description: 'Epoch seconds; the window covers [windowStart, windowStart + 60).' },
+        count: int, sum: num, min: num, max: num, avg: num,
+        revision: { type: 'integer', minimum: 1, description: '1 when the window first closed, then 2, 3… for each correction by late data; on a final notice, the last one.' },
+        final: { type: 'boolean', description: 'false on a revision; true on the window\'s final notice: its last values, sent once the watermark has passed its end plus the allowed lateness (no revision follows).' },
+      }, {
+        additionalProperties: false,
+        description: 'A window event: the `data` of a `window` event of GET /v1/stream/windows, and the body of an event on the window-events Event Hub.',
+        examples: [{ id: 1700000400000000, key: 'win_cpu.percent_processor_time', windowStart: 1700000400, count: 3, sum: 177, min: 41.5, max: 77, avg: 59, revision: 2, final: true }],
+      }),
       Reject: obj(['row', 'index', 'reason', 'raw'], {
         row: { type: 'string', description: 'The ledger row (log position order).' },
         index: { type: 'integer', description: 'Index of the metric in its message.' },
@@ -159,6 +178,7 @@ export const openApiDocument = {
         projector: obj([], {
           position: { type: ['integer', 'string', 'null'] }, watermark: { type: ['number', 'null'] }, watermarkDelaySeconds: { type: ['number', 'null'] },
           metrics: int, late: int, windowsEmitted: int, revisions: int,
+          finalThrough: { type: ['number', 'null'], description: 'Windows ending by this (epoch seconds) are final: the watermark minus the allowed lateness as of the last checkpoint (on Event Hubs, the least over the partitions).' },
           failing: { type: 'array', items: { type: 'object' }, description: 'Projectors that are down now, and why.' },
         }),
         quarantine: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 }, required: ['total'], description: 'Records set aside, per projection and in total (GET /v1/quarantine lists them).' },
@@ -223,7 +243,7 @@ export const openApiDocument = {
             data: { type: 'array', items: { $ref: '#/components/schemas/Bucket' }, description: 'Ascending by timestamp; empty for an unknown key.' },
           }, { additionalProperties: false }), 'OK', {
             key: 'win_cpu.percent_processor_time', minutes: 60, aggregationInterval: 5, aggregationBy: 'avg',
-            data: [{ timestamp: 1700000100, value: 47.2, count: 1250, windows: 5, low: 0.1, high: 99.8 }],
+            data: [{ timestamp: 1700000100, value: 47.2, count: 1250, windows: 5, low: 0.1, high: 99.8, final: true }],
           }),
           '400': badRequest(),
           '401': unauthorized,
@@ -246,7 +266,7 @@ export const openApiDocument = {
             },
           }, { additionalProperties: false }), 'OK', {
             key: 'win_cpu.percent_processor_time', tenant: 'T0+sim/0==', vm: 'Shared0vm0/sim=', minutes: 30, aggregationInterval: 1, aggregationBy: 'avg',
-            data: [{ timestamp: 1700000100, value: 51.3, count: 1, windows: 1, low: 51.3, high: 51.3, average: 47.9 }],
+            data: [{ timestamp: 1700000100, value: 51.3, count: 1, windows: 1, low: 51.3, high: 51.3, final: false, average: 47.9 }],
           }),
           '400': badRequest(),
           '401': unauthorized,
@@ -339,6 +359,7 @@ export const openApiDocument = {
         tags: ['ledgers'],
         summary: 'The late-events ledger: metrics later than WINDOW_ALLOWED_LATENESS_SECONDS behind the watermark, in log order',
         parameters: [
+          q('projection', { type: 'string', minLength: 1, default: 'windows' }, false, 'The windows projection\'s ledger (the default) or a declared projection\'s (400 for any other name).'),
           LIMIT_PARAM,
           q('key', { type: 'string', minLength: 1 }, false, 'Only metrics of this counter key.'),
           q('tenant', { type: 'string', minLength: 1 }, false, 'Only metrics of this tenant.'),
@@ -373,7 +394,7 @@ export const openApiDocument = {
           'the metric index within it (null when the whole record was set aside), the reason, and what was set aside (truncated). The fold went on past each. ' +
           'A metric of a log record written before the gate that the gate refuses is set aside here by the windows projection, with the gate\'s reason (as in GET /v1/rejects).',
         parameters: [
-          q('projection', { type: 'string', enum: ['windows', 'rejects', 'backlog'] }, false, 'Only this projection\'s ledger.'),
+          q('projection', { type: 'string', minLength: 1, examples: ['windows', 'rejects', 'backlog', 'cpu_by_region'] }, false, 'Only this projection\'s ledger: windows, rejects, backlog or a declared projection\'s name (400 for any other). Without it, every projection\'s, the declared ones last.'),
           LIMIT_PARAM,
         ],
         responses: {
@@ -544,8 +565,12 @@ export const openApiDocument = {
       get: {
         operationId: 'streamWindows',
         tags: ['windows'],
-        summary: 'Window events as Server-Sent Events: one `window` event (with its `id`) per emitted window revision',
-        description: 'Resume with the `Last-Event-ID` header (from a durable history of the last OPSFOLD_WINDOW_HISTORY_HOURS). Heartbeat comments every ' +
+        summary: 'Window events as Server-Sent Events: one `window` event (with its `id`) per emitted window revision, or (`emit=final`) one per window, when final',
+        description: 'Each `data` is a WindowEvent. `emit=changes` (the default): every revision, `final: false`; ids are the emission\'s processing time in microseconds, ' +
+          'counting on within a millisecond. `emit=final`: each window once, when the watermark has passed its end plus WINDOW_ALLOWED_LATENESS_SECONDS, with its last ' +
+          'values and `final: true` (ksqlDB\'s EMIT FINAL); ids are the window\'s start in microseconds plus its rank among the windows of that start (cross-tenant by key, ' +
+          'then per-VM by tenant, VM and key), the same after a restart, so each window is sent once, also across reconnections with Last-Event-ID. Not on Event Hubs (400). ' +
+          'Resume with the `Last-Event-ID` header (from a durable history of the last OPSFOLD_WINDOW_HISTORY_HOURS). Heartbeat comments every ' +
           'OPSFOLD_SSE_HEARTBEAT_SECONDS. A client with more than OPSFOLD_SSE_MAX_BUFFERED_BYTES waiting is sent `event: overflow` and disconnected; ' +
           '`event: truncated` first when the history no longer reaches back to `Last-Event-ID`; `event: unavailable` when the history cannot be read. ' +
           'Beyond OPSFOLD_SSE_MAX_CLIENTS clients, 503 with Retry-After.',
@@ -554,14 +579,15 @@ export const openApiDocument = {
           q('tenant', { type: 'string', minLength: 1 }, false, 'With vm: only the per-VM windows of this VM.'),
           q('vm', { type: 'string', minLength: 1 }, false, 'With tenant.'),
           q('grouping', { type: 'string', enum: ['cross', 'vm'] }, false, 'Only cross-tenant or only per-VM windows.'),
+          q('emit', { type: 'string', enum: ['changes', 'final'], default: 'changes' }, false, 'changes: every revision; final: each window once, when final, with its last values.'),
           { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9]{1,16}$' }, description: 'Resume after this event id.' },
         ],
         responses: {
           '200': {
-            description: 'An endless text/event-stream: `id: N`, `event: window`, `data: {…window…}` per revision',
-            content: { 'text/event-stream': { schema: str, example: 'retry: 2000\n: connected\n\nid: 7\nevent: window\ndata: {"id":"7",…}\n\n' } },
+            description: 'An endless text/event-stream: `id: N`, `event: window`, `data: {…WindowEvent…}` per revision (or final window)',
+            content: { 'text/event-stream': { schema: str, example: 'retry: 2000\n: connected\n\nid: 1700000400000000\nevent: window\ndata: {"id":1700000400000000,"key":"win_cpu.percent_processor_time","windowStart":1700000400,"count":3,"sum":177,"min":41.5,"max":77,"avg":59,"revision":2,"final":true}\n\n' } },
           },
-          '400': badRequest('Invalid parameter, tenant without vm, or a Last-Event-ID that is not an event id'),
+          '400': badRequest('Invalid parameter (an `emit` other than changes or final; `emit=final` on Event Hubs), tenant without vm, or a Last-Event-ID that is not an event id'),
           '401': unauthorized,
           '404': notServed('no window stream'),
           '503': {

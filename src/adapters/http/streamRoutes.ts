@@ -6,7 +6,10 @@ import {
 import { parseQuery, queryString } from './params';
 
 export interface WindowStreamOptions {
+  /** Every window revision (`emit=changes`, the default). */
   source: WindowEventSource;
+  /** Each window once, when final (`emit=final`); absent: `emit=final` is refused (Event Hubs). */
+  finalSource?: WindowEventSource;
   /** A comment line goes to every client this often, so proxies and clients see the stream alive. */
   heartbeatMs: number;
   /** Bytes a client may have waiting in the server; beyond, it is sent `overflow` and disconnected. */
@@ -38,11 +41,25 @@ export interface WindowStream {
   close(): void;
 }
 
-const STREAM_PARAMS = ['key', 'tenant', 'vm', 'grouping'] as const;
+const STREAM_PARAMS = ['key', 'tenant', 'vm', 'grouping', 'emit'] as const;
+
+/** What a stream sends: every revision of a window (`changes`), or each window once, when final (`final`). */
+export type EmitMode = 'changes' | 'final';
+
+/** The filter and emit mode of a stream request; throws InvalidInputError (a 400) for a bad one. */
+export function parseStreamRequest(search: string): { filter: WindowFilter; emit: EmitMode } {
+  const params = parseQuery(search, STREAM_PARAMS);
+  const emit = params.get('emit') ?? 'changes';
+  if (emit !== 'changes' && emit !== 'final') throw new InvalidInputError(`parameter "emit" must be changes or final, got "${emit}"`, { parameter: 'emit' });
+  return { filter: filterOf(params), emit };
+}
 
 /** The filter of a stream request; throws InvalidInputError (a 400) for a bad one. */
 export function parseStreamFilter(search: string): WindowFilter {
-  const params = parseQuery(search, STREAM_PARAMS);
+  return parseStreamRequest(search).filter;
+}
+
+function filterOf(params: Map<string, string>): WindowFilter {
   const filter: WindowFilter = {};
   for (const name of ['key', 'tenant', 'vm'] as const) {
     const v = params.get(name);
@@ -175,7 +192,7 @@ function framesOf(entries: readonly FeedEntry[]): Buffer {
 }
 
 export function createWindowStream(options: WindowStreamOptions): WindowStream {
-  const { source, heartbeatMs, maxBufferedBytes, maxClients = 1000, retryAfterSeconds = 10, overflowGraceMs = 5000, retryMs = 2000 } = options;
+  const { source, finalSource, heartbeatMs, maxBufferedBytes, maxClients = 1000, retryAfterSeconds = 10, overflowGraceMs = 5000, retryMs = 2000 } = options;
   const clients = new Set<SseClient>();
   const counters = { overflows: 0, rejected: 0, peakClientBufferedBytes: 0 };
   let heartbeat: NodeJS.Timeout | undefined;
@@ -189,7 +206,9 @@ export function createWindowStream(options: WindowStreamOptions): WindowStream {
 
   return {
     handle(req: Request, res: Response): void {
-      const filter = parseStreamFilter(queryString(req));
+      const { filter, emit } = parseStreamRequest(queryString(req));
+      const from = emit === 'final' ? finalSource : source;
+      if (!from) throw new InvalidInputError('parameter "emit": final is not available here (on Event Hubs, read the final windows from the window-events hub)', { parameter: 'emit' });
       const after = parseLastEventId(req.get('last-event-id'));
       // Each client costs a socket, a slice of history and its waiting bytes: the cap bounds the sum.
       if (clients.size >= maxClients) {
@@ -222,7 +241,7 @@ export function createWindowStream(options: WindowStreamOptions): WindowStream {
         }
       });
       client.send(`retry: ${retryMs}\n: connected\n\n`);
-      client.stop = source.subscribe(filter, {
+      client.stop = from.subscribe(filter, {
         next: (entries) => client.send(framesOf(entries)),
         ready: () => client.drained(),
         truncated: (retainedFrom) => client.send(`event: truncated\ndata: ${JSON.stringify({ after, retainedFrom })}\n\n`),

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OpsfoldError, StorageError } from '../../core/errors';
 import type { BlockLayout, BlockTable, RowTable, TableStore } from '../../core/ports';
@@ -25,7 +26,7 @@ export interface PatienceOptions {
  */
 export class PatientTableStore implements TableStore {
   /** Aborted, with the reason, while the store is held. */
-  private holding = new AbortController();
+  private holding = holdingSignal();
 
   constructor(private readonly inner: TableStore, private readonly options: PatienceOptions = {}) {}
 
@@ -35,7 +36,7 @@ export class PatientTableStore implements TableStore {
   }
 
   resume(): void {
-    if (this.holding.signal.aborted) this.holding = new AbortController();
+    if (this.holding.signal.aborted) this.holding = holdingSignal();
   }
 
   async blockTable(name: string, layout?: BlockLayout): Promise<BlockTable> {
@@ -81,6 +82,16 @@ export class PatientTableStore implements TableStore {
       }
     }
   }
+}
+
+/**
+ * Every call in flight listens to it (and stops listening when it settles): the projectors' many concurrent
+ * reads are no leak, so Node's warning at 11 listeners is turned off for it.
+ */
+function holdingSignal(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 /** `work`, or the signal's reason as soon as it aborts (the request itself goes on; its answer is dropped). */

@@ -13,6 +13,11 @@ export function windowHistoryDir(dataDir: string, tablePrefix: string, version: 
   return path.join(dataDir, 'window-history', `${tablePrefix}V${version}`);
 }
 
+/** Where the history of a 'windows' version's final notices is kept (see FinalWindowFeeds). */
+export function finalHistoryDir(dataDir: string, tablePrefix: string, version: number): string {
+  return path.join(dataDir, 'window-history', 'final', `${tablePrefix}V${version}`);
+}
+
 /** Each record's payload: f64 first id, f64 last id, u32 number of events, then the chunk's bytes. */
 const PREFIX_BYTES = 20;
 const FILE = /^H(\d+)\.chunks$/;
