@@ -87,11 +87,11 @@ export class RecentWindows implements WindowReads {
       if (this.options.crossMinutes === 0) return;
       const series = this.crossOf(state, w.key);
       if (w.windowStart > series.newest) series.newest = w.windowStart;
-      if (w.windowStart >= this.crossBoundary(series)) series.ring.set(w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+      if (w.windowStart >= this.crossBoundary(series)) series.ring.set(w);
     } else {
       if (this.options.vmMinutes === 0) return;
       const vms = this.vmsOf(state, w.key);
-      vms.columns.set(w.tenant, w.vm as string, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+      vms.columns.set(w.tenant, w.vm as string, w.windowStart, w.count, w.sum, w.min, w.max, w.revision, w.sketch);
       vms.generation++;
     }
   }
@@ -238,7 +238,7 @@ export class RecentWindows implements WindowReads {
         for (const w of windows) {
           // Events may have moved the span on meanwhile.
           if (w.windowStart >= this.crossBoundary(series) && !series.ring.has(w.windowStart)) {
-            series.ring.set(w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+            series.ring.set(w);
           }
         }
       }
@@ -263,7 +263,7 @@ export class RecentWindows implements WindowReads {
         for (const { tenant, vm, newest, windows } of await this.options.tables.vmWindowsOfKey(key, columns.boundary, Infinity, catalog)) {
           columns.noteNewest(tenant, vm, newest);
           for (const w of windows) {
-            if (!columns.has(tenant, vm, w.windowStart)) columns.set(tenant, vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+            if (!columns.has(tenant, vm, w.windowStart)) columns.set(tenant, vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision, w.sketch);
           }
         }
       }

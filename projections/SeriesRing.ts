@@ -1,7 +1,7 @@
 import type { MinuteWindow } from './minuteBlocks';
 
-/** Per minute: start, count, sum, min, max, revision. */
-const FIELDS = 6;
+/** Per minute: start, count, sum, min, max, revision, vms and expected VMs (NaN: not known). */
+const FIELDS = 8;
 
 /**
  * One series' minute windows (a key's cross-tenant windows) over a sliding span of `minutes`, in a
@@ -11,9 +11,12 @@ const FIELDS = 6;
  */
 export class SeriesRing {
   private readonly cells: Float64Array;
+  /** Per minute: the sketch's bytes of a window of three values or more. */
+  private readonly sketches: (Uint8Array | undefined)[];
 
   constructor(readonly minutes: number) {
     this.cells = new Float64Array(minutes * FIELDS).fill(NaN);
+    this.sketches = new Array<Uint8Array | undefined>(minutes);
   }
 
   private offsetOf(windowStart: number): number {
@@ -25,15 +28,19 @@ export class SeriesRing {
     return this.cells[this.offsetOf(windowStart)] === windowStart;
   }
 
-  set(windowStart: number, count: number, sum: number, min: number, max: number, revision: number): void {
-    const o = this.offsetOf(windowStart);
+  /** Holds a window (a MinuteWindow's fields), replacing what the minute's cell held. */
+  set(w: MinuteWindow): void {
+    const o = this.offsetOf(w.windowStart);
     const c = this.cells;
-    c[o] = windowStart;
-    c[o + 1] = count;
-    c[o + 2] = sum;
-    c[o + 3] = min;
-    c[o + 4] = max;
-    c[o + 5] = revision;
+    c[o] = w.windowStart;
+    c[o + 1] = w.count;
+    c[o + 2] = w.sum;
+    c[o + 3] = w.min;
+    c[o + 4] = w.max;
+    c[o + 5] = w.revision;
+    c[o + 6] = w.vms ?? NaN;
+    c[o + 7] = w.expectedVms ?? NaN;
+    this.sketches[o / FIELDS] = w.sketch;
   }
 
   /** The windows held whose start lies in [from, to], ascending; at most `minutes` of them. */
@@ -43,7 +50,15 @@ export class SeriesRing {
     for (let ws = from; ws <= last; ws += 60) {
       const o = this.offsetOf(ws);
       const c = this.cells;
-      if (c[o] === ws) out.push({ windowStart: ws, count: c[o + 1], sum: c[o + 2], min: c[o + 3], max: c[o + 4], revision: c[o + 5] });
+      if (c[o] !== ws) continue;
+      const w: MinuteWindow = { windowStart: ws, count: c[o + 1], sum: c[o + 2], min: c[o + 3], max: c[o + 4], revision: c[o + 5] };
+      if (!Number.isNaN(c[o + 6])) {
+        w.vms = c[o + 6];
+        w.expectedVms = c[o + 7];
+      }
+      const sketch = this.sketches[o / FIELDS];
+      if (sketch !== undefined) w.sketch = sketch;
+      out.push(w);
     }
     return out;
   }

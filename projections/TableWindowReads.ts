@@ -55,7 +55,7 @@ export class TableWindowReads implements WindowReads {
     const vms = await this.vmWindowsOfKey(key, rangeFrom(end, minutes), end);
     const figures = new FleetFigures(by);
     vms.forEach(({ windows }, id) => {
-      for (const w of windows) figures.add(id, w.count, w.sum, w.min, w.max);
+      for (const w of windows) figures.add(id, w.count, w.sum, w.min, w.max, w.sketch);
     });
     return figures.top(n, (id) => vms[id].tenant, (id) => vms[id].vm);
   }

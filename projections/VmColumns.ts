@@ -7,9 +7,11 @@ interface Column {
   /** 0: the VM has no window in this minute. */
   count: Float64Array;
   sum: Float64Array;
-  /** min, max and revision of the windows that are not one value at revision 1 (of one value they are the sum and 1). */
-  other: Map<number, [min: number, max: number, revision: number]>;
+  /** min, max and revision of the windows that are not one value at revision 1 (of one value they are the sum and 1), and the sketch's bytes of one of three values or more. */
+  other: Map<number, Other>;
 }
+
+type Other = [min: number, max: number, revision: number, sketch?: Uint8Array];
 
 /** VMs gone from the span before the ids are compacted: at least this many, and half of them. */
 const MIN_STALE_TO_COMPACT = 64;
@@ -94,7 +96,7 @@ export class VmColumns {
   }
 
   /** Holds a VM's window (replacing what it held of that minute); a window before the span is not held. */
-  set(tenant: string, vm: string, windowStart: number, count: number, sum: number, min: number, max: number, revision: number): void {
+  set(tenant: string, vm: string, windowStart: number, count: number, sum: number, min: number, max: number, revision: number, sketch?: Uint8Array): void {
     if (windowStart > this.newest) this.newest = windowStart;
     if (windowStart < this.boundary) return;
     const i = this.indexOf(windowStart);
@@ -105,14 +107,17 @@ export class VmColumns {
     col.count[id] = count;
     col.sum[id] = sum;
     if (count === 1 && revision === 1) col.other.delete(id);
-    else col.other.set(id, [min, max, revision]);
+    else col.other.set(id, sketch === undefined ? [min, max, revision] : [min, max, revision, sketch]);
   }
 
   /** One VM's windows whose start lies in [from, to], ascending (`from` within the span). */
   windowsOf(id: number, from: number, to: number): MinuteWindow[] {
     const out: MinuteWindow[] = [];
-    this.forEach(from, to, (at, windowStart, count, sum, min, max, revision) => {
-      if (at === id) out.push({ windowStart, count, sum, min, max, revision });
+    this.forEach(from, to, (at, windowStart, count, sum, min, max, revision, sketch) => {
+      if (at !== id) return;
+      const w: MinuteWindow = { windowStart, count, sum, min, max, revision };
+      if (sketch !== undefined) w.sketch = sketch;
+      out.push(w);
     }, id);
     return out;
   }
@@ -121,7 +126,7 @@ export class VmColumns {
    * Every VM's windows whose start lies in [from, to] (`from` within the span), minute by minute
    * ascending; of one VM only, when `only` is given.
    */
-  forEach(from: number, to: number, visit: (id: number, windowStart: number, count: number, sum: number, min: number, max: number, revision: number) => void, only?: number): void {
+  forEach(from: number, to: number, visit: (id: number, windowStart: number, count: number, sum: number, min: number, max: number, revision: number, sketch?: Uint8Array) => void, only?: number): void {
     const last = Math.min(to, from + (this.minutes - 1) * 60);
     for (let ws = from; ws <= last; ws += 60) {
       const col = this.columns[this.indexOf(ws)];
@@ -134,7 +139,7 @@ export class VmColumns {
         const sum = col.sum[id];
         const other = col.other.size === 0 ? undefined : col.other.get(id);
         if (other === undefined) visit(id, ws, count, sum, sum, sum, 1);
-        else visit(id, ws, count, sum, other[0], other[1], other[2]);
+        else visit(id, ws, count, sum, other[0], other[1], other[2], other[3]);
       }
     }
   }
@@ -152,7 +157,7 @@ export class VmColumns {
         if (c === 0) continue;
         const o = other.size === 0 ? undefined : other.get(id);
         if (o === undefined) figures.add(id, c, sum[id], sum[id], sum[id]);
-        else figures.add(id, c, sum[id], o[0], o[1]);
+        else figures.add(id, c, sum[id], o[0], o[1], o[3]);
       }
     }
   }
@@ -208,7 +213,7 @@ export class VmColumns {
       if (!col) continue;
       const count = new Float64Array(capacity);
       const sum = new Float64Array(capacity);
-      const other = new Map<number, [number, number, number]>();
+      const other = new Map<number, Other>();
       keep.forEach((old, id) => {
         count[id] = col.count[old];
         sum[id] = col.sum[old];

@@ -1,8 +1,14 @@
+import type { DDSketch } from '@datadog/sketches-js';
 import type { Metric } from '../src/core/metric';
 import {
-  eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type FinalMinute, type LateMetric, type WindowEvent, type WindowRecorder,
+  eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type FinalMinute, type LateMetric, type WindowEvent, type WindowExtras, type WindowRecorder,
 } from '../src/core/windowMath';
+import type { StoredBlock } from '../src/core/ports';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf, type BlockPartition } from './minuteBlocks';
+import { Field } from './blockCodec';
+import { EXPECTED_SECONDS, KeyPresence } from './KeyPresence';
+import { sketchAfter } from './sketchAfter';
+import { sketchBytes } from './sketchCodec';
 
 export interface WindowOptions {
   /** Watermark = largest event time seen minus this. */
@@ -24,6 +30,8 @@ interface Revision extends Aggregate {
   sub: string;
   windowStart: number;
   revision: number;
+  /** Of a window of three values or more: the stored window's own, changed in place (it is replaced by this revision). */
+  sketch?: DDSketch;
 }
 
 export interface FoldResult {
@@ -120,17 +128,22 @@ export class WindowFolder {
     };
   }
 
-  /** Blocks that must be loaded into the projection state before `add(metrics)` can decide. */
-  blocksToLoad(metrics: readonly Metric[]): { grouping: 'minute' | 'vmMinute'; partition: string[]; slot: number }[] {
-    const need = new Map<string, { grouping: 'minute' | 'vmMinute'; partition: string[]; slot: number }>();
+  /**
+   * Blocks that must be loaded into the projection state before `add(metrics)` can decide. A
+   * key's cross-tenant blocks are read as a range, from the metric's slot on (`from`): a new
+   * minute of a VM changes the expected VMs of the hour of windows after it.
+   */
+  blocksToLoad(metrics: readonly Metric[]): BlockToLoad[] {
+    const need = new Map<string, BlockToLoad>();
     const lateBound = this.watermark - this.options.allowedLatenessSeconds;
     for (const m of metrics) {
       const ws = windowStartOf(m.t);
       if (ws + WINDOW_SECONDS <= lateBound) continue;
       const slot = slotStartOf(ws);
-      if (!this.cross.isLoadedIn(this.cross.partitionOf(m.key), slot)) {
-        const id = `c${m.key}${SEP}${slot}`;
-        if (!need.has(id)) need.set(id, { grouping: 'minute', partition: [m.key], slot });
+      if (!this.cross.isKnownFrom(this.cross.partitionOf(m.key), slot)) {
+        const id = `c${m.key}`;
+        const seen = need.get(id);
+        if (!seen || slot < seen.slot) need.set(id, { grouping: 'minute', partition: [m.key], slot, from: true });
       }
       if (!this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
         const id = `v${m.tenant}${SEP}${m.vm}${SEP}${slot}`;
@@ -138,6 +151,38 @@ export class WindowFolder {
       }
     }
     return [...need.values()];
+  }
+
+  /** The oldest window start that data can still revise (older windows are final). */
+  get changeableFrom(): number {
+    return windowStartOf(this.watermark - this.options.allowedLatenessSeconds) - WINDOW_SECONDS;
+  }
+
+  /**
+   * Installs a key's cross-tenant blocks read as one range from `fromSlot` on, and makes the VM
+   * counts of its windows that can still change again from the presence held (what the stored
+   * ones say of a VM whose records are folded again would otherwise count twice).
+   */
+  loadKeyFrom(key: string, fromSlot: number, stored: readonly StoredBlock[]): void {
+    this.cross.loadFrom([key], fromSlot, stored);
+    const from = Math.max(fromSlot, this.changeableFrom);
+    const cp = this.cross.partitionOf(key);
+    const counts = new Map<number, [number, number]>();
+    for (const slot of this.cross.slotsOf(cp)) {
+      for (let w = Math.max(slot, from); w < slot + SLOT_SECONDS; w += WINDOW_SECONDS) counts.set(w, [0, 0]);
+    }
+    cp.presence?.recount(from, (w, vms, expected) => counts.set(w, [vms, expected]));
+    for (const [w, [vms, expected]] of counts) this.cross.setFleet(cp, w, vms, expected);
+  }
+
+  /** Notes that a VM reported a key in a minute (a restart reads them back from the VMs' stored blocks). */
+  notePresence(key: string, tenant: string, vm: string, windowStart: number): void {
+    (this.cross.partitionOf(key).presence ??= new KeyPresence()).add(this.perVm.partitionOf(tenant, vm).id, windowStart);
+  }
+
+  /** Forgets presence no window that can still change needs: minutes more than an hour before `before`. */
+  prunePresence(before: number): void {
+    for (const cp of this.cross.keyPartitions()) cp.presence?.prune(before - EXPECTED_SECONDS - 2 * WINDOW_SECONDS);
   }
 
   /**
@@ -164,10 +209,15 @@ export class WindowFolder {
       }
       const mayOpen = ws + WINDOW_SECONDS > watermark;
       const cp = this.cross.partitionOf(m.key);
-      if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen)) {
-        this.revise((revisions ??= new Map()), m, ws, cp, '', next);
-      }
       const vp = this.perVm.partitionOf(m.tenant, m.vm);
+      // A VM's first metric of the key in this minute: the minute's window counts it (see `expected` for the hour after).
+      const presence = (cp.presence ??= new KeyPresence());
+      const newVm = presence.add(vp.id, ws);
+      if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen, newVm ? 1 : 0)) {
+        this.revise((revisions ??= new Map()), m, ws, cp, '', next);
+        if (newVm) this.cross.bump(cp, ws, Field.VMS, 1);
+      }
+      if (newVm && presence.coveredTo > presence.coveredFrom) revisions = this.expected(cp, m.key, presence, next, revisions);
       if (!this.perVm.addOpen(vp, m.key, ws, m.value, processingTimeMs, position, before, mayOpen)) {
         this.revise((revisions ??= new Map()), m, ws, vp, m.key, next);
       }
@@ -232,6 +282,25 @@ export class WindowFolder {
   }
 
   /**
+   * A VM's first metric of a key in a minute: the windows of the hour after it that did not expect
+   * the VM yet (see KeyPresence) expect it; those that are closed are revised.
+   */
+  private expected(cp: BlockPartition, key: string, presence: KeyPresence, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
+    for (const w of this.cross.bumpRange(cp, presence.coveredFrom, presence.coveredTo, Field.EXPECTED)) this.reviseCounts((revisions ??= new Map()), key, cp, w, next);
+    return revisions;
+  }
+
+  /** A closed cross-tenant window whose expected VMs changed: a revision with no new value, unless the stored window reflects the record. */
+  private reviseCounts(revisions: Map<string, Revision>, key: string, part: BlockPartition, ws: number, next: number): void {
+    const id = `${ws}${SEP}${key}`;
+    if (revisions.has(id)) return;
+    const stored = this.cross.getIn(part, '', ws);
+    if (!stored || stored.appliedThrough >= next) return;
+    const { count, sum, min, max, revision, sketch } = stored.window;
+    revisions.set(id, { count, sum, min, max, sketch, key, part, sub: '', windowStart: ws, revision: revision + 1 });
+  }
+
+  /**
    * A metric for a closed window (cross-tenant when `sub` is '', else the VM's key), or for one
    * the watermark passed before it had data: a revision emitted with this record, unless the
    * stored window already reflects the record (re-reading after a restart).
@@ -247,7 +316,7 @@ export class WindowFolder {
     const stored = (perVm ? this.perVm : this.cross).getIn(part, sub, ws);
     if (stored && stored.appliedThrough >= next) return;
     const r: Revision = stored
-      ? { count: stored.window.count, sum: stored.window.sum, min: stored.window.min, max: stored.window.max, key: m.key, part, sub, windowStart: ws, revision: stored.window.revision + 1 }
+      ? { ...stored.window, key: m.key, part, sub, windowStart: ws, revision: stored.window.revision + 1 }
       : { count: 0, sum: 0, min: Infinity, max: -Infinity, key: m.key, part, sub, windowStart: ws, revision: 1 };
     if (perVm) {
       r.tenant = m.tenant;
@@ -273,15 +342,21 @@ export class WindowFolder {
   }
 
   private closeIn(blocks: MinuteBlocks, ws: number, idleBeforeMs: number, result: FoldResult): void {
-    const n = blocks.closeMinute(ws, idleBeforeMs, this.out(result));
+    const n = blocks.closeMinute(ws, idleBeforeMs, this.out(result), this.events);
     this.emitted.windows += n;
   }
 
   private emit(r: Revision, result: FoldResult): void {
-    (r.tenant === undefined ? this.cross : this.perVm).applyIn(r.part, r.sub, r.windowStart, r, r.revision);
+    const cross = r.tenant === undefined;
+    (cross ? this.cross : this.perVm).applyIn(r.part, r.sub, r.windowStart, r, r.revision);
     this.emitted.windows++;
     if (r.revision > 1) this.emitted.revisions++;
-    this.out(result)?.record(r.key, r.tenant, r.vm, r.windowStart, r.count, r.sum, r.min, r.max, r.revision);
+    const out = this.out(result);
+    if (!out) return;
+    const extras: WindowExtras = {};
+    if (cross) [extras.vms, extras.expectedVms] = this.cross.fleetAt(r.part, r.windowStart);
+    if (this.events && r.sketch && r.count >= 3) extras.sketch = sketchBytes(r.sketch);
+    out.record(r.key, r.tenant, r.vm, r.windowStart, r.count, r.sum, r.min, r.max, r.revision, extras);
   }
 
   /** Where emitted revisions go: events into `result`, the recorder, both, or nowhere. */
@@ -299,7 +374,16 @@ export class WindowFolder {
   }
 }
 
-function addTo(w: Aggregate, value: number): void {
+/** A block `add` needs in memory: one slot's, or with `from` every slot of the partition from `slot` on. */
+export interface BlockToLoad {
+  grouping: 'minute' | 'vmMinute';
+  partition: string[];
+  slot: number;
+  from?: boolean;
+}
+
+function addTo(w: Aggregate & { sketch?: DDSketch }, value: number): void {
+  w.sketch = sketchAfter(w.count, w.min, w.max, w.sketch, value);
   w.count++;
   w.sum += value;
   if (value < w.min) w.min = value;

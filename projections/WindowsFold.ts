@@ -12,6 +12,7 @@ import { mapConcurrently } from '../src/core/mapConcurrently';
 import { isFinal, windowStartOf, WINDOW_SECONDS, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import type { FinalSink } from '../src/core/windowStream';
 import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from './minuteBlocks';
+import { loadRecentWindows } from './loadRecentWindows';
 import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from './lateLedger';
 import { readVmCatalog, vmCatalogRows } from './vmCatalog';
 import { WindowFolder, type FolderCheckpoint, type FoldStep, type WindowOptions } from './WindowFolder';
@@ -105,7 +106,8 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     this.folder = folder;
     this.stats.finalThrough = folder.finalThrough;
     if (fresh) return;
-    await this.loadCatalog(folder, tables.catalog);
+    const catalog = await this.loadCatalog(folder, tables.catalog);
+    await loadRecentWindows(folder, tables, catalog);
     if (finals) await this.loadNotFinal(folder, tables);
     // Folding again from inside a span of the late ledger: go on from its stored pages (later spans are folded whole again).
     this.late.resume(await tables.late.list(this.late.spanQuery(checkpoint.resumeFrom)));
@@ -210,7 +212,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         checkRowKeys(t.late, lateRows);
         checkRowKeys(t.catalog, catalogRows);
         // The final notices told so far are kept before the checkpoint that says they were told.
-        await Promise.all([t.minute.write(crossBlocks), t.vmMinute.write(vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows), finals?.durable()]);
+        await Promise.all([writeInOrder(t, crossBlocks, vmBlocks), t.late.upsert(lateRows), t.catalog.upsert(catalogRows), finals?.durable()]);
       },
       resume: () => ({ resumeFrom, maxEventTime, finalThrough, finalFrom: this.finalFrom }),
       done: async () => {
@@ -218,6 +220,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
         const evictBefore = folder.watermark - this.config.windows.allowedLatenessSeconds;
         folder.cross.evict(evictBefore);
         folder.perVm.evict(evictBefore);
+        folder.prunePresence(evictBefore);
         this.stats.watermark = folder.watermark;
         this.stats.finalThrough = finalThrough;
         this.stats.windowsEmitted = folder.emitted.windows;
@@ -301,7 +304,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
    * Seeds the newest-window catalog from its table, so a restart never moves an entry back, and
    * so that every VM of a tenant is known before the tenant's catalog rows are rewritten.
    */
-  private async loadCatalog(folder: WindowFolder, catalog: RowTable): Promise<void> {
+  private async loadCatalog(folder: WindowFolder, catalog: RowTable): Promise<Row[]> {
     const rows = await catalog.list();
     for (const row of rows) {
       if (row.partition[0] === 'key') folder.cross.seedCatalog([String(row.fields.key)], [['', Number(row.fields.newest)]]);
@@ -309,6 +312,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     for (const [tenant, vms] of readVmCatalog(rows)) {
       for (const [vm, newest] of vms) folder.perVm.seedCatalog([tenant, vm], newest);
     }
+    return rows;
   }
 
   /**
@@ -343,9 +347,11 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const sealing = this.sealing;
     if (sealing && needed.some(({ slot }) => slot + SLOT_SECONDS <= sealing.endedBy)) await sealing.done;
     for (let i = 0; i < needed.length; i += 16) {
-      await Promise.all(needed.slice(i, i + 16).map(async ({ grouping, partition, slot }) => {
+      await Promise.all(needed.slice(i, i + 16).map(async ({ grouping, partition, slot, from }) => {
         const blocks = grouping === 'minute' ? folder.cross : folder.perVm;
-        blocks.load(partition, slot, await (grouping === 'minute' ? minute : vmMinute).read(partition, slot));
+        const table = grouping === 'minute' ? minute : vmMinute;
+        if (from) folder.loadKeyFrom(partition[0], slot, await table.readRange(partition, slot, Number.MAX_SAFE_INTEGER));
+        else blocks.load(partition, slot, await table.read(partition, slot));
       }));
     }
   }
@@ -361,8 +367,19 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     folder.perVm.evict(endedBy);
     checkKeys(minute, cross);
     checkKeys(vmMinute, perVm);
-    await Promise.all([minute.write(cross), vmMinute.write(perVm)]);
+    await writeInOrder({ minute, vmMinute }, cross, perVm);
   }
+}
+
+/**
+ * Cross-tenant blocks first, then the VMs': after a crash between the two, a VM's block never
+ * reflects a record its key's cross-tenant block does not. A restart reads which VMs reported
+ * what from the VMs' blocks (loadRecentWindows), so a record folded again then finds a VM's
+ * minute new exactly when the cross-tenant windows have not counted it.
+ */
+async function writeInOrder(t: { minute: BlockTable; vmMinute: BlockTable }, cross: StoredBlock[], perVm: StoredBlock[]): Promise<void> {
+  await t.minute.write(cross);
+  await t.vmMinute.write(perVm);
 }
 
 /** The metrics of a record the quarantine does not hold. */

@@ -1,6 +1,12 @@
-import { windowEvent, type Aggregate, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
+import type { DDSketch } from '@datadog/sketches-js';
+import { windowEvent, type Aggregate, type WindowEvent, type WindowExtras, type WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
-import { mergeAggregate } from '../src/core/mergeAggregate';
+import { Field, isClosed, MINUTES, Stride, encodeBlock, parseBlockData } from './blockCodec';
+import { mergeSketchBytes, newSketch, sketchBytes } from './sketchCodec';
+import { sketchAfter } from './sketchAfter';
+import type { KeyPresence } from './KeyPresence';
+
+export { decodeBlock, mergeBlocks, type MinuteWindow } from './decodeBlock';
 
 /**
  * The minute-average projections, packed: one block holds SLOT_SECONDS of one partition's
@@ -8,16 +14,16 @@ import { mergeAggregate } from '../src/core/mergeAggregate';
  * windows, so the table sink does not dominate a replay, and "last N minutes" reads one
  * partition's consecutive rows.
  */
-export const SLOT_SECONDS = 900;
-const MINUTES = SLOT_SECONDS / 60;
-/** Per minute: count, sum, min, max, revision (0 while the window is open), last arrival in ms (open windows only, never stored). */
-const FIELDS = 6;
-const REVISION = 4;
-const LAST_ARRIVAL = 5;
+export const SLOT_SECONDS = MINUTES * 60;
 
 export interface StoredWindow extends Aggregate {
   revision: number;
+  /** Of a window of three values or more (see sketchAfter). */
+  sketch?: DDSketch;
 }
+
+/** The VM counts a cross-tenant row holds per minute: fields of its row (see blockCodec.ts). */
+export type FleetField = Field.VMS | Field.EXPECTED;
 
 /** Cross-tenant averages are partitioned by key; per-VM averages by (tenant, vm) with the key inside. */
 export type Grouping = 'minute' | 'vmMinute';
@@ -26,18 +32,27 @@ export function slotStartOf(windowStart: number): number {
   return Math.floor(windowStart / SLOT_SECONDS) * SLOT_SECONDS;
 }
 
-/** A window that has data and is closed (revision ≥ 1); open windows have revision 0. */
-const isClosed = (row: Float64Array, o: number): boolean => row[o] !== 0 && row[o + REVISION] !== 0;
-
 /** Orders strings by UTF-16 code units: the same everywhere, unlike localeCompare. */
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/**
+ * One slot of one partition. Every field is set in the constructor, so that all blocks share one
+ * shape (the fold's property lookups stay monomorphic).
+ */
 class Block {
   readonly series = new Map<string, Float64Array>();
+  /** The row of sub-key '' (a cross-tenant block's), without a Map lookup. */
+  crossRow: Float64Array | undefined = undefined;
+  /** Sketches of the windows of three values or more, by sub-key, then by minute. */
+  sketches: Map<string, (DDSketch | undefined)[]> | undefined = undefined;
+  /** The sketches of sub-key '' (a cross-tenant block's), without a Map lookup: the fold adds every metric to one. */
+  crossSketches: (DDSketch | undefined)[] | undefined = undefined;
   /** Open windows held in this block's rows: a block with any is never let go. */
   open = 0;
   /** Bit i set: minute i of the slot is listed in its OpenMinute. */
   listed = 0;
+  /** In MinuteBlocks' dirty set (checked before adding: the fold marks a block for every metric). */
+  dirty = false;
   constructor(readonly home: BlockPartition, readonly slot: number, public appliedThrough: number) {}
 }
 
@@ -58,8 +73,52 @@ interface OpenMinute {
 /** One partition's blocks by slot start, and the newest window start of each sub-key (the catalog). */
 export class BlockPartition {
   readonly slots = new Map<number, Block>();
+  /**
+   * The blocks of the last few slots used, by slot number modulo RECENT (a cache of `slots`): the
+   * fold looks up several blocks for each metric, and a Map keyed by numbers past 2^30 costs it
+   * more than the rest of its work on the metric.
+   */
+  private readonly recent: (Block | undefined)[] = new Array<Block | undefined>(RECENT);
   readonly newest = new Map<string, number>();
-  constructor(readonly partition: readonly string[]) {}
+  /** Every slot from here on is in `slots` or has no block in the table (read as a range). */
+  knownFrom = Infinity;
+  /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence); set here, so that every partition has one shape. */
+  presence: KeyPresence | undefined = undefined;
+  /** A dense number of a VM's partition (0, 1, 2… in order of first use), to index arrays by. */
+  readonly id: number;
+  constructor(readonly partition: readonly string[], id = 0) {
+    this.id = id;
+  }
+
+  /** The block of `slot`, when held. */
+  blockAt(slot: number): Block | undefined {
+    const i = (slot / SLOT_SECONDS) & (RECENT - 1);
+    const cached = this.recent[i];
+    if (cached !== undefined && cached.slot === slot) return cached;
+    const block = this.slots.get(slot);
+    if (block !== undefined) this.recent[i] = block;
+    return block;
+  }
+
+  /** Lets go of the block of `slot`. */
+  drop(slot: number): void {
+    const i = (slot / SLOT_SECONDS) & (RECENT - 1);
+    if (this.recent[i]?.slot === slot) this.recent[i] = undefined;
+    this.slots.delete(slot);
+  }
+}
+
+/** Slots of a partition's block cache (a power of two). */
+const RECENT = 16;
+const NONE: readonly number[] = [];
+
+function sketchesOf(block: Block, sub: string): (DDSketch | undefined)[] {
+  if (sub === '' && block.crossSketches) return block.crossSketches;
+  const all = (block.sketches ??= new Map());
+  let list = all.get(sub);
+  if (!list) all.set(sub, (list = []));
+  if (sub === '') block.crossSketches = list;
+  return list;
 }
 
 /**
@@ -77,10 +136,16 @@ export class MinuteBlocks {
   /** Clean blocks of slots ending by this were let go: even a complete state must read them back. */
   private evictedBefore = -Infinity;
   private count = 0;
-  private readonly rows = new RowPool();
+  private vmPartitions = 0;
+  /** Numbers per minute of a row: a cross-tenant row also holds VM counts. */
+  private readonly fields: number;
+  private readonly rows: RowPool;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
-  constructor(readonly grouping: Grouping, private readonly complete = false) {}
+  constructor(readonly grouping: Grouping, private readonly complete = false) {
+    this.fields = grouping === 'minute' ? Stride.CROSS : Stride.VM;
+    this.rows = new RowPool(this.fields);
+  }
 
   /** The partition of a cross-tenant key (`b` undefined) or of a tenant's VM, created on demand. */
   partitionOf(a: string, b?: string): BlockPartition {
@@ -92,7 +157,7 @@ export class MinuteBlocks {
     let vms = this.partitions.get(a) as Map<string, BlockPartition> | undefined;
     if (!vms) this.partitions.set(a, (vms = new Map()));
     let p = vms.get(b);
-    if (!p) vms.set(b, (p = new BlockPartition([a, b])));
+    if (!p) vms.set(b, (p = new BlockPartition([a, b], this.vmPartitions++)));
     return p;
   }
 
@@ -107,7 +172,12 @@ export class MinuteBlocks {
 
   /** Same as `isLoaded`, for a partition already in hand. */
   isLoadedIn(p: BlockPartition, slot: number): boolean {
-    return p.slots.has(slot) || (this.complete && slot + SLOT_SECONDS > this.evictedBefore);
+    return p.slots.has(slot) || this.isKnownFrom(p, slot);
+  }
+
+  /** Whether every block of `p` from `slot` on is here or known to be absent (no table read needed). */
+  isKnownFrom(p: BlockPartition, slot: number): boolean {
+    return slot >= p.knownFrom || (this.complete && slot + SLOT_SECONDS > this.evictedBefore);
   }
 
   /** Installs a block read from the table (or its absence), unless a newer one is already here. */
@@ -116,13 +186,36 @@ export class MinuteBlocks {
     if (p.slots.has(slot)) return;
     const block = new Block(p, slot, stored?.appliedThrough ?? -1);
     if (stored) {
-      for (const [sub, windows] of parseBlockData(stored.data)) {
+      const fields = this.fields;
+      for (const [sub, minutes] of parseBlockData(stored.data)) {
         const row = this.rowOf(block, sub);
-        for (const [i, c, sum, min, max, r] of windows) row.set([c, sum, min, max, r], i * FIELDS);
+        for (const m of minutes) {
+          const o = m.minute * fields;
+          row[o] = m.count;
+          row[o + Field.SUM] = m.sum;
+          row[o + Field.MIN] = m.min;
+          row[o + Field.MAX] = m.max;
+          row[o + Field.REVISION] = m.revision;
+          if (fields === Stride.CROSS) {
+            row[o + Field.VMS] = m.vms ?? 0;
+            row[o + Field.EXPECTED] = m.expected ?? 0;
+          }
+          if (m.sketch) sketchesOf(block, sub)[m.minute] = mergeSketchBytes(newSketch(), m.sketch);
+        }
       }
     }
     p.slots.set(slot, block);
     this.count++;
+  }
+
+  /**
+   * Installs the blocks of a partition read as one range, from `fromSlot` on: from then on every
+   * slot there is known (a slot without a block has none in the table).
+   */
+  loadFrom(partition: readonly string[], fromSlot: number, stored: readonly StoredBlock[]): void {
+    const p = this.partitionFor(partition);
+    for (const block of stored) if (block.row >= fromSlot) this.load(partition, block.row, block);
+    if (fromSlot < p.knownFrom) p.knownFrom = fromSlot;
   }
 
   /** The stored window and the position its block reflects, or undefined when there is none. */
@@ -132,42 +225,130 @@ export class MinuteBlocks {
 
   getIn(p: BlockPartition, sub: string, windowStart: number): { window: StoredWindow; appliedThrough: number } | undefined {
     const slot = slotStartOf(windowStart);
-    const block = p.slots.get(slot);
-    const row = block?.series.get(sub);
+    const block = p.blockAt(slot);
+    const row = block === undefined ? undefined : sub === '' ? block.crossRow : block.series.get(sub);
     if (!block || !row) return undefined;
-    const o = ((windowStart - slot) / 60) * FIELDS;
+    const minute = (windowStart - slot) / 60;
+    const o = minute * this.fields;
     if (!isClosed(row, o)) return undefined;
-    return { window: { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3], revision: row[o + REVISION] }, appliedThrough: block.appliedThrough };
+    const window: StoredWindow = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX], revision: row[o + Field.REVISION] };
+    const sketch = block.sketches?.get(sub)?.[minute];
+    if (sketch) window.sketch = sketch;
+    return { window, appliedThrough: block.appliedThrough };
   }
 
-  /** Folds one emitted window revision in (the projection's evolve step). */
+  /** Folds one emitted window revision in (the projection's evolve step), VM counts and sketch included. */
   apply(event: WindowEvent): void {
     const p = this.grouping === 'minute' ? this.partitionOf(event.key) : this.partitionOf(event.tenant as string, event.vm as string);
-    this.applyIn(p, this.grouping === 'minute' ? '' : event.key, event.windowStart, event, event.revision);
+    const agg: StoredWindow = { count: event.count, sum: event.sum, min: event.min, max: event.max, revision: event.revision };
+    if (event.sketch) agg.sketch = mergeSketchBytes(newSketch(), event.sketch);
+    this.applyIn(p, this.grouping === 'minute' ? '' : event.key, event.windowStart, agg, event.revision);
+    if (this.fields === Stride.CROSS && event.vms !== undefined) this.setFleet(p, event.windowStart, event.vms, event.expectedVms ?? 0);
   }
 
-  /** `apply` for a partition already in hand. */
-  applyIn(p: BlockPartition, sub: string, windowStart: number, agg: Aggregate, revision: number): void {
+  /**
+   * `apply` for a partition already in hand: the window's aggregate and sketch (its VM counts are
+   * the row's own, kept by `bump`).
+   */
+  applyIn(p: BlockPartition, sub: string, windowStart: number, agg: Aggregate & { sketch?: DDSketch }, revision: number): void {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
     const row = this.rowOf(block, sub);
-    const o = ((windowStart - slot) / 60) * FIELDS;
+    const minute = (windowStart - slot) / 60;
+    const o = minute * this.fields;
     row[o] = agg.count;
-    row[o + 1] = agg.sum;
-    row[o + 2] = agg.min;
-    row[o + 3] = agg.max;
-    row[o + REVISION] = revision;
+    row[o + Field.SUM] = agg.sum;
+    row[o + Field.MIN] = agg.min;
+    row[o + Field.MAX] = agg.max;
+    row[o + Field.REVISION] = revision;
+    if (agg.sketch) sketchesOf(block, sub)[minute] = agg.sketch;
+    else if (block.sketches?.get(sub)?.[minute]) block.sketches.get(sub)![minute] = undefined;
     this.written(block, sub, windowStart);
   }
 
+  /**
+   * Adds `delta` to a VM count of the cross-tenant minute `windowStart` of `p` (its block must be
+   * loaded, or known absent); true when that minute is a closed window, which the caller revises.
+   * An expected count of a minute without a closed window is written as such (see encodeBlock).
+   */
+  bump(p: BlockPartition, windowStart: number, field: FleetField, delta: number): boolean {
+    const slot = slotStartOf(windowStart);
+    const block = this.blockOf(p, slot);
+    const row = this.rowOf(block, '');
+    const o = ((windowStart - slot) / 60) * Stride.CROSS;
+    row[o + field] += delta;
+    if (isClosed(row, o)) return true;
+    if (field === Field.EXPECTED) this.markDirty(block);
+    return false;
+  }
+
+  /**
+   * `bump` for the minutes after `after` up to `through` (a VM newly expected in up to an hour of
+   * windows): one block lookup a slot. Returns the starts of those that are closed windows, which
+   * the caller revises.
+   */
+  bumpRange(p: BlockPartition, after: number, through: number, field: FleetField): readonly number[] {
+    // The common case, a VM that reported the minute before: one window, and no array to fill.
+    if (through === after + 60) return this.bump(p, through, field, 1) ? [through] : NONE;
+    const closed: number[] = [];
+    for (let slot = slotStartOf(after + 60); slot <= through; slot += SLOT_SECONDS) {
+      const block = this.blockOf(p, slot);
+      const row = this.rowOf(block, '');
+      let open = false;
+      const last = Math.min(through, slot + SLOT_SECONDS - 60);
+      for (let w = Math.max(after + 60, slot); w <= last; w += 60) {
+        const o = ((w - slot) / 60) * Stride.CROSS;
+        row[o + field] += 1;
+        if (isClosed(row, o)) closed.push(w);
+        else open = true;
+      }
+      if (open && field === Field.EXPECTED) this.markDirty(block);
+    }
+    return closed;
+  }
+
+  /**
+   * Sets both VM counts of a cross-tenant minute (a recount after a restart, or an applied event),
+   * its block loaded or known absent. Nothing is marked for writing: a recount only says again
+   * what the log says (what it corrects, the log's records folded again correct in the table).
+   */
+  setFleet(p: BlockPartition, windowStart: number, vms: number, expected: number): void {
+    const slot = slotStartOf(windowStart);
+    const row = this.rowOf(this.blockOf(p, slot), '');
+    const o = ((windowStart - slot) / 60) * Stride.CROSS;
+    row[o + Field.VMS] = vms;
+    row[o + Field.EXPECTED] = expected;
+  }
+
+  /** The VM counts of a cross-tenant minute: [vms, expected]. */
+  fleetAt(p: BlockPartition, windowStart: number): [vms: number, expected: number] {
+    const slot = slotStartOf(windowStart);
+    const row = p.blockAt(slot)?.crossRow;
+    if (!row) return [0, 0];
+    const o = ((windowStart - slot) / 60) * Stride.CROSS;
+    return [row[o + Field.VMS], row[o + Field.EXPECTED]];
+  }
+
+  /** The slot starts of `p`'s blocks held now. */
+  slotsOf(p: BlockPartition): IterableIterator<number> {
+    return p.slots.keys();
+  }
+
+  /** The partitions of every cross-tenant key (none of a per-VM grouping). */
+  *keyPartitions(): IterableIterator<BlockPartition> {
+    for (const entry of this.partitions.values()) if (entry instanceof BlockPartition) yield entry;
+  }
+
   private rowOf(block: Block, sub: string): Float64Array {
+    if (sub === '' && block.crossRow !== undefined) return block.crossRow;
     let row = block.series.get(sub);
     if (!row) block.series.set(sub, (row = this.rows.take()));
+    if (sub === '') block.crossRow = row;
     return row;
   }
 
   private blockOf(p: BlockPartition, slot: number): Block {
-    let block = p.slots.get(slot);
+    let block = p.blockAt(slot);
     if (!block) {
       p.slots.set(slot, (block = new Block(p, slot, -1)));
       this.count++;
@@ -175,9 +356,15 @@ export class MinuteBlocks {
     return block;
   }
 
+  private markDirty(block: Block): void {
+    if (block.dirty) return;
+    block.dirty = true;
+    this.dirty.add(block);
+  }
+
   /** A window of `block` got a new closed revision: the block is dirty, the catalog may move. */
   private written(block: Block, sub: string, windowStart: number): void {
-    this.dirty.add(block);
+    this.markDirty(block);
     const p = block.home;
     if (!(p.newest.get(sub)! >= windowStart)) {
       p.newest.set(sub, windowStart);
@@ -187,25 +374,35 @@ export class MinuteBlocks {
 
   /**
    * Adds a value to the open window (sub, windowStart) of `p`, opening it when it has no data yet
-   * and `mayOpen`. False when the window is closed, or has no data and may not open: the caller
-   * then revises it. `position` and `maxEventTimeBefore` describe the record being folded.
+   * and `mayOpen`, and `newVms` to its VM count (a cross-tenant window's). False when the window is
+   * closed, or has no data and may not open: the caller then revises it (and counts the VM).
+   * `position` and `maxEventTimeBefore` describe the record being folded.
    */
   addOpen(
     p: BlockPartition, sub: string, windowStart: number, value: number, nowMs: number,
-    position: number, maxEventTimeBefore: number, mayOpen: boolean,
+    position: number, maxEventTimeBefore: number, mayOpen: boolean, newVms = 0,
   ): boolean {
     const slot = slotStartOf(windowStart);
-    const block = p.slots.get(slot);
-    const row = block?.series.get(sub);
+    const block = p.blockAt(slot);
+    const row = block === undefined ? undefined : sub === '' ? block.crossRow : block.series.get(sub);
     const minute = (windowStart - slot) / 60;
-    const o = minute * FIELDS;
+    const o = minute * this.fields;
     if (row !== undefined && row[o] !== 0) {
-      if (row[o + REVISION] !== 0) return false;
-      row[o]++;
+      if (row[o + Field.REVISION] !== 0) return false;
+      const n = row[o];
+      // From the third value on a window keeps a sketch (cross-tenant windows nearly always, a VM's rarely).
+      if (n >= 2) {
+        const sketches = sketchesOf(block!, sub);
+        const sketch = sketches[minute];
+        if (sketch) sketch.accept(value);
+        else sketches[minute] = sketchAfter(n, row[o + Field.MIN], row[o + Field.MAX], undefined, value);
+      }
+      row[o] = n + 1;
       row[o + 1] += value;
       if (value < row[o + 2]) row[o + 2] = value;
       if (value > row[o + 3]) row[o + 3] = value;
-      row[o + LAST_ARRIVAL] = nowMs;
+      row[o + Field.LAST_ARRIVAL] = nowMs;
+      if (newVms !== 0) row[o + Field.VMS] += newVms;
       return true;
     }
     if (!mayOpen) return false;
@@ -215,8 +412,9 @@ export class MinuteBlocks {
     r[o + 1] = value;
     r[o + 2] = value;
     r[o + 3] = value;
-    r[o + REVISION] = 0;
-    r[o + LAST_ARRIVAL] = nowMs;
+    r[o + Field.REVISION] = 0;
+    r[o + Field.LAST_ARRIVAL] = nowMs;
+    if (newVms !== 0) r[o + Field.VMS] += newVms;
     b.open++;
     let open = this.openMinutes.get(windowStart);
     if (!open) this.openMinutes.set(windowStart, (open = { blocks: [], open: 0, minArrivalMs: nowMs, minPosition: position, maxEventTimeBefore }));
@@ -257,33 +455,39 @@ export class MinuteBlocks {
    * (Infinity: all of them) as first revisions, each told to `out` when given (the key is the
    * partition's on cross-tenant blocks, the sub-key on a VM's). Returns how many closed.
    */
-  closeMinute(windowStart: number, idleBeforeMs: number, out?: WindowRecorder): number {
+  closeMinute(windowStart: number, idleBeforeMs: number, out?: WindowRecorder, withSketches = false): number {
     const open = this.openMinutes.get(windowStart);
     if (!open || open.minArrivalMs > idleBeforeMs) return 0;
     const slot = slotStartOf(windowStart);
     const minute = (windowStart - slot) / 60;
-    const o = minute * FIELDS;
+    const o = minute * this.fields;
+    const extras: WindowExtras = {};
     let n = 0;
     let minArrival = Infinity;
     const still: Block[] = [];
     for (const block of open.blocks) {
       let left = 0;
       for (const [sub, row] of block.series) {
-        if (row[o] === 0 || row[o + REVISION] !== 0) continue;
-        if (row[o + LAST_ARRIVAL] > idleBeforeMs) {
+        if (row[o] === 0 || row[o + Field.REVISION] !== 0) continue;
+        if (row[o + Field.LAST_ARRIVAL] > idleBeforeMs) {
           left++;
-          if (row[o + LAST_ARRIVAL] < minArrival) minArrival = row[o + LAST_ARRIVAL];
+          if (row[o + Field.LAST_ARRIVAL] < minArrival) minArrival = row[o + Field.LAST_ARRIVAL];
           continue;
         }
-        row[o + REVISION] = 1;
-        row[o + LAST_ARRIVAL] = 0;
+        row[o + Field.REVISION] = 1;
+        row[o + Field.LAST_ARRIVAL] = 0;
         block.open--;
         n++;
         this.written(block, sub, windowStart);
         if (out) {
           const partition = block.home.partition;
-          if (this.grouping === 'minute') out.record(partition[0], undefined, undefined, windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1);
-          else out.record(sub, partition[0], partition[1], windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1);
+          const sketch = withSketches && row[o] >= 3 ? block.sketches?.get(sub)?.[minute] : undefined;
+          extras.sketch = sketch && sketchBytes(sketch);
+          if (this.grouping === 'minute') {
+            extras.vms = row[o + Field.VMS];
+            extras.expectedVms = row[o + Field.EXPECTED];
+            out.record(partition[0], undefined, undefined, windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1, extras);
+          } else out.record(sub, partition[0], partition[1], windowStart, row[o], row[o + 1], row[o + 2], row[o + 3], 1, extras);
         }
       }
       if (left > 0) still.push(block);
@@ -314,17 +518,22 @@ export class MinuteBlocks {
    */
   closedOf(windowStart: number): WindowEvent[] {
     const slot = slotStartOf(windowStart);
-    const o = ((windowStart - slot) / 60) * FIELDS;
+    const o = ((windowStart - slot) / 60) * this.fields;
     const out: WindowEvent[] = [];
     this.eachPartition((p) => {
       const block = p.slots.get(slot);
       if (!block) return;
       for (const [sub, row] of block.series) {
         if (!isClosed(row, o)) continue;
-        const agg = { count: row[o], sum: row[o + 1], min: row[o + 2], max: row[o + 3] };
+        const agg = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX] };
+        const revision = row[o + Field.REVISION];
         const w = this.grouping === 'minute'
-          ? windowEvent(agg, p.partition[0], windowStart, row[o + REVISION])
-          : windowEvent(agg, sub, windowStart, row[o + REVISION], p.partition[0], p.partition[1]);
+          ? windowEvent(agg, p.partition[0], windowStart, revision)
+          : windowEvent(agg, sub, windowStart, revision, p.partition[0], p.partition[1]);
+        if (this.fields === Stride.CROSS) {
+          w.vms = row[o + Field.VMS];
+          w.expectedVms = row[o + Field.EXPECTED];
+        }
         w.final = true;
         out.push(w);
       }
@@ -376,9 +585,12 @@ export class MinuteBlocks {
     const out: StoredBlock[] = [];
     for (const block of this.dirty) {
       if (block.slot + SLOT_SECONDS > endedBy) continue;
-      block.appliedThrough = appliedThrough;
-      out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series), appliedThrough });
+      // Never lowered: a fold resumed from before a write it made (its checkpoint failed) holds the block as
+      // written, its closed windows through the higher position, and skips those records' values again.
+      if (appliedThrough > block.appliedThrough) block.appliedThrough = appliedThrough;
+      out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series, this.fields, block.sketches), appliedThrough: block.appliedThrough });
       this.dirty.delete(block);
+      block.dirty = false;
     }
     return out;
   }
@@ -390,9 +602,11 @@ export class MinuteBlocks {
   evict(before: number): void {
     if (before > this.evictedBefore) this.evictedBefore = before;
     const evictIn = (p: BlockPartition): void => {
+      // A slot let go is no longer known to be here: it is read back from the table when wanted.
+      if (p.knownFrom < before) p.knownFrom = before;
       for (const [slot, block] of p.slots) {
-        if (!this.dirty.has(block) && block.open === 0 && slot + SLOT_SECONDS <= before) {
-          p.slots.delete(slot);
+        if (!block.dirty && block.open === 0 && slot + SLOT_SECONDS <= before) {
+          p.drop(slot);
           this.rows.give(block.series.values());
           this.count--;
         }
@@ -411,64 +625,6 @@ export class MinuteBlocks {
 }
 
 /**
- * A block's data, `b1:` then base64 of: u16 number of sub-keys; per sub-key: u16 byte length and
- * the UTF-8 key, u16 mask of the minutes present, u16 mask of those that are a first revision of
- * a single metric (count 1, sum = min = max: per-VM windows nearly always), then per present
- * minute either its value (f64) or u32 count, f64 sum, min, max, u32 revision. About half the
- * size of the JSON form `{ sub: [[minute, count, sum, min, max, revision] or [minute, value]] }`,
- * which is still read.
- */
-function encodeBlock(series: Map<string, Float64Array>): string {
-  // Closed windows only: open ones (revision 0) are rebuilt from the log after a restart.
-  const rows: { key: Buffer; row: Float64Array; present: number; single: number }[] = [];
-  let size = 2;
-  for (const [sub, row] of series) {
-    let present = 0;
-    let single = 0;
-    let bytes = 0;
-    for (let i = 0; i < MINUTES; i++) {
-      if (!isClosed(row, i * FIELDS)) continue;
-      present |= 1 << i;
-      if (isSingle(row, i * FIELDS)) {
-        single |= 1 << i;
-        bytes += 8;
-      } else bytes += 32;
-    }
-    if (present === 0) continue;
-    const key = Buffer.from(sub, 'utf8');
-    rows.push({ key, row, present, single });
-    size += 6 + key.length + bytes;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt16LE(rows.length, 0);
-  for (const { key, row, present, single } of rows) {
-    at = out.writeUInt16LE(key.length, at);
-    at += key.copy(out, at);
-    at = out.writeUInt16LE(present, at);
-    at = out.writeUInt16LE(single, at);
-    for (let i = 0; i < MINUTES; i++) {
-      if (!(present & (1 << i))) continue;
-      const o = i * FIELDS;
-      if (single & (1 << i)) {
-        at = out.writeDoubleLE(row[o + 1], at);
-        continue;
-      }
-      at = out.writeUInt32LE(row[o], at);
-      at = out.writeDoubleLE(row[o + 1], at);
-      at = out.writeDoubleLE(row[o + 2], at);
-      at = out.writeDoubleLE(row[o + 3], at);
-      at = out.writeUInt32LE(row[o + REVISION], at);
-    }
-  }
-  return BINARY_PREFIX + out.toString('base64');
-}
-
-const BINARY_PREFIX = 'b1:';
-
-const isSingle = (row: Float64Array, o: number): boolean =>
-  row[o] === 1 && row[o + REVISION] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
-
-/**
  * Rows (one sub-key's windows in one block, all the same size) carved from large buffers and
  * reused once their blocks are let go: a rebuild allocates no row per VM, key and slot, and the
  * memory of the rows stays at what the busiest moment needed, without fragmenting the heap.
@@ -478,100 +634,24 @@ class RowPool {
   private readonly free: Float64Array[] = [];
   private slab?: ArrayBuffer;
   private carved = 0;
+  private readonly rowBytes: number;
+
+  constructor(private readonly fields: number) {
+    this.rowBytes = MINUTES * fields * Float64Array.BYTES_PER_ELEMENT;
+  }
 
   take(): Float64Array {
     const reused = this.free.pop();
     if (reused) return reused.fill(0);
     if (!this.slab || this.carved === RowPool.ROWS_PER_SLAB) {
-      this.slab = new ArrayBuffer(RowPool.ROWS_PER_SLAB * ROW_BYTES);
+      this.slab = new ArrayBuffer(RowPool.ROWS_PER_SLAB * this.rowBytes);
       this.carved = 0;
     }
-    return new Float64Array(this.slab, ROW_BYTES * this.carved++, MINUTES * FIELDS);
+    return new Float64Array(this.slab, this.rowBytes * this.carved++, MINUTES * this.fields);
   }
 
   /** Rows no one refers to any more. */
   give(rows: Iterable<Float64Array>): void {
     for (const row of rows) this.free.push(row);
   }
-}
-
-const ROW_BYTES = MINUTES * FIELDS * Float64Array.BYTES_PER_ELEMENT;
-
-/** Each sub-key's windows as [minute, count, sum, min, max, revision], from either form. */
-function parseBlockData(data: string): Map<string, [number, number, number, number, number, number][]> {
-  const out = new Map<string, [number, number, number, number, number, number][]>();
-  if (!data.startsWith(BINARY_PREFIX)) {
-    for (const [sub, windows] of Object.entries(JSON.parse(data) as Record<string, number[][]>)) {
-      out.set(sub, windows.map((w) => (w.length === 2 ? [w[0], 1, w[1], w[1], w[1], 1] : (w as [number, number, number, number, number, number]))));
-    }
-    return out;
-  }
-  const b = Buffer.from(data.slice(BINARY_PREFIX.length), 'base64');
-  let at = 0;
-  const subs = b.readUInt16LE(at);
-  at += 2;
-  for (let n = 0; n < subs; n++) {
-    const length = b.readUInt16LE(at);
-    const sub = b.toString('utf8', at + 2, at + 2 + length);
-    at += 2 + length;
-    const present = b.readUInt16LE(at);
-    const single = b.readUInt16LE(at + 2);
-    at += 4;
-    const windows: [number, number, number, number, number, number][] = [];
-    for (let i = 0; i < MINUTES; i++) {
-      if (!(present & (1 << i))) continue;
-      if (single & (1 << i)) {
-        const v = b.readDoubleLE(at);
-        at += 8;
-        windows.push([i, 1, v, v, v, 1]);
-        continue;
-      }
-      windows.push([i, b.readUInt32LE(at), b.readDoubleLE(at + 4), b.readDoubleLE(at + 12), b.readDoubleLE(at + 20), b.readUInt32LE(at + 28)]);
-      at += 32;
-    }
-    out.set(sub, windows);
-  }
-  return out;
-}
-
-/** One window as the read side sees it. */
-export interface MinuteWindow extends StoredWindow {
-  windowStart: number;
-}
-
-/** Decodes a stored block into its windows per sub-key (the key on per-VM blocks, '' on cross-tenant ones). */
-export function decodeBlock(stored: StoredBlock): Map<string, MinuteWindow[]> {
-  const out = new Map<string, MinuteWindow[]>();
-  for (const [sub, windows] of parseBlockData(stored.data)) {
-    out.set(sub, windows.map(([i, count, sum, min, max, revision]) => ({ windowStart: stored.row + i * 60, count, sum, min, max, revision })));
-  }
-  return out;
-}
-
-/**
- * One block from the partial blocks of several scopes (the log partitions that each folded a
- * share of the same windows): counts and sums add up, min and max combine, and the revision is
- * the sum of the partial revisions, so it grows whenever any part is revised.
- */
-export function mergeBlocks(parts: readonly StoredBlock[]): StoredBlock {
-  if (parts.length === 1) return parts[0];
-  const merged = new Map<string, Map<number, MinuteWindow>>();
-  for (const part of parts) {
-    for (const [sub, windows] of decodeBlock(part)) {
-      let whole = merged.get(sub);
-      if (!whole) merged.set(sub, (whole = new Map()));
-      for (const w of windows) {
-        const seen = whole.get(w.windowStart);
-        if (seen) mergeAggregate(seen, w).revision += w.revision;
-        else whole.set(w.windowStart, { ...w });
-      }
-    }
-  }
-  const series = new Map<string, Float64Array>();
-  for (const [sub, windows] of merged) {
-    const row = new Float64Array(MINUTES * FIELDS);
-    for (const w of windows.values()) row.set([w.count, w.sum, w.min, w.max, w.revision], ((w.windowStart - parts[0].row) / 60) * FIELDS);
-    series.set(sub, row);
-  }
-  return { partition: parts[0].partition, row: parts[0].row, data: encodeBlock(series), appliedThrough: Math.min(...parts.map((p) => p.appliedThrough)) };
 }

@@ -2,8 +2,12 @@ import type { BlockTable } from '../src/core/ports';
 import type { Aggregate } from '../src/core/windowMath';
 import { emptyAggregate, mergeAggregate } from '../src/core/mergeAggregate';
 import { decodeBlock, slotStartOf, type MinuteWindow } from './minuteBlocks';
+import { BucketValues } from './BucketValues';
 
-export type AggregationBy = 'avg' | 'min' | 'max';
+/** How a bucket's `value` is made: from its windows' averages (avg, min, max) or a quantile of its single values. */
+export type AggregationBy = 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p95' | 'p99';
+export const AGGREGATIONS: readonly AggregationBy[] = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'];
+const QUANTILE: Partial<Record<AggregationBy, number>> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 };
 
 export interface RangeQuery {
   /** Start of the newest window to include (epoch seconds, a minute boundary). */
@@ -15,11 +19,15 @@ export interface RangeQuery {
 
 export interface Bucket {
   timestamp: number;
-  value: number;
+  /** Null for a quantile of windows whose values are not known (folded before sketches were kept). */
+  value: number | null;
   count: number;
   windows: number;
   low: number;
   high: number;
+  /** With `fleet`: the largest `vms` and `expectedVms` of the bucket's windows (null when none of them has one). */
+  vms?: number | null;
+  expectedVms?: number | null;
 }
 
 /** The windows of one series (sub-key of a partition) whose start lies in [end - (minutes-1)*60, end]. */
@@ -39,25 +47,36 @@ export async function readWindowsBetween(table: BlockTable, partition: readonly 
 
 /**
  * Groups windows into epoch-aligned buckets of `aggregationInterval` minutes. A bucket's value
- * is the avg, min or max of its windows' averages; count sums metrics; low/high are the
- * extreme single values.
+ * is the avg, min or max of its windows' averages, or the p50…p99 of its single values (see
+ * BucketValues); count sums metrics; low/high are the extreme single values. With `fleet`
+ * (cross-tenant windows), each bucket also has the largest vms and expectedVms of its windows.
  */
-export function bucketWindows(windows: readonly MinuteWindow[], aggregationInterval: number, aggregationBy: AggregationBy): Bucket[] {
+export function bucketWindows(windows: readonly MinuteWindow[], aggregationInterval: number, aggregationBy: AggregationBy, { fleet = false } = {}): Bucket[] {
   const width = aggregationInterval * 60;
-  const buckets = new Map<number, { avgs: number[]; all: Aggregate }>();
+  const q = QUANTILE[aggregationBy];
+  const buckets = new Map<number, { avgs: number[]; all: Aggregate; values?: BucketValues; vms: number | null; expectedVms: number | null }>();
   for (const w of windows) {
     const timestamp = Math.floor(w.windowStart / width) * width;
     let b = buckets.get(timestamp);
     if (!b) {
-      b = { avgs: [], all: emptyAggregate() };
+      b = { avgs: [], all: emptyAggregate(), values: q === undefined ? undefined : new BucketValues(), vms: null, expectedVms: null };
       buckets.set(timestamp, b);
     }
     b.avgs.push(w.sum / w.count);
     mergeAggregate(b.all, w);
+    b.values?.add(w);
+    if (w.vms !== undefined && (b.vms === null || w.vms > b.vms)) b.vms = w.vms;
+    if (w.expectedVms !== undefined && (b.expectedVms === null || w.expectedVms > b.expectedVms)) b.expectedVms = w.expectedVms;
   }
   return [...buckets.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([timestamp, { avgs, all }]) => ({ timestamp, value: combine(avgs, aggregationBy), count: all.count, windows: avgs.length, low: all.min, high: all.max }));
+    .map(([timestamp, { avgs, all, values, vms, expectedVms }]) => {
+      const bucket: Bucket = {
+        timestamp, value: values ? values.quantile(q!) : combine(avgs, aggregationBy), count: all.count, windows: avgs.length, low: all.min, high: all.max,
+      };
+      if (fleet) Object.assign(bucket, { vms, expectedVms });
+      return bucket;
+    });
 }
 
 function combine(values: readonly number[], by: AggregationBy): number {

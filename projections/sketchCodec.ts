@@ -16,11 +16,21 @@ const FORMAT = 1;
  * percentages takes some 300 characters. Counts are whole (every value is accepted with weight 1).
  */
 export function encodeSketch(sketch: DDSketch): string {
+  return sketchBytes(sketch).toString('base64');
+}
+
+/** The bytes `encodeSketch` writes in base64 (a minute block keeps them as they are). */
+export function sketchBytes(sketch: DDSketch): Buffer {
   const out: number[] = [FORMAT];
   writeVarint(out, sketch.zeroCount);
   writeStore(out, sketch.store);
   writeStore(out, sketch.negativeStore);
-  return Buffer.from(out).toString('base64');
+  return Buffer.from(out);
+}
+
+/** An empty sketch with SKETCH_ACCURACY, so that it merges with every other one. */
+export function newSketch(): DDSketch {
+  return new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
 }
 
 /**
@@ -28,21 +38,28 @@ export function encodeSketch(sketch: DDSketch): string {
  * one. Its `min`, `max` and `sum` are not kept (the window's row has them): give them when wanted.
  */
 export function decodeSketch(text: string, summary?: { min: number; max: number; sum: number }): DDSketch {
-  const bytes = Buffer.from(text, 'base64');
-  const at = { i: 0 };
-  if (bytes[at.i++] !== FORMAT) throw new Error(`a sketch of an unknown format (${bytes[0]})`);
-  const sketch = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
-  sketch.zeroCount = readVarint(bytes, at);
-  readStore(bytes, at, sketch.store);
-  readStore(bytes, at, sketch.negativeStore);
-  sketch.count = sketch.zeroCount + sketch.store.count + sketch.negativeStore.count;
+  const sketch = mergeSketchBytes(newSketch(), Buffer.from(text, 'base64'));
   if (summary) Object.assign(sketch, summary);
   return sketch;
 }
 
+/**
+ * Adds the sketch that `sketchBytes` wrote into `into` (which it returns), bin by bin: merging
+ * many stored sketches makes no sketch of each. Its `min`, `max` and `sum` are left as they were.
+ */
+export function mergeSketchBytes(into: DDSketch, bytes: Uint8Array): DDSketch {
+  const at = { i: 0 };
+  if (bytes[at.i++] !== FORMAT) throw new Error(`a sketch of an unknown format (${bytes[0]})`);
+  into.zeroCount += readVarint(bytes, at);
+  readStore(bytes, at, into.store);
+  readStore(bytes, at, into.negativeStore);
+  into.count = into.zeroCount + into.store.count + into.negativeStore.count;
+  return into;
+}
+
 /** A copy that merges like the original (a sketch handed on must not change with the window). */
 export function copySketch(sketch: DDSketch): DDSketch {
-  const copy = new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
+  const copy = newSketch();
   copy.merge(sketch);
   return copy;
 }
@@ -59,7 +76,7 @@ function writeStore(out: number[], store: Store): void {
   }
 }
 
-function readStore(bytes: Buffer, at: { i: number }, store: Store): void {
+function readStore(bytes: Uint8Array, at: { i: number }, store: Store): void {
   const n = readVarint(bytes, at);
   let key = 0;
   for (let j = 0; j < n; j++) {
@@ -81,7 +98,7 @@ function writeVarint(out: number[], n: number): void {
   out.push(n);
 }
 
-function readVarint(bytes: Buffer, at: { i: number }): number {
+function readVarint(bytes: Uint8Array, at: { i: number }): number {
   let n = 0;
   let scale = 1;
   for (;;) {

@@ -1,3 +1,6 @@
+import { binsOf } from './BucketValues';
+import { mergeSketchBytes, newSketch } from './sketchCodec';
+
 /** What `GET /v1/top` ranks the VMs by. */
 export type TopBy = 'avg' | 'max' | 'p95';
 export const TOP_BY: readonly TopBy[] = ['avg', 'max', 'p95'];
@@ -19,9 +22,11 @@ const P95 = 0.95;
  * - avg: the sum of its windows' sums over the sum of their counts (a metric-weighted mean);
  * - max: the largest single value;
  * - p95: the value at rank ⌊0.95·(n−1)⌋ of its n single values sorted ascending (the rank DDSketch
- *   reads). A window holds count, sum, min and max, not its values: when it holds one value (what
- *   SPOC sends, one a VM, key and minute) or two (its min and max) they are exact; of a window with
- *   more, min and max are exact and the others are taken at their mean, (sum − min − max) / (count − 2).
+ *   reads), as get-tenant-data's p95 (BucketValues): a window of one value (what SPOC sends, one a
+ *   VM, key and minute) or two holds them exactly (its min and max); one of more keeps a sketch,
+ *   whose bins stand for its values (within 1%), the answer kept within the VM's min and max. Of a
+ *   window of more without a sketch (folded before they were kept), min and max are exact and the
+ *   others are taken at their mean, (sum − min − max) / (count − 2).
  * Figures live in typed arrays, so that ranking a fleet of thousands of VMs allocates next to nothing.
  *
  * @example
@@ -34,25 +39,27 @@ export class FleetFigures {
   private counts = new Float64Array(64);
   private sums = new Float64Array(64);
   private maxes = new Float64Array(64).fill(-Infinity);
+  private mins = new Float64Array(64).fill(Infinity);
   /** p95: each VM's (value, how many) pairs, flat. */
   private values: number[][] = [];
   private size = 0;
 
   constructor(readonly by: TopBy) {}
 
-  add(id: number, count: number, sum: number, min: number, max: number): void {
+  /** One window of a VM (`sketch`: its sketch's bytes, of a window of three values or more). */
+  add(id: number, count: number, sum: number, min: number, max: number, sketch?: Uint8Array): void {
     if (id >= this.counts.length) this.grow(id);
     if (id >= this.size) this.size = id + 1;
     this.counts[id] += count;
     this.sums[id] += sum;
     if (max > this.maxes[id]) this.maxes[id] = max;
+    if (min < this.mins[id]) this.mins[id] = min;
     if (this.by !== 'p95') return;
     const values = (this.values[id] ??= []);
     if (count === 1) values.push(sum, 1);
-    else {
-      values.push(min, 1, max, 1);
-      if (count > 2) values.push((sum - min - max) / (count - 2), count - 2);
-    }
+    else if (count === 2) values.push(min, 1, max, 1);
+    else if (sketch) for (const v of binsOf(mergeSketchBytes(newSketch(), sketch))) values.push(v);
+    else values.push(min, 1, max, 1, (sum - min - max) / (count - 2), count - 2);
   }
 
   /** Metrics of a VM (0 when none was added). */
@@ -63,7 +70,7 @@ export class FleetFigures {
   value(id: number): number {
     if (this.by === 'avg') return this.sums[id] / this.counts[id];
     if (this.by === 'max') return this.maxes[id];
-    return weightedQuantile(this.values[id] ?? [], P95);
+    return Math.min(this.maxes[id], Math.max(this.mins[id], weightedQuantile(this.values[id] ?? [], P95)));
   }
 
   /**
@@ -106,6 +113,7 @@ export class FleetFigures {
     this.counts = widen(this.counts, 0);
     this.sums = widen(this.sums, 0);
     this.maxes = widen(this.maxes, -Infinity);
+    this.mins = widen(this.mins, Infinity);
   }
 }
 

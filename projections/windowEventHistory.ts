@@ -1,5 +1,5 @@
 import type { HistoryChunk } from '../src/core/ports';
-import type { WindowEvent } from '../src/core/windowMath';
+import type { WindowEvent, WindowExtras } from '../src/core/windowMath';
 import { feedEntry, IDS_PER_MS, type FeedEntry } from '../src/core/windowStream';
 
 /**
@@ -59,8 +59,10 @@ const NONE = 0xffff;
 /** Set in an event's form byte when it is a final notice. */
 const FINAL_FLAG = 0x80;
 const U32 = 2 ** 32;
-/** Bytes of one event at most: the fixed part, then form 2's five doubles. */
-const MAX_EVENT_BYTES = 15 + 40;
+/** Set in the form byte: the aggregate is followed by u32 vms and u32 expected VMs (a cross-tenant window's). */
+const FLEET = 0x10;
+/** Bytes of one event at most: the fixed part, then form 2's five doubles and the VM counts. */
+const MAX_EVENT_BYTES = 15 + 40 + 8;
 
 /**
  * Packs events into chunks as they come, with no object kept per event. A chunk's bytes:
@@ -70,6 +72,7 @@ const MAX_EVENT_BYTES = 15 + 40;
  * cross-tenant window), u8 form (its high bit set on a final notice, see WindowEvent.final), and
  * then form 1: the value (count 1, revision 1, sum = min = max, as nearly every per-VM window);
  * form 0: u32 count, f64 sum, min, max, u32 revision; form 2: f64 count, sum, min, max, revision.
+ * With 0x10 added to the form, u32 vms and u32 expected VMs follow (a cross-tenant window's).
  * About a sixth of the JSON; avg is sum / count again.
  *
  * @example
@@ -108,12 +111,12 @@ export class ChunkBuilder {
 
   /** Adds an event (its id above the last one, `fits` checked). */
   add(id: number, e: WindowEvent): void {
-    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision, e.final === true);
+    this.addFields(id, e.key, e.tenant, e.vm, e.windowStart, e.count, e.sum, e.min, e.max, e.revision, e, e.final === true);
   }
 
-  /** Adds an event given as its fields (see WindowRecorder). */
+  /** Adds an event given as its fields (see WindowRecorder); VM counts that fit a u32 are kept. */
   addFields(id: number, key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number, final = false): void {
+    count: number, sum: number, min: number, max: number, revision: number, extras?: WindowExtras, final = false): void {
     if (this.n === 0) {
       this.firstId = id;
       this.firstStart = windowStart;
@@ -125,20 +128,25 @@ export class ChunkBuilder {
     at = b.writeUInt16LE(this.ref(key), at);
     at = b.writeUInt16LE(this.ref(tenant), at);
     at = b.writeUInt16LE(this.ref(vm), at);
-    const flag = final ? FINAL_FLAG : 0;
+    const fleet = extras?.vms !== undefined && isU32(extras.vms) && isU32(extras.expectedVms ?? 0) ? FLEET : 0;
+    const flags = fleet | (final ? FINAL_FLAG : 0);
     if (count === 1 && revision === 1 && Object.is(sum, min) && Object.is(sum, max)) {
-      b[at++] = 1 | flag;
+      b[at++] = 1 | flags;
       at = b.writeDoubleLE(sum, at);
     } else if (isU32(count) && isU32(revision)) {
-      b[at++] = 0 | flag;
+      b[at++] = 0 | flags;
       at = b.writeUInt32LE(count, at);
       at = b.writeDoubleLE(sum, at);
       at = b.writeDoubleLE(min, at);
       at = b.writeDoubleLE(max, at);
       at = b.writeUInt32LE(revision, at);
     } else {
-      b[at++] = 2 | flag;
+      b[at++] = 2 | flags;
       for (const v of [count, sum, min, max, revision]) at = b.writeDoubleLE(v, at);
+    }
+    if (fleet) {
+      at = b.writeUInt32LE(extras!.vms!, at);
+      at = b.writeUInt32LE(extras!.expectedVms ?? 0, at);
     }
     this.at = at;
     this.lastId = id;
@@ -250,8 +258,9 @@ export class ChunkReader {
   /** Passes over the events with an id up to `id`, without decoding them. */
   skipThrough(id: number): void {
     for (let next = this.peekId(); next !== undefined && next <= id; next = this.peekId()) {
-      const form = this.b[this.at + 14] & ~FINAL_FLAG;
-      this.at += 15 + (form === 1 ? 8 : form === 0 ? 32 : 40);
+      const form = this.b[this.at + 14];
+      const base = form & ~(FLEET | FINAL_FLAG);
+      this.at += 15 + (base === 1 ? 8 : base === 0 ? 32 : 40) + (form & FLEET ? 8 : 0);
       this.n++;
     }
   }
@@ -268,7 +277,7 @@ export class ChunkReader {
     const tenant = b.readUInt16LE(at + 10);
     const vm = b.readUInt16LE(at + 12);
     const flags = b[at + 14];
-    const form = flags & ~FINAL_FLAG;
+    const form = flags & ~(FLEET | FINAL_FLAG);
     at += 15;
     let e: WindowEvent;
     if (form === 1) {
@@ -284,6 +293,11 @@ export class ChunkReader {
       const [c, sum, min, max, revision] = [0, 8, 16, 24, 32].map((o) => b.readDoubleLE(at + o));
       e = { key, windowStart, count: c, sum, min, max, avg: sum / c, revision };
       at += 40;
+    }
+    if (flags & FLEET) {
+      e.vms = b.readUInt32LE(at);
+      e.expectedVms = b.readUInt32LE(at + 4);
+      at += 8;
     }
     if (tenant !== NONE) e.tenant = texts[tenant];
     if (vm !== NONE) e.vm = texts[vm];

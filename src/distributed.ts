@@ -58,6 +58,8 @@ export interface DistributedOptions {
   onNote?: (line: string, partitionId: string) => void;
   /** What the hub no longer retains: read from Event Hubs Capture, or recorded as a gap. */
   history?: HubHistory;
+  /** Where reads for the API find the partitions' checkpoints (finalThrough): a store that fails fast in an outage; default `versions`. */
+  readVersions?: ProjectionVersions;
 }
 
 /**
@@ -184,7 +186,8 @@ export class DistributedProjections {
     if (!version || !ids || ids.length === 0) return Promise.resolve(-Infinity);
     const last = this.finalRead;
     if (last && last.version === version && Date.now() - last.atMs < 1000) return last.value;
-    const value = Promise.all(ids.map((id) => this.options.versions.checkpoint('windows', version, scopeOfPartition(id))))
+    const versions = this.options.readVersions ?? this.options.versions;
+    const value = Promise.all(ids.map((id) => versions.checkpoint('windows', version, scopeOfPartition(id))))
       .then((checkpoints) => Math.min(...checkpoints.map((c) => c?.finalThrough ?? -Infinity)));
     this.finalRead = { version, atMs: Date.now(), value };
     value.catch(() => {
@@ -334,7 +337,9 @@ export class DistributedProjections {
    * A partition's share of cross-tenant windows, just made durable, combined with the other
    * scopes' stored shares. Each partition does this after its own write, so of two partitions
    * closing the same window the later one reads both shares: the last revision emitted is whole.
-   * The revision of a combined window is the sum of the shares' revisions.
+   * The revision of a combined window is the sum of the shares' revisions; VM counts add (a
+   * tenant lives in one partition), a partition without data in the window counting the VMs it
+   * expects there.
    */
   private async mergeCrossTenant(partial: readonly WindowEvent[], version: number, own: string): Promise<WindowEvent[]> {
     const { tables, versions, settings } = this.options;
@@ -347,12 +352,15 @@ export class DistributedProjections {
     for (const w of partial) {
       if (shares.has(idOf(w))) continue;
       const block = await stored.read([w.key], slotStartOf(w.windowStart));
-      shares.set(idOf(w), new Map((block ? decodeBlock(block).get('') ?? [] : []).map((x) => [x.windowStart, x])));
+      shares.set(idOf(w), new Map((block ? decodeBlock(block, { expectedOnly: true }).get('') ?? [] : []).map((x) => [x.windowStart, x])));
     }
     return partial.map((w) => {
       const other = shares.get(idOf(w))!.get(w.windowStart);
-      const whole = mergeAggregate({ count: w.count, sum: w.sum, min: w.min, max: w.max }, other ?? emptyAggregate());
-      return windowEvent(whole, w.key, w.windowStart, w.revision + (other?.revision ?? 0));
+      const whole = mergeAggregate({ count: w.count, sum: w.sum, min: w.min, max: w.max }, other && other.count > 0 ? other : emptyAggregate());
+      const merged = windowEvent(whole, w.key, w.windowStart, w.revision + (other?.revision ?? 0));
+      if (w.vms !== undefined) merged.vms = w.vms + (other?.vms ?? 0);
+      if (w.expectedVms !== undefined) merged.expectedVms = w.expectedVms + (other?.expectedVms ?? 0);
+      return merged;
     });
   }
 

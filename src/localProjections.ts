@@ -79,6 +79,8 @@ export class LocalProjections implements ProjectionHost {
   private readonly declared = new Map<string, { hosted: HostedProjection; supervisor: ProjectionSupervisor<HostedRun> }>();
   private readonly declaredChanges = new SerialQueue();
   private stopped = false;
+  /** The windows version's final bound as last seen, so that a restarted run (not opened yet) does not answer less. */
+  private finalKnown?: { version: number; value: number };
 
   constructor(private readonly options: {
     settings: Settings; log: EventLog; tables: TableStore; versions: ProjectionVersions; versionPollMs?: number;
@@ -109,14 +111,18 @@ export class LocalProjections implements ProjectionHost {
     return { metrics: s.metrics, late: s.late, windowsEmitted: s.windowsEmitted, revisions: s.revisions, watermark: s.watermark, position: s.position, lastFlushAtMs: s.lastFlushAtMs };
   }
 
+  /**
+   * As the running windows projector knows it (from its last checkpoint, the one it resumed from at
+   * first), or as the last run of the same version knew it; -Infinity (nothing final) before a run
+   * of the version has opened. Never a storage read: a read must not wait out an outage for it.
+   */
   async finalThrough(): Promise<number> {
     const supervisor = this.supervisors.get('windows');
+    const version = supervisor?.version ?? 0;
     const stats = supervisor?.projector?.stats as (WindowsStats & HostedRun['stats']) | undefined;
-    if (stats && Number.isFinite(stats.finalThrough)) return stats.finalThrough;
-    // Before its run has opened (a start, a switch of versions): as the version's checkpoint says.
-    const version = supervisor?.version;
-    const checkpoint = version ? await this.options.versions.checkpoint('windows', version) : undefined;
-    return checkpoint?.finalThrough ?? -Infinity;
+    const known = this.finalKnown?.version === version ? this.finalKnown.value : -Infinity;
+    if (stats && stats.finalThrough > known) this.finalKnown = { version, value: stats.finalThrough };
+    return Math.max(known, stats?.finalThrough ?? -Infinity);
   }
 
   /** Each projection counts from its last checkpoint (taken every flush interval, also on an idle tail). */

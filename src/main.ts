@@ -109,7 +109,7 @@ export async function startService(configured: Settings): Promise<Service> {
   }));
   const projections: ProjectionHost = distributed
     ? new DistributedProjections({
-      settings, tables: patient, versions: patientVersions, history: hubHistory,
+      settings, tables: patient, versions: patientVersions, history: hubHistory, readVersions: rt.versions,
       onError: (e, p) => process.stderr.write(`opsfold: Event Hubs${p === undefined ? '' : ` partition ${p}`}: ${e.message}\n`),
       onNote: (line, p) => note(`Event Hubs partition ${p}: ${line}`),
     })

@@ -65,6 +65,11 @@ export class CrossTenantFinals {
           for (const w of decodeBlock(block).get('') ?? []) {
             if (w.windowStart < first || w.windowStart > last) continue;
             const final = windowEvent(w, key, w.windowStart, w.revision);
+            // The partitions' VM counts, added by the merge (each tenant lives in one partition).
+            if (w.vms !== undefined) {
+              final.vms = w.vms;
+              final.expectedVms = w.expectedVms ?? 0;
+            }
             final.final = true;
             byStart.set(w.windowStart, [...(byStart.get(w.windowStart) ?? []), final]);
           }

@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { HistoryChunk, WindowHistoryStore } from '../src/core/ports';
-import { windowEvent, type FinalMinute, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
+import { windowEvent, withExtras, type FinalMinute, type WindowEvent, type WindowExtras, type WindowRecorder } from '../src/core/windowMath';
 import {
   IDS_PER_MS, feedEntry, finalEventId, nextEventId,
   type FeedEntry, type FinalSink, type SubscribeOptions, type WindowEventSource, type WindowFilter, type WindowSink,
@@ -195,7 +195,7 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder, Final
   private take(w: WindowEvent): void {
     let id: number;
     try {
-      id = this.keep(w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision);
+      id = this.keep(w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision, w);
     } catch (error) {
       this.options.onError?.(error);
       return;
@@ -208,9 +208,13 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder, Final
    * packed straight into the history, and an object made only for live subscribers.
    */
   record(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number): void {
-    const id = this.keep(key, tenant, vm, windowStart, count, sum, min, max, revision);
-    if (this.listeners.size > 0) this.deliver(feedEntry(id, windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm)));
+    count: number, sum: number, min: number, max: number, revision: number, extras?: WindowExtras): void {
+    const id = this.keep(key, tenant, vm, windowStart, count, sum, min, max, revision, extras);
+    if (this.listeners.size > 0) {
+      // The sketch's bytes are for in-process readers, not subscribers.
+      const event = withExtras(windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm), extras && { vms: extras.vms, expectedVms: extras.expectedVms });
+      this.deliver(feedEntry(id, event));
+    }
   }
 
   /**
@@ -224,7 +228,7 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder, Final
       try {
         id = finalEventId(minute.windowStart, rank);
         if (id <= this.stats.lastId) return;
-        this.keepAt(id, w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision, true);
+        this.keepAt(id, w.key, w.tenant, w.vm, w.windowStart, w.count, w.sum, w.min, w.max, w.revision, w, true);
       } catch (error) {
         this.options.onError?.(error);
         return;
@@ -241,22 +245,22 @@ export class WindowEventFeed implements WindowEventSource, WindowRecorder, Final
 
   /** Gives the event its id and packs it into the history (unless older than the retention); returns the id. */
   private keep(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number): number {
+    count: number, sum: number, min: number, max: number, revision: number, extras?: WindowExtras): number {
     const id = nextEventId(this.stats.lastId, this.clock());
-    this.keepAt(id, key, tenant, vm, windowStart, count, sum, min, max, revision, false);
+    this.keepAt(id, key, tenant, vm, windowStart, count, sum, min, max, revision, extras, false);
     return id;
   }
 
   /** Packs an event with id `id` (above the last) into the history, unless older than the retention. */
   private keepAt(id: number, key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number, final: boolean): void {
+    count: number, sum: number, min: number, max: number, revision: number, extras: WindowExtras | undefined, final: boolean): void {
     this.stats.lastId = id;
     this.stats.emitted++;
     // A rebuild passes over older events without packing them (the cutoff is read every 1,024 events: it moves slowly).
     if ((this.stats.emitted & 1023) === 1) this.cutoff = this.cutoffId();
     if (id >= this.cutoff) {
       if (!this.builder.fits(id, windowStart)) this.seal();
-      this.builder.addFields(id, key, tenant, vm, windowStart, count, sum, min, max, revision, final);
+      this.builder.addFields(id, key, tenant, vm, windowStart, count, sum, min, max, revision, extras, final);
       if (++this.unwritten > this.maxUnwritten + Math.ceil(this.maxUnwritten / 8)) this.trim();
     }
   }

@@ -24,11 +24,32 @@ export interface WindowEvent extends Aggregate {
   avg: number;
   /** 1 when first emitted, then 2, 3… for corrections by late data. */
   revision: number;
+  /** Cross-tenant windows: the distinct (tenant, VM) pairs with a metric in the window. */
+  vms?: number;
+  /** Cross-tenant windows: the distinct pairs that reported the key in the 60 minutes before the window starts. */
+  expectedVms?: number;
+  /**
+   * The window's values as a sketch (the bytes of projections/sketchCodec.ts), when it holds three
+   * or more: for in-process readers (the read cache's percentiles). Not enumerable, so never in an
+   * event's JSON or on the Event Hub.
+   */
+  readonly sketch?: Uint8Array;
   /**
    * True on a window's final notice: the watermark has passed its end plus the allowed lateness, no
    * revision can follow, and these are its last values (see isFinal). Absent (false) on revisions.
    */
   final?: boolean;
+}
+
+/**
+ * What an emitted revision carries besides its aggregate, handed to a WindowRecorder in one object
+ * the emitter reuses (a recorder copies what it keeps): the VM counts of a cross-tenant window,
+ * and the sketch's bytes of a window of three values or more when events are built.
+ */
+export interface WindowExtras {
+  vms?: number;
+  expectedVms?: number;
+  sketch?: Uint8Array;
 }
 
 /**
@@ -66,14 +87,14 @@ export interface LateMetric {
  */
 export interface WindowRecorder {
   record(key: string, tenant: string | undefined, vm: string | undefined, windowStart: number,
-    count: number, sum: number, min: number, max: number, revision: number): void;
+    count: number, sum: number, min: number, max: number, revision: number, extras?: WindowExtras): void;
 }
 
 /** A recorder that collects WindowEvent objects into `out`. */
 export function eventCollector(out: WindowEvent[]): WindowRecorder {
   return {
-    record: (key, tenant, vm, windowStart, count, sum, min, max, revision) => {
-      out.push(windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm));
+    record: (key, tenant, vm, windowStart, count, sum, min, max, revision, extras) => {
+      out.push(withExtras(windowEvent({ count, sum, min, max }, key, windowStart, revision, tenant, vm), extras));
     },
   };
 }
@@ -84,5 +105,14 @@ export function windowEvent(agg: Aggregate, key: string, windowStart: number, re
     event.tenant = tenant;
     event.vm = vm;
   }
+  return event;
+}
+
+/** The event with what `extras` holds: VM counts as fields, the sketch's bytes as a property JSON leaves out. */
+export function withExtras(event: WindowEvent, extras: WindowExtras | undefined): WindowEvent {
+  if (extras === undefined) return event;
+  if (extras.vms !== undefined) event.vms = extras.vms;
+  if (extras.expectedVms !== undefined) event.expectedVms = extras.expectedVms;
+  if (extras.sketch !== undefined) Object.defineProperty(event, 'sketch', { value: extras.sketch, enumerable: false });
   return event;
 }

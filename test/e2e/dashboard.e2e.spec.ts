@@ -308,9 +308,10 @@ describe('the dashboard in Chromium, against a service holding known data', () =
     const d = await drawn(page);
     assertSeries(d.xs, d.cross, expected, '10-minute maximum');
     assertTable(await tableRows(page), expected, 'cross');
-    const api = (await (await fetch(`${base}/v1/get-data?key=${encodeURIComponent(MEM)}&minutes=45&aggregationInterval=10&aggregationBy=max`)).json()) as { data: unknown[] };
+    const api = (await (await fetch(`${base}/v1/get-data?key=${encodeURIComponent(MEM)}&minutes=45&aggregationInterval=10&aggregationBy=max`)).json()) as { data: Record<string, unknown>[] };
     const shown = await page.evaluate(() => window.opsfold.fleet.cross);
-    assert.deepEqual(shown, api.data, 'the page\'s buckets are the API\'s');
+    // The page buckets minute windows itself and does not draw finality (yet): the API's figures without `final`.
+    assert.deepEqual(shown, api.data.map(({ final: _final, ...figures }) => figures), 'the page\'s buckets are the API\'s');
     await page.close();
   });
 

@@ -94,7 +94,7 @@ async function setup(t: TestContext, withCapture: boolean) {
     const merged = await openMerged(tables, windowsProjection.tables.minute, { prefix: 'ar', version: 1, scopes: await versions.scopes('windows', 1) });
     const out = new Map<string, Aggregate>();
     for (const block of await merged.readRange(['cpu.pct'], T0 - 900, T0 + 900)) {
-      for (const w of decodeBlock(block).get('')!) out.set(`cpu.pct@${w.windowStart}`, { count: w.count, sum: w.sum, min: w.min, max: w.max });
+      for (const w of decodeBlock(block).get('') ?? []) out.set(`cpu.pct@${w.windowStart}`, { count: w.count, sum: w.sum, min: w.min, max: w.max });
     }
     return out;
   };

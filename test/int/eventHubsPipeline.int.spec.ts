@@ -43,10 +43,29 @@ function message(t: number, n: number): Record<string, unknown> {
   };
 }
 
-/** The expected cross-tenant windows, computed here from the raw messages. */
-function expectedCross(messages: Record<string, unknown>[]): Map<string, { count: number; sum: number; min: number; max: number }> {
-  return crossTenantReference(messages.flatMap((m) => (m.metrics as { timestamp: number; PerfType: string; PerfName: string; PerfValue: number }[])
-    .map((x) => ({ t: x.timestamp, key: `${x.PerfType}.${x.PerfName}`, value: x.PerfValue }))));
+interface Cross {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  vms?: number;
+  expectedVms?: number;
+}
+
+/**
+ * The expected cross-tenant windows, computed here from the raw messages, with their VM counts:
+ * the distinct (tenant, VM) pairs of the window, and those of the hour before it.
+ */
+function expectedCross(messages: Record<string, unknown>[]): Map<string, Cross> {
+  const sent = messages.flatMap((m) => (m.metrics as { timestamp: number; MaskedTenantId: string; MaskedVMName: string; PerfType: string; PerfName: string; PerfValue: number }[])
+    .map((x) => ({ t: x.timestamp, key: `${x.PerfType}.${x.PerfName}`, value: x.PerfValue, pair: `${x.MaskedTenantId} ${x.MaskedVMName}` })));
+  const out: Map<string, Cross> = crossTenantReference(sent);
+  const pairs = (key: string, from: number, to: number) => new Set(sent.filter((m) => m.key === key && m.t >= from && m.t < to).map((m) => m.pair)).size;
+  for (const [id, w] of out) {
+    const [key, start] = [id.slice(0, id.lastIndexOf('@')), Number(id.slice(id.lastIndexOf('@') + 1))];
+    Object.assign(w, { vms: pairs(key, start, start + 60), expectedVms: pairs(key, start - 3600, start) });
+  }
+  return out;
 }
 
 async function setup(t: TestContext) {
@@ -82,13 +101,13 @@ async function setup(t: TestContext) {
     return projections;
   };
   /** Cross-tenant windows read back merged over the partitions' scopes. */
-  const readCross = async (): Promise<Map<string, { count: number; sum: number; min: number; max: number }>> => {
+  const readCross = async (): Promise<Map<string, Cross>> => {
     const scopes = await versions.scopes('windows', 1);
     const merged = await openMerged(tables, windowsProjection.tables.minute, { prefix: 'eh', version: 1, scopes });
-    const out = new Map<string, { count: number; sum: number; min: number; max: number }>();
+    const out = new Map<string, Cross>();
     for (const key of KEYS) {
       for (const block of await merged.readRange([key], T0 - 900, T0 + 900)) {
-        for (const w of decodeBlock(block).get('')!) out.set(`${key}@${w.windowStart}`, { count: w.count, sum: w.sum, min: w.min, max: w.max });
+        for (const w of decodeBlock(block).get('') ?? []) out.set(`${key}@${w.windowStart}`, { count: w.count, sum: w.sum, min: w.min, max: w.max, vms: w.vms, expectedVms: w.expectedVms });
       }
     }
     return out;
@@ -98,10 +117,11 @@ async function setup(t: TestContext) {
 }
 
 const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
-const same = (got: Map<string, { count: number; sum: number; min: number; max: number }>, want: Map<string, { count: number; sum: number; min: number; max: number }>) =>
+/** Every window as wanted, VM counts included (the shares of every partition add up). */
+const same = (got: Map<string, Cross>, want: Map<string, Cross>) =>
   got.size === want.size && [...want].every(([id, w]) => {
     const g = got.get(id);
-    return g !== undefined && g.count === w.count && close(g.sum, w.sum) && g.min === w.min && g.max === w.max;
+    return g !== undefined && g.count === w.count && close(g.sum, w.sum) && g.min === w.min && g.max === w.max && g.vms === w.vms && g.expectedVms === w.expectedVms;
   });
 
 describe('projections over Event Hubs with the real SDK clients, the AMQP emulator and Azurite', () => {
@@ -124,9 +144,9 @@ describe('projections over Event Hubs with the real SDK clients, the AMQP emulat
     // Other services get every revision on the windows hub, partition key = counter key; the last
     // revision of each cross-tenant window is the whole window, merged over the partitions.
     const published = await eventually('the published cross-tenant windows', () => {
-      const last = new Map<string, { count: number; sum: number; min: number; max: number; revision: number }>();
+      const last = new Map<string, Cross & { revision: number }>();
       for (const e of emu.hub(WINDOWS_HUB).events()) {
-        const w = e.body as { key: string; tenant?: string; windowStart: number; count: number; sum: number; min: number; max: number; revision: number };
+        const w = e.body as Cross & { key: string; tenant?: string; windowStart: number; revision: number };
         assert.equal(e.partitionKey, w.key);
         const id = `${w.key}@${w.windowStart}`;
         if (w.tenant === undefined && !(last.get(id)?.revision! > w.revision)) last.set(id, w);

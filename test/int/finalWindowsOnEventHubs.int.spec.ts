@@ -117,7 +117,7 @@ describe('final windows on Event Hubs', () => {
     assert.equal(expected.size, 6 * KEYS.length + 6 * 6 * KEYS.length * 2, 'minutes 0-5: cross-tenant windows and each VM\'s');
 
     const finals = await eventually('every final window on the hub', () => {
-      const got = emu.hub(WINDOWS_HUB).events().map((e) => e.body as { key: string; tenant?: string; vm?: string; windowStart: number; count: number; sum: number; min: number; max: number; final: boolean })
+      const got = emu.hub(WINDOWS_HUB).events().map((e) => e.body as { key: string; tenant?: string; vm?: string; windowStart: number; count: number; sum: number; min: number; max: number; vms?: number; expectedVms?: number; final: boolean })
         .filter((w) => w.final);
       return got.length >= expected.size && got;
     }, 60_000);
@@ -129,6 +129,10 @@ describe('final windows on Event Hubs', () => {
       byId.set(id, { count: w.count, sum: w.sum, min: w.min, max: w.max });
     }
     assert.deepEqual([...byId].sort(), [...expected].sort());
+    // A cross-tenant final carries the VM counts of every partition: the 12 VMs (6 tenants, 2 each) in each minute,
+    // expected from the second minute on (they reported the minute before).
+    const fleet = finals.filter((w) => w.tenant === undefined).map((w) => [w.key, w.windowStart, w.vms, w.expectedVms]).sort();
+    assert.deepEqual(fleet, KEYS.flatMap((key) => [0, 1, 2, 3, 4, 5].map((m) => [key, T0 + m * 60, 12, m === 0 ? 0 : 12])).sort());
     // Revisions are published as before, with final: false.
     const revisions = emu.hub(WINDOWS_HUB).events().map((e) => e.body as { final: boolean }).filter((w) => !w.final);
     assert.ok(revisions.length >= expected.size);

@@ -62,6 +62,11 @@ function win(key: string, windowStart: number, count: number, sum: number, min: 
   return { key, tenant, vm, windowStart, count, sum, min, max, avg: sum / count, revision: 1 };
 }
 
+/** A cross-tenant window with its VM counts. */
+function crossWin(key: string, windowStart: number, count: number, sum: number, min: number, max: number, vms: number, expectedVms: number) {
+  return { ...win(key, windowStart, count, sum, min, max), vms, expectedVms };
+}
+
 interface Harness {
   base: string;
   server: Server;
@@ -70,11 +75,11 @@ interface Harness {
 
 async function buildDeps(extra: Partial<ApiDeps> = {}): Promise<{ deps: ApiDeps; ingested: Harness['ingested'] }> {
   const minute = new MinuteBlocks('minute', true);
-  minute.apply(win('cpu', BASE, 2, 10, 4, 6)); // avg 5
-  minute.apply(win('cpu', BASE + 60, 1, 7, 7, 7)); // avg 7
-  minute.apply(win('cpu', BASE + 120, 4, 12, 1, 5)); // avg 3
-  minute.apply(win('cpu', BASE + 300, 2, 20, 9, 11)); // avg 10
-  minute.apply(win('cpu', BASE + 960, 1, 2, 2, 2)); // avg 2, next block
+  minute.apply(crossWin('cpu', BASE, 2, 10, 4, 6, 2, 3)); // avg 5
+  minute.apply(crossWin('cpu', BASE + 60, 1, 7, 7, 7, 1, 2)); // avg 7
+  minute.apply(crossWin('cpu', BASE + 120, 4, 12, 1, 5, 4, 2)); // avg 3
+  minute.apply(crossWin('cpu', BASE + 300, 2, 20, 9, 11, 2, 4)); // avg 10
+  minute.apply(crossWin('cpu', BASE + 960, 1, 2, 2, 2, 1, 0)); // avg 2, next block
   const vmMinute = new MinuteBlocks('vmMinute', true);
   vmMinute.apply(win('cpu', BASE - 600, 1, 6, 6, 6, 't1', 'vm1'));
   vmMinute.apply(win('cpu', BASE, 2, 16, 7, 9, 't1', 'vm1')); // avg 8
@@ -163,9 +168,10 @@ describe('HTTP API (no token)', () => {
       aggregationInterval: 5,
       aggregationBy: 'avg',
       data: [
-        { timestamp: BASE, value: 5, count: 7, windows: 3, low: 1, high: 7, final: true },
-        { timestamp: BASE + 300, value: 10, count: 2, windows: 1, low: 9, high: 11, final: false },
-        { timestamp: BASE + 900, value: 2, count: 1, windows: 1, low: 2, high: 2, final: false },
+        // vms and expectedVms: the largest of the bucket's windows'.
+        { timestamp: BASE, value: 5, count: 7, windows: 3, low: 1, high: 7, vms: 4, expectedVms: 3, final: true },
+        { timestamp: BASE + 300, value: 10, count: 2, windows: 1, low: 9, high: 11, vms: 2, expectedVms: 4, final: false },
+        { timestamp: BASE + 900, value: 2, count: 1, windows: 1, low: 2, high: 2, vms: 1, expectedVms: 0, final: false },
       ],
     });
   });
@@ -207,8 +213,8 @@ describe('HTTP API (no token)', () => {
 
   it('get-data honours `to` as epoch seconds or ISO 8601, floored to the minute', async () => {
     const expected = [
-      { timestamp: BASE, value: 5, count: 2, windows: 1, low: 4, high: 6, final: true },
-      { timestamp: BASE + 60, value: 7, count: 1, windows: 1, low: 7, high: 7, final: true },
+      { timestamp: BASE, value: 5, count: 2, windows: 1, low: 4, high: 6, vms: 2, expectedVms: 3, final: true },
+      { timestamp: BASE + 60, value: 7, count: 1, windows: 1, low: 7, high: 7, vms: 1, expectedVms: 2, final: true },
     ];
     const epoch = await getJson(`${h.base}/v1/get-data?key=cpu&minutes=2&to=${BASE + 60}`);
     assert.deepEqual(epoch.body.data, expected);

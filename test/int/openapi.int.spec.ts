@@ -8,6 +8,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import type { ValidateFunction } from 'ajv';
 import { createApp, type ApiDeps } from '../../src/adapters/http/createApp';
 import { openApiDocument } from '../../src/adapters/http/openapi';
+import { AGGREGATIONS } from '../../projections/minuteQueries';
 import { eventually } from '../support/eventually';
 import { SseClient } from '../support/sseClient';
 import { runOpsfold } from '../support/runOpsfold';
@@ -78,6 +79,11 @@ describe('the OpenAPI document', () => {
     const api = await SwaggerParser.validate(structuredClone(doc) as never);
     assert.equal((api as { openapi: string }).openapi, '3.1.0');
     assert.deepEqual((doc.servers as Json[]).map((s) => s.url), ['/']);
+  });
+
+  it('lists what aggregationBy takes, as the service does', () => {
+    const param = (doc.paths['/v1/get-data'].get.parameters as Json[]).find((p) => p.name === 'aggregationBy') as { schema: { enum: string[] } };
+    assert.deepEqual(param.schema.enum, AGGREGATIONS);
   });
 
   it('names every operation, each name once', () => {
@@ -239,8 +245,13 @@ describe('real answers of a started service match the document', () => {
     }, 60_000) as { data: Json[] };
     assert.equal(data.data[0].timestamp, minute);
     await check('/v1/get-data', `/v1/get-data?${q}&aggregationInterval=5&aggregationBy=max`, 200);
+    const p95 = await check('/v1/get-data', `/v1/get-data?${q}&aggregationBy=p95`, 200) as { data: Json[] };
+    // Of two values (10, 30) the p95 is the one at rank ⌊0.95·1⌋ = 0.
+    assert.deepEqual([p95.data[0].value, p95.data[0].vms, p95.data[0].expectedVms], [10, 2, 0]);
     const tenant = await check('/v1/get-tenant-data', `/v1/get-tenant-data?${q}&tenant=${encodeURIComponent('T0+oa/0==')}&vm=${encodeURIComponent('vm/0=')}`, 200) as { data: Json[] };
     assert.equal(tenant.data[0].average, 20);
+    const tenantP99 = await check('/v1/get-tenant-data', `/v1/get-tenant-data?${q}&tenant=${encodeURIComponent('T0+oa/0==')}&vm=${encodeURIComponent('vm/0=')}&aggregationBy=p99`, 200) as { data: Json[] };
+    assert.deepEqual([tenantP99.data[0].value, tenantP99.data[0].average], [10, 10]);
     for (const by of ['avg', 'max', 'p95']) {
       const top = await check('/v1/top', `/v1/top?${q}&by=${by}&n=1`, 200) as { data: Json[] };
       assert.deepEqual(top.data.map((r) => [r.vm, r.value]), [['vm/1=', 30]], by);
@@ -274,7 +285,7 @@ describe('real answers of a started service match the document', () => {
     assert.ok(doc.paths['/v1/backlog'].get.responses && ((doc.paths['/v1/backlog'].get.responses as Record<string, Json>)['200'].content as Json)['text/csv']);
 
     const bad: [string, string][] = [
-      ['/v1/get-data', `/v1/get-data?${q}&minutes=0`], ['/v1/get-data', '/v1/get-data?minutes=5'],
+      ['/v1/get-data', `/v1/get-data?${q}&minutes=0`], ['/v1/get-data', '/v1/get-data?minutes=5'], ['/v1/get-data', `/v1/get-data?${q}&aggregationBy=p75`],
       ['/v1/get-tenant-data', `/v1/get-tenant-data?${q}`], ['/v1/top', `/v1/top?${q}&by=min`], ['/v1/keys', '/v1/keys?x=1'], ['/v1/tenants', '/v1/tenants?x=1'],
       ['/v1/rejects', '/v1/rejects?limit=abc'], ['/v1/late', '/v1/late?key='], ['/v1/quarantine', '/v1/quarantine?projection=nope'],
       ['/v1/backlog', '/v1/backlog?team=EUC&from=2024-13-01'], ['/v1/backlog/teams', '/v1/backlog/teams?team=EUC'],
@@ -319,7 +330,8 @@ describe('real answers of a started service match the document', () => {
     const [final] = finals.windows();
     assert.ok(windowEvent(final), JSON.stringify(windowEvent.errors));
     // Cross-tenant windows of the minute by key: gate_test.percent_processor_time, then this key (rank 1).
-    assert.deepEqual(final, { id: minute * 1e6 + 1, key: KEY, windowStart: minute, count: 2, sum: 40, min: 10, max: 30, avg: 20, revision: 1, final: true });
+    // vm/0= and vm/1= reported in the minute, none of them in the hour before.
+    assert.deepEqual(final, { id: minute * 1e6 + 1, key: KEY, windowStart: minute, count: 2, sum: 40, min: 10, max: 30, avg: 20, revision: 1, vms: 2, expectedVms: 0, final: true });
     assert.equal(finals.frames.find((f) => f.event === 'window')?.id, String(minute * 1e6 + 1));
     const data = await eventually('the minute final in get-data', async () => {
       const answer = await call(`/v1/get-data?key=${KEY}&minutes=1&to=${minute}`);

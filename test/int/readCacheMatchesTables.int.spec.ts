@@ -82,19 +82,49 @@ function urls(): { memory: string[]; tables: string[] } {
   const tables: string[] = [];
   for (const key of [K1, K2]) {
     memory.push(`/v1/get-data?key=${key}`, `/v1/get-data?key=${key}&aggregationInterval=5&aggregationBy=max`,
-      `/v1/get-data?key=${key}&minutes=30&to=${M0 + 80 * 60}&aggregationBy=min`);
-    tables.push(`/v1/get-data?key=${key}&minutes=10&to=${M0 + 5 * 60}`, `/v1/get-data?key=${key}&minutes=90&aggregationInterval=15`);
+      `/v1/get-data?key=${key}&minutes=30&to=${M0 + 80 * 60}&aggregationBy=min`, `/v1/get-data?key=${key}&aggregationBy=p95`,
+      `/v1/get-data?key=${key}&aggregationInterval=5&aggregationBy=p50`, `/v1/get-data?key=${key}&minutes=30&aggregationInterval=15&aggregationBy=p99`);
+    tables.push(`/v1/get-data?key=${key}&minutes=10&to=${M0 + 5 * 60}`, `/v1/get-data?key=${key}&minutes=90&aggregationInterval=15`,
+      `/v1/get-data?key=${key}&minutes=90&aggregationInterval=10&aggregationBy=p90`);
     for (const by of ['avg', 'max', 'p95']) {
       memory.push(`/v1/top?key=${key}&minutes=15&by=${by}`, `/v1/top?key=${key}&minutes=10&n=2&by=${by}&to=${M0 + 85 * 60}`);
       tables.push(`/v1/top?key=${key}&minutes=30&by=${by}`);
     }
     for (const [tenant, vm] of [...VMS, LATE_VM]) {
-      memory.push(`/v1/get-tenant-data?key=${key}&tenant=${q(tenant)}&vm=${q(vm)}&minutes=15&to=${M0 + 88 * 60}`);
-      tables.push(`/v1/get-tenant-data?key=${key}&tenant=${q(tenant)}&vm=${q(vm)}&minutes=60&aggregationInterval=5`);
+      memory.push(`/v1/get-tenant-data?key=${key}&tenant=${q(tenant)}&vm=${q(vm)}&minutes=15&to=${M0 + 88 * 60}`,
+        `/v1/get-tenant-data?key=${key}&tenant=${q(tenant)}&vm=${q(vm)}&minutes=15&to=${M0 + 88 * 60}&aggregationInterval=5&aggregationBy=p95`);
+      tables.push(`/v1/get-tenant-data?key=${key}&tenant=${q(tenant)}&vm=${q(vm)}&minutes=60&aggregationInterval=5`,
+        `/v1/get-tenant-data?key=${key}&tenant=${q(tenant)}&vm=${q(vm)}&minutes=60&aggregationInterval=30&aggregationBy=p50`);
     }
   }
   memory.push('/v1/get-data?key=nope', '/v1/top?key=nope&minutes=15', `/v1/get-tenant-data?key=nope&tenant=${q(T_A)}&vm=x`);
   return { memory, tables };
+}
+
+interface FleetBucket {
+  timestamp: number;
+  value: number;
+  vms: number;
+  final: boolean;
+  expectedVms: number;
+}
+
+/**
+ * Checks get-data's one-minute buckets of a key against the metrics sent, computed here: vms the
+ * distinct (tenant, VM) pairs of the minute, expectedVms those of the hour before it, exactly; p95
+ * (the value at rank ⌊0.95·(n−1)⌋ of the minute's values) within 1%.
+ */
+function assertFleetFigures(sent: readonly Sent[], key: string, counts: readonly FleetBucket[], p95: readonly FleetBucket[]): void {
+  const minute = (t: number) => Math.floor(t / 60) * 60;
+  const pairs = (from: number, to: number) => new Set(sent.filter((m) => m.key === key && minute(m.t) >= from && minute(m.t) < to).map((m) => `${m.tenant} ${m.vm}`)).size;
+  assert.ok(counts.length > 0 && counts.length === p95.length);
+  counts.forEach((b, i) => {
+    assert.deepEqual([b.vms, b.expectedVms], [pairs(b.timestamp, b.timestamp + 60), pairs(b.timestamp - 3600, b.timestamp)], `${key} at ${b.timestamp}`);
+    const values = sent.filter((m) => m.key === key && minute(m.t) === b.timestamp).map((m) => m.value).sort((x, y) => x - y);
+    const exact = values[Math.floor(0.95 * (values.length - 1))];
+    assert.equal(p95[i].timestamp, b.timestamp);
+    assert.ok(Math.abs(p95[i].value - exact) <= 0.01 * Math.abs(exact), `${key} p95 at ${b.timestamp}: ${p95[i].value} against ${exact}`);
+  });
 }
 
 async function getJson(base: string, path: string): Promise<unknown> {
@@ -218,13 +248,16 @@ describe('the read cache answers as the tables do', () => {
     first = await compareAll();
     const top = first.get(`/v1/top?key=${K1}&minutes=15&by=avg`) as { data: { vm: string; count: number }[] };
     assert.equal(top.data.length, VMS.length, 'every VM that reported in the range');
-    const data = first.get(`/v1/get-data?key=${K1}`) as { data: { timestamp: number; final: boolean }[] };
+    const data = first.get(`/v1/get-data?key=${K1}`) as { data: FleetBucket[] };
     assert.equal(data.data.length, 60);
     assert.equal(data.data.at(-1)!.timestamp, M0 + (MINUTES - 1) * 60);
     // The newest half hour (the allowed lateness) and a minute of tolerance are not final yet, the windows before are: both answered alike.
     const finalThrough = Math.max(...sent.map((m) => m.t)) - 60 - 1800;
     assert.deepEqual(data.data.map((b) => b.final), data.data.map((b) => b.timestamp + 60 <= finalThrough));
     assert.ok(data.data.some((b) => b.final) && data.data.some((b) => !b.final));
+    for (const key of [K1, K2]) {
+      assertFleetFigures(sent, key, (first.get(`/v1/get-data?key=${key}`) as { data: FleetBucket[] }).data, (first.get(`/v1/get-data?key=${key}&aggregationBy=p95`) as { data: FleetBucket[] }).data);
+    }
   });
 
   it('after late data within the allowed lateness (revisions, a VM first seen late) and too late: still the same, and the revisions show', async () => {
@@ -243,6 +276,13 @@ describe('the read cache answers as the tables do', () => {
     assert.deepEqual([top.data[0].vm, top.data[0].value], [VMS[0][1], 585], 'the late values lead the ranking');
     assert.ok(top.data.some((r) => r.vm === LATE_VM[1]), 'the VM first seen in late data is ranked');
     assert.notDeepEqual(second.get(`/v1/get-data?key=${K1}`), first.get(`/v1/get-data?key=${K1}`));
+    // The VM first seen in late data counts in its minutes, and is expected in the hour after them; the too-late metric changes nothing.
+    const counted = sent.filter((m) => m.value !== 1e6);
+    for (const key of [K1, K2]) {
+      assertFleetFigures(counted, key, (second.get(`/v1/get-data?key=${key}`) as { data: FleetBucket[] }).data, (second.get(`/v1/get-data?key=${key}&aggregationBy=p95`) as { data: FleetBucket[] }).data);
+    }
+    const k1 = (second.get(`/v1/get-data?key=${K1}`) as { data: FleetBucket[] }).data;
+    assert.deepEqual(k1.find((b) => b.timestamp === M0 + 86 * 60)!.expectedVms, VMS.length + 1, 'the late VM is expected after its last minute');
     assert.deepEqual(second.get(`/v1/get-data?key=${K1}&minutes=10&to=${M0 + 5 * 60}`), first.get(`/v1/get-data?key=${K1}&minutes=10&to=${M0 + 5 * 60}`));
   });
 

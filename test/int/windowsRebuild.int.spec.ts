@@ -5,6 +5,7 @@ import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
 import type { EventLog } from '../../src/core/ports';
 import { decodeBlock } from '../../projections/minuteBlocks';
+import { mergeSketchBytes, newSketch } from '../../projections/sketchCodec';
 import { metaTable } from '../../projections/projectionCatalog';
 import { openTable, tableName } from '../../projections/projectionTables';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -65,7 +66,10 @@ describe('a rebuild (the windows projection over the whole log) into Table Stora
     expected.set(`${VMS[0]} win_cpu.percent 16`, [1, 16, 1]);
     assert.deepEqual(new Map([...stored].sort()), new Map([...expected].sort()));
     const [cross] = await (await openTable(tables, windowsProjection.tables.minute, v1)).readRange(['win_cpu.percent'], T0, T0);
-    assert.deepEqual(decodeBlock(cross).get('')?.find((w) => w.windowStart === T0 + 600), { windowStart: T0 + 600, count: 4, sum: 10 + 110 + 1000 + 2000, min: 10, max: 2000, revision: 2 });
+    const { sketch, ...minute10 } = decodeBlock(cross).get('')!.find((w) => w.windowStart === T0 + 600)!;
+    // Both VMs, both expected (they reported minutes 0–9); of four values, a sketch of them all.
+    assert.deepEqual(minute10, { windowStart: T0 + 600, count: 4, sum: 10 + 110 + 1000 + 2000, min: 10, max: 2000, revision: 2, vms: 2, expectedVms: 2 });
+    assert.equal(mergeSketchBytes(newSketch(), sketch!).count, 4);
     assert.equal(stats.revisions, 3);
   });
 });

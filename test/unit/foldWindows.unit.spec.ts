@@ -30,12 +30,15 @@ function record(i: number, appendedAtMs: number, metrics: Metric[]): MetricRecor
   return { position: i * 10, next: i * 10 + 10, appendedAtMs, metrics };
 }
 
-/** The two windows (cross-tenant and per-VM) one metric stream of one key gives, as the expected events. */
+/**
+ * The two windows (cross-tenant and per-VM) one metric stream of one key gives, as the expected
+ * events: the cross-tenant one counts its one VM, which reported nothing in the hour before.
+ */
 function pair(key: string, windowStart: number, values: number[], revision: number): WindowEvent[] {
   const count = values.length;
   const sum = values.reduce((a, b) => a + b, 0);
   const agg = { windowStart, count, sum, min: Math.min(...values), max: Math.max(...values), avg: sum / count, revision };
-  return [{ key, ...agg }, { key, tenant: TENANT_A, vm: VM_1, ...agg }];
+  return [{ key, ...agg, vms: 1, expectedVms: 0 }, { key, tenant: TENANT_A, vm: VM_1, ...agg }];
 }
 
 /** Windows inside a step in a canonical order (revision, then identity), so expectations need not know map order. */

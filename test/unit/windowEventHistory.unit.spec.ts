@@ -10,9 +10,11 @@ import { feedEntry } from '../../src/core/windowStream';
 const ID0 = 1_700_002_800_000 * 1000;
 
 /** A window event as the feed streams it, avg = sum / count like every emitted one. */
-function streamed(id: number, fields: { key: string; windowStart: number; count: number; sum: number; min: number; max: number; revision: number; tenant?: string; vm?: string; final?: boolean }): StreamedWindowEvent {
-  const { tenant, vm, final = false, ...rest } = fields;
-  const e: StreamedWindowEvent = { id, ...rest, avg: rest.sum / rest.count, final };
+function streamed(id: number, fields: { key: string; windowStart: number; count: number; sum: number; min: number; max: number; revision: number; tenant?: string; vm?: string; vms?: number; expectedVms?: number; final?: boolean }): StreamedWindowEvent {
+  const { tenant, vm, vms, expectedVms, final = false, ...rest } = fields;
+  const e = { id, ...rest, avg: rest.sum / rest.count } as StreamedWindowEvent;
+  if (vms !== undefined) Object.assign(e, { vms, expectedVms });
+  e.final = final;
   return tenant === undefined ? e : { ...e, tenant, vm };
 }
 
@@ -23,10 +25,11 @@ const entriesOf = (events: readonly StreamedWindowEvent[]) => events.map(({ id, 
 const roundTrip = (events: readonly StreamedWindowEvent[]) => encodeChunks(entriesOf(events)).flatMap((c) => decodeChunk(c.data));
 
 describe('window-event history chunks', () => {
-  it('give back every event, per-VM and cross-tenant, single-metric or not, with the JSON a live subscriber got', () => {
+  it('give back every event, per-VM and cross-tenant (with VM counts, or none from before they were counted), single-metric or not, with the JSON a live subscriber got', () => {
     const events = [
       streamed(ID0, { key: 'win_cpu.percent', windowStart: 1_700_000_040, count: 1, sum: 7.25, min: 7.25, max: 7.25, revision: 1, tenant: "t/1'#?", vm: 'vm+=ü' }),
-      streamed(ID0 + 1, { key: 'win_cpu.percent', windowStart: 1_700_000_040, count: 2000, sum: -1.5e300, min: -1e300, max: 5, revision: 1 }),
+      streamed(ID0 + 1, { key: 'win_cpu.percent', windowStart: 1_700_000_040, count: 2000, sum: -1.5e300, min: -1e300, max: 5, revision: 1, vms: 1990, expectedVms: 2 ** 32 - 1 }),
+      streamed(ID0 + 2, { key: 'win_cpu.percent', windowStart: 1_700_000_100, count: 1, sum: 3, min: 3, max: 3, revision: 1, vms: 1, expectedVms: 0 }),
       streamed(ID0 + 9_000, { key: 'win_mem.used', windowStart: 1_699_990_000, count: 3, sum: 0.3, min: 0.1, max: 0.1, revision: 4, tenant: "t/1'#?", vm: 'vm+=ü' }),
       streamed(ID0 + 9_001, { key: 'win_mem.used', windowStart: 1_700_000_040, count: 1, sum: 2, min: 2, max: 2, revision: 2, tenant: 't2', vm: 'v' }),
       streamed(ID0 + 9_002, { key: 'odd', windowStart: 1_700_000_040, count: 2 ** 33, sum: 1, min: 0, max: 1, revision: 1.5 }),
@@ -40,7 +43,7 @@ describe('window-event history chunks', () => {
     const back = chunks.flatMap((c) => decodeChunk(c.data));
 
     assert.equal(chunks.length, 1);
-    assert.deepEqual([chunks[0].firstId, chunks[0].lastId, chunks[0].count, countOf(chunks[0].data)], [ID0, ID0 + 9_005, 8, 8]);
+    assert.deepEqual([chunks[0].firstId, chunks[0].lastId, chunks[0].count, countOf(chunks[0].data)], [ID0, ID0 + 9_005, 9, 9]);
     assert.deepEqual(back.map((e) => e.window), events);
     assert.deepEqual(back.map((e) => JSON.parse(e.json)), events.map((e) => JSON.parse(JSON.stringify(e))));
     assert.ok(chunks[0].data.length < events.map((e) => JSON.stringify(e)).join('\n').length / 2, 'under half the JSON lines');
@@ -57,6 +60,7 @@ describe('window-event history chunks', () => {
       values: fc.tuple(value, value, value),
       revision: fc.integer({ min: 1, max: 2 ** 32 - 1 }),
       place: fc.option(fc.tuple(text, text), { nil: undefined }),
+      fleet: fc.option(fc.tuple(fc.nat(), fc.nat()).map(([a, b]) => [a, b] as const), { nil: undefined }),
       single: fc.boolean(),
       final: fc.boolean(),
     });
@@ -67,7 +71,7 @@ describe('window-event history chunks', () => {
         const [sum, min, max] = d.single ? [d.values[0], d.values[0], d.values[0]] : d.values;
         return streamed(id, {
           key: d.key, windowStart: d.windowStart, count: d.single ? 1 : d.count, sum, min, max, revision: d.single ? 1 : d.revision,
-          ...(d.place ? { tenant: d.place[0], vm: d.place[1] } : {}), final: d.final,
+          ...(d.place ? { tenant: d.place[0], vm: d.place[1] } : d.fleet ? { vms: d.fleet[0], expectedVms: d.fleet[1] } : {}), final: d.final,
         });
       });
       // As subscribers see them: JSON (a window start too far from the chunk's first starts a new chunk).

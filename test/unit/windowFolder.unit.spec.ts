@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { WindowFolder, type FolderCheckpoint, type WindowOptions } from '../../projections/WindowFolder';
-import { MinuteBlocks, decodeBlock } from '../../projections/minuteBlocks';
-import type { StoredBlock } from '../../src/core/ports';
+import { WindowFolder, type WindowOptions } from '../../projections/WindowFolder';
+import { MinuteBlocks } from '../../projections/minuteBlocks';
+import { contents, crashAndResume, lateIds, uninterrupted } from '../support/foldRestart';
 import type { Metric } from '../../src/core/metric';
 import type { WindowEvent } from '../../src/core/windowMath';
 import {
@@ -63,8 +63,8 @@ describe('WindowFolder', () => {
 
       const byId = new Map(windows.map((w) => [windowId(w), w]));
       assert.equal(windows.length, 5);
-      assert.deepStrictEqual(byId.get(`cross|k.one|${T0}`), { key: 'k.one', windowStart: T0, count: 3, sum: 90, min: 10, max: 60, avg: 30, revision: 1 });
-      assert.deepStrictEqual(byId.get(`cross|k.two|${T0}`), { key: 'k.two', windowStart: T0, count: 1, sum: -5, min: -5, max: -5, avg: -5, revision: 1 });
+      assert.deepStrictEqual(byId.get(`cross|k.one|${T0}`), { key: 'k.one', windowStart: T0, count: 3, sum: 90, min: 10, max: 60, avg: 30, revision: 1, vms: 2, expectedVms: 0 });
+      assert.deepStrictEqual(byId.get(`cross|k.two|${T0}`), { key: 'k.two', windowStart: T0, count: 1, sum: -5, min: -5, max: -5, avg: -5, revision: 1, vms: 1, expectedVms: 0 });
       assert.deepStrictEqual(byId.get(`vm|${TENANT_A}|${VM_1}|k.one|${T0}`), {
         key: 'k.one', tenant: TENANT_A, vm: VM_1, windowStart: T0, count: 2, sum: 30, min: 10, max: 20, avg: 15, revision: 1,
       });
@@ -224,64 +224,6 @@ describe('WindowFolder', () => {
   });
 
   describe('restart', () => {
-    type Table = Map<string, StoredBlock>;
-    const tableKey = (grouping: string, partition: readonly string[], row: number) => JSON.stringify([grouping, partition, row]);
-
-    function write(table: Table, folder: WindowFolder, through: number): void {
-      for (const b of folder.cross.takeDirty(through)) table.set(tableKey('minute', b.partition, b.row), b);
-      for (const b of folder.perVm.takeDirty(through)) table.set(tableKey('vmMinute', b.partition, b.row), b);
-    }
-
-    /** Every window in the table, with its aggregates and revision. */
-    function contents(table: Table): [string, number[]][] {
-      const out = new Map<string, number[]>();
-      for (const [k, block] of table) {
-        const [grouping] = JSON.parse(k) as [string];
-        for (const [sub, windows] of decodeBlock(block)) {
-          for (const w of windows) out.set(`${grouping}|${block.partition.join('|')}|${sub}|${w.windowStart}`, [w.count, w.sum, w.min, w.max, w.revision]);
-        }
-      }
-      return sorted(out);
-    }
-
-    const lateIds = (folded: Folded) => new Set(folded.late.map((l) => `${l.position}:${l.index}`));
-
-    function uninterrupted(recs: TestRecord[], options: WindowOptions): { table: Table; folded: Folded } {
-      const folder = new WindowFolder(options, new MinuteBlocks('minute', true), new MinuteBlocks('vmMinute', true));
-      const folded = feed(folder, recs);
-      folded.windows.push(...folder.closeAll());
-      const table: Table = new Map();
-      write(table, folder, recs[recs.length - 1].next);
-      return { table, folded };
-    }
-
-    /**
-     * Runs records 0..checkpointAt, writes blocks and takes the checkpoint, runs on to crashAt and
-     * writes blocks again (no checkpoint), then crashes; a new folder resumes from the checkpoint.
-     */
-    function crashAndResume(recs: TestRecord[], options: WindowOptions, checkpointAt: number, crashAt: number): { table: Table; folded: Folded } {
-      const table: Table = new Map();
-      const before = new WindowFolder(options, new MinuteBlocks('minute', true), new MinuteBlocks('vmMinute', true));
-      const folded = feed(before, recs.slice(0, checkpointAt + 1));
-      write(table, before, recs[checkpointAt].next);
-      // Stored as JSON, like the projector's checkpoint row (a -Infinity comes back as null).
-      const checkpoint = JSON.parse(JSON.stringify(before.checkpoint())) as FolderCheckpoint;
-      const resumeFrom = before.resumePosition(recs[checkpointAt].next);
-      feed(before, recs.slice(checkpointAt + 1, crashAt + 1), folded);
-      write(table, before, recs[crashAt].next);
-
-      const after = new WindowFolder(options, new MinuteBlocks('minute', false), new MinuteBlocks('vmMinute', false), checkpoint);
-      for (const r of recs.filter((rec) => rec.position >= resumeFrom)) {
-        for (const { grouping, partition, slot } of after.blocksToLoad(r.metrics)) {
-          (grouping === 'minute' ? after.cross : after.perVm).load(partition, slot, table.get(tableKey(grouping, partition, slot)));
-        }
-        feed(after, [r], folded);
-      }
-      folded.windows.push(...after.closeAll());
-      write(table, after, recs[recs.length - 1].next);
-      return { table, folded };
-    }
-
     const options: WindowOptions = { ...DEFAULTS, outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 120 };
     /** Window T0+960 stays open across the checkpoint; a late metric for T0+780 is merged before it. */
     const scenario = records([
@@ -294,45 +236,45 @@ describe('WindowFolder', () => {
       [metric({ t: T0 + 1301, value: 11 })],
     ]);
 
-    it('given a crash right after a checkpoint, resuming loses and doubles nothing', () => {
+    it('given a crash right after a checkpoint, resuming loses and doubles nothing', async () => {
       const expected = uninterrupted(scenario, options);
 
-      const resumed = crashAndResume(scenario, options, 3, 3);
+      const resumed = await crashAndResume(scenario, options, 3, 3);
 
       assert.deepEqual(contents(resumed.table), contents(expected.table));
       assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));
     });
 
-    it('given blocks written after the last checkpoint, resuming from the older checkpoint loses and doubles nothing', () => {
+    it('given blocks written after the last checkpoint, resuming from the older checkpoint loses and doubles nothing', async () => {
       const expected = uninterrupted(scenario, options);
 
-      const resumed = crashAndResume(scenario, options, 3, 5);
+      const resumed = await crashAndResume(scenario, options, 3, 5);
 
       assert.deepEqual(contents(resumed.table), contents(expected.table));
       assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));
     });
 
-    it('re-reading a record whose late metric was merged before the crash does not also put it in late', () => {
+    it('re-reading a record whose late metric was merged before the crash does not also put it in late', async () => {
       const expected = uninterrupted(scenario, options);
       assert.deepEqual([...lateIds(expected.folded)], ['20:1'], 'precondition: only T0+20 is too late');
 
-      const resumed = crashAndResume(scenario, options, 3, 3);
+      const resumed = await crashAndResume(scenario, options, 3, 3);
 
       assert.deepEqual([...lateIds(resumed.folded)], ['20:1']);
     });
 
-    it('property: for any crash point and any older checkpoint, the resumed tables and late ledger equal the uninterrupted run', () => {
-      fc.assert(fc.property(recordsArb(), fc.nat(), fc.nat(), fc.record({
+    it('property: for any crash point and any older checkpoint, the resumed tables (VM counts too) and late ledger equal the uninterrupted run', async () => {
+      await fc.assert(fc.asyncProperty(recordsArb(), fc.nat(), fc.nat(), fc.record({
         outOfOrderSeconds: fc.integer({ min: 0, max: 120 }),
         idleCloseSeconds: fc.integer({ min: 1, max: 10 }),
         allowedLatenessSeconds: fc.integer({ min: 0, max: 600 }),
         maxFutureSeconds: fc.constant(Infinity),
-      }), (recs, a, b, opts) => {
+      }), async (recs, a, b, opts) => {
         const checkpointAt = a % recs.length;
         const crashAt = checkpointAt + (b % (recs.length - checkpointAt));
         const expected = uninterrupted(recs, opts);
 
-        const resumed = crashAndResume(recs, opts, checkpointAt, crashAt);
+        const resumed = await crashAndResume(recs, opts, checkpointAt, crashAt);
 
         assert.deepEqual(contents(resumed.table), contents(expected.table));
         assert.deepEqual(lateIds(resumed.folded), lateIds(expected.folded));

@@ -6,6 +6,11 @@ import { encodeEvent } from '../../src/core/logCodec';
 import { openTables } from '../../projections/projectionTables';
 import { windowsProjection } from '../../projections/windowsProjection';
 import { MemoryTableStore } from '../support/memoryTableStore';
+import { MemoryEventLog } from '../support/memoryEventLog';
+import { metaTable } from '../../projections/projectionCatalog';
+import { decodeBlock, slotStartOf } from '../../projections/minuteBlocks';
+import { ProjectionVersions } from '../../streams/projectionVersions';
+import { Projector } from '../../streams/Projector';
 import { metric } from '../support/metricBuilders';
 
 const T0 = 1_700_000_040 - (1_700_000_040 % 60);
@@ -39,5 +44,37 @@ describe('the windows fold\'s resume point', () => {
     const resume = work.resume!();
     const checkpoint: Checkpoint = { position: 1, ...resume, atMs: nowMs };
     assert.equal(checkpoint.resumeFrom, 0, 'record 0 is in no block written by this flush: a restart must read it again');
+  });
+});
+
+describe('a windows projector resumed after its checkpoint failed', () => {
+  it('counts a revision once when its block was written before the checkpoint that failed (a later flush holding the same block does not lower the position it reflects)', async () => {
+    const M0 = 1_648_638_000;
+    const M1 = M0 + 60;
+    // X opens M1; Y's value for M0 comes after M0 closed (a revision, within the lateness); X's second value lands in M1.
+    const sent = [{ t: M1, vm: 'X', value: 1 }, { t: M0, vm: 'Y', value: 5 }, { t: M1 + 1, vm: 'X', value: 2 }];
+    const options = { outOfOrderSeconds: 0, idleCloseSeconds: 5, allowedLatenessSeconds: 1, maxFutureSeconds: 4e9 };
+    for (const failAfter of [0, 1, 2, 3]) {
+      const log = new MemoryEventLog(() => 1_000_000);
+      for (const m of sent) await log.append([encodeEvent({ type: 'MetricsReceived', source: 'http', receivedAtMs: 0, metrics: [metric({ t: m.t, tenant: 'T', vm: m.vm, value: m.value })], rejected: [] })]);
+      // One record a batch, a flush after each: every record's writes and checkpoint are their own.
+      log.read = async function* read(from: number): AsyncIterable<LogRecord[]> { for (const record of log.records.slice(from)) yield [record]; };
+      const store = new MemoryTableStore();
+      const meta = await store.rowTable(metaTable('t'));
+      let saved = 0;
+      const failing = new (class extends ProjectionVersions {
+        override async saveCheckpoint(...args: Parameters<ProjectionVersions['saveCheckpoint']>): Promise<void> {
+          if (++saved > failAfter) throw new Error('the checkpoint write failed');
+          return super.saveCheckpoint(...args);
+        }
+      })(meta);
+      const run = (versions: ProjectionVersions) => new Projector({ projection: windowsProjection, config: { windows: options }, log, tables: store, versions, tablePrefix: 't', version: 1, follow: false, flushIntervalMs: 0 }).run();
+      await assert.rejects(run(failing), /checkpoint write failed/);
+      await run(new ProjectionVersions(meta));
+
+      const { minute } = await openTables(store, windowsProjection.tables, { prefix: 't', version: 1 });
+      const windows = decodeBlock((await minute.read(['win_cpu.percent'], slotStartOf(M0)))!).get('')!;
+      assert.deepEqual(windows.map((w) => [w.windowStart, w.count, w.sum, w.vms]), [[M0, 1, 5, 1], [M1, 2, 3, 1]], `checkpoints failing after ${failAfter}`);
+    }
   });
 });

@@ -159,7 +159,7 @@ export function createApp(deps: ApiDeps): express.Express {
     let data: (Bucket & { final: boolean })[] = [];
     if (end !== undefined) {
       const [windows, finalThrough] = await Promise.all([reads.crossTenant(q.key, end, q.minutes), finalOf()]);
-      data = withFinal(bucketWindows(windows, q.aggregationInterval, q.aggregationBy), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
+      data = withFinal(bucketWindows(windows, q.aggregationInterval, q.aggregationBy, { fleet: true }), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
     }
     res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
@@ -171,6 +171,7 @@ export function createApp(deps: ApiDeps): express.Express {
     const vm = requiredString(params, 'vm');
     const end = q.to ?? (await reads.newestOfVm(tenant, vm, q.key));
     let data: (Bucket & { final: boolean; average: number | null })[] = [];
+    // `average` is the cross-tenant bucket's value, made the same way (a quantile of the fleet's values for p50…p99).
     if (end !== undefined) {
       const [vmWindows, crossWindows, finalThrough] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes), finalOf()]);
       const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));

@@ -6,6 +6,9 @@
  */
 type Schema = Record<string, unknown>;
 
+/** What aggregationBy takes (projections/minuteQueries.ts AGGREGATIONS, checked against it by test/int/openapi.int.spec.ts). */
+const AGGREGATION_BY = ['avg', 'min', 'max', 'p50', 'p90', 'p95', 'p99'] as const;
+
 const errorRef = { $ref: '#/components/schemas/Error' };
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: errorRef } } });
 const badRequest = (description = 'A parameter is unknown, repeated or invalid (`error.parameter` names it)') => errorResponse(description);
@@ -24,7 +27,9 @@ const LIMIT_PARAM = q('limit', { type: 'integer', minimum: 1, maximum: 1000, def
 const rangeParams = [
   q('minutes', { type: 'integer', minimum: 1, maximum: 10080, default: 60 }, false, 'How many minutes back from `to` (inclusive of the window at `to`).'),
   q('aggregationInterval', { type: 'integer', minimum: 1, maximum: 1440, default: 1 }, false, 'Bucket size in minutes; buckets are aligned to the epoch.'),
-  q('aggregationBy', { type: 'string', enum: ['avg', 'min', 'max'], default: 'avg' }, false, 'How a bucket\'s windows are combined.'),
+  q('aggregationBy', { type: 'string', enum: [...AGGREGATION_BY], default: 'avg' }, false,
+    'How a bucket\'s `value` is made: `avg`, `min` or `max` of its windows\' averages, or `p50`, `p90`, `p95`, `p99`: the value at rank ⌊q·(count−1)⌋ of its single metric values ' +
+    'sorted ascending, exact when every window of the bucket holds one or two values, else from mergeable DDSketches within 1% of it.'),
   q('to', { type: 'string' }, false, 'Epoch seconds or ISO 8601 (`2026-02-28`, `2026-02-28T13:05Z`, UTC without an offset), floored to the minute; a date or time that does not exist is a 400. Defaults to the newest window of the key.'),
 ];
 const json = (schema: Schema, description = 'OK', example?: unknown) => ({
@@ -59,7 +64,7 @@ const exampleMetric = {
 
 const bucketProperties: Schema = {
   timestamp: { type: 'integer', description: 'Start of the bucket, epoch seconds.' },
-  value: { type: ['number', 'null'], description: 'The bucket\'s value (avg, min or max of its windows\' averages).' },
+  value: { type: ['number', 'null'], description: 'The bucket\'s value (see aggregationBy); a percentile is null for windows folded before their values were kept (replay them).' },
   count: { type: 'integer', description: 'Metrics folded into the bucket.' },
   windows: { type: 'integer', description: 'Minute windows in the bucket.' },
   low: { type: ['number', 'null'], description: 'Smallest metric value in the bucket.' },
@@ -142,7 +147,14 @@ export const openApiDocument = {
         },
         duplicate: { const: true, description: 'Present when the Idempotency-Key was seen before: the first answer again, nothing appended.' },
       }, { additionalProperties: false }),
-      Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high', 'final'], bucketProperties, { additionalProperties: false }),
+      Bucket: obj(['timestamp', 'value', 'count', 'windows', 'low', 'high', 'vms', 'expectedVms', 'final'], {
+        ...bucketProperties,
+        vms: { type: ['integer', 'null'], minimum: 0, description: 'The largest number of distinct (tenant, VM) pairs with a metric in one of the bucket\'s windows; null for windows folded before VMs were counted.' },
+        expectedVms: {
+          type: ['integer', 'null'], minimum: 0,
+          description: 'Likewise, the largest number of distinct pairs that reported the key in the 60 minutes before one of its windows: a minute whose vms is well under it is still partial (late tenants).',
+        },
+      }, { additionalProperties: false }),
       WindowEvent: obj(['id', 'key', 'windowStart', 'count', 'sum', 'min', 'max', 'avg', 'revision', 'final'], {
         id: { type: 'integer', minimum: 1, description: 'The event id (also the SSE `id`): see GET /v1/stream/windows for what it is in each `emit` mode.' },
         key: str,
@@ -151,11 +163,13 @@ export const openApiDocument = {
         windowStart: { type: 'integer', description: 'Epoch seconds; the window covers [windowStart, windowStart + 60).' },
         count: int, sum: num, min: num, max: num, avg: num,
         revision: { type: 'integer', minimum: 1, description: '1 when the window first closed, then 2, 3… for each correction by late data; on a final notice, the last one.' },
+        vms: { type: 'integer', minimum: 0, description: 'Cross-tenant windows only: the distinct (tenant, VM) pairs with a metric in the window.' },
+        expectedVms: { type: 'integer', minimum: 0, description: 'Cross-tenant windows only: the distinct pairs that reported the key in the 60 minutes before the window.' },
         final: { type: 'boolean', description: 'false on a revision; true on the window\'s final notice: its last values, sent once the watermark has passed its end plus the allowed lateness (no revision follows).' },
       }, {
         additionalProperties: false,
         description: 'A window event: the `data` of a `window` event of GET /v1/stream/windows, and the body of an event on the window-events Event Hub.',
-        examples: [{ id: 1700000400000000, key: 'win_cpu.percent_processor_time', windowStart: 1700000400, count: 3, sum: 177, min: 41.5, max: 77, avg: 59, revision: 2, final: true }],
+        examples: [{ id: 1700000400000000, key: 'win_cpu.percent_processor_time', windowStart: 1700000400, count: 3, sum: 177, min: 41.5, max: 77, avg: 59, revision: 2, vms: 3, expectedVms: 3, final: true }],
       }),
       Reject: obj(['row', 'index', 'reason', 'raw'], {
         row: { type: 'string', description: 'The ledger row (log position order).' },
@@ -239,11 +253,11 @@ export const openApiDocument = {
         parameters: [KEY_PARAM, ...rangeParams],
         responses: {
           '200': json(obj(['key', 'minutes', 'aggregationInterval', 'aggregationBy', 'data'], {
-            key: str, minutes: int, aggregationInterval: int, aggregationBy: { type: 'string', enum: ['avg', 'min', 'max'] },
+            key: str, minutes: int, aggregationInterval: int, aggregationBy: { type: 'string', enum: [...AGGREGATION_BY] },
             data: { type: 'array', items: { $ref: '#/components/schemas/Bucket' }, description: 'Ascending by timestamp; empty for an unknown key.' },
           }, { additionalProperties: false }), 'OK', {
-            key: 'win_cpu.percent_processor_time', minutes: 60, aggregationInterval: 5, aggregationBy: 'avg',
-            data: [{ timestamp: 1700000100, value: 47.2, count: 1250, windows: 5, low: 0.1, high: 99.8, final: true }],
+            key: 'win_cpu.percent_processor_time', minutes: 60, aggregationInterval: 5, aggregationBy: 'p95',
+            data: [{ timestamp: 1700000100, value: 96.8, count: 9986, windows: 5, low: 0.1, high: 99.8, vms: 1998, expectedVms: 2000, final: true }],
           }),
           '400': badRequest(),
           '401': unauthorized,
@@ -259,7 +273,7 @@ export const openApiDocument = {
         parameters: [KEY_PARAM, q('tenant', { type: 'string', minLength: 1 }, true, 'MaskedTenantId (URL-encoded: it holds `+`, `/` and `=`).'), q('vm', { type: 'string', minLength: 1 }, true, 'MaskedVMName (URL-encoded).'), ...rangeParams],
         responses: {
           '200': json(obj(['key', 'tenant', 'vm', 'minutes', 'aggregationInterval', 'aggregationBy', 'data'], {
-            key: str, tenant: str, vm: str, minutes: int, aggregationInterval: int, aggregationBy: { type: 'string', enum: ['avg', 'min', 'max'] },
+            key: str, tenant: str, vm: str, minutes: int, aggregationInterval: int, aggregationBy: { type: 'string', enum: [...AGGREGATION_BY] },
             data: {
               type: 'array',
               items: obj([...Object.keys(bucketProperties), 'average'], { ...bucketProperties, average: { type: ['number', 'null'], description: 'The cross-tenant bucket value at the same timestamp, null when none.' } }, { additionalProperties: false }),
@@ -281,8 +295,8 @@ export const openApiDocument = {
         summary: 'The VMs with the highest value of one key over a range',
         description: 'The `n` VMs with the highest value of the key over the `minutes` minutes ending at `to` (or at the key\'s newest cross-tenant window), highest first; ' +
           'ties by tenant, then VM. `avg`: the mean of the VM\'s metrics in the range (its windows\' sums over their counts); `max`: its largest metric; ' +
-          '`p95`: the value at rank ⌊0.95·(count−1)⌋ of its metrics sorted ascending, exact when each of its minute windows holds one or two values ' +
-          '(a window of more keeps its min and max exact and takes the others at their mean). VMs without a metric of the key in the range are left out.',
+          '`p95`: the value at rank ⌊0.95·(count−1)⌋ of its metrics sorted ascending, as get-tenant-data\'s p95: exact when each of its minute windows holds one or two values, ' +
+          'else within 1% (a window of more keeps a DDSketch; one folded before sketches were kept: its min and max exact, the others at their mean). VMs without a metric of the key in the range are left out.',
         parameters: [
           KEY_PARAM,
           q('minutes', { type: 'integer', minimum: 1, maximum: 1440, default: 60 }, false, 'How many minutes back from `to` (inclusive of the window at `to`).'),
@@ -584,8 +598,8 @@ export const openApiDocument = {
         ],
         responses: {
           '200': {
-            description: 'An endless text/event-stream: `id: N`, `event: window`, `data: {…WindowEvent…}` per revision (or final window)',
-            content: { 'text/event-stream': { schema: str, example: 'retry: 2000\n: connected\n\nid: 1700000400000000\nevent: window\ndata: {"id":1700000400000000,"key":"win_cpu.percent_processor_time","windowStart":1700000400,"count":3,"sum":177,"min":41.5,"max":77,"avg":59,"revision":2,"final":true}\n\n' } },
+            description: 'An endless text/event-stream: `id: N`, `event: window`, `data: {…WindowEvent…}` per revision (or final window); a cross-tenant window carries `vms` and `expectedVms`, as get-data\'s buckets',
+            content: { 'text/event-stream': { schema: str, example: 'retry: 2000\n: connected\n\nid: 1700000400000000\nevent: window\ndata: {"id":1700000400000000,"key":"win_cpu.percent_processor_time","windowStart":1700000400,"count":3,"sum":177,"min":41.5,"max":77,"avg":59,"revision":2,"vms":3,"expectedVms":3,"final":true}\n\n' } },
           },
           '400': badRequest('Invalid parameter (an `emit` other than changes or final; `emit=final` on Event Hubs), tenant without vm, or a Last-Event-ID that is not an event id'),
           '401': unauthorized,

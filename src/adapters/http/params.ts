@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../../core/errors';
 import { isoInstantMs } from '../../core/isoInstant';
-import type { AggregationBy } from '../../../projections/minuteQueries';
+import { AGGREGATIONS, type AggregationBy } from '../../../projections/minuteQueries';
 import { TOP_BY, type TopBy } from '../../../projections/topVms';
 
 /** The raw query string of a request (after `?`), undecoded. */
@@ -44,8 +44,9 @@ export function intParam(params: Map<string, string>, name: string, def: number,
 export function aggregationByParam(params: Map<string, string>, name = 'aggregationBy'): AggregationBy {
   const v = params.get(name);
   if (v === undefined) return 'avg';
-  if (v === 'avg' || v === 'min' || v === 'max') return v;
-  throw new InvalidInputError(`parameter "${name}" must be one of avg, min, max, got "${v}"`, { parameter: name });
+  const by = AGGREGATIONS.find((a) => a === v);
+  if (by !== undefined) return by;
+  throw new InvalidInputError(`parameter "${name}" must be one of ${AGGREGATIONS.join(', ')}, got "${v}"`, { parameter: name });
 }
 
 /** The latest instant `to` may name: 9999-12-31T23:59:59Z. A larger number is most likely epoch milliseconds. */

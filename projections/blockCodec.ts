@@ -1,0 +1,219 @@
+import type { DDSketch } from '@datadog/sketches-js';
+import { sketchBytes } from './sketchCodec';
+
+/**
+ * How a minute block's windows are held in memory and written: one row (Float64Array) per
+ * sub-key, FIELDS numbers per minute of the slot. Cross-tenant rows have two more than a VM's:
+ * the window's distinct VMs and expected VMs (see FleetPresence).
+ */
+export const MINUTES = 15;
+
+/**
+ * The numbers of a minute in a row, by offset (a const enum: the compiler writes the numbers in,
+ * so the fold's row accesses are constant offsets).
+ */
+export const enum Field {
+  COUNT = 0,
+  SUM = 1,
+  MIN = 2,
+  MAX = 3,
+  /** 0 while the window is open. */
+  REVISION = 4,
+  /** Last arrival in ms (open windows only, never stored). */
+  LAST_ARRIVAL = 5,
+  VMS = 6,
+  EXPECTED = 7,
+}
+
+/** Numbers per minute: a VM's row, a cross-tenant row. */
+export const enum Stride {
+  VM = 6,
+  CROSS = 8,
+}
+
+/** A window that has data and is closed (revision ≥ 1); open windows have revision 0. */
+export const isClosed = (row: Float64Array, o: number): boolean => row[o] !== 0 && row[o + Field.REVISION] !== 0;
+
+const isSingle = (row: Float64Array, o: number): boolean =>
+  row[o] === 1 && row[o + Field.REVISION] === 1 && row[o + 1] === row[o + 2] && row[o + 1] === row[o + 3];
+
+/** Sketches of a block's windows of three values or more, by sub-key, then by minute of the slot. */
+export type BlockSketches = ReadonlyMap<string, readonly (DDSketch | undefined)[]>;
+
+/** One minute of a stored block; `count` 0 for a minute that has only an expected count (see encodeBlock). */
+export interface ParsedMinute {
+  minute: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  revision: number;
+  vms?: number;
+  expected?: number;
+  /** The sketch's bytes (sketchCodec.ts), for a window of three values or more. */
+  sketch?: Uint8Array;
+}
+
+const PLAIN = 'b1:';
+const FLEET = 'b2:';
+
+/**
+ * A block's data. `b1:` then base64 of: u16 number of sub-keys; per sub-key: u16 byte length and
+ * the UTF-8 key, u16 mask of the minutes present, u16 mask of those that are a first revision of
+ * a single metric (count 1, sum = min = max: per-VM windows nearly always), then per present
+ * minute either its value (f64) or u32 count, f64 sum, min, max, u32 revision. About half the
+ * size of the JSON form `{ sub: [[minute, count, sum, min, max, revision] or [minute, value]] }`,
+ * which is still read.
+ *
+ * A block with more than that (cross-tenant windows' VM counts, sketches) is `b2:`: per sub-key
+ * also a u16 mask of the present minutes with a sketch, one of those with u32 vms and u32
+ * expected VMs after their aggregate, and one of the minutes that have no closed window but
+ * VMs expected (an open window, or none yet: on Event Hubs the other partitions' readers add
+ * this partition's expected VMs to their windows); a sketch follows its minute's numbers as u32
+ * length and bytes, and the expected-only minutes' u32 counts end the sub-key.
+ */
+export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: number, sketches?: BlockSketches): string {
+  // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
+  const rows: { key: Buffer; row: Float64Array; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
+  let size = 2;
+  let extended = false;
+  for (const [sub, row] of series) {
+    let present = 0, single = 0, sketched = 0, fleet = 0, expectedOnly = 0, bytes = 0;
+    const sketchesOf = sketches?.get(sub);
+    let encoded: Buffer[] | undefined;
+    for (let i = 0; i < MINUTES; i++) {
+      const o = i * fields;
+      if (!isClosed(row, o)) {
+        if (fields === Stride.CROSS && row[o + Field.EXPECTED] > 0) {
+          expectedOnly |= 1 << i;
+          bytes += 4;
+        }
+        continue;
+      }
+      present |= 1 << i;
+      if (isSingle(row, o)) {
+        single |= 1 << i;
+        bytes += 8;
+      } else bytes += 32;
+      // A VM count of 0 is none known (a window folded before they were counted has at least one VM).
+      if (fields === Stride.CROSS && row[o + Field.VMS] > 0) {
+        fleet |= 1 << i;
+        bytes += 8;
+      }
+      const sketch = row[o] >= 3 ? sketchesOf?.[i] : undefined;
+      if (sketch) {
+        sketched |= 1 << i;
+        const b = sketchBytes(sketch);
+        (encoded ??= []).push(b);
+        bytes += 4 + b.length;
+      }
+    }
+    if (present === 0 && expectedOnly === 0) continue;
+    const key = Buffer.from(sub, 'utf8');
+    rows.push({ key, row, present, single, sketched, fleet, expectedOnly, bytes: encoded });
+    size += 6 + key.length + bytes;
+    if (sketched | fleet | expectedOnly) extended = true;
+  }
+  if (extended) size += 6 * rows.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.writeUInt16LE(rows.length, 0);
+  for (const { key, row, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
+    at = out.writeUInt16LE(key.length, at);
+    at += key.copy(out, at);
+    at = out.writeUInt16LE(present, at);
+    at = out.writeUInt16LE(single, at);
+    if (extended) {
+      at = out.writeUInt16LE(sketched, at);
+      at = out.writeUInt16LE(fleet, at);
+      at = out.writeUInt16LE(expectedOnly, at);
+    }
+    let nextSketch = 0;
+    for (let i = 0; i < MINUTES; i++) {
+      if (!(present & (1 << i))) continue;
+      const o = i * fields;
+      if (single & (1 << i)) at = out.writeDoubleLE(row[o + 1], at);
+      else {
+        at = out.writeUInt32LE(row[o], at);
+        at = out.writeDoubleLE(row[o + 1], at);
+        at = out.writeDoubleLE(row[o + 2], at);
+        at = out.writeDoubleLE(row[o + 3], at);
+        at = out.writeUInt32LE(row[o + Field.REVISION], at);
+      }
+      if (fleet & (1 << i)) {
+        at = out.writeUInt32LE(row[o + Field.VMS], at);
+        at = out.writeUInt32LE(row[o + Field.EXPECTED], at);
+      }
+      if (sketched & (1 << i)) {
+        const b = bytes![nextSketch++];
+        at = out.writeUInt32LE(b.length, at);
+        at += b.copy(out, at);
+      }
+    }
+    for (let i = 0; i < MINUTES; i++) if (expectedOnly & (1 << i)) at = out.writeUInt32LE(row[i * fields + Field.EXPECTED], at);
+  }
+  return (extended ? FLEET : PLAIN) + out.toString('base64');
+}
+
+/** Each sub-key's minutes, from any form (expected-only minutes have count 0). */
+export function parseBlockData(data: string): Map<string, ParsedMinute[]> {
+  const out = new Map<string, ParsedMinute[]>();
+  if (!data.startsWith(PLAIN) && !data.startsWith(FLEET)) {
+    for (const [sub, windows] of Object.entries(JSON.parse(data) as Record<string, number[][]>)) {
+      out.set(sub, windows.map((w) => (w.length === 2
+        ? { minute: w[0], count: 1, sum: w[1], min: w[1], max: w[1], revision: 1 }
+        : { minute: w[0], count: w[1], sum: w[2], min: w[3], max: w[4], revision: w[5] })));
+    }
+    return out;
+  }
+  const extended = data.startsWith(FLEET);
+  const b = Buffer.from(data.slice(PLAIN.length), 'base64');
+  let at = 0;
+  const subs = b.readUInt16LE(at);
+  at += 2;
+  for (let n = 0; n < subs; n++) {
+    const length = b.readUInt16LE(at);
+    const sub = b.toString('utf8', at + 2, at + 2 + length);
+    at += 2 + length;
+    const present = b.readUInt16LE(at);
+    const single = b.readUInt16LE(at + 2);
+    at += 4;
+    let sketched = 0, fleet = 0, expectedOnly = 0;
+    if (extended) {
+      sketched = b.readUInt16LE(at);
+      fleet = b.readUInt16LE(at + 2);
+      expectedOnly = b.readUInt16LE(at + 4);
+      at += 6;
+    }
+    const minutes: ParsedMinute[] = [];
+    for (let i = 0; i < MINUTES; i++) {
+      if (!(present & (1 << i))) continue;
+      let m: ParsedMinute;
+      if (single & (1 << i)) {
+        const v = b.readDoubleLE(at);
+        at += 8;
+        m = { minute: i, count: 1, sum: v, min: v, max: v, revision: 1 };
+      } else {
+        m = { minute: i, count: b.readUInt32LE(at), sum: b.readDoubleLE(at + 4), min: b.readDoubleLE(at + 12), max: b.readDoubleLE(at + 20), revision: b.readUInt32LE(at + 28) };
+        at += 32;
+      }
+      if (fleet & (1 << i)) {
+        m.vms = b.readUInt32LE(at);
+        m.expected = b.readUInt32LE(at + 4);
+        at += 8;
+      }
+      if (sketched & (1 << i)) {
+        const bytes = b.readUInt32LE(at);
+        m.sketch = b.subarray(at + 4, at + 4 + bytes);
+        at += 4 + bytes;
+      }
+      minutes.push(m);
+    }
+    for (let i = 0; i < MINUTES; i++) {
+      if (!(expectedOnly & (1 << i))) continue;
+      minutes.push({ minute: i, count: 0, sum: 0, min: 0, max: 0, revision: 0, expected: b.readUInt32LE(at) });
+      at += 4;
+    }
+    out.set(sub, minutes.sort((x, y) => x.minute - y.minute));
+  }
+  return out;
+}
