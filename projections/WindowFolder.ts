@@ -315,9 +315,12 @@ export class WindowFolder {
     }
     const stored = (perVm ? this.perVm : this.cross).getIn(part, sub, ws);
     if (stored && stored.appliedThrough >= next) return;
-    const r: Revision = stored
-      ? { ...stored.window, key: m.key, part, sub, windowStart: ws, revision: stored.window.revision + 1 }
-      : { count: 0, sum: 0, min: Infinity, max: -Infinity, key: m.key, part, sub, windowStart: ws, revision: 1 };
+    // Written out, not spread: every revision (this one, reviseCounts') then has one shape, which the
+    // fold's late path reads monomorphically (a late record revises a window per metric).
+    const w = stored?.window;
+    const r: Revision = w
+      ? { count: w.count, sum: w.sum, min: w.min, max: w.max, sketch: w.sketch, key: m.key, part, sub, windowStart: ws, revision: w.revision + 1 }
+      : { count: 0, sum: 0, min: Infinity, max: -Infinity, sketch: undefined, key: m.key, part, sub, windowStart: ws, revision: 1 };
     if (perVm) {
       r.tenant = m.tenant;
       r.vm = m.vm;
