@@ -140,12 +140,13 @@ export class WindowFolder {
       const ws = windowStartOf(m.t);
       if (ws + WINDOW_SECONDS <= lateBound) continue;
       const slot = slotStartOf(ws);
-      if (!this.cross.isKnownFrom(this.cross.partitionOf(m.key), slot)) {
+      // A rebuild's recent slots need no lookup of the metric's partitions (four Map lookups a metric).
+      if (!this.cross.isKnownEverywhere(slot) && !this.cross.isKnownFrom(this.cross.partitionOf(m.key), slot)) {
         const id = `c${m.key}`;
         const seen = need.get(id);
         if (!seen || slot < seen.slot) need.set(id, { grouping: 'minute', partition: [m.key], slot, from: true });
       }
-      if (!this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
+      if (!this.perVm.isKnownEverywhere(slot) && !this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
         const id = `v${m.tenant}${SEP}${m.vm}${SEP}${slot}`;
         if (!need.has(id)) need.set(id, { grouping: 'vmMinute', partition: [m.tenant, m.vm], slot });
       }
