@@ -140,12 +140,13 @@ export class WindowFolder {
       const ws = windowStartOf(m.t);
       if (ws + WINDOW_SECONDS <= lateBound) continue;
       const slot = slotStartOf(ws);
-      if (!this.cross.isKnownFrom(this.cross.partitionOf(m.key), slot)) {
+      // A rebuild's recent slots need no lookup of the metric's partitions (four Map lookups a metric).
+      if (!this.cross.isKnownEverywhere(slot) && !this.cross.isKnownFrom(this.cross.partitionOf(m.key), slot)) {
         const id = `c${m.key}`;
         const seen = need.get(id);
         if (!seen || slot < seen.slot) need.set(id, { grouping: 'minute', partition: [m.key], slot, from: true });
       }
-      if (!this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
+      if (!this.perVm.isKnownEverywhere(slot) && !this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
         const id = `v${m.tenant}${SEP}${m.vm}${SEP}${slot}`;
         if (!need.has(id)) need.set(id, { grouping: 'vmMinute', partition: [m.tenant, m.vm], slot });
       }
@@ -315,9 +316,12 @@ export class WindowFolder {
     }
     const stored = (perVm ? this.perVm : this.cross).getIn(part, sub, ws);
     if (stored && stored.appliedThrough >= next) return;
-    const r: Revision = stored
-      ? { ...stored.window, key: m.key, part, sub, windowStart: ws, revision: stored.window.revision + 1 }
-      : { count: 0, sum: 0, min: Infinity, max: -Infinity, key: m.key, part, sub, windowStart: ws, revision: 1 };
+    // Written out, not spread: every revision (this one, reviseCounts') then has one shape, which the
+    // fold's late path reads monomorphically (a late record revises a window per metric).
+    const w = stored?.window;
+    const r: Revision = w
+      ? { count: w.count, sum: w.sum, min: w.min, max: w.max, sketch: w.sketch, key: m.key, part, sub, windowStart: ws, revision: w.revision + 1 }
+      : { count: 0, sum: 0, min: Infinity, max: -Infinity, sketch: undefined, key: m.key, part, sub, windowStart: ws, revision: 1 };
     if (perVm) {
       r.tenant = m.tenant;
       r.vm = m.vm;

@@ -109,49 +109,95 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
       }
     }
     if (present === 0 && expectedOnly === 0) continue;
-    const key = Buffer.from(sub, 'utf8');
+    const key = keyBytes(sub);
     rows.push({ key, row, present, single, sketched, fleet, expectedOnly, bytes: encoded });
     size += 6 + key.length + bytes;
     if (sketched | fleet | expectedOnly) extended = true;
   }
   if (extended) size += 6 * rows.length;
-  const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt16LE(rows.length, 0);
+  // Written into one buffer kept for every block (a rebuild encodes thousands a second), through a DataView.
+  if (scratch.length < size) {
+    scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
+    view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
+  }
+  const out = scratch;
+  const v = view;
+  v.setUint16(0, short(rows.length), true);
+  let at = 2;
   for (const { key, row, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
-    at = out.writeUInt16LE(key.length, at);
-    at += key.copy(out, at);
-    at = out.writeUInt16LE(present, at);
-    at = out.writeUInt16LE(single, at);
+    v.setUint16(at, short(key.length), true);
+    out.set(key, at + 2);
+    at += 2 + key.length;
+    v.setUint16(at, present, true);
+    v.setUint16(at + 2, single, true);
+    at += 4;
     if (extended) {
-      at = out.writeUInt16LE(sketched, at);
-      at = out.writeUInt16LE(fleet, at);
-      at = out.writeUInt16LE(expectedOnly, at);
+      v.setUint16(at, sketched, true);
+      v.setUint16(at + 2, fleet, true);
+      v.setUint16(at + 4, expectedOnly, true);
+      at += 6;
     }
     let nextSketch = 0;
     for (let i = 0; i < MINUTES; i++) {
       if (!(present & (1 << i))) continue;
       const o = i * fields;
-      if (single & (1 << i)) at = out.writeDoubleLE(row[o + 1], at);
-      else {
-        at = out.writeUInt32LE(row[o], at);
-        at = out.writeDoubleLE(row[o + 1], at);
-        at = out.writeDoubleLE(row[o + 2], at);
-        at = out.writeDoubleLE(row[o + 3], at);
-        at = out.writeUInt32LE(row[o + Field.REVISION], at);
+      if (single & (1 << i)) {
+        v.setFloat64(at, row[o + 1], true);
+        at += 8;
+      } else {
+        v.setUint32(at, whole(row[o]), true);
+        v.setFloat64(at + 4, row[o + 1], true);
+        v.setFloat64(at + 12, row[o + 2], true);
+        v.setFloat64(at + 20, row[o + 3], true);
+        v.setUint32(at + 28, whole(row[o + Field.REVISION]), true);
+        at += 32;
       }
       if (fleet & (1 << i)) {
-        at = out.writeUInt32LE(row[o + Field.VMS], at);
-        at = out.writeUInt32LE(row[o + Field.EXPECTED], at);
+        v.setUint32(at, whole(row[o + Field.VMS]), true);
+        v.setUint32(at + 4, whole(row[o + Field.EXPECTED]), true);
+        at += 8;
       }
       if (sketched & (1 << i)) {
         const b = bytes![nextSketch++];
-        at = out.writeUInt32LE(b.length, at);
-        at += b.copy(out, at);
+        v.setUint32(at, b.length, true);
+        out.set(b, at + 4);
+        at += 4 + b.length;
       }
     }
-    for (let i = 0; i < MINUTES; i++) if (expectedOnly & (1 << i)) at = out.writeUInt32LE(row[i * fields + Field.EXPECTED], at);
+    for (let i = 0; i < MINUTES; i++) {
+      if (!(expectedOnly & (1 << i))) continue;
+      v.setUint32(at, whole(row[i * fields + Field.EXPECTED]), true);
+      at += 4;
+    }
   }
-  return (extended ? FLEET : PLAIN) + out.toString('base64');
+  return (extended ? FLEET : PLAIN) + out.toString('base64', 0, size);
+}
+
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+let view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
+
+/** A u32 field's number, refused out of range as Buffer's writeUInt32LE refused it (a DataView would wrap it). */
+function whole(n: number): number {
+  if (n > 0xffffffff || n < 0) throw new RangeError(`a block count out of range: ${n}`);
+  return n;
+}
+
+/** A u16 length, refused beyond 65,535 as Buffer's writeUInt16LE refused it. */
+function short(n: number): number {
+  if (n > 0xffff) throw new RangeError(`a block length out of range: ${n}`);
+  return n;
+}
+
+/** Sub-keys' UTF-8 bytes, kept: a VM block writes the same few counter keys again and again. */
+const keyCache = new Map<string, Buffer>();
+function keyBytes(sub: string): Buffer {
+  let key = keyCache.get(sub);
+  if (key === undefined) {
+    // Counter keys are few; anything else (ids in sub-keys of another layout) must not grow it without bound.
+    if (keyCache.size >= 4096) keyCache.clear();
+    keyCache.set(sub, (key = Buffer.from(sub, 'utf8')));
+  }
+  return key;
 }
 
 /** Each sub-key's minutes, from any form (expected-only minutes have count 0). */

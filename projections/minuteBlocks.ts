@@ -177,7 +177,15 @@ export class MinuteBlocks {
 
   /** Whether every block of `p` from `slot` on is here or known to be absent (no table read needed). */
   isKnownFrom(p: BlockPartition, slot: number): boolean {
-    return slot >= p.knownFrom || (this.complete && slot + SLOT_SECONDS > this.evictedBefore);
+    return slot >= p.knownFrom || this.isKnownEverywhere(slot);
+  }
+
+  /**
+   * Whether every partition's blocks from `slot` on are here or known to be absent: a complete
+   * state's slots not let go yet. The fold asks before looking a metric's partitions up.
+   */
+  isKnownEverywhere(slot: number): boolean {
+    return this.complete && slot + SLOT_SECONDS > this.evictedBefore;
   }
 
   /** Installs a block read from the table (or its absence), unless a newer one is already here. */

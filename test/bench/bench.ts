@@ -39,6 +39,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { FileLog } from '../../src/adapters/fileLog/FileLog';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { COMMAND_AZURITE_STOP_MS, commandAzurite } from '../../src/startAzuriteEarly';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
 import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
 import { loadSettings } from '../../src/config/settings';
@@ -228,15 +229,15 @@ interface PhaseOutcome {
 }
 
 /**
- * Azurite as `opsfold start` / `opsfold replay` run it: in a process of its own (whose memory is not
- * counted here), its data persisted under the data directory.
+ * Azurite as `opsfold replay` runs it: in a process of its own (whose memory is not counted here),
+ * its data persisted under the data directory, saved once, when stopped.
  */
 async function withAzurite<T>(dataDir: string, job: (store: TableStore) => Promise<T>): Promise<T> {
-  const azurite = await EmbeddedAzurite.start({ childProcess: true, location: path.join(dataDir, 'azurite') });
+  const azurite = await EmbeddedAzurite.start(commandAzurite(path.join(dataDir, 'azurite')));
   try {
     return await job(TableStorageStore.fromConnectionString(azurite.tableConnectionString));
   } finally {
-    await azurite.stop();
+    await azurite.stop(COMMAND_AZURITE_STOP_MS);
   }
 }
 

@@ -23,7 +23,8 @@ import path from 'node:path';
 import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
 import { metricsArg, runsArg } from './benchArgs';
 
-const BIN = path.resolve(__dirname, '../../../bin/opsfold.js');
+/** The opsfold run: this build's, or another's named by BENCH_BIN (e.g. a checkout of main, to compare before and after in one run). */
+const BIN = process.env.BENCH_BIN ?? path.resolve(__dirname, '../../../bin/opsfold.js');
 const PEAK_RSS = path.resolve(__dirname, 'peakRss.js');
 const DECODE = path.resolve(__dirname, 'decodeBaseline.js');
 const TENANTS = 200;

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MinuteBlocks, decodeBlock, slotStartOf } from '../../projections/minuteBlocks';
+import { encodeBlock, parseBlockData } from '../../projections/blockCodec';
+import { newSketch, sketchBytes } from '../../projections/sketchCodec';
 import type { StoredBlock } from '../../src/core/ports';
 import { eventCollector, type WindowEvent } from '../../src/core/windowMath';
 import { TENANT_A, TENANT_B, VM_1, VM_2 } from '../support/metricBuilders';
@@ -288,6 +290,50 @@ describe('block data on disk', () => {
     const fresh = new MinuteBlocks('vmMinute', false);
     fresh.load(['t', 'v'], SLOT0, stored);
     assert.deepEqual(fresh.get(['t', 'v'], 'cpu', SLOT0 + 14 * 60)?.window, { count: 3, sum: -3 + 5e-324 + 1e300, min: -3, max: 1e300, revision: 3 });
+  });
+
+  it('writes the packed forms byte for byte as blockCodec documents them, a block after a larger one included', () => {
+    // A row of a VM block: 6 numbers a minute (count, sum, min, max, revision, last arrival); a cross-tenant row 8 (… vms, expected).
+    const vmRow = (minutes: Record<number, number[]>, fields = 6): Float64Array => {
+      const row = new Float64Array(15 * fields);
+      for (const [m, numbers] of Object.entries(minutes)) row.set(numbers, Number(m) * fields);
+      return row;
+    };
+    const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const f64 = (n: number) => { const b = Buffer.alloc(8); b.writeDoubleLE(n); return b; };
+    const text = (s: string) => Buffer.concat([u16(Buffer.byteLength(s)), Buffer.from(s)]);
+
+    // Many keys first (a larger block), then a small one: nothing of the first may show in the second.
+    const large = new Map(Array.from({ length: 40 }, (_, i) => [`key-${i}-${'x'.repeat(60)}`, vmRow({ 0: [2, 3, 1, 2, 1, 0] })] as const));
+    assert.equal(parseBlockData(encodeBlock(large, 6)).size, 40);
+    const small = new Map([
+      ['cpu', vmRow({ 0: [1, 0.5, 0.5, 0.5, 1, 0], 2: [3, 9, 1, 5, 2, 0], 4: [1, 7, 7, 7, 0, 99] })],
+      ['dïsk', vmRow({ 14: [1, -2, -2, -2, 1, 0] })],
+    ]);
+    const expectedSmall = Buffer.concat([
+      u16(2),
+      text('cpu'), u16(0b101), u16(0b001), f64(0.5), u32(3), f64(9), f64(1), f64(5), u32(2),
+      text('dïsk'), u16(1 << 14), u16(1 << 14), f64(-2),
+    ]);
+    assert.equal(encodeBlock(small, 6), `b1:${expectedSmall.toString('base64')}`);
+
+    const sketch = newSketch();
+    for (const v of [1, 2, 4, 8]) sketch.accept(v);
+    const cross = new Map([['', vmRow({ 1: [4, 15, 1, 8, 1, 0, 3, 5], 2: [0, 0, 0, 0, 0, 0, 0, 7], 3: [1, 6, 6, 6, 2, 0, 1, 1] }, 8)]]);
+    const expectedCross = Buffer.concat([
+      u16(1), text(''), u16(0b1010), u16(0), u16(0b0010), u16(0b1010), u16(0b0100),
+      u32(4), f64(15), f64(1), f64(8), u32(1), u32(3), u32(5), u32(sketchBytes(sketch).length), sketchBytes(sketch),
+      u32(1), f64(6), f64(6), f64(6), u32(2), u32(1), u32(1),
+      u32(7),
+    ]);
+    assert.equal(encodeBlock(cross, 8, new Map([['', [undefined, sketch]]])), `b2:${expectedCross.toString('base64')}`);
+  });
+
+  it('refuses a count that does not fit its 32 bits, as it always did', () => {
+    const row = new Float64Array(15 * 6);
+    row.set([2 ** 32, 1, 0, 1, 1, 0]);
+    assert.throws(() => encodeBlock(new Map([['cpu', row]]), 6), RangeError);
   });
 
   it('still reads blocks written in the earlier JSON form', () => {

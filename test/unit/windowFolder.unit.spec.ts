@@ -223,6 +223,22 @@ describe('WindowFolder', () => {
     });
   });
 
+  describe('blocks to read before folding', () => {
+    it('in a rebuild, only those of slots it let go (written), in both groupings, for partitions it never saw too', () => {
+      const folder = newFolder();
+      const held = metric({ t: T0 + 30, key: 'cpu', tenant: TENANT_A, vm: VM_1 });
+      const later = metric({ t: T0 + 930, key: 'mem', tenant: TENANT_B, vm: VM_2 });
+      assert.deepEqual(folder.blocksToLoad([held, later]), []);
+      // The rebuild wrote the slot T0…T0+900 and let it go: late data for it must read it back from the table.
+      folder.cross.evict(T0 + 900);
+      folder.perVm.evict(T0 + 900);
+      assert.deepEqual(folder.blocksToLoad([held, later]), [
+        { grouping: 'minute', partition: ['cpu'], slot: T0, from: true },
+        { grouping: 'vmMinute', partition: [TENANT_A, VM_1], slot: T0 },
+      ]);
+    });
+  });
+
   describe('restart', () => {
     const options: WindowOptions = { ...DEFAULTS, outOfOrderSeconds: 60, idleCloseSeconds: 5, allowedLatenessSeconds: 120 };
     /** Window T0+960 stays open across the checkpoint; a late metric for T0+780 is merged before it. */
