@@ -328,7 +328,8 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     for (const { table, blocks } of [{ table: tables.minute, blocks: folder.cross }, { table: tables.vmMinute, blocks: folder.perVm }]) {
       for (const p of blocks.partitionsWithNewest()) {
         const newest = Math.max(...p.newest.values());
-        if (!isFinal(newest, from)) wanted.push({ blocks, table, partition: p.partition, newest });
+        // Partitions loadRecentWindows already read as a range from here on are not read again.
+        if (!isFinal(newest, from) && !blocks.isKnownFrom(p, firstSlot)) wanted.push({ blocks, table, partition: p.partition, newest });
       }
     }
     await mapConcurrently(wanted, 16, async ({ blocks, table, partition, newest }) => {

@@ -170,14 +170,7 @@ async function reload(onError) {
   // Follow first: a window emitted while the read is under way is then not missed.
   void follow({ key: sel.key, grouping: 'cross' });
   if (sel.tenant && sel.vm) void follow({ key: sel.key, tenant: sel.tenant, vm: sel.vm });
-  try {
-    const answers = await readFleet(sel);
-    if (generation !== state.generation) return;
-    take(sel, answers);
-    await loadHottest({ key: sel.key, minutes: sel.minutes, to: answers.end }, onError);
-  } catch (error) {
-    if (generation === state.generation) onError(error);
-  }
+  await readSelection(sel, generation, onError);
 }
 
 /**
@@ -188,6 +181,11 @@ async function reload(onError) {
 async function refresh(onError) {
   const { sel, generation } = state;
   if (!sel?.key) return;
+  await readSelection(sel, generation, onError);
+}
+
+/** Reads the selection's buckets and hottest VMs and takes them, unless another selection was made meanwhile. */
+async function readSelection(sel, generation, onError) {
   try {
     const answers = await readFleet(sel);
     if (generation !== state.generation) return;
