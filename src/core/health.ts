@@ -42,17 +42,24 @@ export class HealthChecks {
 }
 
 /**
- * `check`, run at most once per `ttlMs` (its answer is kept meanwhile; calls during a run share it):
- * for a check that costs a request, such as a storage probe, behind an endpoint polled often.
+ * `check`, run at most once per `ttlMs`, for a check that costs a request (a storage probe) behind
+ * an endpoint polled often. Calls within the ttl get the last answer. The first call after it starts
+ * a new run and, like every call while that run is on, gets the last answer at once (a probe of
+ * /healthz never waits for the storage's round trip); so an answer is at most the ttl plus one run
+ * old. Only the very first run, with no answer before it, is waited for (calls during it share it).
+ * A run that threw is not kept: its callers get the error, the next call runs again.
  */
 export function cachedCheck(check: HealthCheck, ttlMs: number, now: () => number = Date.now): HealthCheck {
-  let last: { atMs: number; answer: Promise<readonly string[]> } | undefined;
+  let startedAtMs = -Infinity;
+  let running: Promise<readonly string[]> | undefined;
+  let settled: { answer: readonly string[] } | undefined;
   return () => {
-    if (last === undefined || now() - last.atMs >= ttlMs) {
-      const answer = Promise.resolve().then(check);
-      last = { atMs: now(), answer };
-      answer.catch(() => (last = undefined)); // a check that threw is run again next time
+    if (running === undefined && now() - startedAtMs >= ttlMs) {
+      startedAtMs = now();
+      const run = Promise.resolve().then(check);
+      running = run;
+      run.then((answer) => (settled = { answer }), () => (startedAtMs = -Infinity)).finally(() => (running = undefined));
     }
-    return last.answer;
+    return settled ? settled.answer : running!;
   };
 }

@@ -9,13 +9,14 @@
  * first with the read cache off (OPSFOLD_READ_CACHE_HOURS=0, OPSFOLD_READ_CACHE_VM_MINUTES=0: every read
  * goes to Table Storage; this run folds the log), then with it on, as after a restart (the cache starts
  * empty and reads each key's span in from the tables at its first read). Each run waits until the log is
- * folded, warms each route up, then drives it with autocannon on loopback, in this process: first at a
- * fixed 1,000 requests/s (latencies corrected for coordinated omission), then as fast as 16 connections
- * go (the most it sustains); top from the tables, which reads every VM's blocks, one request at a time. Routes: `/healthz` (the same run's baseline), get-data over 60 minutes,
+ * folded, warms each route up, then drives it on loopback, from this process: at 1,000 requests/s
+ * paced (a request due every millisecond, open loop, latency from when it was due: pacedLoad.ts), at
+ * 1,000 requests/s as autocannon sends them (each connection's share in a burst at the start of each
+ * second), then with autocannon as fast as 16 connections go (the most it sustains); top from the tables, which reads every VM's blocks, one request at a time. Routes: `/healthz` (the same run's baseline), get-data over 60 minutes,
  * get-tenant-data over 60 minutes, top over 15 minutes by avg and by p95 (the same ranges again and
  * again: the cache ranks each once per change of the key's windows), and top over 30 ranges a key (each
- * ranked anew); each request of a route takes the next of a list of keys (and VMs, or ends). Latencies
- * are autocannon's: whole milliseconds.
+ * ranked anew); each request of a route takes the next of a list of keys (and VMs, or ends). Beside
+ * each run, the service's own p99 of the route and its event-loop delay, from its /metrics.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -24,6 +25,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simulateSpoc, simulatedKey } from '../../src/adapters/simulator/spocSimulator';
+import { pacedLoad, quantileOfSorted, type PacedResult } from './pacedLoad';
 
 const BIN = path.resolve(__dirname, '../../../bin/opsfold.js');
 const TENANTS = 200;
@@ -55,6 +57,9 @@ export interface RouteFigure {
   p99: number;
   /** The server's own time (its request-duration histogram): the bucket bound that 99% of the run's requests were under, ms. */
   serverP99: number;
+  /** The service's event-loop delay over the run (prom-client's nodejs_eventloop_lag_p99/max_seconds), ms. */
+  loopP99: number;
+  loopMax: number;
   rate: number;
   failed: number;
 }
@@ -151,20 +156,40 @@ async function drive(base: string, paths: string[], duration: number, rate?: num
   });
 }
 
-function figure(mode: string, route: string, load: string, r: AutocannonResult, serverP99: number): RouteFigure {
-  return { mode, route, load, p50: r.latency.p50, p99: r.latency.p99, serverP99, rate: r['2xx'] / r.duration, failed: r.errors + r.timeouts + r.non2xx };
+interface Measured {
+  p50: number;
+  p99: number;
+  rate: number;
+  failed: number;
 }
 
-/** The service's request-duration histogram of one route pattern (answers 200): cumulative count by bucket bound in seconds. */
-async function serverHistogram(base: string, pattern: string): Promise<Map<number, number>> {
+function fromAutocannon(r: AutocannonResult): Measured {
+  return { p50: r.latency.p50, p99: r.latency.p99, rate: r['2xx'] / r.duration, failed: r.errors + r.timeouts + r.non2xx };
+}
+
+function fromPaced(r: PacedResult): Measured {
+  return { p50: quantileOfSorted(r.latencies, 0.5), p99: quantileOfSorted(r.latencies, 0.99), rate: r.rate, failed: r.failed };
+}
+
+interface ServerSide {
+  /** Cumulative count of the route's 200 answers by bucket bound in seconds. */
+  histogram: Map<number, number>;
+  /** Event-loop delay since the previous scrape (prom-client resets its monitor at each), ms. */
+  loopP99: number;
+  loopMax: number;
+}
+
+/** What the service's /metrics says of one route pattern and of its event loop. */
+async function serverSide(base: string, pattern: string): Promise<ServerSide> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const out = new Map<number, number>();
+  const gauge = (name: string) => 1000 * Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   for (const line of text.split('\n')) {
     if (!line.startsWith('opsfold_http_request_duration_seconds_bucket{') || !line.includes(`route="${pattern}"`) || !line.includes('status="200"')) continue;
     const le = /le="([^"]+)"/.exec(line)![1];
     out.set(le === '+Inf' ? Infinity : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
-  return out;
+  return { histogram: out, loopP99: gauge('nodejs_eventloop_lag_p99_seconds'), loopMax: gauge('nodejs_eventloop_lag_max_seconds') };
 }
 
 /** The smallest bucket bound (ms) that 99% of the requests between two histograms were under. */
@@ -175,11 +200,12 @@ function p99Bound(before: Map<number, number>, after: Map<number, number>): numb
   return Infinity;
 }
 
-/** A run of autocannon, with the server's p99 of the route over the same run. */
-async function measured(base: string, pattern: string, run: () => Promise<AutocannonResult>): Promise<[AutocannonResult, number]> {
-  const before = await serverHistogram(base, pattern);
+/** A run of load, with the server's p99 of the route and its event-loop delay over the same run. */
+async function measured(base: string, pattern: string, mode: string, route: string, load: string, run: () => Promise<Measured>): Promise<RouteFigure> {
+  const before = await serverSide(base, pattern);
   const result = await run();
-  return [result, p99Bound(before, await serverHistogram(base, pattern))];
+  const after = await serverSide(base, pattern);
+  return { mode, route, load, ...result, serverP99: p99Bound(before.histogram, after.histogram), loopP99: after.loopP99, loopMax: after.loopMax };
 }
 
 export async function runReadBench(options: { duration?: number; minutes?: number } = {}): Promise<ReadBenchRun> {
@@ -219,19 +245,19 @@ export async function runReadBench(options: { duration?: number; minutes?: numbe
       const reads0 = (await json<{ readCache: { memory: number; tables: number } | null }>(`${service.base}/healthz`)).readCache;
       for (const { route, pattern, paths } of routes(keys, vms, lastMinute)) {
         const settle = () => fetch(`${service.base}${paths[0]}`).then((r) => r.arrayBuffer());
-        const measure = async (load: string, rate?: number, connections?: number) => {
-          const [result, serverP99] = await measured(service.base, pattern, () => drive(service.base, paths, duration, rate, connections));
-          figures.push(figure(mode, route, load, result, serverP99));
-          // Requests autocannon gave up on at its end may still be at work: the next run starts once one more is answered.
+        const measure = async (load: string, run: () => Promise<Measured>) => {
+          figures.push(await measured(service.base, pattern, mode, route, load, run));
+          // Requests a load generator gave up on at its end may still be at work: the next run starts once one more is answered.
           await settle();
         };
         if (mode === 'tables' && route.startsWith('GET /v1/top')) {
           // From the tables a ranking reads every VM's blocks (2,000 reads): one request at a time, to see how long one takes.
-          if (!route.includes('ends')) await measure('1 at a time', undefined, 1);
+          if (!route.includes('ends')) await measure('1 at a time', async () => fromAutocannon(await drive(service.base, paths, duration, undefined, 1)));
           continue;
         }
-        await measure(`${RATE} req/s`, RATE);
-        await measure('max');
+        await measure(`${RATE}/s paced`, async () => fromPaced(await pacedLoad({ base: service.base, paths, rate: RATE, durationS: duration, connections: CONNECTIONS })));
+        await measure(`${RATE}/s burst`, async () => fromAutocannon(await drive(service.base, paths, duration, RATE)));
+        await measure('max', async () => fromAutocannon(await drive(service.base, paths, duration)));
       }
       const reads1 = (await json<{ readCache: { memory: number; tables: number } | null }>(`${service.base}/healthz`)).readCache;
       if (reads0 && reads1) cacheReads = { memory: reads1.memory - reads0.memory, tables: reads1.tables - reads0.tables };
@@ -247,18 +273,22 @@ export async function runReadBench(options: { duration?: number; minutes?: numbe
 
 export function printReadBench(run: ReadBenchRun): void {
   const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-  console.log(`\nreads: ${fmt(run.metrics)} metrics (${TENANTS} tenants × ${VMS} VMs × ${KEYS} keys a minute) folded by \`opsfold start\`; autocannon, ${CONNECTIONS} connections, loopback; ` +
+  console.log(`\nreads: ${fmt(run.metrics)} metrics (${TENANTS} tenants × ${VMS} VMs × ${KEYS} keys a minute) folded by \`opsfold start\`; ${CONNECTIONS} connections, loopback; ` +
     `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}`);
-  console.log(`${'reads from'.padEnd(10)} ${'route'.padEnd(36)} ${'load'.padEnd(12)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'server p99 ms'.padStart(14)} ${'req/s'.padStart(8)} ${'failed'.padStart(7)}`);
+  console.log(`${'reads from'.padEnd(10)} ${'route'.padEnd(36)} ${'load'.padEnd(15)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'server p99 ms'.padStart(14)} ${'loop p99/max ms'.padStart(16)} ${'req/s'.padStart(8)} ${'failed'.padStart(7)}`);
   for (const f of run.figures) {
-    console.log(`${f.mode.padEnd(10)} ${f.route.padEnd(36)} ${f.load.padEnd(12)} ${fmt(f.p50).padStart(7)} ${fmt(f.p99).padStart(7)} ${`≤ ${fmt(f.serverP99, 1)}`.padStart(14)} ${fmt(f.rate).padStart(8)} ${fmt(f.failed).padStart(7)}`);
+    const digits = f.load.endsWith('paced') ? 1 : 0;
+    console.log(`${f.mode.padEnd(10)} ${f.route.padEnd(36)} ${f.load.padEnd(15)} ${fmt(f.p50, digits).padStart(7)} ${fmt(f.p99, digits).padStart(7)} ${`≤ ${fmt(f.serverP99, 1)}`.padStart(14)} ${`${fmt(f.loopP99)} / ${fmt(f.loopMax)}`.padStart(16)} ${fmt(f.rate).padStart(8)} ${fmt(f.failed).padStart(7)}`);
   }
-  console.log('p50, p99: as autocannon measured them (whole ms; at a fixed rate, corrected for coordinated omission); server p99: the bucket of the service\'s own request-duration histogram (opsfold_http_request_duration_seconds) that 99% of the run\'s requests were under');
+  console.log(`load: "${RATE}/s paced" — requests due every ${1000 / RATE} ms, open loop, latency from when each was due (test/bench/pacedLoad.ts); ` +
+    `"${RATE}/s burst" — autocannon's overallRate, each connection's share of the second sent back to back at its start (whole ms); "max" — autocannon, as fast as the connections go`);
+  console.log('server p99: the bucket of the service\'s own request-duration histogram (opsfold_http_request_duration_seconds) that 99% of the run\'s requests were under; ' +
+    'loop: the service\'s event-loop delay over the run (nodejs_eventloop_lag_p99/max_seconds, 10 ms resolution)');
   if (run.cacheReads) console.log(`cached run: ${fmt(run.cacheReads.memory)} reads of windows from memory, ${fmt(run.cacheReads.tables)} from the tables`);
-  const target = (route: string) => run.figures.find((f) => f.mode === 'cache' && f.route.startsWith(route) && f.load !== 'max');
+  const target = (route: string) => run.figures.find((f) => f.mode === 'cache' && f.route.startsWith(route) && f.load.endsWith('paced'));
   for (const route of ['GET /v1/get-data', 'GET /v1/top (15 min, avg)']) {
     const f = target(route);
-    if (f) console.log(`target (issue 14): ${route} p99 < 10 ms at ${RATE} req/s — ${f.p99 < 10 && f.rate >= RATE * 0.98 ? 'MET' : 'NOT MET'} (p99 ${fmt(f.p99)} ms at ${fmt(f.rate)} req/s)`);
+    if (f) console.log(`target (issue 14): ${route} p99 < 10 ms at ${RATE} req/s — ${f.p99 < 10 && f.rate >= RATE * 0.98 ? 'MET' : 'NOT MET'} (p99 ${fmt(f.p99, 1)} ms at ${fmt(f.rate)} req/s)`);
   }
 }
 

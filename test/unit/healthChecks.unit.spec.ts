@@ -37,20 +37,48 @@ describe('HealthChecks: every piece adds its problems, and the service is health
   });
 });
 
-describe('cachedCheck: a costly check runs at most once per ttl', () => {
-  it('answers from the last run within the ttl, runs again after it, and calls during a run share it', async () => {
-    let nowMs = 1000;
-    let runs = 0;
-    const check = cachedCheck(async () => [`run ${++runs}`], 1500, () => nowMs);
-    const [a, b] = await Promise.all([check(), check()]);
-    assert.deepEqual([a, b, runs], [['run 1'], ['run 1'], 1]);
-    nowMs += 1499;
-    assert.deepEqual(await check(), ['run 1']);
-    nowMs += 1;
-    assert.deepEqual(await check(), ['run 2']);
+describe('cachedCheck: a costly check runs at most once per ttl, and no caller waits for it but the first', () => {
+  /** A check whose runs the test settles by hand. */
+  function controlled() {
+    const runs: { resolve: (answer: string[]) => void; reject: (error: Error) => void }[] = [];
+    const check = () => new Promise<readonly string[]>((resolve, reject) => runs.push({ resolve, reject }));
+    return { runs, check };
+  }
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('the first run is waited for, and calls during it share it', async () => {
+    const { runs, check } = controlled();
+    const cached = cachedCheck(check, 1500, () => 1000);
+    const both = Promise.all([cached(), cached()]);
+    await settle();
+    assert.equal(runs.length, 1);
+    runs[0].resolve(['run 1']);
+    assert.deepEqual(await both, [['run 1'], ['run 1']]);
   });
 
-  it('a run that threw is not kept: the next call runs again', async () => {
+  it('within the ttl the last answer; after it the last answer at once while one new run goes on; then the new answer', async () => {
+    let nowMs = 1000;
+    const { runs, check } = controlled();
+    const cached = cachedCheck(check, 1500, () => nowMs);
+    const first = cached();
+    await settle();
+    runs[0].resolve(['run 1']);
+    assert.deepEqual(await first, ['run 1']);
+    nowMs += 1499;
+    assert.deepEqual(await cached(), ['run 1']);
+    assert.equal(runs.length, 1);
+    nowMs += 1;
+    assert.deepEqual(await cached(), ['run 1'], 'past the ttl: answered from the last run, not made to wait');
+    assert.deepEqual(await cached(), ['run 1']);
+    await settle();
+    assert.equal(runs.length, 2, 'one new run, however many calls came while it was on');
+    runs[1].resolve(['storage: unreachable']);
+    await settle();
+    assert.deepEqual(await cached(), ['storage: unreachable']);
+    assert.equal(runs.length, 2);
+  });
+
+  it('a run that threw is not kept: its callers get the error and the next call runs again', async () => {
     let runs = 0;
     const check = cachedCheck(async () => {
       runs++;
