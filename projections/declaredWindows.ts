@@ -1,7 +1,7 @@
-import { DDSketch } from '@datadog/sketches-js';
+import type { DDSketch } from '@datadog/sketches-js';
 import type { Metric } from '../src/core/metric';
 import { fieldOf, matches, QUANTILES, WINDOW_SECONDS, type Aggregate, type ProjectionDefinition } from '../src/core/projectionDefinition';
-import { copySketch, SKETCH_ACCURACY } from './sketchCodec';
+import { copySketch, newSketch, SKETCH_ACCURACY } from './sketchCodec';
 
 export { SKETCH_ACCURACY };
 
@@ -315,7 +315,7 @@ export class DeclaredWindows {
   private fresh(windowStart: number, group: (string | null)[]): WindowState {
     return {
       windowStart, group, count: 0, sum: 0, min: Infinity, max: -Infinity, revision: 0, appliedThrough: 0,
-      ...(this.wantsSketch ? { sketch: new DDSketch({ relativeAccuracy: SKETCH_ACCURACY }) } : {}),
+      ...(this.wantsSketch ? { sketch: newSketch() } : {}),
       ...(this.wantsVms ? { vms: new Set<string>() } : {}),
     };
   }

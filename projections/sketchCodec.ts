@@ -1,4 +1,4 @@
-import { DDSketch } from '@datadog/sketches-js';
+import { LogCollapsingLowestDenseDDSketch, type DDSketch } from '@datadog/sketches-js';
 
 /** The sketches' relative accuracy: a quantile is within 1% of a value of the window (DESIGN §7). */
 export const SKETCH_ACCURACY = 0.01;
@@ -28,9 +28,17 @@ export function sketchBytes(sketch: DDSketch): Buffer {
   return Buffer.from(out);
 }
 
-/** An empty sketch with SKETCH_ACCURACY, so that it merges with every other one. */
+/**
+ * Bins a sketch keeps per sign: at 1% they span 17.8 decades (γ^2048 ≈ 6·10^17) below the largest
+ * magnitude, where the quantiles stay within 1%; smaller magnitudes are counted in the lowest bin
+ * (they then read as that bin's magnitude: the high quantiles, which ops people ask for, stay right). A plain DDSketch keeps every bin between a window's smallest and
+ * largest value: a sender's 1e-300 beside 1e300 made it 69,000 bins (550 KB) while the window was held.
+ */
+export const SKETCH_BINS = 2048;
+
+/** An empty sketch with SKETCH_ACCURACY and at most SKETCH_BINS bins a sign, so that it merges with every other one. */
 export function newSketch(): DDSketch {
-  return new DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
+  return new LogCollapsingLowestDenseDDSketch({ relativeAccuracy: SKETCH_ACCURACY, binLimit: SKETCH_BINS });
 }
 
 /**

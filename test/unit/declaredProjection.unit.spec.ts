@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { counterValue } from '../support/counterValues';
 import { systemClock } from '../../src/core/clock';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { Metric } from '../../src/core/metric';
@@ -51,7 +52,7 @@ const metricArb = fc.record({
   tenant: fc.constantFrom('T/1+=', 'T#2'),
   vm: fc.constantFrom('vm/a', 'vm=b'),
   region: fc.constantFrom('westeurope', 'eastus', undefined),
-  value: fc.oneof(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.constant(0)),
+  value: fc.oneof(counterValue, fc.constant(0)),
 }).map(({ dt, key, tenant, vm, region, value }): Metric => ({ t: T0 + dt, key, tenant, vm, value, ...(region ? { region } : {}) }));
 
 const definitionArb = fc.record({
