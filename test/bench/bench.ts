@@ -27,8 +27,9 @@
  * Then `opsfold replay` of logs of 20k–400k mostly too-late metrics (lateReplay.ts, also runnable alone:
  * node dist/test/bench/lateReplay.js): time per metric and peak RSS must not grow with the log.
  * Last, the read API (readBench.ts, also alone: node dist/test/bench/readBench.js [--duration 10]):
- * `opsfold start` on a folded fleet, each route under autocannon at 1,000 requests/s and at the most
- * it sustains, beside /healthz, from the tables and from the read cache (BENCH_SKIP_READS=1 leaves it out).
+ * `opsfold start` on a folded fleet, each route at 1,000 requests/s paced (open loop) and as autocannon
+ * sends them, and at the most it sustains, beside /healthz, from the tables and from the read cache
+ * (BENCH_SKIP_READS=1 leaves it out).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
