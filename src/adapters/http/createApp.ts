@@ -176,7 +176,7 @@ export function createApp(deps: ApiDeps): express.Express {
       const [vmWindows, crossWindows, finalThrough] = await Promise.all([reads.perVm(tenant, vm, q.key, end, q.minutes), reads.crossTenant(q.key, end, q.minutes), finalOf()]);
       const cross = new Map(bucketWindows(crossWindows, q.aggregationInterval, q.aggregationBy).map((b) => [b.timestamp, b.value]));
       const buckets = withFinal(bucketWindows(vmWindows, q.aggregationInterval, q.aggregationBy), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
-      data = buckets.map((b) => ({ ...b, average: cross.get(b.timestamp) ?? null }));
+      data = buckets.map((b) => Object.assign(b, { average: cross.get(b.timestamp) ?? null }));
     }
     res.json({ key: q.key, tenant, vm, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
   });
