@@ -24,6 +24,8 @@ export interface RecentWindowsOptions {
 interface CrossSeries {
   ring: SeriesRing;
   newest: number;
+  /** Changes with every change of what is held (see `crossTenantStamp`). */
+  stamp: number;
   /** The tables' windows of the span were read in: from here on the ring holds every window of its span. */
   filled: boolean;
   filling?: Promise<void>;
@@ -39,6 +41,9 @@ interface KeyVms {
   /** The last rankings, by range, `by` and `n`, with the generation they were computed at. */
   ranked: Map<string, { generation: number; top: TopVm[] }>;
 }
+
+/** The last stamp given: stamps never repeat, across keys and versions. */
+let stamps = 0;
 
 /** Windows read in from the tables between two turns of the event loop (~5 ms of work). */
 const FILL_WINDOWS_A_TURN = 4000;
@@ -92,6 +97,7 @@ export class RecentWindows implements WindowReads {
       const series = this.crossOf(state, w.key);
       if (w.windowStart > series.newest) series.newest = w.windowStart;
       if (w.windowStart >= this.crossBoundary(series)) series.ring.set(w);
+      series.stamp = ++stamps;
     } else {
       if (this.options.vmMinutes === 0) return;
       const vms = this.vmsOf(state, w.key);
@@ -125,6 +131,18 @@ export class RecentWindows implements WindowReads {
     }
     this.stats.tables++;
     return this.options.tables.crossTenant(key, end, minutes);
+  }
+
+  /**
+   * While `crossTenant(key, end, minutes)` is answered from memory: a number that stays the same
+   * exactly as long as that answer does (a window applied, the span read in or the version changed
+   * gives another, never one given before); undefined when the range would be read from the tables.
+   */
+  crossTenantStamp(key: string, end: number, minutes: number): number | undefined {
+    if (this.options.crossMinutes === 0) return undefined;
+    const series = this.current().cross.get(key);
+    if (series === undefined || !series.filled || rangeFrom(end, minutes) < this.crossBoundary(series)) return undefined;
+    return series.stamp;
   }
 
   async newestOfVm(tenant: string, vm: string, key: string): Promise<number | undefined> {
@@ -185,7 +203,7 @@ export class RecentWindows implements WindowReads {
 
   private crossOf(state: VersionState, key: string): CrossSeries {
     let series = state.cross.get(key);
-    if (!series) state.cross.set(key, (series = { ring: new SeriesRing(this.options.crossMinutes), newest: -Infinity, filled: false }));
+    if (!series) state.cross.set(key, (series = { ring: new SeriesRing(this.options.crossMinutes), newest: -Infinity, filled: false, stamp: ++stamps }));
     return series;
   }
 
@@ -247,6 +265,7 @@ export class RecentWindows implements WindowReads {
         }
       }
       series.filled = true;
+      series.stamp = ++stamps;
     } finally {
       series.filling = undefined;
     }

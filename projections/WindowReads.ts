@@ -14,6 +14,11 @@ export interface WindowReads {
   newestOfVm(tenant: string, vm: string, key: string): Promise<number | undefined>;
   /** The key's cross-tenant windows of the range, ascending. */
   crossTenant(key: string, end: number, minutes: number): Promise<MinuteWindow[]>;
+  /**
+   * Where the answer of `crossTenant` is held in memory: a stamp that changes whenever that answer
+   * would (so that an answer made from it can be kept until then); undefined where it is not.
+   */
+  crossTenantStamp?(key: string, end: number, minutes: number): number | undefined;
   /** One VM's windows of the key over the range, ascending. */
   perVm(tenant: string, vm: string, key: string, end: number, minutes: number): Promise<MinuteWindow[]>;
   /** The `n` VMs with the highest figure for the key over the range (see VmFigure), highest first. */

@@ -88,6 +88,29 @@ describe('RecentWindows: the read cache', () => {
     assert.deepEqual(shape(await recent.crossTenant(K, M0 + 300, 6)), [[0, 1, 100, 1], [1, 1, 200, 1]]);
   });
 
+  it('stamps what it holds of a key\'s cross-tenant range: the same until a window of the key changes or the version does, none where the tables answer', async () => {
+    let version = 1;
+    const tables = await tablesWith(Array.from({ length: 10 }, (_, m) => cross(m, [m])));
+    const recent = new RecentWindows({ tables, version: () => version, crossMinutes: 5, vmMinutes: 5 });
+    assert.equal(recent.crossTenantStamp(K, M0 + 9 * 60, 5), undefined, 'not read in yet');
+    await recent.crossTenant(K, M0 + 9 * 60, 5);
+    const first = recent.crossTenantStamp(K, M0 + 9 * 60, 5);
+    assert.equal(typeof first, 'number');
+    assert.equal(recent.crossTenantStamp(K, M0 + 9 * 60, 5), first, 'nothing changed');
+    assert.equal(recent.crossTenantStamp(K, M0 + 9 * 60, 6), undefined, 'a range that begins before the span is the tables\'');
+    recent.apply(perVm('a', 9, [1]));
+    assert.equal(recent.crossTenantStamp(K, M0 + 9 * 60, 5), first, 'a VM\'s window is not the cross-tenant answer');
+    recent.apply(cross(8, [8, 9], 2));
+    const revised = recent.crossTenantStamp(K, M0 + 9 * 60, 5);
+    assert.notEqual(revised, first, 'a revision in the span');
+    assert.deepEqual(shape(await recent.crossTenant(K, M0 + 9 * 60, 5)).at(-2), [8, 2, 17, 2]);
+    version = 2;
+    assert.equal(recent.crossTenantStamp(K, M0 + 9 * 60, 5), undefined, 'a new version is read in anew');
+    await recent.crossTenant(K, M0 + 9 * 60, 5);
+    const second = recent.crossTenantStamp(K, M0 + 9 * 60, 5);
+    assert.ok(second !== undefined && second !== first && second !== revised, 'never a stamp given before');
+  });
+
   it('per VM: the first read of a key goes to the tables while the fleet\'s windows are read in; then top and get-tenant-data come from memory', async () => {
     const tables = await tablesWith([cross(0, [1]), perVm('a', 0, [10]), perVm('b', 0, [20]), perVm('a', 1, [30]), cross(1, [2])]);
     const recent = new RecentWindows({ tables, version: () => 1, crossMinutes: 30, vmMinutes: 10 });

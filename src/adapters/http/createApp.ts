@@ -8,6 +8,7 @@ import { readVmCatalog } from '../../../projections/vmCatalog';
 import { TableWindowReads } from '../../../projections/TableWindowReads';
 import type { WindowReads } from '../../../projections/WindowReads';
 import { withFinal } from '../../../projections/finalBuckets';
+import { AnswerMemo } from './AnswerMemo';
 import { topRoutes } from './topRoutes';
 import { PROJECTIONS, type ProjectionName } from '../../../projections/projectionCatalog';
 import { dashboardRouter } from './dashboardRoutes';
@@ -109,7 +110,7 @@ function finiteNumber(v: unknown): number | undefined {
 
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
-  const reads = deps.reads ?? new TableWindowReads({ minute: () => deps.minuteTable(), vmMinute: () => deps.vmMinuteTable(), catalog: () => deps.catalog() });
+  const reads: WindowReads = deps.reads ?? new TableWindowReads({ minute: () => deps.minuteTable(), vmMinute: () => deps.vmMinuteTable(), catalog: () => deps.catalog() });
   const finalOf = async (): Promise<number> => (deps.finalThrough ? deps.finalThrough() : -Infinity);
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -153,15 +154,21 @@ export function createApp(deps: ApiDeps): express.Express {
     res.status(202).json(answer);
   });
 
+  const getDataAnswers = new AnswerMemo();
   app.get('/v1/get-data', async (req: Request, res: Response) => {
     const q = parseRange(parseQuery(queryString(req), RANGE_PARAMS));
     const end = q.to ?? (await reads.newestOfKey(q.key));
-    let data: (Bucket & { final: boolean })[] = [];
-    if (end !== undefined) {
-      const [windows, finalThrough] = await Promise.all([reads.crossTenant(q.key, end, q.minutes), finalOf()]);
-      data = withFinal(bucketWindows(windows, q.aggregationInterval, q.aggregationBy, { fleet: true }), { aggregationInterval: q.aggregationInterval, end }, finalThrough);
-    }
-    res.json({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
+    const answer = (data: (Bucket & { final: boolean })[]) => ({ key: q.key, minutes: q.minutes, aggregationInterval: q.aggregationInterval, aggregationBy: q.aggregationBy, data });
+    if (end === undefined) return void res.json(answer([]));
+    // Taken before the windows are read: an answer is never kept under a stamp newer than its windows.
+    const windowsStamp = reads.crossTenantStamp?.(q.key, end, q.minutes);
+    const [windows, finalThrough] = await Promise.all([reads.crossTenant(q.key, end, q.minutes), finalOf()]);
+    const make = () => answer(withFinal(bucketWindows(windows, q.aggregationInterval, q.aggregationBy, { fleet: true }), { aggregationInterval: q.aggregationInterval, end }, finalThrough));
+    if (windowsStamp === undefined) return void res.json(make());
+    const id = JSON.stringify([q.key, end, q.minutes, q.aggregationInterval, q.aggregationBy]);
+    const stamp = `${windowsStamp}/${finalThrough}`;
+    const body = getDataAnswers.get(id, stamp) ?? getDataAnswers.set(id, stamp, Buffer.from(JSON.stringify(make())));
+    res.type('application/json').send(body);
   });
 
   app.get('/v1/get-tenant-data', async (req: Request, res: Response) => {
