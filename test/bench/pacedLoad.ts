@@ -161,9 +161,3 @@ export async function pacedLoad(options: { base: string; paths: string[]; rate: 
   const elapsedS = (performance.now() - start) / 1000;
   return { latencies: latencies.slice(0, answered).sort(), rate: ok / Math.max(elapsedS, durationS), failed: total - ok };
 }
-
-/** The q-quantile (0..1) of ascending values: the smallest value that at least q of them are at or under. */
-export function quantileOfSorted(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}

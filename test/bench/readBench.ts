@@ -25,7 +25,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { simulateSpoc, simulatedKey } from '../../src/adapters/simulator/spocSimulator';
-import { pacedLoad, quantileOfSorted, type PacedResult } from './pacedLoad';
+import { pacedLoad, type PacedResult } from './pacedLoad';
+import { quantileOfSorted } from './sortedQuantile';
 
 const BIN = path.resolve(__dirname, '../../../bin/opsfold.js');
 const TENANTS = 200;

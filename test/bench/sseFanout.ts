@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { askChild } from './askChild';
 import type { SubscriberWork } from './sseSubscribers';
 import type { EmitReport, EmitRequest } from './sseFanoutServer';
+import { quantileOfSorted } from './sortedQuantile';
 
 export interface SseFanoutOptions {
   clients: number;
@@ -46,10 +47,6 @@ export interface SseFanoutResult {
 }
 
 export const SSE_TARGET_P99_MS = 50;
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 export async function runSseFanout({ clients, warmup, windows, burst, burstIntervalMs }: SseFanoutOptions): Promise<SseFanoutResult> {
   const child = fork(path.join(__dirname, 'sseFanoutServer.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -90,9 +87,9 @@ export async function runSseFanout({ clients, warmup, windows, burst, burstInter
       return once(w, 'exit');
     }));
     return {
-      clients, windows, samples: n, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), maxMs: sorted[n - 1] ?? NaN, missing,
+      clients, windows, samples: n, p50Ms: quantileOfSorted(sorted, 0.5), p99Ms: quantileOfSorted(sorted, 0.99), maxMs: sorted[n - 1] ?? NaN, missing,
       serverRssIdleMb: idle.rssMb, serverRssConnectedMb: connected.rssMb, serverRssPeakMb: report.rssPeakMb, overflows: report.overflows,
-      fanOutP50Ms: percentile(fanOut, 50), fanOutMaxMs: fanOut[fanOut.length - 1] ?? NaN, readerThreads: threads,
+      fanOutP50Ms: quantileOfSorted(fanOut, 0.5), fanOutMaxMs: fanOut[fanOut.length - 1] ?? NaN, readerThreads: threads,
     };
   } finally {
     child.send({ stop: true });
