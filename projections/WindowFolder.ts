@@ -199,6 +199,10 @@ export class WindowFolder {
     let revisions: Map<string, Revision> | undefined; // made when a record first revises a window (rare)
     let maxT = before;
     const latest = processingTimeMs / 1000 + this.options.maxFutureSeconds;
+    // A record holds a VM's metrics one after the other: its partition is looked up once for them.
+    let tenant: string | undefined;
+    let vm: string | undefined;
+    let vp: BlockPartition | undefined;
     for (let index = 0; index < metrics.length; index++) {
       const m = metrics[index];
       const t = m.t < latest ? m.t : latest;
@@ -210,7 +214,11 @@ export class WindowFolder {
       }
       const mayOpen = ws + WINDOW_SECONDS > watermark;
       const cp = this.cross.partitionOf(m.key);
-      const vp = this.perVm.partitionOf(m.tenant, m.vm);
+      if (vp === undefined || m.tenant !== tenant || m.vm !== vm) {
+        tenant = m.tenant;
+        vm = m.vm;
+        vp = this.perVm.partitionOf(tenant, vm);
+      }
       // A VM's first metric of the key in this minute: the minute's window counts it (see `expected` for the hour after).
       const presence = (cp.presence ??= new KeyPresence());
       const newVm = presence.add(vp.id, ws);

@@ -73,16 +73,37 @@ const FLEET = 'b2:';
  * length and bytes, and the expected-only minutes' u32 counts end the sub-key.
  */
 export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: number, sketches?: BlockSketches): string {
+  const subs = [...series.keys()];
+  return encodeLaidOut(subs, [...series.values()], subs.map(() => 0), fields, fields, sketches);
+}
+
+/**
+ * `encodeBlock` of a block held minute-major (see minuteBlocks.ts): sub-key `subs[c]`'s minute i
+ * starts at `(i * columns + c) * fields` of `data`, for the first `subs.length` of its `columns`.
+ */
+export function encodeColumns(subs: readonly string[], data: Float64Array, columns: number, fields: number, sketches?: BlockSketches): string {
+  const n = Math.min(subs.length, columns);
+  const used = subs.length === n ? subs : subs.slice(0, n);
+  return encodeLaidOut(used, used.map(() => data), used.map((_, c) => c * fields), columns * fields, fields, sketches);
+}
+
+/** Sub-key `subs[j]`'s minute i starts at `bases[j] + i * step` of `datas[j]`. */
+function encodeLaidOut(
+  subs: readonly string[], datas: readonly Float64Array[], bases: readonly number[], step: number, fields: number, sketches?: BlockSketches,
+): string {
   // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
-  const rows: { key: Buffer; row: Float64Array; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
+  const rows: { key: Buffer; row: Float64Array; base: number; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
   let size = 2;
   let extended = false;
-  for (const [sub, row] of series) {
+  for (let j = 0; j < subs.length; j++) {
+    const sub = subs[j];
+    const row = datas[j];
+    const base = bases[j];
     let present = 0, single = 0, sketched = 0, fleet = 0, expectedOnly = 0, bytes = 0;
     const sketchesOf = sketches?.get(sub);
     let encoded: Buffer[] | undefined;
     for (let i = 0; i < MINUTES; i++) {
-      const o = i * fields;
+      const o = base + i * step;
       if (!isClosed(row, o)) {
         if (fields === Stride.CROSS && row[o + Field.EXPECTED] > 0) {
           expectedOnly |= 1 << i;
@@ -110,7 +131,7 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
     }
     if (present === 0 && expectedOnly === 0) continue;
     const key = keyBytes(sub);
-    rows.push({ key, row, present, single, sketched, fleet, expectedOnly, bytes: encoded });
+    rows.push({ key, row, base, present, single, sketched, fleet, expectedOnly, bytes: encoded });
     size += 6 + key.length + bytes;
     if (sketched | fleet | expectedOnly) extended = true;
   }
@@ -124,7 +145,7 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
   const v = view;
   v.setUint16(0, short(rows.length), true);
   let at = 2;
-  for (const { key, row, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
+  for (const { key, row, base, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
     v.setUint16(at, short(key.length), true);
     out.set(key, at + 2);
     at += 2 + key.length;
@@ -140,7 +161,7 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
     let nextSketch = 0;
     for (let i = 0; i < MINUTES; i++) {
       if (!(present & (1 << i))) continue;
-      const o = i * fields;
+      const o = base + i * step;
       if (single & (1 << i)) {
         v.setFloat64(at, row[o + 1], true);
         at += 8;
@@ -166,7 +187,7 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
     }
     for (let i = 0; i < MINUTES; i++) {
       if (!(expectedOnly & (1 << i))) continue;
-      v.setUint32(at, whole(row[i * fields + Field.EXPECTED]), true);
+      v.setUint32(at, whole(row[base + i * step + Field.EXPECTED]), true);
       at += 4;
     }
   }

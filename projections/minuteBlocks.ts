@@ -1,7 +1,7 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import { windowEvent, type Aggregate, type WindowEvent, type WindowExtras, type WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
-import { Field, isClosed, MINUTES, Stride, encodeBlock, parseBlockData } from './blockCodec';
+import { Field, isClosed, MINUTES, Stride, encodeColumns, parseBlockData } from './blockCodec';
 import { mergeSketchBytes, newSketch, sketchBytes } from './sketchCodec';
 import { sketchAfter } from './sketchAfter';
 import type { KeyPresence } from './KeyPresence';
@@ -38,11 +38,21 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 /**
  * One slot of one partition. Every field is set in the constructor, so that all blocks share one
  * shape (the fold's property lookups stay monomorphic).
+ *
+ * Its windows are one array, minute-major: the window of the partition's sub-key column c (see
+ * BlockPartition.subs) in minute i of the slot starts at `(i * columns + c) * fields`. A record
+ * brings a VM's keys of one minute together, and they land side by side; a row per sub-key (the
+ * layout before) put each metric of a record 720 bytes from the last, and a rebuild paid for it in
+ * cache misses (per-VM windows were two thirds of the fold). A cross-tenant block has one column.
  */
 class Block {
-  readonly series = new Map<string, Float64Array>();
-  /** The row of sub-key '' (a cross-tenant block's), without a Map lookup. */
-  crossRow: Float64Array | undefined = undefined;
+  constructor(
+    readonly home: BlockPartition, readonly slot: number, public appliedThrough: number,
+    /** MINUTES × columns × fields numbers; zero where a sub-key has no window. */
+    public data: Float64Array,
+    /** Sub-key columns `data` has room for (the partition's may have grown since). */
+    public columns: number,
+  ) {}
   /** Sketches of the windows of three values or more, by sub-key, then by minute. */
   sketches: Map<string, (DDSketch | undefined)[]> | undefined = undefined;
   /** The sketches of sub-key '' (a cross-tenant block's), without a Map lookup: the fold adds every metric to one. */
@@ -53,7 +63,6 @@ class Block {
   listed = 0;
   /** In MinuteBlocks' dirty set (checked before adding: the fold marks a block for every metric). */
   dirty = false;
-  constructor(readonly home: BlockPartition, readonly slot: number, public appliedThrough: number) {}
 }
 
 /**
@@ -80,6 +89,12 @@ export class BlockPartition {
    */
   private readonly recent: (Block | undefined)[] = new Array<Block | undefined>(RECENT);
   readonly newest = new Map<string, number>();
+  /** The sub-keys of the partition's blocks, by column (every block of the partition shares them); a cross-tenant key's is ''. */
+  readonly subs: string[] = [];
+  /** Column of each sub-key in `subs`. */
+  readonly columns = new Map<string, number>();
+  /** `newest` by column (the fold closes a window of nearly every metric, and a Map lookup each cost it more than the rest of closing). */
+  readonly newestAt: number[] = [];
   /** Every slot from here on is in `slots` or has no block in the table (read as a range). */
   knownFrom = Infinity;
   /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence); set here, so that every partition has one shape. */
@@ -108,6 +123,9 @@ export class BlockPartition {
   }
 }
 
+/** Columns of a VM's first block (it widens, doubling, as its keys come). */
+const FIRST_COLUMNS = 8;
+
 /** Slots of a partition's block cache (a power of two). */
 const RECENT = 16;
 const NONE: readonly number[] = [];
@@ -133,25 +151,33 @@ export class MinuteBlocks {
   private readonly catalogDirty = new Set<BlockPartition>();
   /** Open windows by window start. They live in the block rows (revision 0) until they close. */
   private readonly openMinutes = new Map<number, OpenMinute>();
+  /** The OpenMinute last opened a window in, and its start (nearly every metric opens a VM's window in the same minute as the last). */
+  private lastOpen: OpenMinute | undefined = undefined;
+  private lastOpenStart = NaN;
   /** Clean blocks of slots ending by this were let go: even a complete state must read them back. */
   private evictedBefore = -Infinity;
   private count = 0;
   private vmPartitions = 0;
   /** Numbers per minute of a row: a cross-tenant row also holds VM counts. */
   private readonly fields: number;
-  private readonly rows: RowPool;
+  private readonly arrays: BlockArrays;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
   constructor(readonly grouping: Grouping, private readonly complete = false) {
     this.fields = grouping === 'minute' ? Stride.CROSS : Stride.VM;
-    this.rows = new RowPool(this.fields);
+    this.arrays = new BlockArrays(this.fields);
   }
 
   /** The partition of a cross-tenant key (`b` undefined) or of a tenant's VM, created on demand. */
   partitionOf(a: string, b?: string): BlockPartition {
     if (b === undefined) {
       let p = this.partitions.get(a) as BlockPartition | undefined;
-      if (!p) this.partitions.set(a, (p = new BlockPartition([a])));
+      if (!p) {
+        this.partitions.set(a, (p = new BlockPartition([a])));
+        p.subs.push('');
+        p.columns.set('', 0);
+        p.newestAt.push(-Infinity);
+      }
       return p;
     }
     let vms = this.partitions.get(a) as Map<string, BlockPartition> | undefined;
@@ -192,13 +218,14 @@ export class MinuteBlocks {
   load(partition: readonly string[], slot: number, stored: StoredBlock | undefined): void {
     const p = this.partitionFor(partition);
     if (p.slots.has(slot)) return;
-    const block = new Block(p, slot, stored?.appliedThrough ?? -1);
+    const block = this.newBlock(p, slot, stored?.appliedThrough ?? -1);
     if (stored) {
       const fields = this.fields;
       for (const [sub, minutes] of parseBlockData(stored.data)) {
-        const row = this.rowOf(block, sub);
+        const c = this.columnIn(block, sub);
+        const row = block.data;
         for (const m of minutes) {
-          const o = m.minute * fields;
+          const o = (m.minute * block.columns + c) * fields;
           row[o] = m.count;
           row[o + Field.SUM] = m.sum;
           row[o + Field.MIN] = m.min;
@@ -234,10 +261,11 @@ export class MinuteBlocks {
   getIn(p: BlockPartition, sub: string, windowStart: number): { window: StoredWindow; appliedThrough: number } | undefined {
     const slot = slotStartOf(windowStart);
     const block = p.blockAt(slot);
-    const row = block === undefined ? undefined : sub === '' ? block.crossRow : block.series.get(sub);
-    if (!block || !row) return undefined;
+    const c = block === undefined ? undefined : this.columnAt(block, sub);
+    if (block === undefined || c === undefined) return undefined;
+    const row = block.data;
     const minute = (windowStart - slot) / 60;
-    const o = minute * this.fields;
+    const o = (minute * block.columns + c) * this.fields;
     if (!isClosed(row, o)) return undefined;
     const window: StoredWindow = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX], revision: row[o + Field.REVISION] };
     const sketch = block.sketches?.get(sub)?.[minute];
@@ -261,9 +289,10 @@ export class MinuteBlocks {
   applyIn(p: BlockPartition, sub: string, windowStart: number, agg: Aggregate & { sketch?: DDSketch }, revision: number): void {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
-    const row = this.rowOf(block, sub);
+    const c = this.columnIn(block, sub);
+    const row = block.data;
     const minute = (windowStart - slot) / 60;
-    const o = minute * this.fields;
+    const o = (minute * block.columns + c) * this.fields;
     row[o] = agg.count;
     row[o + Field.SUM] = agg.sum;
     row[o + Field.MIN] = agg.min;
@@ -271,7 +300,7 @@ export class MinuteBlocks {
     row[o + Field.REVISION] = revision;
     if (agg.sketch) sketchesOf(block, sub)[minute] = agg.sketch;
     else if (block.sketches?.get(sub)?.[minute]) block.sketches.get(sub)![minute] = undefined;
-    this.written(block, sub, windowStart);
+    this.written(block, c, sub, windowStart);
   }
 
   /**
@@ -282,7 +311,7 @@ export class MinuteBlocks {
   bump(p: BlockPartition, windowStart: number, field: FleetField, delta: number): boolean {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
-    const row = this.rowOf(block, '');
+    const row = block.data; // a cross-tenant block: one column
     const o = ((windowStart - slot) / 60) * Stride.CROSS;
     row[o + field] += delta;
     if (isClosed(row, o)) return true;
@@ -301,7 +330,7 @@ export class MinuteBlocks {
     const closed: number[] = [];
     for (let slot = slotStartOf(after + 60); slot <= through; slot += SLOT_SECONDS) {
       const block = this.blockOf(p, slot);
-      const row = this.rowOf(block, '');
+      const row = block.data;
       let open = false;
       const last = Math.min(through, slot + SLOT_SECONDS - 60);
       for (let w = Math.max(after + 60, slot); w <= last; w += 60) {
@@ -322,7 +351,7 @@ export class MinuteBlocks {
    */
   setFleet(p: BlockPartition, windowStart: number, vms: number, expected: number): void {
     const slot = slotStartOf(windowStart);
-    const row = this.rowOf(this.blockOf(p, slot), '');
+    const row = this.blockOf(p, slot).data;
     const o = ((windowStart - slot) / 60) * Stride.CROSS;
     row[o + Field.VMS] = vms;
     row[o + Field.EXPECTED] = expected;
@@ -331,7 +360,7 @@ export class MinuteBlocks {
   /** The VM counts of a cross-tenant minute: [vms, expected]. */
   fleetAt(p: BlockPartition, windowStart: number): [vms: number, expected: number] {
     const slot = slotStartOf(windowStart);
-    const row = p.blockAt(slot)?.crossRow;
+    const row = p.blockAt(slot)?.data;
     if (!row) return [0, 0];
     const o = ((windowStart - slot) / 60) * Stride.CROSS;
     return [row[o + Field.VMS], row[o + Field.EXPECTED]];
@@ -347,18 +376,54 @@ export class MinuteBlocks {
     for (const entry of this.partitions.values()) if (entry instanceof BlockPartition) yield entry;
   }
 
-  private rowOf(block: Block, sub: string): Float64Array {
-    if (sub === '' && block.crossRow !== undefined) return block.crossRow;
-    let row = block.series.get(sub);
-    if (!row) block.series.set(sub, (row = this.rows.take()));
-    if (sub === '') block.crossRow = row;
-    return row;
+  /** `sub`'s column in `block`, or undefined when the block has none (a cross-tenant block's only column is ''). */
+  private columnAt(block: Block, sub: string): number | undefined {
+    if (this.fields === Stride.CROSS) return sub === '' ? 0 : undefined;
+    const c = block.home.columns.get(sub);
+    return c !== undefined && c < block.columns ? c : undefined;
+  }
+
+  /** `sub`'s column in `block`, made when the partition has none yet and the block widened to hold it. */
+  private columnIn(block: Block, sub: string): number {
+    if (this.fields === Stride.CROSS) {
+      if (sub !== '') throw new Error(`a cross-tenant block has no sub-key "${sub}"`);
+      return 0;
+    }
+    const p = block.home;
+    let c = p.columns.get(sub);
+    if (c === undefined) {
+      c = p.subs.length;
+      p.subs.push(sub);
+      p.columns.set(sub, c);
+      p.newestAt.push(p.newest.get(sub) ?? -Infinity);
+    }
+    if (c >= block.columns) this.widen(block, c + 1);
+    return c;
+  }
+
+  /** Moves `block`'s windows into an array of at least `columns` columns (a VM's first block meets its keys one by one). */
+  private widen(block: Block, columns: number): void {
+    const wider = Math.max(columns, block.columns * 2, block.home.subs.length);
+    const data = this.arrays.take(wider);
+    const from = block.data;
+    const run = block.columns * this.fields;
+    const to = wider * this.fields;
+    for (let i = 0; i < MINUTES; i++) for (let j = 0; j < run; j++) data[i * to + j] = from[i * run + j];
+    this.arrays.give(from);
+    block.data = data;
+    block.columns = wider;
+  }
+
+  private newBlock(p: BlockPartition, slot: number, appliedThrough: number): Block {
+    // A VM's first block: room for a few keys before it must widen.
+    const columns = this.fields === Stride.CROSS ? 1 : Math.max(FIRST_COLUMNS, p.subs.length);
+    return new Block(p, slot, appliedThrough, this.arrays.take(columns), columns);
   }
 
   private blockOf(p: BlockPartition, slot: number): Block {
     let block = p.blockAt(slot);
     if (!block) {
-      p.slots.set(slot, (block = new Block(p, slot, -1)));
+      p.slots.set(slot, (block = this.newBlock(p, slot, -1)));
       this.count++;
     }
     return block;
@@ -370,11 +435,12 @@ export class MinuteBlocks {
     this.dirty.add(block);
   }
 
-  /** A window of `block` got a new closed revision: the block is dirty, the catalog may move. */
-  private written(block: Block, sub: string, windowStart: number): void {
+  /** A window of `block` (sub-key `sub`, column `c`) got a new closed revision: the block is dirty, the catalog may move. */
+  private written(block: Block, c: number, sub: string, windowStart: number): void {
     this.markDirty(block);
     const p = block.home;
-    if (!(p.newest.get(sub)! >= windowStart)) {
+    if (!(p.newestAt[c] >= windowStart)) {
+      p.newestAt[c] = windowStart;
       p.newest.set(sub, windowStart);
       this.catalogDirty.add(p);
     }
@@ -392,9 +458,10 @@ export class MinuteBlocks {
   ): boolean {
     const slot = slotStartOf(windowStart);
     const block = p.blockAt(slot);
-    const row = block === undefined ? undefined : sub === '' ? block.crossRow : block.series.get(sub);
     const minute = (windowStart - slot) / 60;
-    const o = minute * this.fields;
+    const c = block === undefined ? undefined : this.columnAt(block, sub);
+    const row = c === undefined ? undefined : block!.data;
+    const o = c === undefined ? 0 : (minute * block!.columns + c) * this.fields;
     if (row !== undefined && row[o] !== 0) {
       if (row[o + Field.REVISION] !== 0) return false;
       const n = row[o];
@@ -415,18 +482,22 @@ export class MinuteBlocks {
     }
     if (!mayOpen) return false;
     const b = block ?? this.blockOf(p, slot);
-    const r = row ?? this.rowOf(b, sub);
-    r[o] = 1;
-    r[o + 1] = value;
-    r[o + 2] = value;
-    r[o + 3] = value;
-    r[o + Field.REVISION] = 0;
-    r[o + Field.LAST_ARRIVAL] = nowMs;
-    if (newVms !== 0) r[o + Field.VMS] += newVms;
+    const col = c ?? this.columnIn(b, sub);
+    const r = b.data;
+    const at = (minute * b.columns + col) * this.fields;
+    r[at] = 1;
+    r[at + 1] = value;
+    r[at + 2] = value;
+    r[at + 3] = value;
+    r[at + Field.REVISION] = 0;
+    r[at + Field.LAST_ARRIVAL] = nowMs;
+    if (newVms !== 0) r[at + Field.VMS] += newVms;
     b.open++;
-    let open = this.openMinutes.get(windowStart);
+    let open = windowStart === this.lastOpenStart ? this.lastOpen : this.openMinutes.get(windowStart);
     if (!open) this.openMinutes.set(windowStart, (open = { blocks: [], open: 0, minArrivalMs: nowMs, minPosition: position, maxEventTimeBefore }));
     else if (nowMs < open.minArrivalMs) open.minArrivalMs = nowMs;
+    this.lastOpen = open;
+    this.lastOpenStart = windowStart;
     open.open++;
     if (!(b.listed & (1 << minute))) {
       b.listed |= 1 << minute;
@@ -468,15 +539,19 @@ export class MinuteBlocks {
     if (!open || open.minArrivalMs > idleBeforeMs) return 0;
     const slot = slotStartOf(windowStart);
     const minute = (windowStart - slot) / 60;
-    const o = minute * this.fields;
+    const fields = this.fields;
     const extras: WindowExtras = {};
     let n = 0;
     let minArrival = Infinity;
     const still: Block[] = [];
     for (const block of open.blocks) {
       let left = 0;
-      for (const [sub, row] of block.series) {
+      const row = block.data;
+      const subs = block.home.subs;
+      const columns = Math.min(block.columns, subs.length);
+      for (let c = 0, o = minute * block.columns * fields; c < columns; c++, o += fields) {
         if (row[o] === 0 || row[o + Field.REVISION] !== 0) continue;
+        const sub = subs[c];
         if (row[o + Field.LAST_ARRIVAL] > idleBeforeMs) {
           left++;
           if (row[o + Field.LAST_ARRIVAL] < minArrival) minArrival = row[o + Field.LAST_ARRIVAL];
@@ -486,7 +561,7 @@ export class MinuteBlocks {
         row[o + Field.LAST_ARRIVAL] = 0;
         block.open--;
         n++;
-        this.written(block, sub, windowStart);
+        this.written(block, c, sub, windowStart);
         if (out) {
           const partition = block.home.partition;
           const sketch = withSketches && row[o] >= 3 ? block.sketches?.get(sub)?.[minute] : undefined;
@@ -502,8 +577,10 @@ export class MinuteBlocks {
       else block.listed &= ~(1 << minute);
     }
     open.open -= n;
-    if (open.open === 0) this.openMinutes.delete(windowStart);
-    else {
+    if (open.open === 0) {
+      this.openMinutes.delete(windowStart);
+      if (this.lastOpen === open) this.lastOpenStart = NaN;
+    } else {
       open.blocks = still;
       open.minArrivalMs = minArrival;
     }
@@ -526,13 +603,17 @@ export class MinuteBlocks {
    */
   closedOf(windowStart: number): WindowEvent[] {
     const slot = slotStartOf(windowStart);
-    const o = ((windowStart - slot) / 60) * this.fields;
+    const minute = (windowStart - slot) / 60;
     const out: WindowEvent[] = [];
     this.eachPartition((p) => {
       const block = p.slots.get(slot);
       if (!block) return;
-      for (const [sub, row] of block.series) {
+      const row = block.data;
+      const columns = Math.min(block.columns, p.subs.length);
+      for (let c = 0; c < columns; c++) {
+        const o = (minute * block.columns + c) * this.fields;
         if (!isClosed(row, o)) continue;
+        const sub = p.subs[c];
         const agg = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX] };
         const revision = row[o + Field.REVISION];
         const w = this.grouping === 'minute'
@@ -576,7 +657,12 @@ export class MinuteBlocks {
   /** Restores a partition's catalog entry read back after a restart (newer windows still win). */
   seedCatalog(partition: readonly string[], newest: Iterable<readonly [sub: string, windowStart: number]>): void {
     const p = this.partitionFor(partition);
-    for (const [sub, ws] of newest) if (!(p.newest.get(sub)! >= ws)) p.newest.set(sub, ws);
+    for (const [sub, ws] of newest) {
+      if (p.newest.get(sub)! >= ws) continue;
+      p.newest.set(sub, ws);
+      const c = p.columns.get(sub);
+      if (c !== undefined) p.newestAt[c] = ws;
+    }
   }
 
   /** The partitions of one tenant's VMs (per-VM blocks), each with its catalog entry; none for a cross-tenant key. */
@@ -596,7 +682,7 @@ export class MinuteBlocks {
       // Never lowered: a fold resumed from before a write it made (its checkpoint failed) holds the block as
       // written, its closed windows through the higher position, and skips those records' values again.
       if (appliedThrough > block.appliedThrough) block.appliedThrough = appliedThrough;
-      out.push({ partition: block.home.partition, row: block.slot, data: encodeBlock(block.series, this.fields, block.sketches), appliedThrough: block.appliedThrough });
+      out.push({ partition: block.home.partition, row: block.slot, data: encodeColumns(block.home.subs, block.data, block.columns, this.fields, block.sketches), appliedThrough: block.appliedThrough });
       this.dirty.delete(block);
       block.dirty = false;
     }
@@ -615,7 +701,7 @@ export class MinuteBlocks {
       for (const [slot, block] of p.slots) {
         if (!block.dirty && block.open === 0 && slot + SLOT_SECONDS <= before) {
           p.drop(slot);
-          this.rows.give(block.series.values());
+          this.arrays.give(block.data);
           this.count--;
         }
       }
@@ -633,33 +719,39 @@ export class MinuteBlocks {
 }
 
 /**
- * Rows (one sub-key's windows in one block, all the same size) carved from large buffers and
- * reused once their blocks are let go: a rebuild allocates no row per VM, key and slot, and the
- * memory of the rows stays at what the busiest moment needed, without fragmenting the heap.
+ * Blocks' arrays, carved from large buffers and reused by size once their blocks are let go: a
+ * rebuild allocates no ArrayBuffer per VM and slot, and the memory of the blocks stays at what
+ * the busiest moment needed, without fragmenting the heap.
  */
-class RowPool {
-  private static readonly ROWS_PER_SLAB = 1024;
-  private readonly free: Float64Array[] = [];
+class BlockArrays {
+  private static readonly SLAB_BYTES = 4 << 20;
+  /** Free arrays by length. */
+  private readonly free = new Map<number, Float64Array[]>();
   private slab?: ArrayBuffer;
   private carved = 0;
-  private readonly rowBytes: number;
 
-  constructor(private readonly fields: number) {
-    this.rowBytes = MINUTES * fields * Float64Array.BYTES_PER_ELEMENT;
-  }
+  constructor(private readonly fields: number) {}
 
-  take(): Float64Array {
-    const reused = this.free.pop();
+  /** A zeroed array for a block of `columns` columns. */
+  take(columns: number): Float64Array {
+    const length = MINUTES * columns * this.fields;
+    const reused = this.free.get(length)?.pop();
     if (reused) return reused.fill(0);
-    if (!this.slab || this.carved === RowPool.ROWS_PER_SLAB) {
-      this.slab = new ArrayBuffer(RowPool.ROWS_PER_SLAB * this.rowBytes);
+    const bytes = length * Float64Array.BYTES_PER_ELEMENT;
+    if (bytes > BlockArrays.SLAB_BYTES / 8) return new Float64Array(length);
+    if (!this.slab || this.carved + bytes > this.slab.byteLength) {
+      this.slab = new ArrayBuffer(BlockArrays.SLAB_BYTES);
       this.carved = 0;
     }
-    return new Float64Array(this.slab, this.rowBytes * this.carved++, MINUTES * this.fields);
+    const array = new Float64Array(this.slab, this.carved, length);
+    this.carved += bytes;
+    return array;
   }
 
-  /** Rows no one refers to any more. */
-  give(rows: Iterable<Float64Array>): void {
-    for (const row of rows) this.free.push(row);
+  /** An array no block refers to any more. */
+  give(array: Float64Array): void {
+    let list = this.free.get(array.length);
+    if (!list) this.free.set(array.length, (list = []));
+    list.push(array);
   }
 }
