@@ -93,8 +93,14 @@ export class BlockPartition {
   readonly subs: string[] = [];
   /** Column of each sub-key in `subs`. */
   readonly columns = new Map<string, number>();
-  /** `newest` by column (the fold closes a window of nearly every metric, and a Map lookup each cost it more than the rest of closing). */
+  /**
+   * `newest` by column, ahead of it: the fold closes a window for nearly every metric, and a Map
+   * lookup and update each cost it more than the rest of closing. Copied into `newest` when the
+   * catalog is taken or asked for (MinuteBlocks.syncNewest).
+   */
   readonly newestAt: number[] = [];
+  /** In MinuteBlocks' catalogDirty set (checked before adding, as `dirty` for blocks). */
+  catalogDirty = false;
   /** Every slot from here on is in `slots` or has no block in the table (read as a range). */
   knownFrom = Infinity;
   /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence); set here, so that every partition has one shape. */
@@ -300,7 +306,7 @@ export class MinuteBlocks {
     row[o + Field.REVISION] = revision;
     if (agg.sketch) sketchesOf(block, sub)[minute] = agg.sketch;
     else if (block.sketches?.get(sub)?.[minute]) block.sketches.get(sub)![minute] = undefined;
-    this.written(block, c, sub, windowStart);
+    this.written(block, c, windowStart);
   }
 
   /**
@@ -436,14 +442,22 @@ export class MinuteBlocks {
   }
 
   /** A window of `block` (sub-key `sub`, column `c`) got a new closed revision: the block is dirty, the catalog may move. */
-  private written(block: Block, c: number, sub: string, windowStart: number): void {
+  private written(block: Block, c: number, windowStart: number): void {
     this.markDirty(block);
     const p = block.home;
     if (!(p.newestAt[c] >= windowStart)) {
       p.newestAt[c] = windowStart;
-      p.newest.set(sub, windowStart);
-      this.catalogDirty.add(p);
+      if (!p.catalogDirty) {
+        p.catalogDirty = true;
+        this.catalogDirty.add(p);
+      }
     }
+  }
+
+  /** Copies a partition's newest windows by column into its `newest` (the catalog's form). */
+  private syncNewest(p: BlockPartition): void {
+    const { subs, newestAt, newest } = p;
+    for (let c = 0; c < subs.length; c++) if (newestAt[c] > (newest.get(subs[c]) ?? -Infinity)) newest.set(subs[c], newestAt[c]);
   }
 
   /**
@@ -561,7 +575,7 @@ export class MinuteBlocks {
         row[o + Field.LAST_ARRIVAL] = 0;
         block.open--;
         n++;
-        this.written(block, c, sub, windowStart);
+        this.written(block, c, windowStart);
         if (out) {
           const partition = block.home.partition;
           const sketch = withSketches && row[o] >= 3 ? block.sketches?.get(sub)?.[minute] : undefined;
@@ -633,6 +647,7 @@ export class MinuteBlocks {
 
   /** The partitions that have a catalog entry (a newest window), e.g. as seeded from the table after a restart. */
   partitionsWithNewest(): BlockPartition[] {
+    for (const p of this.catalogDirty) this.syncNewest(p);
     const out: BlockPartition[] = [];
     this.eachPartition((p) => {
       if (p.newest.size > 0) out.push(p);
@@ -650,6 +665,10 @@ export class MinuteBlocks {
   /** Partitions whose newest window moved since the last call (their catalog rows need writing). */
   takeCatalog(): BlockPartition[] {
     const out = [...this.catalogDirty];
+    for (const p of out) {
+      this.syncNewest(p);
+      p.catalogDirty = false;
+    }
     this.catalogDirty.clear();
     return out;
   }
