@@ -129,8 +129,10 @@ export class BlockPartition {
   }
 }
 
-/** Columns of a VM's first block (it widens, doubling, as its keys come). */
+/** Columns of the first VM's first block (it widens, doubling, as its keys come). */
 const FIRST_COLUMNS = 8;
+/** A VM with hundreds of counters does not make every later VM's first block that wide. */
+const MAX_USUAL_COLUMNS = 64;
 
 /** Slots of a partition's block cache (a power of two). */
 const RECENT = 16;
@@ -167,6 +169,8 @@ export class MinuteBlocks {
   /** Numbers per minute of a row: a cross-tenant row also holds VM counts. */
   private readonly fields: number;
   private readonly arrays: BlockArrays;
+  /** Columns a VM's first block starts with: the most sub-keys a VM has had (at most MAX_USUAL_COLUMNS). */
+  private usualColumns = FIRST_COLUMNS;
 
   /** `complete`: the table holds nothing this state does not (a fresh rebuild), so nothing is ever loaded. */
   constructor(readonly grouping: Grouping, private readonly complete = false) {
@@ -402,6 +406,7 @@ export class MinuteBlocks {
       p.subs.push(sub);
       p.columns.set(sub, c);
       p.newestAt.push(p.newest.get(sub) ?? -Infinity);
+      if (c >= this.usualColumns && c < MAX_USUAL_COLUMNS) this.usualColumns = c + 1;
     }
     if (c >= block.columns) this.widen(block, c + 1);
     return c;
@@ -421,8 +426,8 @@ export class MinuteBlocks {
   }
 
   private newBlock(p: BlockPartition, slot: number, appliedThrough: number): Block {
-    // A VM's first block: room for a few keys before it must widen.
-    const columns = this.fields === Stride.CROSS ? 1 : Math.max(FIRST_COLUMNS, p.subs.length);
+    // A VM's first block: room for as many keys as the VMs before it had (a fleet's VMs report much the same counters).
+    const columns = this.fields === Stride.CROSS ? 1 : Math.max(this.usualColumns, p.subs.length);
     return new Block(p, slot, appliedThrough, this.arrays.take(columns), columns);
   }
 

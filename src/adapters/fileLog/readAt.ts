@@ -2,7 +2,11 @@ import type { FileHandle } from 'node:fs/promises';
 
 /** Reads up to `length` bytes at `position`; fewer only at the end of the file. */
 export async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+  return readInto(handle, Buffer.allocUnsafe(length), position, length);
+}
+
+/** `readAt` into `buf` (at least `length` bytes long): a scan of a whole file reads it through one buffer. */
+export async function readInto(handle: FileHandle, buf: Buffer, position: number, length: number): Promise<Buffer> {
   let got = 0;
   while (got < length) {
     const { bytesRead } = await handle.read(buf, got, length - got, position + got);

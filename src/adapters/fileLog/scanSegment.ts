@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { checksumMatches, findNextValidRecord, HEADER_BYTES, hasValidHeader, payloadLength, type RecordFault } from './recordFormat';
-import { readAt } from './readAt';
+import { readAt, readInto } from './readAt';
 
 /** What a scan of a segment's tail found. */
 export interface SegmentScan {
@@ -23,11 +23,15 @@ const CHUNK_BYTES = 8 * 1024 * 1024;
 export async function scanSegment(handle: FileHandle, from: number, size: number): Promise<SegmentScan> {
   let buf: Buffer = Buffer.alloc(0);
   let bufStart = from;
+  /** Where the chunks are read: one buffer for the whole scan (a fresh 8 MB each time cost more in page faults than the reading). */
+  let chunk: Buffer | undefined;
   /** Makes `buf` cover `need` bytes from `o` (or up to the size), reading ahead in large chunks. */
   const cover = async (o: number, need: number): Promise<number> => {
     const want = Math.min(size - o, need);
     if (o < bufStart || o + want > bufStart + buf.length) {
-      buf = await readAt(handle, o, Math.max(want, Math.min(size - o, CHUNK_BYTES)));
+      const length = Math.max(want, Math.min(size - o, CHUNK_BYTES));
+      if (!chunk || chunk.length < length) chunk = Buffer.allocUnsafe(Math.max(length, Math.min(size - from, CHUNK_BYTES)));
+      buf = await readInto(handle, chunk, o, length);
       bufStart = o;
     }
     return o - bufStart;
