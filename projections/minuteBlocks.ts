@@ -101,6 +101,8 @@ export class BlockPartition {
   readonly newestAt: number[] = [];
   /** In MinuteBlocks' catalogDirty set (checked before adding, as `dirty` for blocks). */
   catalogDirty = false;
+  /** The column after the last one looked up: a VM's keys come in the same order minute after minute. */
+  nextColumn = 0;
   /** Every slot from here on is in `slots` or has no block in the table (read as a range). */
   knownFrom = Infinity;
   /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence); set here, so that every partition has one shape. */
@@ -389,8 +391,12 @@ export class MinuteBlocks {
   /** `sub`'s column in `block`, or undefined when the block has none (a cross-tenant block's only column is ''). */
   private columnAt(block: Block, sub: string): number | undefined {
     if (this.fields === Stride.CROSS) return sub === '' ? 0 : undefined;
-    const c = block.home.columns.get(sub);
-    return c !== undefined && c < block.columns ? c : undefined;
+    const p = block.home;
+    const guess = p.nextColumn;
+    const c = p.subs[guess] === sub ? guess : p.columns.get(sub);
+    if (c === undefined) return undefined;
+    p.nextColumn = c + 1 < p.subs.length ? c + 1 : 0;
+    return c < block.columns ? c : undefined;
   }
 
   /** `sub`'s column in `block`, made when the partition has none yet and the block widened to hold it. */

@@ -105,6 +105,7 @@ function decodeMetrics(payload: Buffer): MetricsReceived {
     s: number; r: number; k?: string; g?: number; d: string[]; x: MetricsReceived['rejected'];
   };
   const dict = header.d;
+  for (let i = 0; i < dict.length; i++) dict[i] = interned(dict[i]);
   const n = payload.readUInt32LE(6 + headerBytes);
   const base = 10 + headerBytes;
   if (base + n * ROW_BYTES !== payload.length) throw new CorruptLogError('metrics record length does not match its row count');
@@ -140,6 +141,23 @@ function decodeMetrics(payload: Buffer): MetricsReceived {
   if (header.k !== undefined) event.idempotencyKey = header.k;
   if (header.g !== undefined) event.gate = header.g;
   return event;
+}
+
+/**
+ * The one copy of each tenant, VM and counter key string the decoder has met: every record's
+ * dictionary is parsed into new strings, and the fold looks each metric's up in Maps keyed by the
+ * first copy seen. The same object compares at once; another copy is hashed and compared char by char.
+ * Cleared when it holds more than INTERNED_MAX (a fleet's ids are far fewer).
+ */
+const internedStrings = new Map<string, string>();
+const INTERNED_MAX = 200_000;
+
+function interned(s: string): string {
+  const known = internedStrings.get(s);
+  if (known !== undefined) return known;
+  if (internedStrings.size >= INTERNED_MAX) internedStrings.clear();
+  internedStrings.set(s, s);
+  return s;
 }
 
 /** Whether the payload is of a record type this version writes (metrics or backlog samples); not whether it decodes. */
