@@ -134,6 +134,12 @@ export class WindowFolder {
    * minute of a VM changes the expected VMs of the hour of windows after it.
    */
   blocksToLoad(metrics: readonly Metric[]): BlockToLoad[] {
+    // A rebuild's recent slots are all here: when the record's earliest metric's slot is, every other's is too (slots only
+    // grow with time), and no metric's partitions need looking at.
+    let earliest = Infinity;
+    for (let i = 0; i < metrics.length; i++) if (metrics[i].t < earliest) earliest = metrics[i].t;
+    const first = slotStartOf(windowStartOf(earliest));
+    if (this.cross.isKnownEverywhere(first) && this.perVm.isKnownEverywhere(first)) return [];
     const need = new Map<string, BlockToLoad>();
     const lateBound = this.watermark - this.options.allowedLatenessSeconds;
     for (const m of metrics) {
