@@ -267,6 +267,54 @@ describe('MinuteBlocks', () => {
       assert.equal(blocks.addOpen(blocks.partitionOf(TENANT_A, VM_1), 'k', SLOT, 1, 1000, 0, -Infinity, false), false);
       assert.equal(blocks.openCount, 0);
     });
+
+    it('keeps every window of a VM whose keys come one by one, in changing order, past its first block\'s width', () => {
+      // A block starts with room for a few keys and widens as they come: 30 keys, a new one each minute, the
+      // known ones in reverse order every other minute; each window's value says its key and minute.
+      const blocks = new MinuteBlocks('vmMinute', true);
+      const keys = Array.from({ length: 30 }, (_, i) => `key.${i}`);
+      const expected = new Map<string, { windowStart: number; count: number; sum: number; min: number; max: number; revision: number }[]>();
+      for (let minute = 0; minute < 30; minute++) {
+        const ws = SLOT + minute * 60;
+        const known = keys.slice(0, minute + 1);
+        for (const key of minute % 2 === 0 ? known : [...known].reverse()) {
+          const value = Number(key.slice(4)) * 100 + minute;
+          assert.equal(open(blocks, key, ws, value), true);
+          const list = expected.get(key) ?? [];
+          expected.set(key, [...list, { windowStart: ws, count: 1, sum: value, min: value, max: value, revision: 1 }]);
+        }
+        assert.equal(blocks.closeMinute(ws, Infinity), known.length);
+      }
+
+      const decoded = new Map<string, unknown[]>();
+      for (const stored of blocks.takeDirty(1)) for (const [key, windows] of decodeBlock(stored)) decoded.set(key, [...(decoded.get(key) ?? []), ...windows]);
+
+      assert.deepEqual(new Map([...decoded].sort()), new Map([...expected].sort()));
+      assert.equal(blocks.get([TENANT_A, VM_1], 'key.29', SLOT + 29 * 60)?.window.sum, 2929);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'key.0', SLOT + 14 * 60)?.window.sum, 14);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'key.3', SLOT + 2 * 60), undefined, 'key.3 came in minute 3');
+    });
+
+    it('tells each partition\'s newest window per key when its catalog is taken, and never moves it back', () => {
+      const blocks = new MinuteBlocks('vmMinute', true);
+      const p = blocks.partitionOf(TENANT_A, VM_1);
+      blocks.seedCatalog([TENANT_A, VM_1], [['k', SLOT + 600], ['gone', SLOT - 900]]);
+      open(blocks, 'k', SLOT + 60, 1);
+      open(blocks, 'other', SLOT + 120, 2);
+      blocks.closeMinute(SLOT + 60, Infinity);
+      blocks.closeMinute(SLOT + 120, Infinity);
+
+      assert.deepEqual(blocks.partitionsWithNewest(), [p]);
+      assert.deepEqual(blocks.takeCatalog(), [p]);
+      assert.deepEqual(new Map([...p.newest].sort()), new Map([['gone', SLOT - 900], ['k', SLOT + 600], ['other', SLOT + 120]]));
+      assert.deepEqual(blocks.takeCatalog(), [], 'nothing moved since');
+
+      open(blocks, 'k', SLOT + 900, 3);
+      blocks.closeMinute(SLOT + 900, Infinity);
+
+      assert.deepEqual(blocks.takeCatalog(), [p]);
+      assert.equal(p.newest.get('k'), SLOT + 900);
+    });
   });
 });
 
