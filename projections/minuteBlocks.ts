@@ -41,9 +41,9 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
  *
  * Its windows are one array, minute-major: the window of the partition's sub-key column c (see
  * BlockPartition.subs) in minute i of the slot starts at `(i * columns + c) * fields`. A record
- * brings a VM's keys of one minute together, and they land side by side; a row per sub-key (the
- * layout before) put each metric of a record 720 bytes from the last, and a rebuild paid for it in
- * cache misses (per-VM windows were two thirds of the fold). A cross-tenant block has one column.
+ * brings a VM's keys of one minute together, and they land side by side (a row per sub-key, the
+ * layout before, put each metric of a record 720 bytes from the last; per-VM windows are two thirds
+ * of the fold's time). A cross-tenant block has one column.
  */
 class Block {
   constructor(
