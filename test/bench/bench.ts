@@ -5,7 +5,8 @@
  *
  * First the commands as users run them (cliBench.ts; BENCH_SKIP_CLI=1 leaves them out, --cli-only runs only them):
  * `opsfold ingest FILE`, `opsfold replay --projection all` and `opsfold projection add` as processes beside a decode
- * baseline process, `--runs N` times (BENCH_RUNS), with their spread and the targets of issue 15.
+ * baseline process, and the windows' fold into memory (foldIntoMemory.ts), `--runs N` times (BENCH_RUNS), with their
+ * spread and the targets of issue 15.
  * Then the phases below, in-process, to see where the time goes:
  * N SPOC metrics = 200 tenants × 10 VMs × 25 keys, one per VM/key/minute, over N/50,000
  * minutes, streamed from the simulator (never all in memory). Phases:
