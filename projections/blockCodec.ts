@@ -73,55 +73,54 @@ const FLEET = 'b2:';
  * length and bytes, and the expected-only minutes' u32 counts end the sub-key.
  */
 export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: number, sketches?: BlockSketches): string {
-  const subs = [...series.keys()];
-  return encodeLaidOut(subs, [...series.values()], subs.map(() => 0), fields, fields, sketches);
+  // Rows (a sub-key's minutes one after another) laid out as a block holds them: minute-major.
+  const columns = series.size;
+  const data = new Float64Array(MINUTES * columns * fields);
+  let c = 0;
+  for (const row of series.values()) {
+    for (let i = 0; i < MINUTES; i++) data.set(row.subarray(i * fields, (i + 1) * fields), (i * columns + c) * fields);
+    c++;
+  }
+  return encodeColumns([...series.keys()], data, columns, fields, sketches);
 }
 
 /**
- * `encodeBlock` of a block held minute-major (see minuteBlocks.ts): sub-key `subs[c]`'s minute i
- * starts at `(i * columns + c) * fields` of `data`, for the first `subs.length` of its `columns`.
+ * `encodeBlock` of a block as minuteBlocks.ts holds it, minute-major: sub-key `subs[c]`'s minute i
+ * starts at `(i * columns + c) * fields` of `data`, for the first `columns` sub-keys (later ones have no
+ * window in the block).
  */
 export function encodeColumns(subs: readonly string[], data: Float64Array, columns: number, fields: number, sketches?: BlockSketches): string {
-  const n = Math.min(subs.length, columns);
-  const used = subs.length === n ? subs : subs.slice(0, n);
-  return encodeLaidOut(used, used.map(() => data), used.map((_, c) => c * fields), columns * fields, fields, sketches);
-}
-
-/** Sub-key `subs[j]`'s minute i starts at `bases[j] + i * step` of `datas[j]`. */
-function encodeLaidOut(
-  subs: readonly string[], datas: readonly Float64Array[], bases: readonly number[], step: number, fields: number, sketches?: BlockSketches,
-): string {
   // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
-  const rows: { key: Buffer; row: Float64Array; base: number; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
+  const rows: { key: Buffer; base: number; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
+  const step = columns * fields;
   let size = 2;
   let extended = false;
-  for (let j = 0; j < subs.length; j++) {
+  for (let j = 0; j < Math.min(subs.length, columns); j++) {
     const sub = subs[j];
-    const row = datas[j];
-    const base = bases[j];
+    const base = j * fields;
     let present = 0, single = 0, sketched = 0, fleet = 0, expectedOnly = 0, bytes = 0;
     const sketchesOf = sketches?.get(sub);
     let encoded: Buffer[] | undefined;
     for (let i = 0; i < MINUTES; i++) {
       const o = base + i * step;
-      if (!isClosed(row, o)) {
-        if (fields === Stride.CROSS && row[o + Field.EXPECTED] > 0) {
+      if (!isClosed(data, o)) {
+        if (fields === Stride.CROSS && data[o + Field.EXPECTED] > 0) {
           expectedOnly |= 1 << i;
           bytes += 4;
         }
         continue;
       }
       present |= 1 << i;
-      if (isSingle(row, o)) {
+      if (isSingle(data, o)) {
         single |= 1 << i;
         bytes += 8;
       } else bytes += 32;
       // A VM count of 0 is none known (a window folded before they were counted has at least one VM).
-      if (fields === Stride.CROSS && row[o + Field.VMS] > 0) {
+      if (fields === Stride.CROSS && data[o + Field.VMS] > 0) {
         fleet |= 1 << i;
         bytes += 8;
       }
-      const sketch = row[o] >= 3 ? sketchesOf?.[i] : undefined;
+      const sketch = data[o] >= 3 ? sketchesOf?.[i] : undefined;
       if (sketch) {
         sketched |= 1 << i;
         const b = sketchBytes(sketch);
@@ -131,7 +130,7 @@ function encodeLaidOut(
     }
     if (present === 0 && expectedOnly === 0) continue;
     const key = keyBytes(sub);
-    rows.push({ key, row, base, present, single, sketched, fleet, expectedOnly, bytes: encoded });
+    rows.push({ key, base, present, single, sketched, fleet, expectedOnly, bytes: encoded });
     size += 6 + key.length + bytes;
     if (sketched | fleet | expectedOnly) extended = true;
   }
@@ -145,7 +144,7 @@ function encodeLaidOut(
   const v = view;
   v.setUint16(0, short(rows.length), true);
   let at = 2;
-  for (const { key, row, base, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
+  for (const { key, base, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
     v.setUint16(at, short(key.length), true);
     out.set(key, at + 2);
     at += 2 + key.length;
@@ -163,19 +162,19 @@ function encodeLaidOut(
       if (!(present & (1 << i))) continue;
       const o = base + i * step;
       if (single & (1 << i)) {
-        v.setFloat64(at, row[o + 1], true);
+        v.setFloat64(at, data[o + 1], true);
         at += 8;
       } else {
-        v.setUint32(at, whole(row[o]), true);
-        v.setFloat64(at + 4, row[o + 1], true);
-        v.setFloat64(at + 12, row[o + 2], true);
-        v.setFloat64(at + 20, row[o + 3], true);
-        v.setUint32(at + 28, whole(row[o + Field.REVISION]), true);
+        v.setUint32(at, whole(data[o]), true);
+        v.setFloat64(at + 4, data[o + 1], true);
+        v.setFloat64(at + 12, data[o + 2], true);
+        v.setFloat64(at + 20, data[o + 3], true);
+        v.setUint32(at + 28, whole(data[o + Field.REVISION]), true);
         at += 32;
       }
       if (fleet & (1 << i)) {
-        v.setUint32(at, whole(row[o + Field.VMS]), true);
-        v.setUint32(at + 4, whole(row[o + Field.EXPECTED]), true);
+        v.setUint32(at, whole(data[o + Field.VMS]), true);
+        v.setUint32(at + 4, whole(data[o + Field.EXPECTED]), true);
         at += 8;
       }
       if (sketched & (1 << i)) {
@@ -187,7 +186,7 @@ function encodeLaidOut(
     }
     for (let i = 0; i < MINUTES; i++) {
       if (!(expectedOnly & (1 << i))) continue;
-      v.setUint32(at, whole(row[base + i * step + Field.EXPECTED]), true);
+      v.setUint32(at, whole(data[base + i * step + Field.EXPECTED]), true);
       at += 4;
     }
   }

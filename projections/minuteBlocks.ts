@@ -79,7 +79,7 @@ interface OpenMinute {
 }
 
 
-/** One partition's blocks by slot start, and the newest window start of each sub-key (the catalog). */
+/** One partition's blocks by slot start, its sub-keys' columns, and the newest window start of each sub-key (the catalog). */
 export class BlockPartition {
   readonly slots = new Map<number, Block>();
   /**
@@ -88,15 +88,13 @@ export class BlockPartition {
    * more than the rest of its work on the metric.
    */
   private readonly recent: (Block | undefined)[] = new Array<Block | undefined>(RECENT);
-  readonly newest = new Map<string, number>();
   /** The sub-keys of the partition's blocks, by column (every block of the partition shares them); a cross-tenant key's is ''. */
   readonly subs: string[] = [];
   /** Column of each sub-key in `subs`. */
   readonly columns = new Map<string, number>();
   /**
-   * `newest` by column, ahead of it: the fold closes a window for nearly every metric, and a Map
-   * lookup and update each cost it more than the rest of closing. Copied into `newest` when the
-   * catalog is taken or asked for (MinuteBlocks.syncNewest).
+   * The newest closed window start of each column's sub-key (-Infinity: none yet): the fold closes a
+   * window for nearly every metric, and a Map lookup and update each cost it more than the rest of closing.
    */
   readonly newestAt: number[] = [];
   /** In MinuteBlocks' catalogDirty set (checked before adding, as `dirty` for blocks). */
@@ -111,6 +109,18 @@ export class BlockPartition {
   readonly id: number;
   constructor(readonly partition: readonly string[], id = 0) {
     this.id = id;
+  }
+
+  /** Each sub-key's newest closed window start (the catalog's entry for the partition), of those that have one. */
+  get newest(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (let c = 0; c < this.subs.length; c++) if (this.newestAt[c] > -Infinity) out.set(this.subs[c], this.newestAt[c]);
+    return out;
+  }
+
+  /** Whether any sub-key has a newest window. */
+  hasNewest(): boolean {
+    return this.newestAt.some((ws) => ws > -Infinity);
   }
 
   /** The block of `slot`, when held. */
@@ -186,9 +196,7 @@ export class MinuteBlocks {
       let p = this.partitions.get(a) as BlockPartition | undefined;
       if (!p) {
         this.partitions.set(a, (p = new BlockPartition([a])));
-        p.subs.push('');
-        p.columns.set('', 0);
-        p.newestAt.push(-Infinity);
+        this.addColumn(p, '');
       }
       return p;
     }
@@ -405,16 +413,18 @@ export class MinuteBlocks {
       if (sub !== '') throw new Error(`a cross-tenant block has no sub-key "${sub}"`);
       return 0;
     }
-    const p = block.home;
-    let c = p.columns.get(sub);
-    if (c === undefined) {
-      c = p.subs.length;
-      p.subs.push(sub);
-      p.columns.set(sub, c);
-      p.newestAt.push(p.newest.get(sub) ?? -Infinity);
-      if (c >= this.usualColumns && c < MAX_USUAL_COLUMNS) this.usualColumns = c + 1;
-    }
+    const c = block.home.columns.get(sub) ?? this.addColumn(block.home, sub);
     if (c >= block.columns) this.widen(block, c + 1);
+    return c;
+  }
+
+  /** Gives `sub` the partition's next column (blocks widen to it as they need it). */
+  private addColumn(p: BlockPartition, sub: string): number {
+    const c = p.subs.length;
+    p.subs.push(sub);
+    p.columns.set(sub, c);
+    p.newestAt.push(-Infinity);
+    if (c >= this.usualColumns && c < MAX_USUAL_COLUMNS) this.usualColumns = c + 1;
     return c;
   }
 
@@ -452,7 +462,7 @@ export class MinuteBlocks {
     this.dirty.add(block);
   }
 
-  /** A window of `block` (sub-key `sub`, column `c`) got a new closed revision: the block is dirty, the catalog may move. */
+  /** A window of `block` (column `c`) got a new closed revision: the block is dirty, the catalog may move. */
   private written(block: Block, c: number, windowStart: number): void {
     this.markDirty(block);
     const p = block.home;
@@ -465,11 +475,6 @@ export class MinuteBlocks {
     }
   }
 
-  /** Copies a partition's newest windows by column into its `newest` (the catalog's form). */
-  private syncNewest(p: BlockPartition): void {
-    const { subs, newestAt, newest } = p;
-    for (let c = 0; c < subs.length; c++) if (newestAt[c] > (newest.get(subs[c]) ?? -Infinity)) newest.set(subs[c], newestAt[c]);
-  }
 
   /**
    * Adds a value to the open window (sub, windowStart) of `p`, opening it when it has no data yet
@@ -658,10 +663,9 @@ export class MinuteBlocks {
 
   /** The partitions that have a catalog entry (a newest window), e.g. as seeded from the table after a restart. */
   partitionsWithNewest(): BlockPartition[] {
-    for (const p of this.catalogDirty) this.syncNewest(p);
     const out: BlockPartition[] = [];
     this.eachPartition((p) => {
-      if (p.newest.size > 0) out.push(p);
+      if (p.hasNewest()) out.push(p);
     });
     return out;
   }
@@ -676,10 +680,7 @@ export class MinuteBlocks {
   /** Partitions whose newest window moved since the last call (their catalog rows need writing). */
   takeCatalog(): BlockPartition[] {
     const out = [...this.catalogDirty];
-    for (const p of out) {
-      this.syncNewest(p);
-      p.catalogDirty = false;
-    }
+    for (const p of out) p.catalogDirty = false;
     this.catalogDirty.clear();
     return out;
   }
@@ -688,10 +689,8 @@ export class MinuteBlocks {
   seedCatalog(partition: readonly string[], newest: Iterable<readonly [sub: string, windowStart: number]>): void {
     const p = this.partitionFor(partition);
     for (const [sub, ws] of newest) {
-      if (p.newest.get(sub)! >= ws) continue;
-      p.newest.set(sub, ws);
-      const c = p.columns.get(sub);
-      if (c !== undefined) p.newestAt[c] = ws;
+      const c = p.columns.get(sub) ?? this.addColumn(p, sub);
+      if (!(p.newestAt[c] >= ws)) p.newestAt[c] = ws;
     }
   }
 

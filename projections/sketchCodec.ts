@@ -31,8 +31,9 @@ export function sketchBytes(sketch: DDSketch): Buffer {
 /**
  * Bins a sketch keeps per sign: at 1% they span 17.8 decades (γ^2048 ≈ 6·10^17) below the largest
  * magnitude, where the quantiles stay within 1%; smaller magnitudes are counted in the lowest bin
- * (they then read as that bin's magnitude: the high quantiles, which ops people ask for, stay right). A plain DDSketch keeps every bin between a window's smallest and
- * largest value: a sender's 1e-300 beside 1e300 made it 69,000 bins (550 KB) while the window was held.
+ * (they then read as that bin's magnitude: the high quantiles, which ops people ask for, stay right).
+ * A plain DDSketch keeps every bin between a window's smallest and largest value: a sender's 1e-300
+ * beside 1e300 made it 69,000 bins (550 KB) while the window was held.
  */
 export const SKETCH_BINS = 2048;
 

@@ -4,3 +4,6 @@
  * of its own: the launcher that starts the rebuild's capped Node reads it without loading the rebuild.
  */
 export const REBUILD_SEMI_SPACE_MB = 8;
+
+/** `opsfold replay --heap-mb`'s default: V8's old-space limit for the rebuild. */
+export const REBUILD_HEAP_MB = 256;

@@ -9,7 +9,7 @@ import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
-import { REBUILD_SEMI_SPACE_MB } from '../rebuildHeap';
+import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB } from '../rebuildHeap';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -196,7 +196,7 @@ export function main(argv: string[]): void {
 
   program.command('replay').description('rebuild projections from the log into a new version, then switch to it')
     .addOption(new Option('--projection <name>', 'windows, rejects, backlog, a declared projection\'s name, or all').default('all').argParser(projectionName)).addOption(dataDir())
-    .option('--heap-mb <n>', "V8's old-space limit for the rebuild, which keeps its memory flat however long the log (0: V8's own default; ignored when NODE_OPTIONS or node's flags set one)", '256')
+    .option('--heap-mb <n>', "V8's old-space limit for the rebuild, which keeps its memory flat however long the log (0: V8's own default; ignored when NODE_OPTIONS or node's flags set one)", String(REBUILD_HEAP_MB))
     .option('--allow-gap', 'on Event Hubs: go on past history that neither Event Hubs Capture nor the hub holds (printed, and recorded in the summary) instead of refusing')
     .action((o) => exitWith(async () => {
       const heapMb = Number(o.heapMb);

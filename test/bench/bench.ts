@@ -48,6 +48,7 @@ import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { TableStore } from '../../src/core/ports';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
+import { REBUILD_HEAP_MB } from '../../src/rebuildHeap';
 import { REBUILD_SEMI_SPACE_MB, rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -68,7 +69,7 @@ const PER_MINUTE = TENANTS * VMS * KEYS;
 const START_SECONDS = 1_699_999_200; // an hour boundary
 const APPEND_GROUP = 64;
 const TARGET_RATIO = 2;
-const REPLAY_HEAP_MB = Number(process.env.BENCH_HEAP_MB ?? 256);
+const REPLAY_HEAP_MB = Number(process.env.BENCH_HEAP_MB ?? REBUILD_HEAP_MB);
 const SETTINGS = loadSettings({ tablePrefix: 'bench' }, {}).settings;
 /** `--cli-only` (or BENCH_CLI_ONLY=1): only the commands as users run them (the size 10M on request takes minutes enough). */
 const CLI_ONLY = process.argv.includes('--cli-only') || process.env.BENCH_CLI_ONLY === '1';

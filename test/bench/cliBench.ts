@@ -25,10 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
 import { metricsArg, runsArg } from './benchArgs';
-import { REBUILD_SEMI_SPACE_MB } from '../../src/rebuildHeap';
-
-/** `opsfold replay`'s default --heap-mb. */
-const REPLAY_HEAP_MB = 256;
+import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB } from '../../src/rebuildHeap';
 
 /** The opsfold run: this build's, or another's named by BENCH_BIN (e.g. a checkout of main, to compare before and after in one run). */
 const BIN = process.env.BENCH_BIN ?? path.resolve(__dirname, '../../../bin/opsfold.js');
@@ -130,7 +127,7 @@ export async function runCliBench(metrics: number, runs = 1): Promise<CliBenchRe
         await timeProcess(WHAT.baseline, [DECODE, file], dir),
         await timeProcess(WHAT.ingest, [BIN, 'ingest', file, '--data-dir', data], dir),
         // With the heap `opsfold replay` gives its rebuild (its default --heap-mb and young generation).
-        ownTime(await timeProcess(WHAT.fold, [`--max-old-space-size=${REPLAY_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`, FOLD, data], dir)),
+        ownTime(await timeProcess(WHAT.fold, [`--max-old-space-size=${REBUILD_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`, FOLD, data], dir)),
         await timeProcess(WHAT.replay, [BIN, 'replay', '--projection', 'all', '--data-dir', data], dir),
         await timeProcess(WHAT.add, [BIN, 'projection', 'add', definition, '--data-dir', data], dir),
       ];
