@@ -7,3 +7,20 @@ export const REBUILD_SEMI_SPACE_MB = 8;
 
 /** `opsfold replay --heap-mb`'s default: V8's old-space limit for the rebuild. */
 export const REBUILD_HEAP_MB = 256;
+
+/**
+ * What the rebuild's Node is started with in `GLIBC_TUNABLES` (unless the environment sets it):
+ * glibc's malloc backs its large areas with transparent huge pages (madvise). A rebuild's fold
+ * writes some 70 MB of fresh block arrays in its first minutes and the log's read buffers come
+ * and go; a 4 KB page's first touch is a page fault, and on a virtual machine a fault costs ~12 µs.
+ * Measured at 2M metrics: ~42,000 page faults → ~20,000 and the fold 1.58–1.70 → 1.35–1.40 s.
+ * Nothing changes where THP is off, the C library is not glibc, or glibc is older than 2.35 (it
+ * ignores a tunable it does not know). Only the rebuild: a long-running service's heap may keep
+ * huge pages of which it uses little.
+ */
+export const REBUILD_GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1';
+
+/** The environment of a rebuild's Node: `env` with REBUILD_GLIBC_TUNABLES unless it sets GLIBC_TUNABLES itself. */
+export function rebuildEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.GLIBC_TUNABLES === undefined ? { ...env, GLIBC_TUNABLES: REBUILD_GLIBC_TUNABLES } : { ...env };
+}

@@ -9,7 +9,7 @@ import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
-import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB } from '../rebuildHeap';
+import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB, rebuildEnv } from '../rebuildHeap';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -111,7 +111,7 @@ function runCapped(heapMb: number, argv: readonly string[], azurite?: StartingAz
   const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
   const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, ...young, process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, [CAPPED_CHILD]: azurite ? 'azurite' : '1' },
+    env: { ...rebuildEnv(process.env), [CAPPED_CHILD]: azurite ? 'azurite' : '1' },
   });
   // The Azurite started here before the child (it boots meanwhile) is the child's to use and this process's to stop.
   if (azurite) launcherAzurite().handOver(azurite, child);
@@ -203,7 +203,8 @@ export function main(argv: string[]): void {
       if (!Number.isInteger(heapMb) || heapMb < 0) throw new InvalidInputError(`--heap-mb must be a whole number of MB, 0 or more, got ${o.heapMb}`);
       refuseUndeclared(o.projection, o.dataDir);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv, await startEarly(flagsOf(o)));
-      process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB\n`);
+      const tunables = process.env.GLIBC_TUNABLES === undefined ? '' : `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}`;
+      process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB${tunables}\n`);
       return withAzuriteEarly(flagsOf(o), (azurite) => commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true, azurite }));
     }));
 

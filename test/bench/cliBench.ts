@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
 import { metricsArg, runsArg } from './benchArgs';
-import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB } from '../../src/rebuildHeap';
+import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB, rebuildEnv } from '../../src/rebuildHeap';
 
 /** The opsfold run: this build's, or another's named by BENCH_BIN (e.g. a checkout of main, to compare before and after in one run). */
 const BIN = process.env.BENCH_BIN ?? path.resolve(__dirname, '../../../bin/opsfold.js');
@@ -72,9 +72,9 @@ export async function writeSpocFile(file: string, metrics: number): Promise<numb
 }
 
 /** Runs `node ARGS` as a process; wall clock from spawn to exit, and the peak RSS of its Node processes but Azurite's. */
-export async function timeProcess(what: string, args: string[], dir: string): Promise<CommandFigure> {
+export async function timeProcess(what: string, args: string[], dir: string, baseEnv: NodeJS.ProcessEnv = process.env): Promise<CommandFigure> {
   const rssFile = path.join(dir, `rss-${Date.now()}-${Math.random().toString(36).slice(2)}.ndjson`);
-  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${PEAK_RSS}`.trim(), BENCH_RSS_FILE: rssFile };
+  const env = { ...baseEnv, NODE_OPTIONS: `${baseEnv.NODE_OPTIONS ?? ''} --require ${PEAK_RSS}`.trim(), BENCH_RSS_FILE: rssFile };
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -126,8 +126,8 @@ export async function runCliBench(metrics: number, runs = 1): Promise<CliBenchRe
       const figures = [
         await timeProcess(WHAT.baseline, [DECODE, file], dir),
         await timeProcess(WHAT.ingest, [BIN, 'ingest', file, '--data-dir', data], dir),
-        // With the heap `opsfold replay` gives its rebuild (its default --heap-mb and young generation).
-        ownTime(await timeProcess(WHAT.fold, [`--max-old-space-size=${REBUILD_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`, FOLD, data], dir)),
+        // As `opsfold replay` starts its rebuild: its default --heap-mb, young generation and environment.
+        ownTime(await timeProcess(WHAT.fold, [`--max-old-space-size=${REBUILD_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`, FOLD, data], dir, rebuildEnv(process.env))),
         await timeProcess(WHAT.replay, [BIN, 'replay', '--projection', 'all', '--data-dir', data], dir),
         await timeProcess(WHAT.add, [BIN, 'projection', 'add', definition, '--data-dir', data], dir),
       ];

@@ -123,9 +123,10 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.equal(rows[0].index, messages[3].metrics.length - 1);
   });
 
-  it("a replay runs with V8's heap limited to --heap-mb (256 by default, with 8 MB semi-spaces), or to what NODE_OPTIONS already says", async () => {
+  it("a replay runs with V8's heap limited to --heap-mb (256 by default, with 8 MB semi-spaces) and glibc's huge pages, or as NODE_OPTIONS and GLIBC_TUNABLES already say", async () => {
     const data = join(dir, 'data');
-    const byDefault = heapLimitOf((await opsfold(data, 'replay', '--projection', 'rejects')).stderr);
+    const defaultRun = (await opsfoldWith({ GLIBC_TUNABLES: undefined }, data, 'replay', '--projection', 'rejects')).stderr;
+    const byDefault = heapLimitOf(defaultRun);
     const uncapped = heapLimitOf((await opsfold(data, 'replay', '--projection', 'rejects', '--heap-mb', '0')).stderr);
     const chosen = heapLimitOf((await opsfoldWith({ NODE_OPTIONS: '--max-old-space-size=640' }, data, 'replay', '--projection', 'rejects')).stderr);
     const oldSpaceOnly = heapLimitOf((await opsfoldWith({ NODE_OPTIONS: '--max-old-space-size=256' }, data, 'replay', '--projection', 'rejects')).stderr);
@@ -135,6 +136,11 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.ok(oldSpaceOnly >= 256 && byDefault < oldSpaceOnly, `default ${byDefault} MB, 256 MB old space with V8's young generation ${oldSpaceOnly} MB`);
     assert.ok(uncapped > 1000, `--heap-mb 0: ${uncapped} MB`);
     assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
+    // Its Node asks glibc for huge pages, unless the environment already tunes glibc (or the heap is left to V8).
+    assert.match(defaultRun, /heap limit \d+ MB, GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1\n/);
+    const ownTunables = (await opsfoldWith({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, data, 'replay', '--projection', 'rejects')).stderr;
+    assert.match(ownTunables, /heap limit \d+ MB, GLIBC_TUNABLES=glibc\.malloc\.arena_max=2\n/);
+    assert.doesNotMatch((await opsfoldWith({ GLIBC_TUNABLES: undefined }, data, 'replay', '--projection', 'rejects', '--heap-mb', '0')).stderr, /GLIBC_TUNABLES/);
     await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 2 && /--heap-mb must be a whole number, 0 or more, got "lots"/.test(e.stderr));
   });
 
