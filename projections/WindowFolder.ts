@@ -1,5 +1,5 @@
 import type { DDSketch } from '@datadog/sketches-js';
-import type { Metric } from '../src/core/metric';
+import { metricColumns, type Metric, type MetricColumns } from '../src/core/metric';
 import {
   eventCollector, windowStartOf, WINDOW_SECONDS, type Aggregate, type FinalMinute, type LateMetric, type WindowEvent, type WindowExtras, type WindowRecorder,
 } from '../src/core/windowMath';
@@ -44,7 +44,8 @@ export interface MetricRecord {
   position: number;
   next: number;
   appendedAtMs: number;
-  metrics: readonly Metric[];
+  /** As objects, or as columns (a replay's decoded records: see MetricColumns). */
+  metrics: readonly Metric[] | MetricColumns;
   /** Each metric's index within the log record, when some of its metrics were left out (quarantined). */
   indexes?: readonly number[];
 }
@@ -133,28 +134,29 @@ export class WindowFolder {
    * key's cross-tenant blocks are read as a range, from the metric's slot on (`from`): a new
    * minute of a VM changes the expected VMs of the hour of windows after it.
    */
-  blocksToLoad(metrics: readonly Metric[]): BlockToLoad[] {
+  blocksToLoad(metrics: readonly Metric[] | MetricColumns): BlockToLoad[] {
+    const { length, t, key, tenant, vm } = metricColumns(metrics);
     // A rebuild's recent slots are all here: when the record's earliest metric's slot is, every other's is too (slots only
     // grow with time), and no metric's partitions need looking at.
     let earliest = Infinity;
-    for (let i = 0; i < metrics.length; i++) if (metrics[i].t < earliest) earliest = metrics[i].t;
+    for (let i = 0; i < length; i++) if (t[i] < earliest) earliest = t[i];
     const first = slotStartOf(windowStartOf(earliest));
     if (this.cross.isKnownEverywhere(first) && this.perVm.isKnownEverywhere(first)) return [];
     const need = new Map<string, BlockToLoad>();
     const lateBound = this.watermark - this.options.allowedLatenessSeconds;
-    for (const m of metrics) {
-      const ws = windowStartOf(m.t);
+    for (let i = 0; i < length; i++) {
+      const ws = windowStartOf(t[i]);
       if (ws + WINDOW_SECONDS <= lateBound) continue;
       const slot = slotStartOf(ws);
       // A rebuild's recent slots need no lookup of the metric's partitions (four Map lookups a metric).
-      if (!this.cross.isKnownEverywhere(slot) && !this.cross.isKnownFrom(this.cross.partitionOf(m.key), slot)) {
-        const id = `c${m.key}`;
+      if (!this.cross.isKnownEverywhere(slot) && !this.cross.isKnownFrom(this.cross.partitionOf(key[i]), slot)) {
+        const id = `c${key[i]}`;
         const seen = need.get(id);
-        if (!seen || slot < seen.slot) need.set(id, { grouping: 'minute', partition: [m.key], slot, from: true });
+        if (!seen || slot < seen.slot) need.set(id, { grouping: 'minute', partition: [key[i]], slot, from: true });
       }
-      if (!this.perVm.isKnownEverywhere(slot) && !this.perVm.isLoadedIn(this.perVm.partitionOf(m.tenant, m.vm), slot)) {
-        const id = `v${m.tenant}${SEP}${m.vm}${SEP}${slot}`;
-        if (!need.has(id)) need.set(id, { grouping: 'vmMinute', partition: [m.tenant, m.vm], slot });
+      if (!this.perVm.isKnownEverywhere(slot) && !this.perVm.isLoadedIn(this.perVm.partitionOf(tenant[i], vm[i]), slot)) {
+        const id = `v${tenant[i]}${SEP}${vm[i]}${SEP}${slot}`;
+        if (!need.has(id)) need.set(id, { grouping: 'vmMinute', partition: [tenant[i], vm[i]], slot });
       }
     }
     return [...need.values()];
@@ -197,7 +199,8 @@ export class WindowFolder {
    * before the record; the watermark then advances, by event time but never past the record's
    * processing time plus maxFutureSeconds, and the windows it passes close.
    */
-  add(metrics: readonly Metric[], position: number, next: number, processingTimeMs: number): FoldResult {
+  add(metrics: readonly Metric[] | MetricColumns, position: number, next: number, processingTimeMs: number): FoldResult {
+    const { length, t: times, value: values, key: keys, tenant: tenants, vm: vms } = metricColumns(metrics);
     const result: FoldResult = { windows: [], late: [] };
     const watermark = this.watermark;
     const lateBound = watermark - this.options.allowedLatenessSeconds;
@@ -209,32 +212,34 @@ export class WindowFolder {
     let tenant: string | undefined;
     let vm: string | undefined;
     let vp: BlockPartition | undefined;
-    for (let index = 0; index < metrics.length; index++) {
-      const m = metrics[index];
-      const t = m.t < latest ? m.t : latest;
+    for (let index = 0; index < length; index++) {
+      const mt = times[index];
+      const t = mt < latest ? mt : latest;
       if (t > maxT) maxT = t;
-      const ws = windowStartOf(m.t);
+      const ws = windowStartOf(mt);
+      const key = keys[index];
+      const value = values[index];
       if (ws + WINDOW_SECONDS <= lateBound) {
-        result.late.push({ position, index, key: m.key, tenant: m.tenant, vm: m.vm, t: m.t, value: m.value, watermark });
+        result.late.push({ position, index, key, tenant: tenants[index], vm: vms[index], t: mt, value, watermark });
         continue;
       }
       const mayOpen = ws + WINDOW_SECONDS > watermark;
-      const cp = this.cross.partitionOf(m.key);
-      if (vp === undefined || m.tenant !== tenant || m.vm !== vm) {
-        tenant = m.tenant;
-        vm = m.vm;
+      const cp = this.cross.partitionOf(key);
+      if (vp === undefined || tenants[index] !== tenant || vms[index] !== vm) {
+        tenant = tenants[index];
+        vm = vms[index];
         vp = this.perVm.partitionOf(tenant, vm);
       }
       // A VM's first metric of the key in this minute: the minute's window counts it (see `expected` for the hour after).
       const presence = (cp.presence ??= new KeyPresence());
       const newVm = presence.add(vp.id, ws);
-      if (!this.cross.addOpen(cp, '', ws, m.value, processingTimeMs, position, before, mayOpen, newVm ? 1 : 0)) {
-        this.revise((revisions ??= new Map()), m, ws, cp, '', next);
+      if (!this.cross.addOpen(cp, '', ws, value, processingTimeMs, position, before, mayOpen, newVm ? 1 : 0)) {
+        this.revise((revisions ??= new Map()), key, undefined, undefined, value, ws, cp, '', next);
         if (newVm) this.cross.bump(cp, ws, Field.VMS, 1);
       }
-      if (newVm && presence.coveredTo > presence.coveredFrom) revisions = this.expected(cp, m.key, presence, next, revisions);
-      if (!this.perVm.addOpen(vp, m.key, ws, m.value, processingTimeMs, position, before, mayOpen)) {
-        this.revise((revisions ??= new Map()), m, ws, vp, m.key, next);
+      if (newVm && presence.coveredTo > presence.coveredFrom) revisions = this.expected(cp, key, presence, next, revisions);
+      if (!this.perVm.addOpen(vp, key, ws, value, processingTimeMs, position, before, mayOpen)) {
+        this.revise((revisions ??= new Map()), key, tenant, vm, value, ws, vp, key, next);
       }
     }
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
@@ -320,12 +325,15 @@ export class WindowFolder {
    * the watermark passed before it had data: a revision emitted with this record, unless the
    * stored window already reflects the record (re-reading after a restart).
    */
-  private revise(revisions: Map<string, Revision>, m: Metric, ws: number, part: BlockPartition, sub: string, next: number): void {
+  private revise(
+    revisions: Map<string, Revision>, key: string, tenant: string | undefined, vm: string | undefined, value: number,
+    ws: number, part: BlockPartition, sub: string, next: number,
+  ): void {
     const perVm = part.partition.length > 1;
-    const id = perVm ? `${ws}${SEP}${m.tenant}${SEP}${m.vm}${SEP}${m.key}` : `${ws}${SEP}${m.key}`;
+    const id = perVm ? `${ws}${SEP}${tenant}${SEP}${vm}${SEP}${key}` : `${ws}${SEP}${key}`;
     const pending = revisions.get(id);
     if (pending) {
-      addTo(pending, m.value);
+      addTo(pending, value);
       return;
     }
     const stored = (perVm ? this.perVm : this.cross).getIn(part, sub, ws);
@@ -334,13 +342,13 @@ export class WindowFolder {
     // fold's late path reads monomorphically (a late record revises a window per metric).
     const w = stored?.window;
     const r: Revision = w
-      ? { count: w.count, sum: w.sum, min: w.min, max: w.max, sketch: w.sketch, key: m.key, part, sub, windowStart: ws, revision: w.revision + 1 }
-      : { count: 0, sum: 0, min: Infinity, max: -Infinity, sketch: undefined, key: m.key, part, sub, windowStart: ws, revision: 1 };
+      ? { count: w.count, sum: w.sum, min: w.min, max: w.max, sketch: w.sketch, key, part, sub, windowStart: ws, revision: w.revision + 1 }
+      : { count: 0, sum: 0, min: Infinity, max: -Infinity, sketch: undefined, key, part, sub, windowStart: ws, revision: 1 };
     if (perVm) {
-      r.tenant = m.tenant;
-      r.vm = m.vm;
+      r.tenant = tenant;
+      r.vm = vm;
     }
-    addTo(r, m.value);
+    addTo(r, value);
     revisions.set(id, r);
   }
 

@@ -1,11 +1,11 @@
 import type { BlockTable, LogRecord, Row, RowTable, StoredBlock } from '../src/core/ports';
 import type { ApplyHow, Checkpoint, FlushWork, Fold, FoldContext, Prepared } from '../src/core/projection';
-import { decodeEvent } from '../src/core/logCodec';
+import { decodeEvent, decodeMetricColumns } from '../src/core/logCodec';
 import { boundedJson } from '../src/core/boundedJson';
 import { METRIC_GATE_VERSION, metricRejection } from '../src/core/metricRejection';
 import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
 import type { OpsEvent } from '../src/core/events';
-import type { Metric } from '../src/core/metric';
+import { metricColumns, type Metric, type MetricColumns } from '../src/core/metric';
 import { undecodable } from '../src/core/quarantine';
 import { isRecordFault, reasonOf } from '../src/core/recordFault';
 import { mapConcurrently } from '../src/core/mapConcurrently';
@@ -65,6 +65,20 @@ interface Kept extends Prepared {
   indexes?: number[];
 }
 
+/** What `apply` folds: the metrics as columns. */
+interface KeptColumns extends Prepared {
+  metrics: MetricColumns;
+  indexes?: number[];
+}
+
+/** A whole record's metrics as columns; decoded as an event only for a quarantine entry, should it be set aside. */
+class DecodedColumns implements KeptColumns {
+  constructor(readonly metrics: MetricColumns, private readonly payload: Buffer) {}
+  get decoded(): OpsEvent {
+    return decodeEvent(this.payload);
+  }
+}
+
 /**
  * Folds metric records into the minute-average projections with the packed fast paths
  * (WindowFolder over MinuteBlocks): cross-tenant and per-VM blocks, the late-events ledger and
@@ -118,7 +132,35 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
    * what cannot be applied: a record that does not decode, metrics the gate refuses now, metrics
    * whose keys the store refuses (tried first in a careful pass, or when reading their blocks fails).
    */
-  async prepare(record: LogRecord, { skip, careful }: ApplyHow): Promise<Kept | undefined> {
+  async prepare(record: LogRecord, how: ApplyHow): Promise<KeptColumns | undefined> {
+    // Nearly every record: admitted at ingest, nothing of it quarantined, not folded carefully. Its metrics are
+    // decoded as columns (no object per metric).
+    if (how.skip === undefined && !how.careful) {
+      let decoded;
+      try {
+        decoded = decodeMetricColumns(record.payload);
+      } catch (error) {
+        this.context.quarantine(undecodable('windows', record, error));
+        return undefined;
+      }
+      if (decoded?.columns.length === 0) return undefined;
+      // (A record of another type is decoded below: one the reader does not know is quarantined.)
+      if (decoded !== undefined && decoded.gate >= METRIC_GATE_VERSION) {
+        try {
+          await this.prefetch(decoded.columns);
+          return new DecodedColumns(decoded.columns, record.payload);
+        } catch (error) {
+          // Keys the store refuses: the metrics are tried one by one below.
+          if (!isRecordFault(error)) throw error;
+        }
+      }
+    }
+    const kept = await this.prepareMetrics(record, how);
+    return kept && { metrics: metricColumns(kept.metrics), indexes: kept.indexes, decoded: kept.decoded };
+  }
+
+  /** `prepare` with the metrics as objects: a record from before the gate, with metrics quarantined, or folded carefully. */
+  private async prepareMetrics(record: LogRecord, { skip, careful }: ApplyHow): Promise<Kept | undefined> {
     let event: OpsEvent;
     try {
       event = decodeEvent(record.payload);
@@ -142,7 +184,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     return kept.metrics.length === 0 ? undefined : { ...kept, decoded: event };
   }
 
-  apply(record: LogRecord, kept: Kept): void {
+  apply(record: LogRecord, kept: KeptColumns): void {
     const folder = this.folder!;
     this.stats.metrics += kept.metrics.length;
     folder.events = this.eventsWanted;
@@ -339,7 +381,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     });
   }
 
-  private async prefetch(metrics: readonly Metric[]): Promise<void> {
+  private async prefetch(metrics: readonly Metric[] | MetricColumns): Promise<void> {
     const folder = this.folder!;
     const needed = folder.blocksToLoad(metrics);
     if (needed.length === 0) return;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decodeEvent, encodeEvent } from '../../src/core/logCodec';
+import { decodeEvent, decodeMetricColumns, encodeEvent } from '../../src/core/logCodec';
 import { CorruptLogError } from '../../src/core/errors';
 import type { MetricsReceived } from '../../src/core/events';
 import type { Metric } from '../../src/core/metric';
@@ -122,6 +122,50 @@ describe('logCodec', () => {
       fc.assert(fc.property(eventArb, (event) => {
         assert.deepStrictEqual(decodeEvent(encodeEvent(event)), event);
       }), { numRuns: 300 });
+    });
+  });
+
+  describe('metrics as columns (what the windows fold reads)', () => {
+    it('gives each metric\'s time, value, tenant, VM and key by index, the gate and the reception time, as the event holds them', () => {
+      const metrics = [
+        metric({ t: 1648637647.5, value: -0, tenant: 'tenant/ü+ß==#?\'', vm: 'vm 🚀', key: 'win_cpu.percent', region: 'westeurope' }),
+        metric({ t: 60, value: 1e300, tenant: TENANT_B, vm: VM_2, key: '日本語.キー', siteName: null }),
+        metric({ t: 61, value: 7, tenant: 'tenant/ü+ß==#?\'', vm: 'vm 🚀', key: 'win_cpu.percent' }),
+      ];
+
+      const decoded = decodeMetricColumns(encodeEvent(received({ metrics, gate: 2, receivedAtMs: 1_700_000_000_123 })));
+
+      assert.deepStrictEqual(decoded, {
+        columns: {
+          length: 3,
+          t: [1648637647.5, 60, 61],
+          value: [-0, 1e300, 7],
+          tenant: ['tenant/ü+ß==#?\'', TENANT_B, 'tenant/ü+ß==#?\''],
+          vm: ['vm 🚀', VM_2, 'vm 🚀'],
+          key: ['win_cpu.percent', '日本語.キー', 'win_cpu.percent'],
+        },
+        gate: 2,
+        receivedAtMs: 1_700_000_000_123,
+      });
+      assert.ok(Object.is(decoded!.columns.value[0], -0));
+    });
+
+    it('says gate 0 for a record written before the gate, and nothing for a record of another type', () => {
+      assert.equal(decodeMetricColumns(encodeEvent(received({ metrics: [metric({ t: 1 })] })))!.gate, 0);
+      const backlog = encodeEvent({ type: 'BacklogSampled', source: 'servicenow', recordedAtMs: 0, samples: [{ team: 'EUC', sampledAtMs: 1_700_000_000_000, count: 40 }] });
+      assert.equal(decodeMetricColumns(backlog), undefined);
+      assert.equal(decodeMetricColumns(Buffer.alloc(0)), undefined);
+    });
+
+    it('throws CorruptLogError for every truncation of a valid metrics payload, and for trailing bytes, as decodeEvent does', () => {
+      const payload = encodeEvent(received({ metrics: [metric({ t: 1 }), metric({ t: 2, tenant: TENANT_B })], rejected: [{ index: 2, reason: 'x', raw: '{}' }] }));
+      for (let length = 1; length < payload.length; length++) {
+        assert.throws(() => decodeMetricColumns(payload.subarray(0, length)), (e: unknown) => e instanceof CorruptLogError && e.retriable === false, `truncated to ${length}`);
+      }
+      assert.throws(() => decodeMetricColumns(Buffer.concat([payload, Buffer.from([0])])), /length does not match its row count/);
+      const future = Buffer.from(payload);
+      future[1] = 99;
+      assert.throws(() => decodeMetricColumns(future), /unsupported metrics record version 99/);
     });
   });
 
