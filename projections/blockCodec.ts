@@ -2,9 +2,9 @@ import type { DDSketch } from '@datadog/sketches-js';
 import { sketchBytes } from './sketchCodec';
 
 /**
- * How a minute block's windows are held in memory and written: one row (Float64Array) per
- * sub-key, FIELDS numbers per minute of the slot. Cross-tenant rows have two more than a VM's:
- * the window's distinct VMs and expected VMs (see FleetPresence).
+ * How a minute block's windows are held in memory and written: FIELDS numbers per window, a row of
+ * them per minute of the slot in memory (see minuteBlocks.ts), or per sub-key (encodeBlock's rows).
+ * Cross-tenant windows have two more numbers than a VM's: their distinct VMs and expected VMs (see KeyPresence).
  */
 export const MINUTES = 15;
 
@@ -73,26 +73,25 @@ const FLEET = 'b2:';
  * length and bytes, and the expected-only minutes' u32 counts end the sub-key.
  */
 export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: number, sketches?: BlockSketches): string {
-  // Rows (a sub-key's minutes one after another) laid out as a block holds them: minute-major.
+  // Rows (a sub-key's minutes one after another) laid out as a block holds them: a row per minute.
   const columns = series.size;
-  const data = new Float64Array(MINUTES * columns * fields);
+  const minutes = Array.from({ length: MINUTES }, () => new Float64Array(columns * fields));
   let c = 0;
   for (const row of series.values()) {
-    for (let i = 0; i < MINUTES; i++) data.set(row.subarray(i * fields, (i + 1) * fields), (i * columns + c) * fields);
+    for (let i = 0; i < MINUTES; i++) minutes[i].set(row.subarray(i * fields, (i + 1) * fields), c * fields);
     c++;
   }
-  return encodeColumns([...series.keys()], data, columns, fields, sketches);
+  return encodeColumns([...series.keys()], minutes, columns, fields, sketches);
 }
 
 /**
- * `encodeBlock` of a block as minuteBlocks.ts holds it, minute-major: sub-key `subs[c]`'s minute i
- * starts at `(i * columns + c) * fields` of `data`, for the first `columns` sub-keys (later ones have no
- * window in the block).
+ * `encodeBlock` of a block as minuteBlocks.ts holds it, a row per minute: sub-key `subs[c]`'s window
+ * of minute i starts at `c * fields` of `minutes[i]` (undefined: the minute has no window), for the
+ * first `columns` sub-keys (later ones have no window in the block).
  */
-export function encodeColumns(subs: readonly string[], data: Float64Array, columns: number, fields: number, sketches?: BlockSketches): string {
+export function encodeColumns(subs: readonly string[], minutes: readonly (Float64Array | undefined)[], columns: number, fields: number, sketches?: BlockSketches): string {
   // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
   const rows: { key: Buffer; base: number; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
-  const step = columns * fields;
   let size = 2;
   let extended = false;
   for (let j = 0; j < Math.min(subs.length, columns); j++) {
@@ -102,7 +101,9 @@ export function encodeColumns(subs: readonly string[], data: Float64Array, colum
     const sketchesOf = sketches?.get(sub);
     let encoded: Buffer[] | undefined;
     for (let i = 0; i < MINUTES; i++) {
-      const o = base + i * step;
+      const data = minutes[i];
+      if (data === undefined) continue;
+      const o = base;
       if (!isClosed(data, o)) {
         if (fields === Stride.CROSS && data[o + Field.EXPECTED] > 0) {
           expectedOnly |= 1 << i;
@@ -160,7 +161,8 @@ export function encodeColumns(subs: readonly string[], data: Float64Array, colum
     let nextSketch = 0;
     for (let i = 0; i < MINUTES; i++) {
       if (!(present & (1 << i))) continue;
-      const o = base + i * step;
+      const data = minutes[i]!;
+      const o = base;
       if (single & (1 << i)) {
         v.setFloat64(at, data[o + 1], true);
         at += 8;
@@ -186,7 +188,7 @@ export function encodeColumns(subs: readonly string[], data: Float64Array, colum
     }
     for (let i = 0; i < MINUTES; i++) {
       if (!(expectedOnly & (1 << i))) continue;
-      v.setUint32(at, whole(data[base + i * step + Field.EXPECTED]), true);
+      v.setUint32(at, whole(minutes[i]![base + Field.EXPECTED]), true);
       at += 4;
     }
   }

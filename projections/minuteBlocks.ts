@@ -39,18 +39,21 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
  * One slot of one partition. Every field is set in the constructor, so that all blocks share one
  * shape (the fold's property lookups stay monomorphic).
  *
- * Its windows are one array, minute-major: the window of the partition's sub-key column c (see
- * BlockPartition.subs) in minute i of the slot starts at `(i * columns + c) * fields`. A record
- * brings a VM's keys of one minute together, and they land side by side (a row per sub-key, the
- * layout before, put each metric of a record 720 bytes from the last; per-VM windows are two thirds
- * of the fold's time). A cross-tenant block has one column.
+ * Its windows are a row per minute of the slot, made when the minute's first window is written:
+ * the window of the partition's sub-key column c (see BlockPartition.subs) in minute i starts at
+ * `c * fields` of `minutes[i]`. A record brings a VM's keys of one minute together, and they land
+ * side by side (a row per sub-key, an earlier layout, put each metric of a record 720 bytes from
+ * the last). A minute's row is made only when data comes for it, and the rows of blocks let go are
+ * reused: a rebuild's fold holds the minutes since the last slot it wrote, not two whole slots of
+ * fresh memory (whose first touches, page faults, were a third of a 2M-metric fold). A
+ * cross-tenant block has one column.
  */
 class Block {
+  /** By minute of the slot: `columns` × fields numbers, zero where a sub-key has no window; undefined: none yet. */
+  readonly minutes: (Float64Array | undefined)[] = Array.from({ length: MINUTES }, () => undefined);
   constructor(
     readonly home: BlockPartition, readonly slot: number, public appliedThrough: number,
-    /** MINUTES × columns × fields numbers; zero where a sub-key has no window. */
-    public data: Float64Array,
-    /** Sub-key columns `data` has room for (the partition's may have grown since). */
+    /** Sub-key columns the rows have room for (the partition's may have grown since). */
     public columns: number,
   ) {}
   /** Sketches of the windows of three values or more, by sub-key, then by minute. */
@@ -243,9 +246,9 @@ export class MinuteBlocks {
       const fields = this.fields;
       for (const [sub, minutes] of parseBlockData(stored.data)) {
         const c = this.columnIn(block, sub);
-        const row = block.data;
         for (const m of minutes) {
-          const o = (m.minute * block.columns + c) * fields;
+          const row = this.rowOf(block, m.minute);
+          const o = c * fields;
           row[o] = m.count;
           row[o + Field.SUM] = m.sum;
           row[o + Field.MIN] = m.min;
@@ -283,10 +286,10 @@ export class MinuteBlocks {
     const block = p.blockAt(slot);
     const c = block === undefined ? undefined : this.columnAt(block, sub);
     if (block === undefined || c === undefined) return undefined;
-    const row = block.data;
     const minute = (windowStart - slot) / 60;
-    const o = (minute * block.columns + c) * this.fields;
-    if (!isClosed(row, o)) return undefined;
+    const row = block.minutes[minute];
+    const o = c * this.fields;
+    if (row === undefined || !isClosed(row, o)) return undefined;
     const window: StoredWindow = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX], revision: row[o + Field.REVISION] };
     const sketch = block.sketches?.get(sub)?.[minute];
     if (sketch) window.sketch = sketch;
@@ -310,9 +313,9 @@ export class MinuteBlocks {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
     const c = this.columnIn(block, sub);
-    const row = block.data;
     const minute = (windowStart - slot) / 60;
-    const o = (minute * block.columns + c) * this.fields;
+    const row = this.rowOf(block, minute);
+    const o = c * this.fields;
     row[o] = agg.count;
     row[o + Field.SUM] = agg.sum;
     row[o + Field.MIN] = agg.min;
@@ -331,10 +334,9 @@ export class MinuteBlocks {
   bump(p: BlockPartition, windowStart: number, field: FleetField, delta: number): boolean {
     const slot = slotStartOf(windowStart);
     const block = this.blockOf(p, slot);
-    const row = block.data; // a cross-tenant block: one column
-    const o = ((windowStart - slot) / 60) * Stride.CROSS;
-    row[o + field] += delta;
-    if (isClosed(row, o)) return true;
+    const row = this.rowOf(block, (windowStart - slot) / 60); // a cross-tenant block: one column
+    row[field] += delta;
+    if (isClosed(row, 0)) return true;
     if (field === Field.EXPECTED) this.markDirty(block);
     return false;
   }
@@ -350,13 +352,12 @@ export class MinuteBlocks {
     const closed: number[] = [];
     for (let slot = slotStartOf(after + 60); slot <= through; slot += SLOT_SECONDS) {
       const block = this.blockOf(p, slot);
-      const row = block.data;
       let open = false;
       const last = Math.min(through, slot + SLOT_SECONDS - 60);
       for (let w = Math.max(after + 60, slot); w <= last; w += 60) {
-        const o = ((w - slot) / 60) * Stride.CROSS;
-        row[o + field] += 1;
-        if (isClosed(row, o)) closed.push(w);
+        const row = this.rowOf(block, (w - slot) / 60);
+        row[field] += 1;
+        if (isClosed(row, 0)) closed.push(w);
         else open = true;
       }
       if (open && field === Field.EXPECTED) this.markDirty(block);
@@ -371,19 +372,17 @@ export class MinuteBlocks {
    */
   setFleet(p: BlockPartition, windowStart: number, vms: number, expected: number): void {
     const slot = slotStartOf(windowStart);
-    const row = this.blockOf(p, slot).data;
-    const o = ((windowStart - slot) / 60) * Stride.CROSS;
-    row[o + Field.VMS] = vms;
-    row[o + Field.EXPECTED] = expected;
+    const row = this.rowOf(this.blockOf(p, slot), (windowStart - slot) / 60);
+    row[Field.VMS] = vms;
+    row[Field.EXPECTED] = expected;
   }
 
   /** The VM counts of a cross-tenant minute: [vms, expected]. */
   fleetAt(p: BlockPartition, windowStart: number): [vms: number, expected: number] {
     const slot = slotStartOf(windowStart);
-    const row = p.blockAt(slot)?.data;
+    const row = p.blockAt(slot)?.minutes[(windowStart - slot) / 60];
     if (!row) return [0, 0];
-    const o = ((windowStart - slot) / 60) * Stride.CROSS;
-    return [row[o + Field.VMS], row[o + Field.EXPECTED]];
+    return [row[Field.VMS], row[Field.EXPECTED]];
   }
 
   /** The slot starts of `p`'s blocks held now. */
@@ -428,23 +427,29 @@ export class MinuteBlocks {
     return c;
   }
 
-  /** Moves `block`'s windows into an array of at least `columns` columns (a VM's first block meets its keys one by one). */
+  /** Moves `block`'s rows into rows of at least `columns` columns (a VM's first block meets its keys one by one). */
   private widen(block: Block, columns: number): void {
     const wider = Math.max(columns, block.columns * 2, block.home.subs.length);
-    const data = this.arrays.take(wider);
-    const from = block.data;
-    const run = block.columns * this.fields;
-    const to = wider * this.fields;
-    for (let i = 0; i < MINUTES; i++) for (let j = 0; j < run; j++) data[i * to + j] = from[i * run + j];
-    this.arrays.give(from);
-    block.data = data;
+    for (let i = 0; i < MINUTES; i++) {
+      const from = block.minutes[i];
+      if (from === undefined) continue;
+      const row = this.arrays.take(wider);
+      row.set(from);
+      this.arrays.give(from);
+      block.minutes[i] = row;
+    }
     block.columns = wider;
+  }
+
+  /** Minute `minute`'s row of `block`, made (zeroed) when it has none yet. */
+  private rowOf(block: Block, minute: number): Float64Array {
+    return block.minutes[minute] ?? (block.minutes[minute] = this.arrays.take(block.columns));
   }
 
   private newBlock(p: BlockPartition, slot: number, appliedThrough: number): Block {
     // A VM's first block: room for as many keys as the VMs before it had (a fleet's VMs report much the same counters).
     const columns = this.fields === Stride.CROSS ? 1 : Math.max(this.usualColumns, p.subs.length);
-    return new Block(p, slot, appliedThrough, this.arrays.take(columns), columns);
+    return new Block(p, slot, appliedThrough, columns);
   }
 
   private blockOf(p: BlockPartition, slot: number): Block {
@@ -490,8 +495,8 @@ export class MinuteBlocks {
     const block = p.blockAt(slot);
     const minute = (windowStart - slot) / 60;
     const c = block === undefined ? undefined : this.columnAt(block, sub);
-    const row = c === undefined ? undefined : block!.data;
-    const o = c === undefined ? 0 : (minute * block!.columns + c) * this.fields;
+    const row = c === undefined ? undefined : block!.minutes[minute];
+    const o = c === undefined ? 0 : c * this.fields;
     if (row !== undefined && row[o] !== 0) {
       if (row[o + Field.REVISION] !== 0) return false;
       const n = row[o];
@@ -513,8 +518,8 @@ export class MinuteBlocks {
     if (!mayOpen) return false;
     const b = block ?? this.blockOf(p, slot);
     const col = c ?? this.columnIn(b, sub);
-    const r = b.data;
-    const at = (minute * b.columns + col) * this.fields;
+    const r = row ?? this.rowOf(b, minute);
+    const at = col * this.fields;
     r[at] = 1;
     r[at + 1] = value;
     r[at + 2] = value;
@@ -576,10 +581,10 @@ export class MinuteBlocks {
     const still: Block[] = [];
     for (const block of open.blocks) {
       let left = 0;
-      const row = block.data;
+      const row = block.minutes[minute]!; // listed: it holds an open window
       const subs = block.home.subs;
       const columns = Math.min(block.columns, subs.length);
-      for (let c = 0, o = minute * block.columns * fields; c < columns; c++, o += fields) {
+      for (let c = 0, o = 0; c < columns; c++, o += fields) {
         if (row[o] === 0 || row[o + Field.REVISION] !== 0) continue;
         const sub = subs[c];
         if (row[o + Field.LAST_ARRIVAL] > idleBeforeMs) {
@@ -637,11 +642,11 @@ export class MinuteBlocks {
     const out: WindowEvent[] = [];
     this.eachPartition((p) => {
       const block = p.slots.get(slot);
-      if (!block) return;
-      const row = block.data;
+      const row = block?.minutes[minute];
+      if (!block || !row) return;
       const columns = Math.min(block.columns, p.subs.length);
       for (let c = 0; c < columns; c++) {
-        const o = (minute * block.columns + c) * this.fields;
+        const o = c * this.fields;
         if (!isClosed(row, o)) continue;
         const sub = p.subs[c];
         const agg = { count: row[o], sum: row[o + Field.SUM], min: row[o + Field.MIN], max: row[o + Field.MAX] };
@@ -711,7 +716,7 @@ export class MinuteBlocks {
       // Never lowered: a fold resumed from before a write it made (its checkpoint failed) holds the block as
       // written, its closed windows through the higher position, and skips those records' values again.
       if (appliedThrough > block.appliedThrough) block.appliedThrough = appliedThrough;
-      out.push({ partition: block.home.partition, row: block.slot, data: encodeColumns(block.home.subs, block.data, block.columns, this.fields, block.sketches), appliedThrough: block.appliedThrough });
+      out.push({ partition: block.home.partition, row: block.slot, data: encodeColumns(block.home.subs, block.minutes, block.columns, this.fields, block.sketches), appliedThrough: block.appliedThrough });
       this.dirty.delete(block);
       block.dirty = false;
     }
@@ -730,7 +735,7 @@ export class MinuteBlocks {
       for (const [slot, block] of p.slots) {
         if (!block.dirty && block.open === 0 && slot + SLOT_SECONDS <= before) {
           p.drop(slot);
-          this.arrays.give(block.data);
+          for (const row of block.minutes) if (row !== undefined) this.arrays.give(row);
           this.count--;
         }
       }
@@ -748,8 +753,8 @@ export class MinuteBlocks {
 }
 
 /**
- * Blocks' arrays, carved from large buffers and reused by size once their blocks are let go: a
- * rebuild allocates no ArrayBuffer per VM and slot, and the memory of the blocks stays at what
+ * Blocks' minute rows, carved from large buffers and reused by size once their blocks are let go:
+ * a rebuild allocates no ArrayBuffer per VM and minute, and the memory of the blocks stays at what
  * the busiest moment needed, without fragmenting the heap.
  */
 class BlockArrays {
@@ -761,9 +766,9 @@ class BlockArrays {
 
   constructor(private readonly fields: number) {}
 
-  /** A zeroed array for a block of `columns` columns. */
+  /** A zeroed row of `columns` columns. */
   take(columns: number): Float64Array {
-    const length = MINUTES * columns * this.fields;
+    const length = columns * this.fields;
     const reused = this.free.get(length)?.pop();
     if (reused) return reused.fill(0);
     const bytes = length * Float64Array.BYTES_PER_ELEMENT;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MinuteBlocks, decodeBlock, slotStartOf } from '../../projections/minuteBlocks';
-import { encodeBlock, parseBlockData } from '../../projections/blockCodec';
+import { encodeBlock, Field, parseBlockData } from '../../projections/blockCodec';
 import { newSketch, sketchBytes } from '../../projections/sketchCodec';
 import type { StoredBlock } from '../../src/core/ports';
 import { eventCollector, type WindowEvent } from '../../src/core/windowMath';
@@ -293,6 +293,31 @@ describe('MinuteBlocks', () => {
       assert.equal(blocks.get([TENANT_A, VM_1], 'key.29', SLOT + 29 * 60)?.window.sum, 2929);
       assert.equal(blocks.get([TENANT_A, VM_1], 'key.0', SLOT + 14 * 60)?.window.sum, 14);
       assert.equal(blocks.get([TENANT_A, VM_1], 'key.3', SLOT + 2 * 60), undefined, 'key.3 came in minute 3');
+    });
+
+    it('holds a row only for minutes that have data: windows in minutes 3 and 14 and a VM expected in minutes 2 to 4 are written exactly, the other minutes as none', () => {
+      const blocks = new MinuteBlocks('minute', true);
+      const p = blocks.partitionOf('cpu');
+      assert.deepEqual(blocks.fleetAt(p, SLOT + 5 * 60), [0, 0], 'no row yet: no VM counts');
+      // A VM newly expected in the windows after minute 1 through minute 4, none of them closed.
+      assert.deepEqual(blocks.bumpRange(p, SLOT + 60, SLOT + 4 * 60, Field.EXPECTED), []);
+      assert.equal(blocks.addOpen(p, '', SLOT + 14 * 60, 7, 1000, 0, -Infinity, true, 1), true);
+      assert.equal(blocks.addOpen(p, '', SLOT + 3 * 60, 5, 1000, 0, -Infinity, true, 1), true);
+      assert.equal(blocks.closeMinute(SLOT + 3 * 60, Infinity) + blocks.closeMinute(SLOT + 14 * 60, Infinity), 2);
+
+      const [stored, ...rest] = blocks.takeDirty(1);
+
+      assert.deepEqual(rest, []);
+      const none = { sum: 0, min: 0, max: 0, revision: 0 };
+      assert.deepEqual([...parseBlockData(stored.data)], [['', [
+        { minute: 2, count: 0, ...none, expected: 1 },
+        { minute: 3, count: 1, sum: 5, min: 5, max: 5, revision: 1, vms: 1, expected: 1 },
+        { minute: 4, count: 0, ...none, expected: 1 },
+        { minute: 14, count: 1, sum: 7, min: 7, max: 7, revision: 1, vms: 1, expected: 0 },
+      ]]]);
+      assert.deepEqual(blocks.fleetAt(p, SLOT + 2 * 60), [0, 1]);
+      assert.deepEqual(blocks.fleetAt(p, SLOT + 5 * 60), [0, 0]);
+      assert.equal(blocks.get(['cpu'], '', SLOT + 13 * 60), undefined);
     });
 
     it('tells each partition\'s newest window per key when its catalog is taken, and never moves it back', () => {
