@@ -1,6 +1,6 @@
 import type { BlockTable, LogRecord, Row, RowTable, StoredBlock } from '../src/core/ports';
 import type { ApplyHow, Checkpoint, FlushWork, Fold, FoldContext, Prepared } from '../src/core/projection';
-import { decodeEvent, decodeMetricColumns } from '../src/core/logCodec';
+import { decodeEvent, decodeMetricColumns, type MetricsRecordColumns } from '../src/core/logCodec';
 import { boundedJson } from '../src/core/boundedJson';
 import { METRIC_GATE_VERSION, metricRejection } from '../src/core/metricRejection';
 import { MAX_RAW_CHARS } from '../src/core/validateSpoc';
@@ -136,7 +136,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     // Nearly every record: admitted at ingest, nothing of it quarantined, not folded carefully. Its metrics are
     // decoded as columns (no object per metric).
     if (how.skip === undefined && !how.careful) {
-      let decoded;
+      let decoded: MetricsRecordColumns | undefined;
       try {
         decoded = decodeMetricColumns(record.payload);
       } catch (error) {
