@@ -11,7 +11,8 @@ import { isRecordFault, reasonOf } from '../src/core/recordFault';
 import { mapConcurrently } from '../src/core/mapConcurrently';
 import { isFinal, windowStartOf, WINDOW_SECONDS, type WindowEvent, type WindowRecorder } from '../src/core/windowMath';
 import type { FinalSink } from '../src/core/windowStream';
-import { MinuteBlocks, SLOT_SECONDS, slotStartOf } from './minuteBlocks';
+import { MinuteBlocks, SLOT_SECONDS, slotStartOf, type BlockOfBytes } from './minuteBlocks';
+import { blockText } from './blockCodec';
 import { loadRecentWindows } from './loadRecentWindows';
 import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from './lateLedger';
 import { readVmCatalog, vmCatalogRows } from './vmCatalog';
@@ -23,6 +24,8 @@ import type { WindowsTables } from './windowsProjection';
  * or not: a log of mostly too-late metrics holds memory to this, however long (~30,000 metrics).
  */
 const LATE_PENDING_CHARS = 1_000_000;
+/** VMs' blocks made text and written at a time (see writeInOrder). */
+const VM_TEXT_PART = 256;
 /** Probed block and row ids (cleared beyond this many): '' when the store took the key, else why it refused it. */
 const MAX_PROBED = 100_000;
 
@@ -227,7 +230,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const folder = this.folder!;
     const t = this.tables!;
     const crossBlocks = folder.cross.takeDirty(position);
-    const vmBlocks = folder.perVm.takeDirty(position);
+    const vmBlocks = folder.perVm.takeDirtyBytes(position);
     const lateRows = this.late.take();
     const cross = this.crossPending;
     this.crossPending = [];
@@ -403,7 +406,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
   private async writeSealed(folder: WindowFolder, endedBy: number, minute: BlockTable, vmMinute: BlockTable): Promise<void> {
     const position = this.context.readThrough();
     const cross = folder.cross.takeDirty(position, endedBy);
-    const perVm = folder.perVm.takeDirty(position, endedBy);
+    const perVm = folder.perVm.takeDirtyBytes(position, endedBy);
     // Encoded, so let them go at once: memory stays at about one slot however long the log. Late data
     // for them reads them back from the table once this write is done (see prefetch).
     folder.cross.evict(endedBy);
@@ -420,9 +423,14 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
  * what from the VMs' blocks (loadRecentWindows), so a record folded again then finds a VM's
  * minute new exactly when the cross-tenant windows have not counted it.
  */
-async function writeInOrder(t: { minute: BlockTable; vmMinute: BlockTable }, cross: StoredBlock[], perVm: StoredBlock[]): Promise<void> {
+async function writeInOrder(t: { minute: BlockTable; vmMinute: BlockTable }, cross: StoredBlock[], perVm: readonly BlockOfBytes[]): Promise<void> {
   await t.minute.write(cross);
-  await t.vmMinute.write(perVm);
+  // The VMs' blocks are made text a part at a time, as they are written: the text of a slot's blocks made at once (some
+  // 15 MB for 2,000 VMs) outlived young-generation collections, and copying it into the old generation cost a rebuild's
+  // fold a tenth of its time (measured without the text at all).
+  for (let i = 0; i < perVm.length; i += VM_TEXT_PART) {
+    await t.vmMinute.write(perVm.slice(i, i + VM_TEXT_PART).map((b) => ({ ...b, data: blockText(b.data) })));
+  }
 }
 
 /** The metrics of a record the quarantine does not hold. */
@@ -452,7 +460,7 @@ async function tryBlock(table: BlockTable, partition: readonly string[], slot: n
   return table.checkKeys ? table.checkKeys(partition, slot) : table.read(partition, slot);
 }
 
-function checkKeys(table: BlockTable, blocks: readonly StoredBlock[]): void {
+function checkKeys(table: BlockTable, blocks: readonly Pick<StoredBlock, 'partition' | 'row'>[]): void {
   if (table.checkKeys) for (const b of blocks) table.checkKeys(b.partition, b.row);
 }
 

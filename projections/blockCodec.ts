@@ -90,6 +90,31 @@ export function encodeBlock(series: ReadonlyMap<string, Float64Array>, fields: n
  * first `columns` sub-keys (later ones have no window in the block).
  */
 export function encodeColumns(subs: readonly string[], minutes: readonly (Float64Array | undefined)[], columns: number, fields: number, sketches?: BlockSketches): string {
+  const { size, extended } = encodeIntoScratch(subs, minutes, columns, fields, sketches);
+  return (extended ? FLEET : PLAIN) + scratch.toString('base64', 0, size);
+}
+
+/** A block's data before it is text (see blockText): its bytes, and whether it is the extended form (`b2:`). */
+export interface BlockBytes {
+  readonly bytes: Buffer;
+  readonly extended: boolean;
+}
+
+/** `encodeColumns` as bytes, outside V8's heap: text made later, a part at a time, dies young (see WindowsFold.writeSealed). */
+export function encodeColumnsBytes(subs: readonly string[], minutes: readonly (Float64Array | undefined)[], columns: number, fields: number, sketches?: BlockSketches): BlockBytes {
+  const { size, extended } = encodeIntoScratch(subs, minutes, columns, fields, sketches);
+  return { bytes: Buffer.from(scratch.subarray(0, size)), extended };
+}
+
+/** The stored text of a block's bytes: what `encodeColumns` returns for the same block. */
+export function blockText({ bytes, extended }: BlockBytes): string {
+  return (extended ? FLEET : PLAIN) + bytes.toString('base64');
+}
+
+/** Encodes a block into `scratch` (see encodeBlock for the format): its first `size` bytes. */
+function encodeIntoScratch(
+  subs: readonly string[], minutes: readonly (Float64Array | undefined)[], columns: number, fields: number, sketches?: BlockSketches,
+): { size: number; extended: boolean } {
   // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
   const rows: { key: Buffer; base: number; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
   let size = 2;
@@ -192,7 +217,7 @@ export function encodeColumns(subs: readonly string[], minutes: readonly (Float6
       at += 4;
     }
   }
-  return (extended ? FLEET : PLAIN) + out.toString('base64', 0, size);
+  return { size, extended };
 }
 
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);

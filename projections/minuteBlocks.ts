@@ -1,7 +1,7 @@
 import type { DDSketch } from '@datadog/sketches-js';
 import { windowEvent, type Aggregate, type WindowEvent, type WindowExtras, type WindowRecorder } from '../src/core/windowMath';
 import type { StoredBlock } from '../src/core/ports';
-import { Field, isClosed, MINUTES, Stride, encodeColumns, parseBlockData } from './blockCodec';
+import { Field, isClosed, MINUTES, Stride, encodeColumns, encodeColumnsBytes, parseBlockData, type BlockBytes } from './blockCodec';
 import { mergeSketchBytes, newSketch, sketchBytes } from './sketchCodec';
 import { sketchAfter } from './sketchAfter';
 import type { KeyPresence } from './KeyPresence';
@@ -24,6 +24,9 @@ export interface StoredWindow extends Aggregate {
 
 /** The VM counts a cross-tenant row holds per minute: fields of its row (see blockCodec.ts). */
 export type FleetField = Field.VMS | Field.EXPECTED;
+
+/** A block taken to be written, its data still bytes (see takeDirtyBytes and blockText). */
+export type BlockOfBytes = Omit<StoredBlock, 'data'> & { data: BlockBytes };
 
 /** Cross-tenant averages are partitioned by key; per-VM averages by (tenant, vm) with the key inside. */
 export type Grouping = 'minute' | 'vmMinute';
@@ -710,13 +713,22 @@ export class MinuteBlocks {
    * their dirty marks. With `endedBy`, only the blocks whose slot ended by then.
    */
   takeDirty(appliedThrough: number, endedBy = Infinity): StoredBlock[] {
-    const out: StoredBlock[] = [];
+    return this.takeDirtyAs(appliedThrough, endedBy, (block) => encodeColumns(block.home.subs, block.minutes, block.columns, this.fields, block.sketches));
+  }
+
+  /** `takeDirty` with each block's data as bytes, to be made text (blockText) when it is written. */
+  takeDirtyBytes(appliedThrough: number, endedBy = Infinity): BlockOfBytes[] {
+    return this.takeDirtyAs(appliedThrough, endedBy, (block) => encodeColumnsBytes(block.home.subs, block.minutes, block.columns, this.fields, block.sketches));
+  }
+
+  private takeDirtyAs<T>(appliedThrough: number, endedBy: number, encode: (block: Block) => T): (Omit<StoredBlock, 'data'> & { data: T })[] {
+    const out: (Omit<StoredBlock, 'data'> & { data: T })[] = [];
     for (const block of this.dirty) {
       if (block.slot + SLOT_SECONDS > endedBy) continue;
       // Never lowered: a fold resumed from before a write it made (its checkpoint failed) holds the block as
       // written, its closed windows through the higher position, and skips those records' values again.
       if (appliedThrough > block.appliedThrough) block.appliedThrough = appliedThrough;
-      out.push({ partition: block.home.partition, row: block.slot, data: encodeColumns(block.home.subs, block.minutes, block.columns, this.fields, block.sketches), appliedThrough: block.appliedThrough });
+      out.push({ partition: block.home.partition, row: block.slot, data: encode(block), appliedThrough: block.appliedThrough });
       this.dirty.delete(block);
       block.dirty = false;
     }

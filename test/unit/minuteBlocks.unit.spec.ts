@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MinuteBlocks, decodeBlock, slotStartOf } from '../../projections/minuteBlocks';
-import { encodeBlock, Field, parseBlockData } from '../../projections/blockCodec';
+import { blockText, encodeBlock, Field, parseBlockData } from '../../projections/blockCodec';
 import { newSketch, sketchBytes } from '../../projections/sketchCodec';
 import type { StoredBlock } from '../../src/core/ports';
 import { eventCollector, type WindowEvent } from '../../src/core/windowMath';
@@ -77,6 +77,27 @@ describe('MinuteBlocks', () => {
   });
 
   describe('takeDirty', () => {
+    it('gives the same blocks as bytes (takeDirtyBytes) as it gives as text, once made text', () => {
+      const fill = (blocks: MinuteBlocks) => {
+        for (const key of ['a', 'b']) blocks.apply(vmWindow({ key, windowStart: SLOT + 60 }));
+        blocks.apply(vmWindow({ key: 'a', windowStart: SLOT + 960, count: 1, sum: 3, min: 3, max: 3 }));
+        return blocks;
+      };
+      const sketch = newSketch();
+      for (const v of [1, 2, 3]) sketch.accept(v);
+      const fillCross = (blocks: MinuteBlocks) => {
+        blocks.apply(crossWindow({ key: 'cpu', windowStart: SLOT, count: 3, sum: 6, min: 1, max: 3, vms: 2, expectedVms: 3, sketch: sketchBytes(sketch) }));
+        return blocks;
+      };
+
+      const asText = [...fill(new MinuteBlocks('vmMinute', true)).takeDirty(7), ...fillCross(new MinuteBlocks('minute', true)).takeDirty(7)];
+      const asBytes = [...fill(new MinuteBlocks('vmMinute', true)).takeDirtyBytes(7), ...fillCross(new MinuteBlocks('minute', true)).takeDirtyBytes(7)];
+
+      assert.equal(asText.length, 3);
+      assert.deepEqual(asBytes.map((b) => ({ ...b, data: blockText(b.data) })), asText);
+      assert.match(asText[2].data, /^b2:/, 'the cross-tenant block is the extended form');
+    });
+
     it('clears the dirty marks, so a second call returns only blocks changed since', () => {
       const blocks = new MinuteBlocks('minute', true);
       blocks.apply(crossWindow({ key: 'a', windowStart: SLOT }));
