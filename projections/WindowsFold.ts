@@ -428,9 +428,16 @@ async function writeInOrder(t: { minute: BlockTable; vmMinute: BlockTable }, cro
   // The VMs' blocks are made text a part at a time, as they are written: the text of a slot's blocks made at once (some
   // 15 MB for 2,000 VMs) outlived young-generation collections, and copying it into the old generation cost a rebuild's
   // fold a tenth of its time (measured without the text at all).
+  // Two parts in flight, so that the store is never left idle between them (a part's last requests finishing alone
+  // made a 2M-metric replay's windows 9% slower).
+  let previous: Promise<void> | undefined;
   for (let i = 0; i < perVm.length; i += VM_TEXT_PART) {
-    await t.vmMinute.write(perVm.slice(i, i + VM_TEXT_PART).map((b) => ({ ...b, data: blockText(b.data) })));
+    const current = t.vmMinute.write(perVm.slice(i, i + VM_TEXT_PART).map((b) => ({ ...b, data: blockText(b.data) })));
+    current.catch(() => undefined); // awaited below: its failure is thrown there
+    await previous;
+    previous = current;
   }
+  await previous;
 }
 
 /** The metrics of a record the quarantine does not hold. */
