@@ -100,7 +100,7 @@ export interface BlockBytes {
   readonly extended: boolean;
 }
 
-/** `encodeColumns` as bytes, outside V8's heap: text made later, a part at a time, dies young (see WindowsFold.writeSealed). */
+/** `encodeColumns` as bytes, outside V8's heap: text made from them later, a part at a time, dies young (see writeInOrder in WindowsFold.ts). */
 export function encodeColumnsBytes(subs: readonly string[], minutes: readonly (Float64Array | undefined)[], columns: number, fields: number, sketches?: BlockSketches): BlockBytes {
   const { size, extended } = encodeIntoScratch(subs, minutes, columns, fields, sketches);
   return { bytes: Buffer.from(scratch.subarray(0, size)), extended };
