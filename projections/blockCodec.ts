@@ -128,25 +128,24 @@ function encodeIntoScratch(
     for (let i = 0; i < MINUTES; i++) {
       const data = minutes[i];
       if (data === undefined) continue;
-      const o = base;
-      if (!isClosed(data, o)) {
-        if (fields === Stride.CROSS && data[o + Field.EXPECTED] > 0) {
+      if (!isClosed(data, base)) {
+        if (fields === Stride.CROSS && data[base + Field.EXPECTED] > 0) {
           expectedOnly |= 1 << i;
           bytes += 4;
         }
         continue;
       }
       present |= 1 << i;
-      if (isSingle(data, o)) {
+      if (isSingle(data, base)) {
         single |= 1 << i;
         bytes += 8;
       } else bytes += 32;
       // A VM count of 0 is none known (a window folded before they were counted has at least one VM).
-      if (fields === Stride.CROSS && data[o + Field.VMS] > 0) {
+      if (fields === Stride.CROSS && data[base + Field.VMS] > 0) {
         fleet |= 1 << i;
         bytes += 8;
       }
-      const sketch = data[o] >= 3 ? sketchesOf?.[i] : undefined;
+      const sketch = data[base] >= 3 ? sketchesOf?.[i] : undefined;
       if (sketch) {
         sketched |= 1 << i;
         const b = sketchBytes(sketch);
@@ -187,21 +186,20 @@ function encodeIntoScratch(
     for (let i = 0; i < MINUTES; i++) {
       if (!(present & (1 << i))) continue;
       const data = minutes[i]!;
-      const o = base;
       if (single & (1 << i)) {
-        v.setFloat64(at, data[o + 1], true);
+        v.setFloat64(at, data[base + 1], true);
         at += 8;
       } else {
-        v.setUint32(at, whole(data[o]), true);
-        v.setFloat64(at + 4, data[o + 1], true);
-        v.setFloat64(at + 12, data[o + 2], true);
-        v.setFloat64(at + 20, data[o + 3], true);
-        v.setUint32(at + 28, whole(data[o + Field.REVISION]), true);
+        v.setUint32(at, whole(data[base]), true);
+        v.setFloat64(at + 4, data[base + 1], true);
+        v.setFloat64(at + 12, data[base + 2], true);
+        v.setFloat64(at + 20, data[base + 3], true);
+        v.setUint32(at + 28, whole(data[base + Field.REVISION]), true);
         at += 32;
       }
       if (fleet & (1 << i)) {
-        v.setUint32(at, whole(data[o + Field.VMS]), true);
-        v.setUint32(at + 4, whole(data[o + Field.EXPECTED]), true);
+        v.setUint32(at, whole(data[base + Field.VMS]), true);
+        v.setUint32(at + 4, whole(data[base + Field.EXPECTED]), true);
         at += 8;
       }
       if (sketched & (1 << i)) {

@@ -8,11 +8,16 @@ export const REBUILD_SEMI_SPACE_MB = 8;
 /** `opsfold replay --heap-mb`'s default: V8's old-space limit for the rebuild. */
 export const REBUILD_HEAP_MB = 256;
 
+/** The Node flags of a rebuild's heap (old space and young generation), as the benches start it. */
+export function rebuildHeapFlags(heapMb = REBUILD_HEAP_MB): string[] {
+  return [`--max-old-space-size=${heapMb}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
+}
+
 /**
  * What the rebuild's Node is started with in `GLIBC_TUNABLES` (unless the environment sets it):
  * glibc's malloc backs its large areas with transparent huge pages (madvise). A rebuild's fold
- * writes some 70 MB of fresh block arrays in its first minutes and the log's read buffers come
- * and go; a 4 KB page's first touch is a page fault, and on a virtual machine a fault costs ~12 µs.
+ * writes tens of MB of fresh block rows in its first minutes and the log's read buffers come and
+ * go; a 4 KB page's first touch is a page fault, and on a virtual machine a fault costs ~12 µs.
  * Measured at 2M metrics: ~42,000 page faults → ~20,000 and the fold 1.58–1.70 → 1.35–1.40 s.
  * Nothing changes where THP is off, the C library is not glibc, or glibc is older than 2.35 (it
  * ignores a tunable it does not know). Only the rebuild: a long-running service's heap may keep

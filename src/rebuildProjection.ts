@@ -35,8 +35,6 @@ export interface RebuildOptions {
 /** What a rebuild folded, by name (metrics, windows, historyEvents, rejected, samples…): summed over scopes by the caller. */
 export type RebuildTotals = Record<string, number>;
 
-export { REBUILD_SEMI_SPACE_MB } from './rebuildHeap';
-
 /** How often a rebuild writes its state: no more often than every 5 s (its blocks are written per slot anyway). */
 export function rebuildFlushIntervalMs(settings: Settings): number {
   return Math.max(settings.flushIntervalMs, 5000);

@@ -48,8 +48,8 @@ import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { TableStore } from '../../src/core/ports';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
-import { REBUILD_GLIBC_TUNABLES, REBUILD_HEAP_MB, rebuildEnv } from '../../src/rebuildHeap';
-import { REBUILD_SEMI_SPACE_MB, rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
+import { REBUILD_GLIBC_TUNABLES, REBUILD_HEAP_MB, rebuildEnv, rebuildHeapFlags } from '../../src/rebuildHeap';
+import { rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
 import { Projector } from '../../streams/Projector';
@@ -279,8 +279,9 @@ async function runPhaseHere(phase: PhaseName, dir: string, minutes: number): Pro
 function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<PhaseOutcome> {
   // Rebuilds run with the heap cap `opsfold replay` applies (--heap-mb); V8 otherwise lets a heap whose live
   // part stays ~100 MB grow to several hundred MB between major collections (BENCH_HEAP_MB=0 to see that).
-  const heap = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0 ? [`--max-old-space-size=${REPLAY_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`] : [];
-  const env = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0 ? rebuildEnv(process.env) : process.env;
+  const asRebuild = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0;
+  const heap = asRebuild ? rebuildHeapFlags(REPLAY_HEAP_MB) : [];
+  const env = asRebuild ? rebuildEnv(process.env) : process.env;
   const child = fork(__filename, [], { env: { ...env, BENCH_PHASE: phase, BENCH_DIR: dir, BENCH_MINUTES: String(minutes) }, execArgv: ['--expose-gc', ...heap] });
   return new Promise((resolve, reject) => {
     let outcome: PhaseOutcome | undefined;
@@ -344,7 +345,7 @@ async function main(): Promise<void> {
     const ratio = ats.seconds / base.seconds;
     console.log(`target: full replay (every projection) into Table Storage ≤ ${TARGET_RATIO}× baseline — ${ratio <= TARGET_RATIO ? 'MET' : 'NOT MET'} (${fmt(ratio, 2)}×)`);
     console.log(`target: peak RSS of the full replay into Table Storage under 300 MB — ${ats.rssMb < 300 ? 'MET' : 'NOT MET'} (${fmt(ats.rssMb)} MB at ${fmt(n)} metrics` +
-      `${REPLAY_HEAP_MB > 0 ? `, heap capped and environment set as opsfold replay's: --max-old-space-size=${REPLAY_HEAP_MB} --max-semi-space-size=${REBUILD_SEMI_SPACE_MB} GLIBC_TUNABLES=${REBUILD_GLIBC_TUNABLES}` : ', heap not capped'}; replay → memory also holds the in-memory sink's every block)`);
+      `${REPLAY_HEAP_MB > 0 ? `, heap capped and environment set as opsfold replay's: ${rebuildHeapFlags(REPLAY_HEAP_MB).join(' ')} GLIBC_TUNABLES=${REBUILD_GLIBC_TUNABLES}` : ', heap not capped'}; replay → memory also holds the in-memory sink's every block)`);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@
  *   decode baseline  – a plain Node loop reading the file and JSON.parse-ing each line
  *   opsfold ingest   – `opsfold ingest FILE` into a fresh data dir
  *   fold into memory – the windows projection's fold of that log with no storage behind it
- *                      (foldIntoMemory.ts, a process with the heap `opsfold replay` gives its rebuild; its
+ *                      (foldIntoMemory.ts, a process started as `opsfold replay` starts its rebuild; its
  *                      figure is the fold's own time, without Node's start and the log's opening)
  *   opsfold replay   – `opsfold replay --projection all` on it (the embedded Azurite started and
  *                      stopped by the command, its heap capped as it caps it)
@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
 import { metricsArg, runsArg } from './benchArgs';
-import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB, rebuildEnv } from '../../src/rebuildHeap';
+import { rebuildEnv, rebuildHeapFlags } from '../../src/rebuildHeap';
 
 /** The opsfold run: this build's, or another's named by BENCH_BIN (e.g. a checkout of main, to compare before and after in one run). */
 const BIN = process.env.BENCH_BIN ?? path.resolve(__dirname, '../../../bin/opsfold.js');
@@ -127,7 +127,7 @@ export async function runCliBench(metrics: number, runs = 1): Promise<CliBenchRe
         await timeProcess(WHAT.baseline, [DECODE, file], dir),
         await timeProcess(WHAT.ingest, [BIN, 'ingest', file, '--data-dir', data], dir),
         // As `opsfold replay` starts its rebuild: its default --heap-mb, young generation and environment.
-        ownTime(await timeProcess(WHAT.fold, [`--max-old-space-size=${REBUILD_HEAP_MB}`, `--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`, FOLD, data], dir, rebuildEnv(process.env))),
+        ownTime(await timeProcess(WHAT.fold, [...rebuildHeapFlags(), FOLD, data], dir, rebuildEnv(process.env))),
         await timeProcess(WHAT.replay, [BIN, 'replay', '--projection', 'all', '--data-dir', data], dir),
         await timeProcess(WHAT.add, [BIN, 'projection', 'add', definition, '--data-dir', data], dir),
       ];
