@@ -9,7 +9,7 @@ import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
-import { REBUILD_HEAP_MB, REBUILD_SEMI_SPACE_MB, rebuildEnv } from '../rebuildHeap';
+import { REBUILD_HEAP_MB, rebuildEnv, rebuildHeapFlags } from '../rebuildHeap';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -107,9 +107,8 @@ const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
  * child stops when this process goes away (its IPC channel closes). Resolves with the child's exit code.
  */
 function runCapped(heapMb: number, argv: readonly string[], azurite?: StartingAzurite): Promise<number> {
-  // The young generation too (see REBUILD_SEMI_SPACE_MB), unless node's flags set it.
-  const young = hasNodeFlag('max-semi-space-size') ? [] : [`--max-semi-space-size=${REBUILD_SEMI_SPACE_MB}`];
-  const child = spawn(process.execPath, [...process.execArgv, `--max-old-space-size=${heapMb}`, ...young, process.argv[1], ...argv], {
+  // Where the old space starts and the young generation too (see rebuildHeapFlags), unless node's flags set them.
+  const child = spawn(process.execPath, [...process.execArgv, ...rebuildHeapFlags(heapMb, hasNodeFlag), process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...rebuildEnv(process.env), [CAPPED_CHILD]: azurite ? 'azurite' : '1' },
   });

@@ -1,0 +1,22 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rebuildEnv, rebuildHeapFlags } from '../../src/rebuildHeap';
+
+describe("rebuildHeap: the Node flags and environment of a rebuild's process", () => {
+  it('caps the old space at --heap-mb, starts it at 64 MB (never above the cap) and the semi-spaces at 8 MB', () => {
+    assert.deepEqual(rebuildHeapFlags(), ['--max-old-space-size=256', '--initial-old-space-size=64', '--max-semi-space-size=8', '--min-semi-space-size=8']);
+    assert.deepEqual(rebuildHeapFlags(32), ['--max-old-space-size=32', '--initial-old-space-size=32', '--max-semi-space-size=8', '--min-semi-space-size=8']);
+  });
+
+  it("leaves out what node's own options already set (a user's choice wins), the semi-spaces as a pair", () => {
+    const userSet = (...options: string[]) => (option: string) => options.includes(option);
+    assert.deepEqual(rebuildHeapFlags(512, userSet('initial-old-space-size')), ['--max-old-space-size=512', '--max-semi-space-size=8', '--min-semi-space-size=8']);
+    assert.deepEqual(rebuildHeapFlags(512, userSet('max-semi-space-size')), ['--max-old-space-size=512', '--initial-old-space-size=64']);
+    assert.deepEqual(rebuildHeapFlags(512, userSet('min-semi-space-size')), ['--max-old-space-size=512', '--initial-old-space-size=64']);
+  });
+
+  it("asks glibc for huge pages unless the environment tunes glibc itself, and changes nothing else", () => {
+    assert.equal(rebuildEnv({ PATH: '/bin' }).GLIBC_TUNABLES, 'glibc.malloc.hugetlb=1');
+    assert.deepEqual(rebuildEnv({ PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), { PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' });
+  });
+});
