@@ -85,6 +85,8 @@ export class WindowFolder {
   events = true;
   /** Also told every emitted revision as it is emitted, as fields (a rebuild's history: no object per window). */
   recorder?: WindowRecorder;
+  /** Records `add` has begun folding: the one a cross-tenant partition's expected VMs still to count belong to. */
+  private folded = 0;
   /** Window revisions emitted so far, and how many of them were corrections (revision > 1). */
   readonly emitted = { windows: 0, revisions: 0 };
 
@@ -212,6 +214,10 @@ export class WindowFolder {
     let tenant: string | undefined;
     let vm: string | undefined;
     let vp: BlockPartition | undefined;
+    // The VMs a record newly expects are counted per key and range of windows, not per metric (a record's VMs of one
+    // tenant and minute all expect the same windows of each key): the partitions with such counts, in order.
+    const expecting: BlockPartition[] = [];
+    const stamp = ++this.folded;
     for (let index = 0; index < length; index++) {
       const mt = times[index];
       const t = mt < latest ? mt : latest;
@@ -237,11 +243,25 @@ export class WindowFolder {
         this.revise((revisions ??= new Map()), key, undefined, undefined, value, ws, cp, '', next);
         if (newVm) this.cross.bump(cp, ws, Field.VMS, 1);
       }
-      if (newVm && presence.coveredTo > presence.coveredFrom) revisions = this.expected(cp, key, presence, next, revisions);
+      if (newVm && presence.coveredTo > presence.coveredFrom) {
+        if (cp.expectStamp === stamp && cp.expectCount > 0 && cp.expectFrom === presence.coveredFrom && cp.expectTo === presence.coveredTo) cp.expectCount++;
+        else {
+          // Another range of the key (or counts a record that failed part way left): those are counted first.
+          if (cp.expectCount > 0) revisions = this.expected(cp, key, next, revisions);
+          if (cp.expectStamp !== stamp) {
+            cp.expectStamp = stamp;
+            expecting.push(cp);
+          }
+          cp.expectCount = 1;
+          cp.expectFrom = presence.coveredFrom;
+          cp.expectTo = presence.coveredTo;
+        }
+      }
       if (!this.perVm.addOpen(vp, key, ws, value, processingTimeMs, position, before, mayOpen)) {
         this.revise((revisions ??= new Map()), key, tenant, vm, value, ws, vp, key, next);
       }
     }
+    for (let i = 0; i < expecting.length; i++) revisions = this.expected(expecting[i], expecting[i].partition[0], next, revisions);
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
     this.maxEventTime = maxT;
     this.closeThrough(this.watermark, -Infinity, result);
@@ -302,11 +322,14 @@ export class WindowFolder {
   }
 
   /**
-   * A VM's first metric of a key in a minute: the windows of the hour after it that did not expect
-   * the VM yet (see KeyPresence) expect it; those that are closed are revised.
+   * VMs' first metrics of a key in a minute: the windows of the hour after that did not expect them
+   * yet (see KeyPresence), as `cp` holds them still to count (expectCount VMs, windows after
+   * expectFrom through expectTo), expect them; those that are closed are revised.
    */
-  private expected(cp: BlockPartition, key: string, presence: KeyPresence, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
-    for (const w of this.cross.bumpRange(cp, presence.coveredFrom, presence.coveredTo, Field.EXPECTED)) this.reviseCounts((revisions ??= new Map()), key, cp, w, next);
+  private expected(cp: BlockPartition, key: string, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
+    const count = cp.expectCount;
+    cp.expectCount = 0;
+    for (const w of this.cross.bumpRange(cp, cp.expectFrom, cp.expectTo, Field.EXPECTED, count)) this.reviseCounts((revisions ??= new Map()), key, cp, w, next);
     return revisions;
   }
 

@@ -111,6 +111,15 @@ export class BlockPartition {
   knownFrom = Infinity;
   /** A cross-tenant key's VMs by minute (the fold's, see KeyPresence); set here, so that every partition has one shape. */
   presence: KeyPresence | undefined = undefined;
+  /**
+   * A cross-tenant key's VMs newly expected in the windows (expectFrom, expectTo] by the record being
+   * folded, not yet counted in its rows (see WindowFolder.add): 0 when none.
+   */
+  expectCount = 0;
+  expectFrom = 0;
+  expectTo = 0;
+  /** The record (WindowFolder's count) whose VMs expectCount counts. */
+  expectStamp = 0;
   /** A dense number of a VM's partition (0, 1, 2… in order of first use), to index arrays by. */
   readonly id: number;
   constructor(readonly partition: readonly string[], id = 0) {
@@ -345,13 +354,13 @@ export class MinuteBlocks {
   }
 
   /**
-   * `bump` for the minutes after `after` up to `through` (a VM newly expected in up to an hour of
-   * windows): one block lookup a slot. Returns the starts of those that are closed windows, which
+   * `bump` by `delta` for the minutes after `after` up to `through` (`delta` VMs newly expected in up
+   * to an hour of windows): one block lookup a slot. Returns the starts of those that are closed windows, which
    * the caller revises.
    */
-  bumpRange(p: BlockPartition, after: number, through: number, field: FleetField): readonly number[] {
+  bumpRange(p: BlockPartition, after: number, through: number, field: FleetField, delta = 1): readonly number[] {
     // The common case, a VM that reported the minute before: one window, and no array to fill.
-    if (through === after + 60) return this.bump(p, through, field, 1) ? [through] : NONE;
+    if (through === after + 60) return this.bump(p, through, field, delta) ? [through] : NONE;
     const closed: number[] = [];
     for (let slot = slotStartOf(after + 60); slot <= through; slot += SLOT_SECONDS) {
       const block = this.blockOf(p, slot);
@@ -359,7 +368,7 @@ export class MinuteBlocks {
       const last = Math.min(through, slot + SLOT_SECONDS - 60);
       for (let w = Math.max(after + 60, slot); w <= last; w += 60) {
         const row = this.rowOf(block, (w - slot) / 60);
-        row[field] += 1;
+        row[field] += delta;
         if (isClosed(row, 0)) closed.push(w);
         else open = true;
       }

@@ -84,6 +84,20 @@ describe('completeness of cross-tenant windows (vms, expectedVms)', () => {
     assert.deepEqual(counts.get(`k@${T0 + 4200}`), [2, 1], 'at minute 70 a and c report; only b reported in [10, 70)');
   });
 
+  it('a record of many VMs counts each VM once in each window it newly expects, whatever ranges its VMs bring and in any order', () => {
+    // One record: a, b and c report minute 0; a also minute 1 (one window more), b minute 2 after a gap (two more).
+    const m = (minute: number, vm: string): TestRecord['metrics'][number] => ({ t: T0 + minute * 60 + 5, tenant: 't', vm, key: 'k', value: 1 });
+    const recs: TestRecord[] = [{ position: 0, next: 10, appendedAtMs: 1_000_000, metrics: [m(0, 'a'), m(0, 'b'), m(1, 'a'), m(0, 'c'), m(2, 'b')] }];
+
+    const { blocks } = foldAll(recs, OPTIONS);
+
+    const expected = (minute: number) => storedMinutes(blocks).get(`k@${T0 + minute * 60}`)?.expectedVms ?? 0;
+    assert.deepEqual([1, 2, 3, 30, 60].map(expected), [3, 3, 3, 3, 3], 'a, b and c reported at minute 0, within the hour before each');
+    assert.equal(expected(61), 2, 'a (minute 1) and b (minute 2) reported in the hour before minute 61');
+    assert.equal(expected(62), 1, 'only b (minute 2)');
+    assert.equal(expected(63), 0);
+  });
+
   it('a VM whose first metric arrives late raises the expected VMs of the closed windows after it: each is revised', () => {
     const folder = new WindowFolder({ ...OPTIONS, allowedLatenessSeconds: 1800 }, new MinuteBlocks('minute', true), new MinuteBlocks('vmMinute', true));
     const minute = (m: number, vm: string) => ({ t: T0 + m * 60 + 1, tenant: 't', vm, key: 'k', value: m });
