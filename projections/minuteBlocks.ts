@@ -53,7 +53,7 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
  */
 class Block {
   /** By minute of the slot: `columns` × fields numbers, zero where a sub-key has no window; undefined: none yet. */
-  readonly minutes: (Float64Array | undefined)[] = Array.from({ length: MINUTES }, () => undefined);
+  readonly minutes: (Float64Array | undefined)[] = new Array<Float64Array | undefined>(MINUTES).fill(undefined);
   constructor(
     readonly home: BlockPartition, readonly slot: number, public appliedThrough: number,
     /** Sub-key columns the rows have room for (the partition's may have grown since). */
