@@ -16,7 +16,7 @@
  *                windows with their event history, rejects, backlog), into an in-memory TableStore (the
  *                history, as beside any file log, into files under the phase's data dir)
  *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
- *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with 8 MB semi-spaces, as `opsfold replay` runs
+ *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with the heap flags `opsfold replay` runs with (rebuildHeapFlags)
  *   replay/ats windows only – informational: the windows projection alone (a bare Projector), no event history, rejects or
  *                backlog (what this bench measured before it ran the full replay)
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
