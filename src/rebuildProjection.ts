@@ -49,7 +49,8 @@ export function rebuildFlushIntervalMs(settings: Settings): number {
 export async function rebuildProjection(options: RebuildOptions): Promise<RebuildTotals> {
   const { name, log, scope, tables, versions, settings, version, onProgress } = options;
   const flushIntervalMs = rebuildFlushIntervalMs(settings);
-  const common = { log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: false, flushIntervalMs, onProgress, scope };
+  // A rebuild's process does nothing else meanwhile: it reads the log on its own thread (see LogReadOptions.blocking).
+  const common = { log, tables, versions, tablePrefix: settings.tablePrefix, version, follow: false, blockingReads: true, flushIntervalMs, onProgress, scope };
   const note = (line: string) => process.stderr.write(`opsfold replay: ${name}${scope === '' ? '' : ` ${scope}`}: ${line}\n`);
   switch (name) {
     case 'windows': {

@@ -23,6 +23,8 @@ export interface ProjectorOptions<T extends ProjectionTables, C, S extends objec
   scope?: string;
   /** Follow the log's tail (the service) or stop at its end (a rebuild). */
   follow: boolean;
+  /** Read the log on this thread (a rebuild's process, which does nothing else: see LogReadOptions.blocking). */
+  blockingReads?: boolean;
   /** How often a flush writes what the fold took and a checkpoint (processing time). */
   flushIntervalMs: number;
   /** Whose time the flushes, ticks and checkpoints go by (the machine's by default; a test's TestClock). */
@@ -140,7 +142,7 @@ export class Projector<T extends ProjectionTables, C, S extends object> implemen
     let lastFlush = this.clock.now();
     try {
       const reading = signal ? AbortSignal.any([signal, stopped.signal]) : stopped.signal;
-      for await (const batch of log.read(from, { follow, signal: reading, maxBatchBytes: projection.readBatchBytes })) {
+      for await (const batch of log.read(from, { follow, signal: reading, maxBatchBytes: projection.readBatchBytes, blocking: this.options.blockingReads })) {
         for (const record of batch) {
           if (this.failure) break;
           await this.foldRecord(record);

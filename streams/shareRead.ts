@@ -1,4 +1,4 @@
-import type { EventLog, LogRecord } from '../src/core/ports';
+import type { EventLog, LogReadOptions, LogRecord } from '../src/core/ports';
 
 /** One reader of a shared read: its view of the log, and how it says it is done with it. */
 export interface SharedReader {
@@ -50,7 +50,7 @@ class ReadGroup {
   private readonly readers = new Set<Reader>();
   /** Readers that have neither joined nor left: the read does not begin before they do. */
   private pending: number;
-  private start?: { from: number; maxBatchBytes?: number };
+  private start?: { from: number; maxBatchBytes?: number; blocking?: boolean };
   private source?: AsyncIterator<LogRecord[]>;
   /** Reads some joined reader has not had yet; `kept[0]` has index `first`. */
   private kept: Read[] = [];
@@ -72,7 +72,7 @@ class ReadGroup {
       positionSince: log.positionSince && ((timeMs) => log.positionSince!(timeMs)),
       close: async () => undefined, // the log is its owner's, and the other readers'
       read: (from, options = {}) => {
-        if (!options.follow && this.join(me, from, options.maxBatchBytes)) return this.iterable(me);
+        if (!options.follow && this.join(me, from, options)) return this.iterable(me);
         this.leave(me);
         return log.read(from, options);
       },
@@ -81,10 +81,11 @@ class ReadGroup {
   }
 
   /** Whether `me` reads with the group: only its first read, before the read began, from where the first joiner reads. */
-  private join(me: Reader, from: number, maxBatchBytes: number | undefined): boolean {
+  private join(me: Reader, from: number, { maxBatchBytes, blocking }: LogReadOptions): boolean {
     if (me.state !== 'waiting' || this.source !== undefined) return false;
     if (this.start !== undefined && this.start.from !== from) return false;
-    this.start = { from, maxBatchBytes: smaller(this.start?.maxBatchBytes, maxBatchBytes) };
+    // Blocking reads only when every reader asked for them (they share one read).
+    this.start = { from, maxBatchBytes: smaller(this.start?.maxBatchBytes, maxBatchBytes), blocking: (this.start?.blocking ?? true) && blocking === true };
     me.state = 'joined';
     this.pending--;
     this.readOn();
@@ -153,7 +154,8 @@ class ReadGroup {
     const wanted = [...this.readers].some((r) => r.waiting !== undefined);
     if (!wanted) return;
     this.reading = true;
-    this.source ??= this.log.read(this.start!.from, { follow: false, maxBatchBytes: this.start!.maxBatchBytes })[Symbol.asyncIterator]();
+    const { from, maxBatchBytes, blocking } = this.start!;
+    this.source ??= this.log.read(from, { follow: false, maxBatchBytes, blocking })[Symbol.asyncIterator]();
     this.source.next().then(
       (result) => this.got(result.done ? { end: true } : { batch: result.value, bytes: bytesOf(result.value) }),
       (error: unknown) => this.got({ error }),

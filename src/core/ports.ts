@@ -36,6 +36,20 @@ export interface AppendOptions {
   partitionKeys?: readonly (string | undefined)[];
 }
 
+/** How a log is read (see EventLog.read). */
+export interface LogReadOptions {
+  follow?: boolean;
+  signal?: AbortSignal;
+  maxBatchBytes?: number;
+  /**
+   * Read each batch on the calling thread, the event loop waiting for the disk (a file log; others
+   * ignore it): for a process that does nothing else meanwhile, a rebuild, which then neither waits
+   * for the thread pool nor hands each batch over from it. Never in a service: a slow disk would
+   * stall every request.
+   */
+  blocking?: boolean;
+}
+
 export interface EventLog {
   append(payloads: readonly Buffer[], options?: AppendOptions): Promise<AppendResult>;
   /**
@@ -43,7 +57,7 @@ export interface EventLog {
    * With `follow: false` it ends at the log's end as of the call; with `follow: true` it waits
    * for new appends (also by other processes) until `signal` aborts.
    */
-  read(from: number, options?: { follow?: boolean; signal?: AbortSignal; maxBatchBytes?: number }): AsyncIterable<LogRecord[]>;
+  read(from: number, options?: LogReadOptions): AsyncIterable<LogRecord[]>;
   /** The current end position (the position the next append will get). */
   end(): Promise<number>;
   /**

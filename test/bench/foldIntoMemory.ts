@@ -69,7 +69,7 @@ async function main(dataDir: string): Promise<void> {
     const versions = new ProjectionVersions(await tables.rowTable(metaTable(settings.tablePrefix)));
     const projector = new Projector({
       projection: windowsProjection, config: { windows: settings }, log, tables, versions, tablePrefix: settings.tablePrefix,
-      version: 1, flushIntervalMs: rebuildFlushIntervalMs(settings), follow: false,
+      version: 1, flushIntervalMs: rebuildFlushIntervalMs(settings), follow: false, blockingReads: true,
     });
     const stats = await projector.run();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { crc32, tableCrc32 } from '../../src/adapters/fileLog/crc32';
 import { FileLog, type TailRepair } from '../../src/adapters/fileLog/FileLog';
 import { CorruptLogError, StorageError } from '../../src/core/errors';
-import type { LogRecord } from '../../src/core/ports';
+import type { LogReadOptions, LogRecord } from '../../src/core/ports';
 
 const FILE_LOG_MODULE = path.resolve(__dirname, '../../src/adapters/fileLog/FileLog.js');
 const FIRST_SEGMENT = '00000000000000000000.seg';
@@ -36,10 +36,10 @@ async function readAll(log: FileLog, from = 0, options: { maxBatchBytes?: number
 }
 
 /** Reads until an error; returns the records before it and the error. */
-async function readUntilError(log: FileLog, from = 0): Promise<{ records: LogRecord[]; error: unknown }> {
+async function readUntilError(log: FileLog, from = 0, options: LogReadOptions = {}): Promise<{ records: LogRecord[]; error: unknown }> {
   const records: LogRecord[] = [];
   try {
-    for await (const batch of log.read(from)) records.push(...batch);
+    for await (const batch of log.read(from, options)) records.push(...batch);
   } catch (error) {
     return { records, error };
   }
@@ -358,6 +358,41 @@ describe('FileLog', () => {
       assert.equal(records[39].next, base);
       assert.deepEqual(texts(await readAll(log, records[17].position)), sent.slice(17).map(String));
       assert.equal(await log.end(), base);
+      await log.close();
+    });
+  });
+
+  describe('blocking reads (a rebuild\'s process, which reads on its own thread)', () => {
+    it('give the same batches as reads through the thread pool: across segments, a record larger than a batch whole, damage at the same position', async () => {
+      const dir = await tempDir();
+      let log = await FileLog.open(dir, { segmentBytes: 300 });
+      const sent = [...payloads(30), Buffer.alloc(500, 'L'), ...payloads(5, 'after')];
+      await log.append(sent);
+      const batches = async (blocking: boolean): Promise<string[][]> => {
+        const out: string[][] = [];
+        for await (const batch of log.read(0, { maxBatchBytes: 100, blocking })) out.push(texts(batch));
+        return out;
+      };
+      const threadPool = await batches(false);
+      assert.ok(threadPool.length > 10, `${threadPool.length} batches`);
+      assert.deepEqual(await batches(true), threadPool);
+      assert.deepEqual(threadPool.flat(), sent.map(String));
+      // A flipped payload byte in the 12th record: both stop there, with the records before it.
+      const records = await readAll(log);
+      await log.close();
+      const segment = (await fs.readdir(dir)).filter((n) => n.endsWith('.seg')).sort()
+        .map((name) => ({ name, base: Number(name.slice(0, 20)) }))
+        .filter(({ base }) => base <= records[11].position).pop()!;
+      const bytes = await fs.readFile(path.join(dir, segment.name));
+      bytes[records[11].position - segment.base + HEADER_BYTES] ^= 0x20;
+      await fs.writeFile(path.join(dir, segment.name), bytes);
+      log = await FileLog.open(dir, { segmentBytes: 300 });
+      for (const blocking of [false, true]) {
+        const { records: before, error } = await readUntilError(log, 0, { blocking });
+        assert.deepEqual(texts(before), texts(records.slice(0, 11)), `blocking: ${blocking}`);
+        assert.ok(error instanceof CorruptLogError, String(error));
+        assert.match(error.message, new RegExp(`position ${records[11].position}\\b`));
+      }
       await log.close();
     });
   });

@@ -1,11 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AppendResult, EventLog, LogRecord } from '../../src/core/ports';
+import type { AppendResult, EventLog, LogReadOptions, LogRecord } from '../../src/core/ports';
 import { shareRead } from '../../streams/shareRead';
 
 /** A log of `records` one-byte records read in batches of `perBatch`; it counts its reads and the batches it produced. */
 class CountingLog implements EventLog {
   reads: { from: number; maxBatchBytes?: number }[] = [];
+  /** Whether each read asked for blocking reads. */
+  blocking: (boolean | undefined)[] = [];
   produced = 0;
   failAt?: number;
 
@@ -15,8 +17,9 @@ class CountingLog implements EventLog {
     throw new Error('not appended to here');
   }
 
-  read(from: number, options: { maxBatchBytes?: number } = {}): AsyncIterable<LogRecord[]> {
+  read(from: number, options: LogReadOptions = {}): AsyncIterable<LogRecord[]> {
     this.reads.push({ from, maxBatchBytes: options.maxBatchBytes });
+    this.blocking.push(options.blocking);
     return this.batches(from);
   }
 
@@ -38,7 +41,7 @@ class CountingLog implements EventLog {
 }
 
 /** Every position a reader reads from `from`, with `between` awaited after each batch (a slow fold). */
-async function readAll(log: EventLog, from = 0, options: { maxBatchBytes?: number } = {}, between?: () => Promise<void>): Promise<number[]> {
+async function readAll(log: EventLog, from = 0, options: LogReadOptions = {}, between?: () => Promise<void>): Promise<number[]> {
   const seen: number[] = [];
   for await (const batch of log.read(from, { follow: false, ...options })) {
     for (const r of batch) seen.push(r.position);
@@ -118,6 +121,16 @@ describe('shareRead: the projections of `opsfold replay --projection all` read t
     assert.deepEqual(await first, positions(0, 20));
     assert.deepEqual(await second, positions(0, 20));
     assert.deepEqual(log.reads, [{ from: 0, maxBatchBytes: 512 }]);
+  });
+
+  it('reads the log blocking (a rebuild\'s own thread) only when every reader asked for it', async () => {
+    for (const [asked, shared] of [[[true, true], true], [[true, undefined], false], [[false, true], false]] as const) {
+      const log = new CountingLog(10, 5);
+      const readers = shareRead(log, 2);
+      const seen = await Promise.all(readers.map((r, i) => readAll(r.log, 0, { blocking: asked[i] }).finally(() => r.leave())));
+      assert.deepEqual(seen, [positions(0, 10), positions(0, 10)]);
+      assert.deepEqual(log.blocking, [shared], `readers asking ${JSON.stringify(asked)}`);
+    }
   });
 
   it('a reader that fails before reading (it leaves) holds nobody up', async () => {

@@ -2,7 +2,7 @@ import { constants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidInputError, StorageError } from '../../core/errors';
-import type { AppendResult, EventLog, LogRecord } from '../../core/ports';
+import type { AppendResult, EventLog, LogReadOptions, LogRecord } from '../../core/ports';
 import { DirLock } from './DirLock';
 import { LogWriter, type TailRepair } from './LogWriter';
 import { MAX_PAYLOAD_BYTES } from './recordFormat';
@@ -127,8 +127,8 @@ export class FileLog implements EventLog {
     });
   }
 
-  read(from: number, options: { follow?: boolean; signal?: AbortSignal; maxBatchBytes?: number } = {}): AsyncIterable<LogRecord[]> {
-    const { follow = false, signal, maxBatchBytes = DEFAULT_MAX_BATCH_BYTES } = options;
+  read(from: number, options: LogReadOptions = {}): AsyncIterable<LogRecord[]> {
+    const { follow = false, signal, maxBatchBytes = DEFAULT_MAX_BATCH_BYTES, blocking = false } = options;
     if (!Number.isSafeInteger(from) || from < 0) throw new InvalidInputError(`position ${from} is not a log position`, { parameter: 'from' });
     requirePositiveInteger('maxBatchBytes', maxBatchBytes);
     if (this.closed) throw closedError(this.dir);
@@ -137,6 +137,7 @@ export class FileLog implements EventLog {
       probeEnd: () => this.writer.probeEnd(),
       follow,
       maxBatchBytes,
+      blocking,
       pollIntervalMs: this.pollIntervalMs,
       signals: [signal, this.closing.signal],
       handles: this.readerHandles,

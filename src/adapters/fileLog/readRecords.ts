@@ -3,7 +3,7 @@ import { DamagedLogError, StorageError } from '../../core/errors';
 import type { LogRecord } from '../../core/ports';
 import { crc32 } from './crc32';
 import { FLAG_PADDING, HEADER_BYTES, MAGIC, MAX_PAYLOAD_BYTES, VERSION } from './recordFormat';
-import { readAt } from './readAt';
+import { readAt, readAtBlocking } from './readAt';
 import { segmentContaining, type Segment } from './segmentFiles';
 import { appendGeneration, waitForAppend } from './waitForAppend';
 
@@ -13,6 +13,8 @@ export interface ReadRecordsOptions {
   probeEnd: () => Promise<{ end: number; segments: readonly Segment[] }>;
   follow: boolean;
   maxBatchBytes: number;
+  /** Each batch read on the calling thread (see LogReadOptions.blocking). */
+  blocking?: boolean;
   pollIntervalMs: number;
   /** Abort signals that end the iteration cleanly: the caller's and the log's `close`. */
   signals: readonly (AbortSignal | undefined)[];
@@ -48,7 +50,7 @@ export async function* readRecords(from: number, options: ReadRecordsOptions): A
           open = { segment, handle: await openSegment(segment) };
           options.handles.add(open.handle);
         }
-        const batch = await readBatch(open.handle, segment, position, limit, options.maxBatchBytes);
+        const batch = await readBatch(open.handle, segment, position, limit, options.maxBatchBytes, options.blocking ? readAtBlocking : readAt);
         if (batch.records.length > 0) yield batch.records;
         if (batch.fault) throw batch.fault;
         position = batch.next;
@@ -89,13 +91,15 @@ interface Batch {
 }
 
 /** Reads and parses the whole records in `[position, min(limit, position + maxBatchBytes))` (at least one). */
-async function readBatch(handle: fs.FileHandle, segment: Segment, position: number, limit: number, maxBatchBytes: number): Promise<Batch> {
+async function readBatch(
+  handle: fs.FileHandle, segment: Segment, position: number, limit: number, maxBatchBytes: number, readFrom: typeof readAt,
+): Promise<Batch> {
   // At least a header, so that a record larger than the batch is seen as one (and read whole below).
-  let buf = await readAt(handle, position - segment.base, Math.min(limit - position, Math.max(maxBatchBytes, HEADER_BYTES)));
+  let buf = await readFrom(handle, position - segment.base, Math.min(limit - position, Math.max(maxBatchBytes, HEADER_BYTES)));
   if (buf.length >= HEADER_BYTES && position + buf.length < limit) {
     // A record larger than the batch: read it whole.
     const bytes = HEADER_BYTES + buf.readUInt32LE(8);
-    if (bytes > buf.length && bytes <= MAX_PAYLOAD_BYTES + HEADER_BYTES) buf = await readAt(handle, position - segment.base, Math.min(limit - position, bytes));
+    if (bytes > buf.length && bytes <= MAX_PAYLOAD_BYTES + HEADER_BYTES) buf = await readFrom(handle, position - segment.base, Math.min(limit - position, bytes));
   }
   const atLimit = position + buf.length === limit;
   if (!atLimit && buf.length < Math.min(limit - position, Math.max(maxBatchBytes, HEADER_BYTES))) {
