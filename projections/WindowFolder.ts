@@ -93,8 +93,8 @@ export class WindowFolder {
    */
   private readonly runKeys: (string | undefined)[] = new Array<string | undefined>(RUN_KEYS).fill(undefined);
   private readonly runParts: (BlockPartition | undefined)[] = new Array<BlockPartition | undefined>(RUN_KEYS).fill(undefined);
-  /** Records `add` has begun folding: the one a cross-tenant partition's expected VMs still to count belong to. */
-  private folded = 0;
+  /** The cross-tenant partitions with VMs newly expected still to count, of a record that failed part way (see `add`). */
+  private unsettled: BlockPartition[] | undefined = undefined;
   /** Window revisions emitted so far, and how many of them were corrections (revision > 1). */
   readonly emitted = { windows: 0, revisions: 0 };
 
@@ -224,9 +224,11 @@ export class WindowFolder {
     let vp: BlockPartition | undefined;
     let runStart = 0;
     // The VMs a record newly expects are counted per key and range of windows, not per metric (a record's VMs of one
-    // tenant and minute all expect the same windows of each key): the partitions with such counts, in order.
+    // tenant and minute all expect the same windows of each key): the partitions with such counts, in order. Counts a
+    // record that failed part way left (its VMs' presence is noted: folded again, they are known) are counted first.
+    if (this.unsettled !== undefined) revisions = this.countExpected(this.unsettled, next, revisions);
     const expecting: BlockPartition[] = [];
-    const stamp = ++this.folded;
+    this.unsettled = expecting;
     for (let index = 0; index < length; index++) {
       const mt = times[index];
       const t = mt < latest ? mt : latest;
@@ -263,14 +265,11 @@ export class WindowFolder {
         if (newVm) this.cross.bump(cp, ws, Field.VMS, 1);
       }
       if (newVm && presence.coveredTo > presence.coveredFrom) {
-        if (cp.expectStamp === stamp && cp.expectCount > 0 && cp.expectFrom === presence.coveredFrom && cp.expectTo === presence.coveredTo) cp.expectCount++;
+        if (cp.expectCount > 0 && cp.expectFrom === presence.coveredFrom && cp.expectTo === presence.coveredTo) cp.expectCount++;
         else {
-          // Another range of the key (or counts a record that failed part way left): those are counted first.
+          // Another range of the key: the VMs counted for the last one are counted first.
           if (cp.expectCount > 0) revisions = this.expected(cp, key, next, revisions);
-          if (cp.expectStamp !== stamp) {
-            cp.expectStamp = stamp;
-            expecting.push(cp);
-          }
+          else expecting.push(cp);
           cp.expectCount = 1;
           cp.expectFrom = presence.coveredFrom;
           cp.expectTo = presence.coveredTo;
@@ -281,6 +280,7 @@ export class WindowFolder {
       }
     }
     for (let i = 0; i < expecting.length; i++) revisions = this.expected(expecting[i], expecting[i].partition[0], next, revisions);
+    this.unsettled = undefined;
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
     this.maxEventTime = maxT;
     this.closeThrough(this.watermark, -Infinity, result);
@@ -338,6 +338,13 @@ export class WindowFolder {
     const result: FoldResult = { windows: [], late: [] };
     this.closeThrough(Infinity, Infinity, result);
     return result.windows;
+  }
+
+  /** Counts the VMs a record that failed part way left in `expecting` partitions (`expected` for each). */
+  private countExpected(expecting: readonly BlockPartition[], next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
+    this.unsettled = undefined;
+    for (let i = 0; i < expecting.length; i++) if (expecting[i].expectCount > 0) revisions = this.expected(expecting[i], expecting[i].partition[0], next, revisions);
+    return revisions;
   }
 
   /**

@@ -113,13 +113,12 @@ export class BlockPartition {
   presence: KeyPresence | undefined = undefined;
   /**
    * A cross-tenant key's VMs newly expected in the windows (expectFrom, expectTo] by the record being
-   * folded, not yet counted in its rows (see WindowFolder.add): 0 when none.
+   * folded (or one that failed part way, counted as the next begins), not yet counted in its rows (see
+   * WindowFolder.add): 0 when none.
    */
   expectCount = 0;
   expectFrom = 0;
   expectTo = 0;
-  /** The record (WindowFolder's count) whose VMs expectCount counts. */
-  expectStamp = 0;
   /** A dense number of a VM's partition (0, 1, 2… in order of first use), to index arrays by. */
   readonly id: number;
   constructor(readonly partition: readonly string[], id = 0) {

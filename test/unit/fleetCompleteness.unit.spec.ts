@@ -98,6 +98,32 @@ describe('completeness of cross-tenant windows (vms, expectedVms)', () => {
     assert.equal(expected(63), 0);
   });
 
+  it('a record that fails part way still counts the VMs it noted, and folded again counts none twice', () => {
+    // The VMs' blocks refuse one metric (as a store-refused key would fail a record part way).
+    class FailingOnce extends MinuteBlocks {
+      failed = false;
+      override addOpen(...args: Parameters<MinuteBlocks['addOpen']>): boolean {
+        if (args[1] === 'boom' && !this.failed) {
+          this.failed = true;
+          throw new Error('refused');
+        }
+        return super.addOpen(...args);
+      }
+    }
+    const folder = new WindowFolder(OPTIONS, new MinuteBlocks('minute', true), new FailingOnce('vmMinute', true));
+    const m = (vm: string, key: string) => ({ t: T0 + 5, tenant: 't', vm, key, value: 1 });
+    const metrics = [m('a', 'k'), m('b', 'k'), m('c', 'boom'), m('c', 'k')];
+
+    assert.throws(() => folder.add(metrics, 0, 10, 1_000_000), /refused/);
+    folder.add(metrics, 0, 10, 1_000_000); // the record folded again (a careful pass)
+    folder.closeAll();
+
+    const minutes = storedMinutes(folder.cross.takeDirty(Number.MAX_SAFE_INTEGER));
+    assert.equal(minutes.get(`k@${T0 + 60}`)?.expectedVms, 3, 'a, b (noted before the failure) and c');
+    assert.equal(minutes.get(`boom@${T0 + 60}`)?.expectedVms, 1);
+    assert.equal(minutes.get(`k@${T0}`)?.vms, 3);
+  });
+
   it('a VM whose first metric arrives late raises the expected VMs of the closed windows after it: each is revised', () => {
     const folder = new WindowFolder({ ...OPTIONS, allowedLatenessSeconds: 1800 }, new MinuteBlocks('minute', true), new MinuteBlocks('vmMinute', true));
     const minute = (m: number, vm: string) => ({ t: T0 + m * 60 + 1, tenant: 't', vm, key: 'k', value: m });
