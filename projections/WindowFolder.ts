@@ -268,7 +268,7 @@ export class WindowFolder {
         if (cp.expectCount > 0 && cp.expectFrom === presence.coveredFrom && cp.expectTo === presence.coveredTo) cp.expectCount++;
         else {
           // Another range of the key: the VMs counted for the last one are counted first.
-          if (cp.expectCount > 0) revisions = this.expected(cp, key, next, revisions);
+          if (cp.expectCount > 0) revisions = this.expected(cp, next, revisions);
           else expecting.push(cp);
           cp.expectCount = 1;
           cp.expectFrom = presence.coveredFrom;
@@ -279,7 +279,7 @@ export class WindowFolder {
         this.revise((revisions ??= new Map()), key, tenant, vm, value, ws, vp, key, next);
       }
     }
-    for (let i = 0; i < expecting.length; i++) revisions = this.expected(expecting[i], expecting[i].partition[0], next, revisions);
+    for (let i = 0; i < expecting.length; i++) revisions = this.expected(expecting[i], next, revisions);
     this.unsettled = undefined;
     if (revisions) for (const r of revisions.values()) this.emit(r, result);
     this.maxEventTime = maxT;
@@ -343,7 +343,7 @@ export class WindowFolder {
   /** Counts the VMs a record that failed part way left in `expecting` partitions (`expected` for each). */
   private countExpected(expecting: readonly BlockPartition[], next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
     this.unsettled = undefined;
-    for (let i = 0; i < expecting.length; i++) if (expecting[i].expectCount > 0) revisions = this.expected(expecting[i], expecting[i].partition[0], next, revisions);
+    for (let i = 0; i < expecting.length; i++) if (expecting[i].expectCount > 0) revisions = this.expected(expecting[i], next, revisions);
     return revisions;
   }
 
@@ -352,7 +352,8 @@ export class WindowFolder {
    * yet (see KeyPresence), as `cp` holds them still to count (expectCount VMs, windows after
    * expectFrom through expectTo), expect them; those that are closed are revised.
    */
-  private expected(cp: BlockPartition, key: string, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
+  private expected(cp: BlockPartition, next: number, revisions: Map<string, Revision> | undefined): Map<string, Revision> | undefined {
+    const key = cp.partition[0];
     const count = cp.expectCount;
     cp.expectCount = 0;
     for (const w of this.cross.bumpRange(cp, cp.expectFrom, cp.expectTo, Field.EXPECTED, count)) this.reviseCounts((revisions ??= new Map()), key, cp, w, next);

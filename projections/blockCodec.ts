@@ -111,36 +111,15 @@ export function blockText({ bytes, extended }: BlockBytes): string {
   return (extended ? FLEET : PLAIN) + bytes.toString('base64');
 }
 
-/**
- * Each encoded sub-key's masks, kept from block to block (a rebuild encodes thousands of blocks a
- * second, each with a row of masks per counter key): ROW numbers per sub-key, its key's bytes and its
- * sketches' bytes in arrays beside them.
- */
-const enum Mask {
-  BASE = 0,
-  PRESENT = 1,
-  SINGLE = 2,
-  SKETCHED = 3,
-  FLEET = 4,
-  EXPECTED_ONLY = 5,
-  ROW = 6,
-}
-let masks = new Int32Array(64 * Mask.ROW);
-const maskKeys: Buffer[] = [];
-const maskSketches: (Buffer[] | undefined)[] = [];
-
 /** Encodes a block into `scratch` (see encodeBlock for the format): its first `size` bytes. */
 function encodeIntoScratch(
   subs: readonly string[], minutes: readonly (Float64Array | undefined)[], columns: number, fields: number, sketches?: BlockSketches,
 ): { size: number; extended: boolean } {
   // Closed windows only, besides expected counts: open ones (revision 0) are rebuilt from the log after a restart.
-  const width = Math.min(subs.length, columns);
-  if (masks.length < width * Mask.ROW) masks = new Int32Array(width * Mask.ROW * 2);
-  const m = masks;
-  let rows = 0;
+  const rows: { key: Buffer; base: number; present: number; single: number; sketched: number; fleet: number; expectedOnly: number; bytes?: Buffer[] }[] = [];
   let size = 2;
   let extended = false;
-  for (let j = 0; j < width; j++) {
+  for (let j = 0; j < Math.min(subs.length, columns); j++) {
     const sub = subs[j];
     const base = j * fields;
     let present = 0, single = 0, sketched = 0, fleet = 0, expectedOnly = 0, bytes = 0;
@@ -176,36 +155,21 @@ function encodeIntoScratch(
     }
     if (present === 0 && expectedOnly === 0) continue;
     const key = keyBytes(sub);
-    const at = rows * Mask.ROW;
-    m[at + Mask.BASE] = base;
-    m[at + Mask.PRESENT] = present;
-    m[at + Mask.SINGLE] = single;
-    m[at + Mask.SKETCHED] = sketched;
-    m[at + Mask.FLEET] = fleet;
-    m[at + Mask.EXPECTED_ONLY] = expectedOnly;
-    maskKeys[rows] = key;
-    maskSketches[rows] = encoded;
-    rows++;
+    rows.push({ key, base, present, single, sketched, fleet, expectedOnly, bytes: encoded });
     size += 6 + key.length + bytes;
     if (sketched | fleet | expectedOnly) extended = true;
   }
-  if (extended) size += 6 * rows;
-  // Written into one buffer kept for every block, through a DataView.
+  if (extended) size += 6 * rows.length;
+  // Written into one buffer kept for every block (a rebuild encodes thousands a second), through a DataView.
   if (scratch.length < size) {
     scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
     view = new DataView(scratch.buffer, scratch.byteOffset, scratch.length);
   }
   const out = scratch;
   const v = view;
-  v.setUint16(0, short(rows), true);
+  v.setUint16(0, short(rows.length), true);
   let at = 2;
-  for (let r = 0; r < rows; r++) {
-    const row = r * Mask.ROW;
-    const base = m[row + Mask.BASE], present = m[row + Mask.PRESENT], single = m[row + Mask.SINGLE];
-    const sketched = m[row + Mask.SKETCHED], fleet = m[row + Mask.FLEET], expectedOnly = m[row + Mask.EXPECTED_ONLY];
-    const key = maskKeys[r];
-    const bytes = maskSketches[r];
-    maskSketches[r] = undefined; // not kept past the block
+  for (const { key, base, present, single, sketched, fleet, expectedOnly, bytes } of rows) {
     v.setUint16(at, short(key.length), true);
     out.set(key, at + 2);
     at += 2 + key.length;

@@ -59,7 +59,7 @@ export function vmCatalogRows(tenant: string, vms: Iterable<readonly [vm: string
  */
 function vmEntries(vm: string, newest: ReadonlyMap<string, number>): { vm: string; text: string }[] {
   const name = JSON.stringify(vm);
-  const whole = `${name}:${keysText(newest)}`;
+  const whole = `${name}:${JSON.stringify(Object.fromEntries(newest))}`;
   if (whole.length <= MAX_ROW_CHARS - 2) return [{ vm, text: whole }];
   const entries: { vm: string; text: string }[] = [];
   let keys: string[] = [];
@@ -70,34 +70,13 @@ function vmEntries(vm: string, newest: ReadonlyMap<string, number>): { vm: strin
     chars = name.length + 3;
   };
   for (const [key, windowStart] of newest) {
-    const part = `${quoted(key)}:${JSON.stringify(windowStart)}`;
+    const part = `${JSON.stringify(key)}:${JSON.stringify(windowStart)}`;
     if (keys.length > 0 && chars + 1 + part.length > MAX_ROW_CHARS - 2) close();
     keys.push(part);
     chars += part.length + 1;
   }
   close();
   return entries;
-}
-
-/**
- * `{"key":newest,…}`: what JSON.stringify(Object.fromEntries(newest)) says, the keys in the Map's
- * order, without an object per VM (a rebuild's flush writes the whole fleet's entries).
- */
-function keysText(newest: ReadonlyMap<string, number>): string {
-  let text = '';
-  for (const [key, windowStart] of newest) text += `${text === '' ? '{' : ','}${quoted(key)}:${JSON.stringify(windowStart)}`;
-  return text === '' ? '{}' : `${text}}`;
-}
-
-/** Counter keys as JSON strings, kept: every VM of a fleet has much the same few (bounded as blockCodec's keyBytes). */
-const quotedKeys = new Map<string, string>();
-function quoted(key: string): string {
-  let text = quotedKeys.get(key);
-  if (text === undefined) {
-    if (quotedKeys.size >= 4096) quotedKeys.clear();
-    quotedKeys.set(key, (text = JSON.stringify(key)));
-  }
-  return text;
 }
 
 /**
