@@ -9,7 +9,7 @@ import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
-import { REBUILD_HEAP_MB, rebuildEnv, rebuildHeapFlags } from '../rebuildHeap';
+import { REBUILD_HEAP_MB, rebuildEnv, rebuildNodeFlags } from '../rebuildHeap';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -107,8 +107,8 @@ const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
  * child stops when this process goes away (its IPC channel closes). Resolves with the child's exit code.
  */
 function runCapped(heapMb: number, argv: readonly string[], azurite?: StartingAzurite): Promise<number> {
-  // Where the old space starts and the young generation too (see rebuildHeapFlags), unless node's flags set them.
-  const child = spawn(process.execPath, [...process.execArgv, ...rebuildHeapFlags(heapMb, hasNodeFlag), process.argv[1], ...argv], {
+  // Where the old space starts, the young generation and V8's thread pool too (see rebuildNodeFlags), unless node's flags set them.
+  const child = spawn(process.execPath, [...process.execArgv, ...rebuildNodeFlags(heapMb, hasNodeFlag), process.argv[1], ...argv], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...rebuildEnv(process.env), [CAPPED_CHILD]: azurite ? 'azurite' : '1' },
   });
@@ -203,7 +203,9 @@ export function main(argv: string[]): void {
       refuseUndeclared(o.projection, o.dataDir);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv, await startEarly(flagsOf(o)));
       const tunables = process.env.GLIBC_TUNABLES === undefined ? '' : `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}`;
-      process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB${tunables}\n`);
+      const pool = /(?:^|\s)--v8[-_]pool[-_]size=(\d+)/.exec([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '))?.[1];
+      const threads = pool === undefined ? '' : `, V8 pool ${pool} thread${pool === '1' ? '' : 's'}`;
+      process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB${threads}${tunables}\n`);
       return withAzuriteEarly(flagsOf(o), (azurite) => commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true, azurite }));
     }));
 

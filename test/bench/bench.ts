@@ -16,7 +16,7 @@
  *                windows with their event history, rejects, backlog), into an in-memory TableStore (the
  *                history, as beside any file log, into files under the phase's data dir)
  *   replay/ats – the same into Table Storage (embedded Azurite in its own process, persisted under the run's directory),
- *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with the heap flags `opsfold replay` runs with (rebuildHeapFlags)
+ *                heap capped at BENCH_HEAP_MB (default 256; 0 for no cap) with the Node flags `opsfold replay` runs with (rebuildNodeFlags)
  *   replay/ats windows only – informational: the windows projection alone (a bare Projector), no event history, rejects or
  *                backlog (what this bench measured before it ran the full replay)
  * Settings are loadSettings' defaults (the environment is not read) with table prefix "bench".
@@ -48,7 +48,7 @@ import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { TableStore } from '../../src/core/ports';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
-import { REBUILD_GLIBC_TUNABLES, REBUILD_HEAP_MB, rebuildEnv, rebuildHeapFlags } from '../../src/rebuildHeap';
+import { REBUILD_GLIBC_TUNABLES, REBUILD_HEAP_MB, rebuildEnv, rebuildNodeFlags } from '../../src/rebuildHeap';
 import { rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';
@@ -280,7 +280,7 @@ function runPhase(phase: PhaseName, dir: string, minutes: number): Promise<Phase
   // Rebuilds run with the heap cap `opsfold replay` applies (--heap-mb); V8 otherwise lets a heap whose live
   // part stays ~100 MB grow to several hundred MB between major collections (BENCH_HEAP_MB=0 to see that).
   const asRebuild = phase.startsWith('replay-tables') && REPLAY_HEAP_MB > 0;
-  const heap = asRebuild ? rebuildHeapFlags(REPLAY_HEAP_MB) : [];
+  const heap = asRebuild ? rebuildNodeFlags(REPLAY_HEAP_MB) : [];
   const env = asRebuild ? rebuildEnv(process.env) : process.env;
   const child = fork(__filename, [], { env: { ...env, BENCH_PHASE: phase, BENCH_DIR: dir, BENCH_MINUTES: String(minutes) }, execArgv: ['--expose-gc', ...heap] });
   return new Promise((resolve, reject) => {
@@ -345,7 +345,7 @@ async function main(): Promise<void> {
     const ratio = ats.seconds / base.seconds;
     console.log(`target: full replay (every projection) into Table Storage ≤ ${TARGET_RATIO}× baseline — ${ratio <= TARGET_RATIO ? 'MET' : 'NOT MET'} (${fmt(ratio, 2)}×)`);
     console.log(`target: peak RSS of the full replay into Table Storage under 300 MB — ${ats.rssMb < 300 ? 'MET' : 'NOT MET'} (${fmt(ats.rssMb)} MB at ${fmt(n)} metrics` +
-      `${REPLAY_HEAP_MB > 0 ? `, heap capped and environment set as opsfold replay's: ${rebuildHeapFlags(REPLAY_HEAP_MB).join(' ')} GLIBC_TUNABLES=${REBUILD_GLIBC_TUNABLES}` : ', heap not capped'}; replay → memory also holds the in-memory sink's every block)`);
+      `${REPLAY_HEAP_MB > 0 ? `, heap capped and environment set as opsfold replay's: ${rebuildNodeFlags(REPLAY_HEAP_MB).join(' ')} GLIBC_TUNABLES=${REBUILD_GLIBC_TUNABLES}` : ', heap not capped'}; replay → memory also holds the in-memory sink's every block)`);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

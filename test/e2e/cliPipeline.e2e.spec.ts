@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { crossTenantReference } from '../support/metricBuilders';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
@@ -123,7 +123,7 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.equal(rows[0].index, messages[3].metrics.length - 1);
   });
 
-  it("a replay runs with V8's heap limited to --heap-mb (256 by default, with 8 MB semi-spaces) and glibc's huge pages, or as NODE_OPTIONS and GLIBC_TUNABLES already say", async () => {
+  it("a replay runs with V8's heap limited to --heap-mb (256 by default, with 8 MB semi-spaces), a core left to its main thread and glibc's huge pages, or as NODE_OPTIONS and GLIBC_TUNABLES already say", async () => {
     const data = join(dir, 'data');
     const defaultRun = (await opsfoldWith({ GLIBC_TUNABLES: undefined }, data, 'replay', '--projection', 'rejects')).stderr;
     const byDefault = heapLimitOf(defaultRun);
@@ -137,10 +137,14 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.ok(uncapped > 1000, `--heap-mb 0: ${uncapped} MB`);
     assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
     // Its Node asks glibc for huge pages, unless the environment already tunes glibc (or the heap is left to V8).
-    assert.match(defaultRun, /heap limit \d+ MB, GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1\n/);
+    // V8's threads (compiles, collector helpers): fewer than the cores, so that one is the main thread's (at least one, at most Node's 4).
+    const pool = Number(/heap limit \d+ MB, V8 pool (\d+) threads?, GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1\n/.exec(defaultRun)?.[1]);
+    assert.ok(pool >= 1 && pool <= 4 && (pool === 1 || pool < availableParallelism()), `${defaultRun}: ${availableParallelism()} cores`);
+    const ownPool = (await opsfoldWith({ NODE_OPTIONS: '--v8-pool-size=3' }, data, 'replay', '--projection', 'rejects')).stderr;
+    assert.match(ownPool, /heap limit \d+ MB, V8 pool 3 threads, GLIBC/);
     const ownTunables = (await opsfoldWith({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, data, 'replay', '--projection', 'rejects')).stderr;
-    assert.match(ownTunables, /heap limit \d+ MB, GLIBC_TUNABLES=glibc\.malloc\.arena_max=2\n/);
-    assert.doesNotMatch((await opsfoldWith({ GLIBC_TUNABLES: undefined }, data, 'replay', '--projection', 'rejects', '--heap-mb', '0')).stderr, /GLIBC_TUNABLES/);
+    assert.match(ownTunables, /heap limit \d+ MB, V8 pool \d+ threads?, GLIBC_TUNABLES=glibc\.malloc\.arena_max=2\n/);
+    assert.doesNotMatch((await opsfoldWith({ GLIBC_TUNABLES: undefined }, data, 'replay', '--projection', 'rejects', '--heap-mb', '0')).stderr, /GLIBC_TUNABLES|V8 pool/);
     await assert.rejects(opsfold(data, 'replay', '--heap-mb', 'lots'), (e: { code: number; stderr: string }) => e.code === 2 && /--heap-mb must be a whole number, 0 or more, got "lots"/.test(e.stderr));
   });
 

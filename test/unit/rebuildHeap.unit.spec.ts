@@ -1,18 +1,27 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rebuildEnv, rebuildHeapFlags } from '../../src/rebuildHeap';
+import { rebuildEnv, rebuildNodeFlags } from '../../src/rebuildHeap';
 
 describe("rebuildHeap: the Node flags and environment of a rebuild's process", () => {
   it('caps the old space at --heap-mb, starts it at 64 MB (never above the cap) and the semi-spaces at 8 MB', () => {
-    assert.deepEqual(rebuildHeapFlags(), ['--max-old-space-size=256', '--initial-old-space-size=64', '--max-semi-space-size=8', '--min-semi-space-size=8']);
-    assert.deepEqual(rebuildHeapFlags(32), ['--max-old-space-size=32', '--initial-old-space-size=32', '--max-semi-space-size=8', '--min-semi-space-size=8']);
+    assert.deepEqual(rebuildNodeFlags(256, undefined, 2), ['--max-old-space-size=256', '--initial-old-space-size=64', '--max-semi-space-size=8', '--min-semi-space-size=8', '--v8-pool-size=1']);
+    assert.deepEqual(rebuildNodeFlags(32, undefined, 2), ['--max-old-space-size=32', '--initial-old-space-size=32', '--max-semi-space-size=8', '--min-semi-space-size=8', '--v8-pool-size=1']);
+  });
+
+  it("leaves one core to the main thread: V8's pool of cores - 1 threads, at least 1, at most Node's 4", () => {
+    const pool = (cores: number) => rebuildNodeFlags(256, undefined, cores).at(-1);
+    assert.equal(pool(1), '--v8-pool-size=1');
+    assert.equal(pool(2), '--v8-pool-size=1');
+    assert.equal(pool(4), '--v8-pool-size=3');
+    assert.equal(pool(16), '--v8-pool-size=4');
   });
 
   it("leaves out what node's own options already set (a user's choice wins), the semi-spaces as a pair", () => {
     const userSet = (...options: string[]) => (option: string) => options.includes(option);
-    assert.deepEqual(rebuildHeapFlags(512, userSet('initial-old-space-size')), ['--max-old-space-size=512', '--max-semi-space-size=8', '--min-semi-space-size=8']);
-    assert.deepEqual(rebuildHeapFlags(512, userSet('max-semi-space-size')), ['--max-old-space-size=512', '--initial-old-space-size=64']);
-    assert.deepEqual(rebuildHeapFlags(512, userSet('min-semi-space-size')), ['--max-old-space-size=512', '--initial-old-space-size=64']);
+    assert.deepEqual(rebuildNodeFlags(512, userSet('initial-old-space-size'), 2), ['--max-old-space-size=512', '--max-semi-space-size=8', '--min-semi-space-size=8', '--v8-pool-size=1']);
+    assert.deepEqual(rebuildNodeFlags(512, userSet('max-semi-space-size'), 2), ['--max-old-space-size=512', '--initial-old-space-size=64', '--v8-pool-size=1']);
+    assert.deepEqual(rebuildNodeFlags(512, userSet('min-semi-space-size'), 2), ['--max-old-space-size=512', '--initial-old-space-size=64', '--v8-pool-size=1']);
+    assert.deepEqual(rebuildNodeFlags(512, userSet('v8-pool-size'), 2), ['--max-old-space-size=512', '--initial-old-space-size=64', '--max-semi-space-size=8', '--min-semi-space-size=8']);
   });
 
   it("asks glibc for huge pages unless the environment tunes glibc itself, and changes nothing else", () => {
