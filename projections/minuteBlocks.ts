@@ -782,7 +782,8 @@ export class MinuteBlocks {
  * (REBUILD_GLIBC_TUNABLES), which the kernel gives only to the 2 MB-aligned parts of a mapping: one
  * of the two in a 4 MB buffer, fifteen of sixteen in a 32 MB one. Measured on the fold into memory
  * at 1M metrics (alternating pairs): 0.925× the time with 32 MB (10 pairs), 0.96× with 16, 0.926×
- * with 64. Pages never touched are not resident, so a small fleet's rows cost no more memory.
+ * with 64. Pages never touched are not resident (a touched huge page is, all 2 MB of it), so a small
+ * fleet's rows cost at most a few MB more than before.
  */
 class RowPool {
   private static readonly SLAB_BYTES = 32 << 20;

@@ -27,7 +27,8 @@ export const REBUILD_INITIAL_OLD_SPACE_MB = 64;
  * fold's first seconds, when TurboFan compiles its hot functions one after another while the
  * collector copies the fold's new state, no longer share the main thread's core with three others.
  * Measured on the fold into memory, 2 cores (alternating pairs): 0.931× the time at 1M metrics (20
- * pairs), 1.00× at 2M (8 pairs); 2 and 4 threads measured the same as 4.
+ * pairs, and 0.943× in 16 more), 1.00× at 2M (8 pairs); `opsfold replay --projection all` at 1M
+ * 0.958× (6 pairs). A pool of 2 measured the same as Node's 4.
  */
 export function rebuildPoolSize(cores = availableParallelism()): number {
   return Math.max(1, Math.min(4, cores - 1));
