@@ -9,7 +9,7 @@ import type { StartingAzurite } from '../startAzuriteEarly';
 import { stopOnSignals } from './stopOnSignals';
 import { ArgumentError, checkArgumentsByName, oneOf, readableFile } from './argParsers';
 import { PROJECTIONS } from '../../projections/projectionCatalog';
-import { REBUILD_HEAP_MB, rebuildEnv, rebuildNodeFlags } from '../rebuildHeap';
+import { REBUILD_HEAP_MB, rebuildEnv, rebuildNodeFlags } from '../rebuildNode';
 
 /**
  * Each command's module is loaded when the command runs: the Azure SDKs, Azurite and the
@@ -93,10 +93,26 @@ const USAGE_HINT = '(add --help for usage)';
 
 const CAPPED_CHILD = 'OPSFOLD_CAPPED_CHILD';
 
+/** Node's flags, then NODE_OPTIONS' (the flags win where both set an option), e.g. `--max-old-space-size=640`. */
+const nodeFlagsGiven = (): string[] => [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+
+/** `--name` or `--name=…`, written with dashes or underscores; the value in group 1. */
+const flagPattern = (name: string): RegExp => new RegExp(`^--${name.replace(/-/g, '[-_]')}(?:=(.*))?$`);
+
 /** Whether node's flags or NODE_OPTIONS set this V8 option (written with dashes), e.g. a heap limit someone chose. */
 function hasNodeFlag(name: string): boolean {
-  const flag = new RegExp(`^--${name.replace(/-/g, '[-_]')}(=|$)`);
-  return [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => flag.test(a));
+  const flag = flagPattern(name);
+  return nodeFlagsGiven().some((a) => flag.test(a));
+}
+
+/** The value node's flags or NODE_OPTIONS give this option, or undefined. */
+function nodeFlagValue(name: string): string | undefined {
+  const flag = flagPattern(name);
+  for (const a of nodeFlagsGiven()) {
+    const value = flag.exec(a)?.[1];
+    if (value !== undefined) return value;
+  }
+  return undefined;
 }
 
 const hasHeapLimit = (): boolean => hasNodeFlag('max-old-space-size');
@@ -203,7 +219,7 @@ export function main(argv: string[]): void {
       refuseUndeclared(o.projection, o.dataDir);
       if (heapMb > 0 && !hasHeapLimit()) return runCapped(heapMb, argv, await startEarly(flagsOf(o)));
       const tunables = process.env.GLIBC_TUNABLES === undefined ? '' : `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}`;
-      const pool = /(?:^|\s)--v8[-_]pool[-_]size=(\d+)/.exec([...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' '))?.[1];
+      const pool = nodeFlagValue('v8-pool-size');
       const threads = pool === undefined ? '' : `, V8 pool ${pool} thread${pool === '1' ? '' : 's'}`;
       process.stderr.write(`opsfold replay: heap limit ${Math.round(getHeapStatistics().heap_size_limit / 2 ** 20)} MB${threads}${tunables}\n`);
       return withAzuriteEarly(flagsOf(o), (azurite) => commands().replayCommand(o.projection, flagsOf(o), { allowGap: o.allowGap === true, azurite }));

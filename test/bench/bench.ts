@@ -48,7 +48,7 @@ import { loadSettings } from '../../src/config/settings';
 import { encodeEvent } from '../../src/core/logCodec';
 import type { TableStore } from '../../src/core/ports';
 import { validateSpocMessage } from '../../src/core/validateSpoc';
-import { REBUILD_GLIBC_TUNABLES, REBUILD_HEAP_MB, rebuildEnv, rebuildNodeFlags } from '../../src/rebuildHeap';
+import { REBUILD_GLIBC_TUNABLES, REBUILD_HEAP_MB, rebuildEnv, rebuildNodeFlags } from '../../src/rebuildNode';
 import { rebuildFlushIntervalMs, rebuildProjection, type RebuildTotals } from '../../src/rebuildProjection';
 import { metaTable, PROJECTIONS, type ProjectionName } from '../../projections/projectionCatalog';
 import { ProjectionVersions } from '../../streams/projectionVersions';

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { simulateSpoc } from '../../src/adapters/simulator/spocSimulator';
 import { metricsArg, runsArg } from './benchArgs';
-import { rebuildEnv, rebuildNodeFlags } from '../../src/rebuildHeap';
+import { rebuildEnv, rebuildNodeFlags } from '../../src/rebuildNode';
 
 /** The opsfold run: this build's, or another's named by BENCH_BIN (e.g. a checkout of main, to compare before and after in one run). */
 const BIN = process.env.BENCH_BIN ?? path.resolve(__dirname, '../../../bin/opsfold.js');
@@ -126,7 +126,7 @@ export async function runCliBench(metrics: number, runs = 1): Promise<CliBenchRe
       const figures = [
         await timeProcess(WHAT.baseline, [DECODE, file], dir),
         await timeProcess(WHAT.ingest, [BIN, 'ingest', file, '--data-dir', data], dir),
-        // As `opsfold replay` starts its rebuild: its default --heap-mb, young generation and environment.
+        // As `opsfold replay` starts its rebuild: its Node flags (rebuildNodeFlags, the default --heap-mb) and environment.
         ownTime(await timeProcess(WHAT.fold, [...rebuildNodeFlags(), FOLD, data], dir, rebuildEnv(process.env))),
         await timeProcess(WHAT.replay, [BIN, 'replay', '--projection', 'all', '--data-dir', data], dir),
         await timeProcess(WHAT.add, [BIN, 'projection', 'add', definition, '--data-dir', data], dir),

@@ -1,10 +1,13 @@
+/**
+ * How a rebuild's Node process is started (`opsfold replay` and the benches): its V8 flags and its
+ * environment. A module of its own: the launcher that starts the rebuild's capped Node reads it
+ * without loading the rebuild.
+ */
 import { availableParallelism } from 'node:os';
 
 /**
- * The young generation of a rebuild's Node (`opsfold replay` and the bench): 8 MB semi-spaces
- * instead of V8's 16 MB (three of them), some 20-40 MB less RSS, and at their 8 MB from the start
- * (see rebuildNodeFlags). A module of its own: the launcher that starts the rebuild's capped Node
- * reads it without loading the rebuild.
+ * The young generation of a rebuild's Node: 8 MB semi-spaces instead of V8's 16 MB (three of them),
+ * some 20-40 MB less RSS, and at their 8 MB from the start (see rebuildNodeFlags).
  */
 export const REBUILD_SEMI_SPACE_MB = 8;
 

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { rebuildEnv, rebuildNodeFlags } from '../../src/rebuildHeap';
+import { rebuildEnv, rebuildNodeFlags } from '../../src/rebuildNode';
 
-describe("rebuildHeap: the Node flags and environment of a rebuild's process", () => {
+describe("rebuildNode: the Node flags and environment of a rebuild's process", () => {
   it('caps the old space at --heap-mb, starts it at 64 MB (never above the cap) and the semi-spaces at 8 MB', () => {
     assert.deepEqual(rebuildNodeFlags(256, undefined, 2), ['--max-old-space-size=256', '--initial-old-space-size=64', '--max-semi-space-size=8', '--min-semi-space-size=8', '--v8-pool-size=1']);
     assert.deepEqual(rebuildNodeFlags(32, undefined, 2), ['--max-old-space-size=32', '--initial-old-space-size=32', '--max-semi-space-size=8', '--min-semi-space-size=8', '--v8-pool-size=1']);
