@@ -138,7 +138,7 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
     // Its Node asks glibc for huge pages, unless the environment already tunes glibc (or the heap is left to V8).
     // V8's threads (compiles, collector helpers): fewer than the cores, so that one is the main thread's (at least one, at most Node's 4).
-    const pool = Number(/heap limit \d+ MB, V8 pool (\d+) threads?, GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1\n/.exec(defaultRun)?.[1]);
+    const pool = Number(/heap limit \d+ MB, V8 pool (\d+) threads?, GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1:glibc\.malloc\.mmap_threshold=16777216:glibc\.malloc\.trim_threshold=1073741824\n/.exec(defaultRun)?.[1]);
     assert.ok(pool >= 1 && pool <= 4 && (pool === 1 || pool < availableParallelism()), `${defaultRun}: ${availableParallelism()} cores`);
     const ownPool = (await opsfoldWith({ NODE_OPTIONS: '--v8-pool-size=3' }, data, 'replay', '--projection', 'rejects')).stderr;
     assert.match(ownPool, /heap limit \d+ MB, V8 pool 3 threads, GLIBC/);

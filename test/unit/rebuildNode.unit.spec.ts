@@ -24,8 +24,8 @@ describe("rebuildNode: the Node flags and environment of a rebuild's process", (
     assert.deepEqual(rebuildNodeFlags(512, userSet('v8-pool-size'), 2), ['--max-old-space-size=512', '--initial-old-space-size=64', '--max-semi-space-size=8', '--min-semi-space-size=8']);
   });
 
-  it("asks glibc for huge pages unless the environment tunes glibc itself, and changes nothing else", () => {
-    assert.equal(rebuildEnv({ PATH: '/bin' }).GLIBC_TUNABLES, 'glibc.malloc.hugetlb=1');
+  it("asks glibc for huge pages and to keep what it frees below 16 MB unless the environment tunes glibc itself, and changes nothing else", () => {
+    assert.equal(rebuildEnv({ PATH: '/bin' }).GLIBC_TUNABLES, 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=16777216:glibc.malloc.trim_threshold=1073741824');
     assert.deepEqual(rebuildEnv({ PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), { PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' });
   });
 });
