@@ -96,8 +96,13 @@ export class BlockPartition {
   private readonly recent: (Block | undefined)[] = new Array<Block | undefined>(RECENT);
   /** The sub-keys of the partition's blocks, by column (every block of the partition shares them); a cross-tenant key's is ''. */
   readonly subs: string[] = [];
-  /** Column of each sub-key in `subs`. */
-  readonly columns = new Map<string, number>();
+  /**
+   * Column of each sub-key in `subs`, made only once a partition has more than SCANNED_COLUMNS of
+   * them: a VM's keys come in the order of its columns (see nextColumn) and a few dozen are found
+   * by a scan at once, and a Map per VM partition (some 1 KB each) made the fold's first minute
+   * build and promote one for each of the fleet's VMs.
+   */
+  private columnMap: Map<string, number> | undefined = undefined;
   /**
    * The newest closed window start of each column's sub-key (-Infinity: none yet): the fold closes a
    * window for nearly every metric, and a Map lookup and update each cost it more than the rest of closing.
@@ -123,6 +128,25 @@ export class BlockPartition {
   readonly id: number;
   constructor(readonly partition: readonly string[], id = 0) {
     this.id = id;
+  }
+
+  /** The column of `sub`, if the partition has one. */
+  columnOf(sub: string): number | undefined {
+    const guess = this.nextColumn;
+    if (this.subs[guess] === sub) return guess;
+    if (this.columnMap !== undefined) return this.columnMap.get(sub);
+    const c = this.subs.indexOf(sub);
+    return c < 0 ? undefined : c;
+  }
+
+  /** Gives `sub` the next column (it has none yet). */
+  addSub(sub: string): number {
+    const c = this.subs.length;
+    this.subs.push(sub);
+    this.newestAt.push(-Infinity);
+    if (this.columnMap !== undefined) this.columnMap.set(sub, c);
+    else if (c >= SCANNED_COLUMNS) this.columnMap = new Map(this.subs.map((s, i) => [s, i]));
+    return c;
   }
 
   /** Each sub-key's newest closed window start (the catalog's entry for the partition), of those that have one. */
@@ -162,6 +186,8 @@ const MAX_USUAL_COLUMNS = 64;
 
 /** Slots of a partition's block cache (a power of two). */
 const RECENT = 16;
+/** Sub-keys a partition finds by a scan of its columns; past this many it keeps a Map of them. */
+const SCANNED_COLUMNS = 32;
 const NONE: readonly number[] = [];
 
 function sketchesOf(block: Block, sub: string): (DDSketch | undefined)[] {
@@ -410,8 +436,7 @@ export class MinuteBlocks {
   private columnAt(block: Block, sub: string): number | undefined {
     if (this.fields === Stride.CROSS) return sub === '' ? 0 : undefined;
     const p = block.home;
-    const guess = p.nextColumn;
-    const c = p.subs[guess] === sub ? guess : p.columns.get(sub);
+    const c = p.columnOf(sub);
     if (c === undefined) return undefined;
     p.nextColumn = c + 1 < p.subs.length ? c + 1 : 0;
     return c < block.columns ? c : undefined;
@@ -423,17 +448,14 @@ export class MinuteBlocks {
       if (sub !== '') throw new Error(`a cross-tenant block has no sub-key "${sub}"`);
       return 0;
     }
-    const c = block.home.columns.get(sub) ?? this.addColumn(block.home, sub);
+    const c = block.home.columnOf(sub) ?? this.addColumn(block.home, sub);
     if (c >= block.columns) this.widen(block, c + 1);
     return c;
   }
 
   /** Gives `sub` the partition's next column (blocks widen to it as they need it). */
   private addColumn(p: BlockPartition, sub: string): number {
-    const c = p.subs.length;
-    p.subs.push(sub);
-    p.columns.set(sub, c);
-    p.newestAt.push(-Infinity);
+    const c = p.addSub(sub);
     if (c >= this.usualColumns && c < MAX_USUAL_COLUMNS) this.usualColumns = c + 1;
     return c;
   }
@@ -704,7 +726,7 @@ export class MinuteBlocks {
   seedCatalog(partition: readonly string[], newest: Iterable<readonly [sub: string, windowStart: number]>): void {
     const p = this.partitionFor(partition);
     for (const [sub, ws] of newest) {
-      const c = p.columns.get(sub) ?? this.addColumn(p, sub);
+      const c = p.columnOf(sub) ?? this.addColumn(p, sub);
       if (!(p.newestAt[c] >= ws)) p.newestAt[c] = ws;
     }
   }

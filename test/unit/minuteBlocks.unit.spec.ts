@@ -289,13 +289,14 @@ describe('MinuteBlocks', () => {
       assert.equal(blocks.openCount, 0);
     });
 
-    it('keeps every window of a VM whose keys come one by one, in changing order, past its first block\'s width', () => {
-      // A block starts with room for a few keys and widens as they come: 30 keys, a new one each minute, the
-      // known ones in reverse order every other minute; each window's value says its key and minute.
+    it('keeps every window of a VM whose keys come one by one, in changing order, past its first block\'s width and past the keys a partition finds by a scan', () => {
+      // A block starts with room for a few keys and widens as they come: 40 keys, a new one each minute, the
+      // known ones in reverse order every other minute; each window's value says its key and minute. A partition
+      // finds its first 32 keys by a scan of its columns and keeps a Map of them past that.
       const blocks = new MinuteBlocks('vmMinute', true);
-      const keys = Array.from({ length: 30 }, (_, i) => `key.${i}`);
+      const keys = Array.from({ length: 40 }, (_, i) => `key.${i}`);
       const expected = new Map<string, { windowStart: number; count: number; sum: number; min: number; max: number; revision: number }[]>();
-      for (let minute = 0; minute < 30; minute++) {
+      for (let minute = 0; minute < 40; minute++) {
         const ws = SLOT + minute * 60;
         const known = keys.slice(0, minute + 1);
         for (const key of minute % 2 === 0 ? known : [...known].reverse()) {
@@ -312,6 +313,8 @@ describe('MinuteBlocks', () => {
 
       assert.deepEqual(new Map([...decoded].sort()), new Map([...expected].sort()));
       assert.equal(blocks.get([TENANT_A, VM_1], 'key.29', SLOT + 29 * 60)?.window.sum, 2929);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'key.39', SLOT + 39 * 60)?.window.sum, 3939);
+      assert.equal(blocks.get([TENANT_A, VM_1], 'key.33', SLOT + 39 * 60)?.window.sum, 3339);
       assert.equal(blocks.get([TENANT_A, VM_1], 'key.0', SLOT + 14 * 60)?.window.sum, 14);
       assert.equal(blocks.get([TENANT_A, VM_1], 'key.3', SLOT + 2 * 60), undefined, 'key.3 came in minute 3');
     });
