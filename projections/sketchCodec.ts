@@ -73,12 +73,17 @@ export function copySketch(sketch: DDSketch): DDSketch {
   return copy;
 }
 
+/** The non-empty bins, counted first and then written, with no pair made per bin (a seal writes hundreds of sketches). */
 function writeStore(out: number[], store: Store): void {
-  const bins: [number, number][] = [];
-  for (let i = 0; i < store.bins.length; i++) if (store.bins[i] > 0) bins.push([i + store.offset, store.bins[i]]);
-  writeVarint(out, bins.length);
+  const { bins, offset } = store;
+  let n = 0;
+  for (let i = 0; i < bins.length; i++) if (bins[i] > 0) n++;
+  writeVarint(out, n);
   let previous = 0;
-  for (const [key, count] of bins) {
+  for (let i = 0; i < bins.length; i++) {
+    const count = bins[i];
+    if (!(count > 0)) continue;
+    const key = i + offset;
     writeVarint(out, zigzag(key - previous));
     writeVarint(out, count);
     previous = key;
