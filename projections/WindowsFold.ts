@@ -15,7 +15,7 @@ import { MinuteBlocks, SLOT_SECONDS, slotStartOf, type BlockOfBytes } from './mi
 import { blockText } from './blockCodec';
 import { loadRecentWindows } from './loadRecentWindows';
 import { EVENT_HUBS_LATE_SPAN, FILE_LOG_LATE_SPAN, LateLedger } from './lateLedger';
-import { readVmCatalog, vmCatalogRows } from './vmCatalog';
+import { catalogRowsOf, readVmCatalog } from './vmCatalog';
 import { WindowFolder, type FolderCheckpoint, type FoldStep, type WindowOptions } from './WindowFolder';
 import type { WindowsTables } from './windowsProjection';
 
@@ -245,7 +245,7 @@ export class WindowsFold implements Fold<WindowsTables, WindowsStats> {
     const tenants = new Set(folder.perVm.takeCatalog().map(({ partition: [tenant] }) => tenant));
     const catalogRows: Row[] = [
       ...folder.cross.takeCatalog().map(({ partition: [key], newest }): Row => ({ partition: ['key'], row: key, fields: { key, newest: newest.get('') as number } })),
-      ...[...tenants].flatMap((tenant) => vmCatalogRows(tenant, folder.perVm.vmPartitionsOf(tenant).map((p) => [p.partition[1], p.newest] as const))),
+      ...[...tenants].flatMap((tenant) => catalogRowsOf(tenant, folder.perVm.vmPartitionsOf(tenant).map((p) => ({ vm: p.partition[1], keys: p.subs, newest: p.newestAt })))),
     ];
     return {
       empty: crossBlocks.length + vmBlocks.length + lateRows.length + catalogRows.length === 0,
