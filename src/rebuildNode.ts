@@ -63,11 +63,12 @@ export function rebuildNodeFlags(heapMb = REBUILD_HEAP_MB, isSet: (option: strin
  *   rebuild's fold writes tens of MB of fresh block rows in its first minutes; a 4 KB page's first
  *   touch is a page fault, and on a virtual machine a fault costs ~12 µs. Measured at 2M metrics:
  *   ~42,000 page faults → ~20,000 and the fold 1.58–1.70 → 1.35–1.40 s.
- * - `mmap_threshold` 16 MB and `trim_threshold` 1 GB: the log's 4 MB read buffers (and the blocks'
- *   bytes) come from malloc's heap and go back to it, where they are used again, instead of each
- *   being a fresh mapping faulted in page by page and unmapped when freed (glibc's own threshold
- *   rises past 4 MB only after the first such buffer is freed, and it then gives the heap's top
- *   back to the kernel whenever 8 MB of it are free). The block rows' 32 MB buffers (RowPool) stay
+ * - `mmap_threshold` 16 MB and `trim_threshold` 1 GB: the log's read buffers (the windows
+ *   projection's batches, 512 KB when this was measured, 128 KB since) and the blocks' bytes come
+ *   from malloc's heap and go back to it, where they are used again, instead of each being a fresh
+ *   mapping faulted in page by page and unmapped when freed (glibc's own threshold rises past a
+ *   buffer's size only after the first such buffer is freed, and it then gives the heap's top back
+ *   to the kernel whenever twice that threshold of it is free). The block rows' 32 MB buffers (RowPool) stay
  *   mappings of their own. Measured on the fold into memory (alternating pairs): page faults
  *   14,000 → 12,100 at 1M metrics and 15,400 → 13,600 at 2M, its time 0.924× at 1M (16 pairs,
  *   0.928× in 12 more) and the main thread's time in the kernel 1,050–1,290 → 930–1,020 samples at 2M
