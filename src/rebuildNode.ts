@@ -68,12 +68,13 @@ export function rebuildNodeFlags(heapMb = REBUILD_HEAP_MB, isSet: (option: strin
  *   from malloc's heap and go back to it, where they are used again, instead of each being a fresh
  *   mapping faulted in page by page and unmapped when freed (glibc's own threshold rises past a
  *   buffer's size only after the first such buffer is freed, and it then gives the heap's top back
- *   to the kernel whenever twice that threshold of it is free). The block rows' 32 MB buffers (RowPool) stay
- *   mappings of their own. Measured on the fold into memory (alternating pairs): page faults
- *   14,000 → 12,100 at 1M metrics and 15,400 → 13,600 at 2M, its time 0.924× at 1M (16 pairs,
- *   0.928× in 12 more) and the main thread's time in the kernel 1,050–1,290 → 930–1,020 samples at 2M
- *   (where pairs of runs varied more than that); peak RSS the same. Set alone, `trim_threshold` stops glibc moving its
- *   threshold, and every read buffer is a fresh mapping: 1.2× the time.
+ *   to the kernel whenever twice that threshold of it is free). The block rows' 32 MB buffers
+ *   (RowPool) stay mappings of their own. Measured on the fold into memory (alternating pairs):
+ *   page faults 14,000 → 12,100 at 1M metrics and 15,400 → 13,600 at 2M, its time 0.924× at 1M
+ *   (16 pairs, 0.928× in 12 more), and at 2M the main thread's samples in the kernel 1,050–1,290 →
+ *   930–1,020 (the time's pairs varied more than that); peak RSS the same. Set alone,
+ *   `trim_threshold` stops glibc moving its threshold, and every read buffer is a fresh mapping:
+ *   1.2× the time.
  *
  * Nothing changes where THP is off, the C library is not glibc, or glibc is older than 2.35 (it
  * ignores a tunable it does not know). Only the rebuild: a long-running service's heap may keep
