@@ -76,35 +76,26 @@ export function catalogRowsOf(tenant: string, vms: readonly VmNewest[]): Row[] {
  * catalog of 2,000 VMs of 25 keys in 47 → 27 ms cold, 18 → 4.5 ms warm.
  */
 function vmEntries({ vm, keys, newest }: VmNewest, out: { vm: string; text: string }[]): void {
+  const parts: string[] = [];
+  for (let c = 0; c < keys.length; c++) if (newest[c] > -Infinity) parts.push(`${quoted(keys[c])}:${newest[c]}`);
+  if (parts.length === 0) return;
   const name = quoted(vm);
-  let whole = `${name}:{`;
-  let first = true;
-  for (let c = 0; c < keys.length; c++) {
-    if (!(newest[c] > -Infinity)) continue;
-    whole += `${first ? '' : ','}${quoted(keys[c])}:${newest[c]}`;
-    first = false;
-  }
-  if (first) return;
-  whole += '}';
+  const whole = `${name}:{${parts.join(',')}}`;
   if (whole.length <= MAX_ROW_CHARS - 2) {
     out.push({ vm, text: whole });
     return;
   }
-  let parts: string[] = [];
+  let from = 0;
   let chars = name.length + 3;
-  const close = (): void => {
-    out.push({ vm, text: `${name}:{${parts.join(',')}}` });
-    parts = [];
-    chars = name.length + 3;
-  };
-  for (let c = 0; c < keys.length; c++) {
-    if (!(newest[c] > -Infinity)) continue;
-    const part = `${quoted(keys[c])}:${newest[c]}`;
-    if (parts.length > 0 && chars + 1 + part.length > MAX_ROW_CHARS - 2) close();
-    parts.push(part);
-    chars += part.length + 1;
+  for (let i = 0; i < parts.length; i++) {
+    if (i > from && chars + 1 + parts[i].length > MAX_ROW_CHARS - 2) {
+      out.push({ vm, text: `${name}:{${parts.slice(from, i).join(',')}}` });
+      from = i;
+      chars = name.length + 3;
+    }
+    chars += parts[i].length + 1;
   }
-  close();
+  out.push({ vm, text: `${name}:{${parts.slice(from).join(',')}}` });
 }
 
 /** Counter keys and VM names as JSON strings, kept: the same few dozen keys come for every VM at every flush. */

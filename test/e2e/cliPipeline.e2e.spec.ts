@@ -7,6 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { EmbeddedAzurite } from '../../src/adapters/azurite/EmbeddedAzurite';
+import { REBUILD_GLIBC_TUNABLES } from '../../src/rebuildNode';
 import { TableStorageStore } from '../../src/adapters/tableStorage/TableStorageStore';
 import { decodeBlock } from '../../projections/minuteBlocks';
 import { metaTable } from '../../projections/projectionCatalog';
@@ -138,7 +139,8 @@ describe('the CLI end to end: ingest out-of-order SPOC data, replay, read the ta
     assert.ok(chosen >= 640 && chosen < 800, `NODE_OPTIONS: ${chosen} MB`);
     // Its Node asks glibc for huge pages, unless the environment already tunes glibc (or the heap is left to V8).
     // V8's threads (compiles, collector helpers): fewer than the cores, so that one is the main thread's (at least one, at most Node's 4).
-    const pool = Number(/heap limit \d+ MB, V8 pool (\d+) threads?, GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1:glibc\.malloc\.mmap_threshold=16777216:glibc\.malloc\.trim_threshold=1073741824\n/.exec(defaultRun)?.[1]);
+    const tunables = REBUILD_GLIBC_TUNABLES.replace(/\./g, '\\.');
+    const pool = Number(new RegExp(`heap limit \\d+ MB, V8 pool (\\d+) threads?, GLIBC_TUNABLES=${tunables}\\n`).exec(defaultRun)?.[1]);
     assert.ok(pool >= 1 && pool <= 4 && (pool === 1 || pool < availableParallelism()), `${defaultRun}: ${availableParallelism()} cores`);
     const ownPool = (await opsfoldWith({ NODE_OPTIONS: '--v8-pool-size=3' }, data, 'replay', '--projection', 'rejects')).stderr;
     assert.match(ownPool, /heap limit \d+ MB, V8 pool 3 threads, GLIBC/);
